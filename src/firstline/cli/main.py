@@ -1,0 +1,106 @@
+"""The ``firstline`` command line: ``config``, ``kb`` and ``serve``.
+
+Heavy libraries (torch, chromadb) load inside the commands that need them, so ``--help`` and
+``config check`` answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from firstline.errors import FirstlineError
+from firstline.settings import Settings, load_settings, redacted
+
+app = typer.Typer(
+    name="firstline",
+    help="Firstline: a self-hostable Tier-1 IT helpdesk agent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect and check the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="firstline.toml to read (default: $FIRSTLINE_CONFIG or ./firstline.toml)"),
+]
+
+
+class State:
+    config: Path | None = None
+
+
+@app.callback()
+def main(config: ConfigOption = None) -> None:
+    """Firstline: a self-hostable Tier-1 IT helpdesk agent."""
+    State.config = config
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings(State.config)
+    except FirstlineError as exc:
+        fail(exc)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "httpx", "chromadb", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    return settings
+
+
+def fail(exc: BaseException, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@config_app.command("check")
+def config_check(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Print the resolved configuration (secrets redacted); exit 2 when it is invalid."""
+    settings = settings_or_exit()
+    data = redacted(settings)
+    data["index_dir_resolved"] = str(settings.index_dir)
+    if as_json:
+        print_json(data)
+        return
+    console.print_json(json.dumps(data))
+    console.print("[green]configuration OK[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default: service.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: service.port)")] = None,
+) -> None:
+    """Ingest the demo runbooks (unless disabled) and serve the API on http://127.0.0.1:8000."""
+    settings = settings_or_exit()
+    import uvicorn
+
+    from firstline.service.app import create_app
+
+    try:
+        application = create_app(settings)
+    except FirstlineError as exc:
+        fail(exc)
+    console.print(
+        f"Firstline serving on http://{host or settings.service.host}:{port or settings.service.port} "
+        "(GET /health, GET /v1/kb/search?q=...)"
+    )
+    uvicorn.run(application, host=host or settings.service.host, port=port or settings.service.port, log_level="info")
+
+
+from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
+
+app.add_typer(_kb.kb_app, name="kb")

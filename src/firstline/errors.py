@@ -1,0 +1,125 @@
+"""The whole Firstline exception tree.
+
+Every error Firstline raises on purpose is a subclass of :class:`FirstlineError`. Vendor and
+library errors are translated into this tree at the backend boundary, so callers (the CLI, the
+HTTP layer) handle one family of exceptions and can always print ``str(error)``: each message
+says what went wrong *and what to do next* (the setting to change, the command to run).
+
+::
+
+    FirstlineError
+    ├── ConfigError                     bad or missing configuration (names the setting)
+    ├── InputError                      the caller's input is unusable
+    │   ├── EmptyQueryError             a blank search query
+    │   └── QueryTooLongError           a query over the configured limit
+    ├── KnowledgeError                  the knowledge engine
+    │   ├── DocumentLoadError           one file could not be read or parsed (ingest skips it)
+    │   ├── IngestLockedError           another ingest holds the index lock
+    │   ├── IndexNotReadyError          searching before anything was ingested
+    │   └── CorpusFormatError           a BEIR corpus / queries / qrels file is malformed
+    └── BackendError                    a dependency outside this process failed
+        ├── BackendUnavailableError     it cannot be reached (names the URL and the setting)
+        └── BackendResponseError        it answered, but not in the shape we expect
+            └── RerankError             a reranker failed (the retriever falls back; never shown)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendResponseError",
+    "BackendUnavailableError",
+    "ConfigError",
+    "CorpusFormatError",
+    "DocumentLoadError",
+    "EmptyQueryError",
+    "FirstlineError",
+    "IndexNotReadyError",
+    "IngestLockedError",
+    "InputError",
+    "KnowledgeError",
+    "QueryTooLongError",
+    "RerankError",
+]
+
+
+class FirstlineError(Exception):
+    """Base of every error Firstline raises on purpose."""
+
+
+class ConfigError(FirstlineError):
+    """The configuration is invalid; the message names the setting and how to fix it."""
+
+
+class InputError(FirstlineError):
+    """The caller's input cannot be used as given."""
+
+
+class EmptyQueryError(InputError):
+    """A search query was empty or only whitespace."""
+
+    def __init__(self) -> None:
+        super().__init__("The query is empty: type what you are looking for, e.g. 'VPN keeps disconnecting'.")
+
+
+class QueryTooLongError(InputError):
+    """A search query was longer than the configured limit."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        self.length = length
+        self.limit = limit
+        super().__init__(
+            f"The query is {length} characters long; the limit is {limit}. "
+            "Shorten it to the error message or the key symptom."
+        )
+
+
+class KnowledgeError(FirstlineError):
+    """Errors of the knowledge engine (loading, ingesting, searching, evaluating)."""
+
+
+class DocumentLoadError(KnowledgeError):
+    """One document could not be read or parsed. Ingest reports it by name and goes on."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class IngestLockedError(KnowledgeError):
+    """Another ingest is writing to the same index."""
+
+
+class IndexNotReadyError(KnowledgeError):
+    """The index is empty or missing."""
+
+
+class CorpusFormatError(KnowledgeError):
+    """A BEIR-layout corpus, queries or qrels file is malformed."""
+
+
+class BackendError(FirstlineError):
+    """A service outside this process (vector store, embedder, reranker) failed."""
+
+
+class BackendUnavailableError(BackendError):
+    """A backend could not be reached. The message names the URL and the setting to change."""
+
+    def __init__(self, what: str, url: str, setting: str, reason: str = "") -> None:
+        self.what = what
+        self.url = url
+        self.setting = setting
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"Cannot reach the {what} at {url}{detail}. Start it, or point the setting "
+            f"`{setting}` (env FIRSTLINE_{setting.upper().replace('.', '__')}) at a running one."
+        )
+
+
+class BackendResponseError(BackendError):
+    """A backend answered with an error status or an unexpected body."""
+
+
+class RerankError(BackendResponseError):
+    """A reranker failed or timed out; the retriever keeps the fused order and logs a warning."""

@@ -1,0 +1,173 @@
+"""The ingest catalog: which files were ingested (with their hashes) and the text of every chunk.
+
+A small SQLite database beside the vector store. It is the source of truth for chunk text,
+citations and metadata; the vector store and the BM25 index are derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from firstline.knowledge.models import Chunk
+
+__all__ = ["Catalog", "SourceRecord"]
+
+_SCHEMA = """
+create table if not exists sources (
+    source text primary key,
+    sha256 text not null,
+    size integer not null,
+    documents integer not null,
+    chunks integer not null,
+    ingested_at real not null
+);
+create table if not exists chunks (
+    id text primary key,
+    source text not null references sources(source) on delete cascade,
+    doc_id text not null,
+    title text not null,
+    section_path text not null,
+    text text not null,
+    url text,
+    category text,
+    audience text,
+    tags text not null,
+    position integer not null
+);
+create index if not exists chunks_source on chunks(source);
+create table if not exists meta (key text primary key, value text not null);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    source: str
+    sha256: str
+    size: int
+    documents: int
+    chunks: int
+    ingested_at: float
+
+
+class Catalog:
+    """SQLite catalog of sources and chunks (WAL mode: searches read while an ingest writes)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.execute("pragma foreign_keys=on")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("begin immediate")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("rollback")
+            raise
+        self._db.execute("commit")
+
+    def sources(self) -> dict[str, SourceRecord]:
+        rows = self._db.execute("select source, sha256, size, documents, chunks, ingested_at from sources")
+        return {r[0]: SourceRecord(*r) for r in rows}
+
+    def chunk_ids_of(self, source: str) -> set[str]:
+        return {r[0] for r in self._db.execute("select id from chunks where source = ?", (source,))}
+
+    def replace_source(self, record: SourceRecord, chunks: Sequence[Chunk]) -> None:
+        """Replace one source's chunks and record its hash, in one transaction."""
+        with self.transaction() as db:
+            db.execute("delete from chunks where source = ?", (record.source,))
+            db.execute(
+                "insert or replace into sources values (?, ?, ?, ?, ?, ?)",
+                (record.source, record.sha256, record.size, record.documents, record.chunks, record.ingested_at),
+            )
+            db.executemany(
+                "insert or replace into chunks values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.id,
+                        record.source,
+                        c.doc_id,
+                        c.title,
+                        c.section_path,
+                        c.text,
+                        c.url,
+                        c.category,
+                        c.audience,
+                        json.dumps(list(c.tags)),
+                        c.position,
+                    )
+                    for c in chunks
+                ],
+            )
+            self._bump(db)
+
+    def remove_sources(self, sources: Iterable[str]) -> None:
+        with self.transaction() as db:
+            for source in sources:
+                db.execute("delete from chunks where source = ?", (source,))
+                db.execute("delete from sources where source = ?", (source,))
+            self._bump(db)
+
+    def _bump(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "insert into meta values ('version', ?) on conflict(key) do update set value = excluded.value",
+            (str(time.time_ns()),),
+        )
+
+    def version(self) -> str:
+        row = self._db.execute("select value from meta where key = 'version'").fetchone()
+        return str(row[0]) if row else "0"
+
+    def all_chunks(self) -> list[Chunk]:
+        rows = self._db.execute("select * from chunks order by source, position")
+        return [self._chunk(r) for r in rows]
+
+    def get(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        out: dict[str, Chunk] = {}
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            for row in self._db.execute(f"select * from chunks where id in ({marks})", batch):
+                out[row[0]] = self._chunk(row)
+        return out
+
+    def count_chunks(self) -> int:
+        return int(self._db.execute("select count(*) from chunks").fetchone()[0])
+
+    def facet(self, column: str) -> dict[str, int]:
+        if column not in ("category", "audience"):
+            raise ValueError(column)
+        rows = self._db.execute(f"select coalesce({column}, ''), count(*) from chunks group by 1 order by 2 desc")
+        return {r[0]: int(r[1]) for r in rows}
+
+    @staticmethod
+    def _chunk(row: Sequence[object]) -> Chunk:
+        (id_, source, doc_id, title, section_path, text, url, category, audience, tags, position) = row
+        return Chunk(
+            id=str(id_),
+            doc_id=str(doc_id),
+            title=str(title),
+            section_path=str(section_path),
+            text=str(text),
+            source=str(source),
+            position=int(position),  # type: ignore[call-overload]
+            url=str(url) if url else None,
+            category=str(category) if category else None,
+            audience=str(audience) if audience else None,
+            tags=tuple(json.loads(str(tags))),
+        )

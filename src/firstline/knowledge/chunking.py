@@ -1,0 +1,109 @@
+"""Heading-aware chunking: every chunk stays inside one section and keeps its section path.
+
+Sections longer than ``max_words`` are cut on paragraph boundaries, then on sentence
+boundaries, then on words, with a small overlap so a step that straddles a cut is still
+findable. Ids are stable: the same document, section and text always give the same id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from firstline.knowledge.models import PATH_SEPARATOR, Chunk, Document, chunk_id
+
+__all__ = ["Chunker"]
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunker:
+    """Splits documents into chunks of at most ``max_words`` words (overlap ``overlap_words``)."""
+
+    max_words: int = 160
+    overlap_words: int = 24
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        seen: dict[str, int] = {}
+        meta = f"{document.category}|{document.audience}|{','.join(document.tags)}|{document.url}|{document.title}"
+        for section in document.sections:
+            path = PATH_SEPARATOR.join(p for p in section.path if p)
+            for piece in self.split(section.text):
+                key = f"{path}\x1f{piece}"
+                ordinal = seen.get(key, 0)
+                seen[key] = ordinal + 1
+                chunks.append(
+                    Chunk(
+                        id=chunk_id(document.doc_id, path, piece, ordinal, meta),
+                        doc_id=document.doc_id,
+                        title=document.title,
+                        section_path=path,
+                        text=piece,
+                        source=document.source,
+                        position=len(chunks),
+                        url=document.url,
+                        category=document.category,
+                        audience=document.audience,
+                        tags=document.tags,
+                    )
+                )
+        return chunks
+
+    def split(self, text: str) -> list[str]:
+        """Cut one section's text into pieces of at most ``max_words`` words."""
+        text = text.strip()
+        if not text:
+            return []
+        if _words(text) <= self.max_words:
+            return [text]
+        units = list(self._units(text))
+        pieces: list[str] = []
+        current: list[str] = []
+        size = 0
+        for unit in units:
+            n = _words(unit)
+            if current and size + n > self.max_words:
+                pieces.append("\n\n".join(current))
+                current, size = self._overlap(current)
+            current.append(unit)
+            size += n
+        if current:
+            pieces.append("\n\n".join(current))
+        return pieces
+
+    def _units(self, text: str) -> Iterable[str]:
+        """Paragraphs, or sentences of a long paragraph, or word windows of a long sentence."""
+        for paragraph in re.split(r"\n\s*\n", text):
+            paragraph = paragraph.strip()
+            if not paragraph:
+                continue
+            if _words(paragraph) <= self.max_words:
+                yield paragraph
+                continue
+            for sentence in _SENTENCE.split(paragraph):
+                words = sentence.split()
+                step = max(1, self.max_words - self.overlap_words)
+                if len(words) <= self.max_words:
+                    yield sentence
+                    continue
+                for start in range(0, len(words), step):
+                    yield " ".join(words[start : start + self.max_words])
+                    if start + self.max_words >= len(words):
+                        break
+
+    def _overlap(self, units: list[str]) -> tuple[list[str], int]:
+        """Carry the tail of the previous piece (whole units only) into the next one."""
+        if self.overlap_words <= 0:
+            return [], 0
+        tail = units[-1]
+        n = _words(tail)
+        if n <= self.overlap_words:
+            return [tail], n
+        return [], 0
+
+
+def _words(text: str) -> int:
+    return len(text.split())

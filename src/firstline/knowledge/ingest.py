@@ -1,0 +1,213 @@
+"""Idempotent ingest: files in, chunks + vectors + keyword index out.
+
+* An unchanged file (same SHA-256) writes nothing.
+* A changed file replaces exactly its chunks: new chunk ids are embedded and added, ids that
+  disappeared are deleted, ids that survived (same section, same text) are kept as they are.
+* With ``prune``, files that were ingested from under the given paths but are gone are removed.
+* A file that cannot be loaded is reported by name and skipped; the rest goes on.
+* One ingest at a time per index: a second one gets :class:`IngestLockedError` at once.
+
+Write order per batch: vectors first, then the catalog (one transaction per file), then stale
+vectors are deleted. A crash in between leaves extra vectors that searches ignore (the catalog
+is the source of truth) and that the next ``prune`` reconciles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from firstline.errors import DocumentLoadError, IngestLockedError
+from firstline.knowledge.catalog import Catalog, SourceRecord
+from firstline.knowledge.chunking import Chunker
+from firstline.knowledge.embedders import Embedder
+from firstline.knowledge.loaders import SUPPORTED_SUFFIXES, load_file
+from firstline.knowledge.models import Chunk
+from firstline.knowledge.stores import VectorRecord, VectorStore
+
+__all__ = ["IngestReport", "Ingestor", "discover"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, current_source)``."""
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": len(self.unchanged),
+            "removed": self.removed,
+            "failed": [{"source": s, "reason": r} for s, r in self.failed],
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_deleted": self.chunks_deleted,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def discover(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+    """Supported files under ``paths`` as ``(root, file)`` pairs, sorted, hidden files skipped."""
+    found: list[tuple[Path, Path]] = []
+    for raw in paths:
+        root = raw.expanduser().resolve()
+        if root.is_file():
+            found.append((root.parent, root))
+            continue
+        if not root.exists():
+            raise DocumentLoadError(str(raw), "no such file or folder")
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if any(part.startswith(".") for part in relative.parts):
+                continue
+            if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append((root, path))
+    return found
+
+
+@dataclass
+class _Pending:
+    record: SourceRecord
+    chunks: list[Chunk]
+    stale: set[str]
+    new: bool
+
+
+class Ingestor:
+    """Writes files into one index (catalog + vector store). Call :meth:`ingest`."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        embedder: Embedder,
+        lock_path: Path,
+        chunker: Chunker | None = None,
+        batch_chunks: int = 256,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.embedder = embedder
+        self.lock_path = lock_path
+        self.chunker = chunker or Chunker()
+        self.batch_chunks = batch_chunks
+
+    def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
+        lock = FileLock(str(self.lock_path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise IngestLockedError(
+                f"Another ingest is writing to this index (lock {self.lock_path}). "
+                "Wait for it to finish and run this one again."
+            ) from exc
+        try:
+            return self._ingest(paths, prune, progress)
+        finally:
+            lock.release()
+
+    def _ingest(self, paths: Sequence[Path], prune: bool, progress: Progress | None) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        known = self.catalog.sources()
+        files = discover(paths)
+        seen: set[str] = set()
+        pending: list[_Pending] = []
+        for done, (root, path) in enumerate(files, start=1):
+            source = str(path)
+            seen.add(source)
+            if progress:
+                progress(done - 1, len(files), source)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                report.failed.append((source, f"cannot read the file ({exc.strerror or exc})"))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            previous = known.get(source)
+            if previous is not None and previous.sha256 == digest:
+                report.unchanged.append(source)
+                continue
+            try:
+                documents = load_file(path, path.relative_to(root).as_posix())
+            except DocumentLoadError as exc:
+                report.failed.append((source, exc.reason))
+                log.warning("skipped %s: %s", source, exc.reason)
+                continue
+            except Exception as exc:  # a loader library choking on a corrupt file must not stop the ingest
+                report.failed.append((source, f"{exc.__class__.__name__}: {exc}"))
+                log.warning("skipped %s: %s", source, exc)
+                continue
+            chunks = [c for d in documents for c in self.chunker.chunk(d)]
+            record = SourceRecord(source, digest, len(data), len(documents), len(chunks), time.time())
+            old = self.catalog.chunk_ids_of(source) if previous is not None else set()
+            pending.append(_Pending(record, chunks, old - {c.id for c in chunks}, previous is None))
+            if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                self._flush(pending, report)
+        self._flush(pending, report)
+        if prune:
+            roots = [p.expanduser().resolve() for p in paths]
+            gone = [s for s in known if s not in seen and any(_under(Path(s), r) for r in roots)]
+            if gone:
+                stale = set().union(*(self.catalog.chunk_ids_of(s) for s in gone))
+                self.catalog.remove_sources(gone)
+                self.store.delete(sorted(stale))
+                report.removed.extend(gone)
+                report.chunks_deleted += len(stale)
+            orphans = self.store.ids() - {c.id for c in self.catalog.all_chunks()}
+            if orphans:
+                self.store.delete(sorted(orphans))
+                report.chunks_deleted += len(orphans)
+        if progress:
+            progress(len(files), len(files), "")
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
+        if not pending:
+            return
+        existing = set()
+        for item in pending:
+            if not item.new:
+                existing |= self.catalog.chunk_ids_of(item.record.source)
+        to_embed = [c for item in pending for c in item.chunks if c.id not in existing]
+        if to_embed:
+            vectors = self.embedder.embed_documents([c.index_text() for c in to_embed])
+            self.store.upsert(
+                [VectorRecord(c.id, vectors[i], c.category, c.audience, c.tags) for i, c in enumerate(to_embed)]
+            )
+            report.chunks_embedded += len(to_embed)
+        for item in pending:
+            self.catalog.replace_source(item.record, item.chunks)
+            if item.stale:
+                self.store.delete(sorted(item.stale))
+                report.chunks_deleted += len(item.stale)
+            (report.added if item.new else report.updated).append(item.record.source)
+        pending.clear()
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents

@@ -1,0 +1,135 @@
+"""The one composition root: validated ``Settings`` in, live objects out.
+
+Nothing else in Firstline constructs stores, embedders or rerankers from settings. The CLI and
+the service build one ``Runtime`` and pass its parts down::
+
+    with Runtime(load_settings()) as runtime:
+        hits = runtime.knowledge.search("vpn keeps dropping")
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from firstline.errors import ConfigError
+from firstline.knowledge.base import KnowledgeBase
+from firstline.knowledge.chunking import Chunker
+from firstline.knowledge.embedders import Embedder, SentenceTransformerEmbedder
+from firstline.knowledge.rerank import Reranker, build_reranker
+from firstline.knowledge.retriever import RetrievalConfig
+from firstline.knowledge.stores import VectorStore
+from firstline.settings import KnowledgeSettings, Settings
+
+__all__ = ["Runtime", "build_embedder", "build_knowledge", "build_reranker_from", "build_store", "demo_runbooks"]
+
+log = logging.getLogger(__name__)
+
+
+def demo_runbooks() -> Path:
+    """The folder of runbooks shipped inside the package (helpdesk/seed/runbooks)."""
+    return Path(str(resources.files("firstline") / "helpdesk" / "seed" / "runbooks"))
+
+
+def build_embedder(k: KnowledgeSettings) -> Embedder:
+    e = k.embedder
+    if e.kind == "openai":
+        from firstline.knowledge.openai_embedder import OpenAIEmbedder
+
+        assert e.url is not None and e.model is not None
+        return OpenAIEmbedder(
+            e.url,
+            e.model,
+            api_key=e.api_key.get_secret_value() if e.api_key else None,
+            timeout=e.timeout_s,
+            batch_size=e.batch_size,
+        )
+    return SentenceTransformerEmbedder(e.model_path, batch_size=e.batch_size)
+
+
+def build_store(k: KnowledgeSettings, index_dir: Path) -> VectorStore:
+    if k.store == "chroma":
+        from firstline.knowledge.stores.chroma import ChromaStore
+
+        return ChromaStore.embedded(str(index_dir / "chroma"), collection=k.collection)
+    if k.store == "chroma-server":
+        from firstline.knowledge.stores.chroma import ChromaStore
+
+        return ChromaStore.server(k.chroma_url, collection=k.collection)
+    if k.store == "qdrant":
+        from firstline.knowledge.stores.qdrant import QdrantStore
+
+        return QdrantStore.local(str(index_dir / "qdrant"), collection=k.collection)
+    if k.store == "qdrant-server":
+        from firstline.knowledge.stores.qdrant import QdrantStore
+
+        key = k.qdrant_api_key.get_secret_value() if k.qdrant_api_key else None
+        return QdrantStore.server(k.qdrant_url, api_key=key, collection=k.collection)
+    if k.store == "memory":
+        from firstline.knowledge.stores.memory import InMemoryStore
+
+        return InMemoryStore()
+    raise ConfigError(f"Unknown knowledge.store {k.store!r}")  # pragma: no cover - Literal-validated
+
+
+def build_reranker_from(k: KnowledgeSettings) -> Reranker | None:
+    r = k.rerank
+    if r.kind == "none":
+        return None
+    key = r.api_key.get_secret_value() if r.api_key else None
+    if r.kind == "cross-encoder":
+        return build_reranker("cross-encoder", model_path=r.model_path)
+    options: dict[str, object] = {"base_url": r.url, "timeout": r.timeout_s, "api_key": key}
+    if r.kind != "tei":
+        options["model"] = r.model or "rerank"
+    return build_reranker(r.kind, **options)
+
+
+def build_knowledge(settings: Settings) -> KnowledgeBase:
+    k = settings.knowledge
+    index_dir = settings.index_dir
+    index_dir.mkdir(parents=True, exist_ok=True)
+    r = k.retrieval
+    return KnowledgeBase(
+        index_dir,
+        build_store(k, index_dir),
+        build_embedder(k),
+        reranker=build_reranker_from(k),
+        retrieval=RetrievalConfig(r.candidates, r.bm25_weight, r.rerank_depth, r.max_query_chars),
+        chunker=Chunker(k.chunk_max_words, k.chunk_overlap_words),
+    )
+
+
+class Runtime:
+    """Owns every live object for one process; use as a (sync or async) context manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._knowledge: KnowledgeBase | None = None
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        if self._knowledge is None:
+            self._knowledge = build_knowledge(self.settings)
+        return self._knowledge
+
+    def close(self) -> None:
+        if self._knowledge is not None:
+            self._knowledge.close()
+            self._knowledge = None
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

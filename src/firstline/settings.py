@@ -1,0 +1,198 @@
+"""Settings: ``firstline.toml`` plus ``FIRSTLINE_*`` environment variables, validated once.
+
+Precedence (highest first): values passed in code, environment variables, the TOML file,
+defaults. Nested settings use ``__`` in environment variables::
+
+    FIRSTLINE_KNOWLEDGE__STORE=qdrant-server
+    FIRSTLINE_KNOWLEDGE__QDRANT_URL=http://10.0.0.5:6333
+    FIRSTLINE_KNOWLEDGE__QDRANT_API_KEY=...        # secrets: environment only, never the file
+
+The TOML file is ``--config PATH``, else ``$FIRSTLINE_CONFIG``, else ``./firstline.toml`` when
+it exists. Nothing reads settings at import time: :func:`load_settings` is called once by the
+CLI or the service and the result is passed down (see ``firstline.runtime``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from firstline.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "redacted"]
+
+StoreKind = Literal["chroma", "chroma-server", "qdrant", "qdrant-server", "memory"]
+RerankKind = Literal["none", "cross-encoder", "cohere", "vllm", "tei", "infinity"]
+SearchMode = Literal["dense", "bm25", "hybrid", "hybrid+rerank", "rrf"]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "firstline"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class EmbedderSettings(_Section):
+    kind: Literal["sentence-transformers", "openai"] = "sentence-transformers"
+    model_path: str | None = Field(None, description="local sentence-transformers folder; default: the MiniLM package")
+    url: str | None = Field(None, description="OpenAI-compatible base URL ending in /v1 (kind = openai)")
+    model: str | None = Field(None, description="model name sent to the embeddings endpoint")
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    batch_size: int = Field(64, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> EmbedderSettings:
+        if self.kind == "openai" and not (self.url and self.model):
+            raise ValueError("kind = 'openai' needs both `url` and `model`")
+        return self
+
+
+class RerankSettings(_Section):
+    kind: RerankKind = "none"
+    model_path: str | None = Field(None, description="local cross-encoder folder (kind = cross-encoder)")
+    url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> RerankSettings:
+        if self.kind == "cross-encoder" and not self.model_path:
+            raise ValueError("kind = 'cross-encoder' needs `model_path`")
+        if self.kind in ("cohere", "vllm", "tei", "infinity") and not self.url:
+            raise ValueError(f"kind = '{self.kind}' needs `url`")
+        return self
+
+
+class RetrievalSettings(_Section):
+    default_mode: SearchMode = "hybrid"
+    candidates: int = Field(100, ge=10, le=2000)
+    bm25_weight: float = Field(0.5, ge=0.0, le=10.0)
+    rerank_depth: int = Field(30, ge=1, le=500)
+    max_query_chars: int = Field(2000, ge=10, le=100_000)
+
+
+class KnowledgeSettings(_Section):
+    index_dir: Path | None = Field(None, description="default: <data_dir>/index")
+    store: StoreKind = "chroma"
+    collection: str = Field("firstline_chunks", pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{2,62}$")
+    chroma_url: str = "http://127.0.0.1:8001"
+    qdrant_url: str = "http://127.0.0.1:6333"
+    qdrant_api_key: SecretStr | None = None
+    chunk_max_words: int = Field(160, ge=20, le=2000)
+    chunk_overlap_words: int = Field(24, ge=0, le=500)
+    ingest_demo_runbooks: bool = True
+    embedder: EmbedderSettings = EmbedderSettings()
+    rerank: RerankSettings = RerankSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+
+    @field_validator("chroma_url", "qdrant_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class ServiceSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything Firstline can be told. ``firstline config check`` prints the resolved values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FIRSTLINE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    service: ServiceSettings = ServiceSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def index_dir(self) -> Path:
+        return (self.knowledge.index_dir or self.data_dir / "index").expanduser()
+
+
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+def _config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("FIRSTLINE_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("firstline.toml")
+    return local if local.exists() else None
+
+
+def _secret_keys(table: dict[str, Any], prefix: str = "") -> list[str]:
+    found = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            found += _secret_keys(value, f"{prefix}{key}.")
+        elif key.endswith(("api_key", "password", "secret", "token")):
+            found.append(prefix + key)
+    return found
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings once; raise :class:`ConfigError` saying what to fix."""
+    path = _config_path(config)
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"The config file {path} does not exist (from --config or FIRSTLINE_CONFIG).")
+        try:
+            table = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        secrets = _secret_keys(table)
+        if secrets:
+            names = ", ".join(f"FIRSTLINE_{s.upper().replace('.', '__')}" for s in secrets)
+            raise ConfigError(
+                f"{path} contains secrets ({', '.join(secrets)}). Remove them from the file and set "
+                f"them in the environment instead: {names}"
+            )
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        where = f" (file {path})" if path else ""
+        raise ConfigError(f"Invalid configuration{where}: {problems}") from exc
+    finally:
+        _CONFIG_FILE.pop("path", None)
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain data; pydantic shows every ``SecretStr`` as ``**********``."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from firstline.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def docs(tmp_path: Path, runbooks_dir: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("network-vpn-keeps-disconnecting.md", "printer-paper-jam.md", "security-report-phishing.md"):
+        (folder / name).write_text((runbooks_dir / name).read_text())
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.5 not really")
+    return folder
+
+
+def test_config_check_prints_resolved_config_with_secrets_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRSTLINE_KNOWLEDGE__QDRANT_API_KEY", "hunter2")
+    code, out, _ = run("config", "check", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["knowledge"]["store"] == "chroma"
+    assert data["knowledge"]["qdrant_api_key"] == "**********"
+    assert "hunter2" not in out
+
+
+def test_config_check_fails_on_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[knowledge]\nstore = "pinecone"\n')
+    code, _, err = run("--config", str(config), "config", "check")
+    assert code == 2
+    assert "knowledge.store" in err
+
+
+def test_ingest_search_stats_round_trip(docs: Path) -> None:
+    code, out, err = run("kb", "ingest", str(docs), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert len(report["added"]) == 3
+    assert report["failed"][0]["source"].endswith("corrupt.pdf")
+    assert "corrupt.pdf" in err
+
+    code, out, _ = run("kb", "ingest", str(docs), "--json")
+    assert json.loads(out)["unchanged"] == 3 and json.loads(out)["chunks_embedded"] == 0
+
+    code, out, _ = run("kb", "search", "my vpn keeps dropping", "-k", "2", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["mode"] == "hybrid" and len(result["hits"]) == 2
+    citation = result["hits"][0]["citation"]
+    assert citation["title"] == "VPN client keeps disconnecting"
+    assert citation["source"].endswith("network-vpn-keeps-disconnecting.md")
+    assert set(citation) == {"title", "section_path", "source", "url", "chunk_id", "score"}
+
+    code, out, _ = run("kb", "search", "paper jam", "--mode", "bm25", "--category", "printer")
+    assert code == 0 and "Clearing a paper jam" in out
+
+    code, out, _ = run("kb", "stats", "--json")
+    stats = json.loads(out)
+    assert stats["sources"] == 3 and stats["chunks"] == stats["vectors"] > 10
+    assert stats["store"] == "chroma"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("kb", "search", "   "), "empty"),
+        (("kb", "search", "x" * 2500), "limit is 2000"),
+        (("kb", "search", "vpn", "--mode", "magic"), "unknown mode"),
+        (("kb", "ingest", "/no/such/folder"), "no such file"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(args: tuple[str, ...], message: str) -> None:
+    code, _, err = run(*args)
+    assert code != 0
+    assert message in " ".join(err.split())
+
+
+def test_unreachable_chroma_server_names_url_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRSTLINE_KNOWLEDGE__STORE", "chroma-server")
+    monkeypatch.setenv("FIRSTLINE_KNOWLEDGE__CHROMA_URL", "http://127.0.0.1:9")
+    code, _, err = run("kb", "search", "vpn")
+    assert code == 2
+    flat = " ".join(err.split())
+    assert "http://127.0.0.1:9" in flat and "knowledge.chroma_url" in flat
+
+
+def test_eval_prints_metrics_per_mode(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [
+        ("d1", "Reset voicemail PIN", "Dial 8000, press star, then follow the prompts to choose a new PIN."),
+        ("d2", "Printer paper jam", "Open tray 2 and the rear door, remove the crumpled sheet."),
+        ("d3", "VPN disconnects", "GlobalProtect drops the tunnel every few minutes on hotel Wi-Fi."),
+    ]
+    corpus.write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in rows))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        '{"_id": "q1", "text": "forgot my voicemail code"}\n{"_id": "q2", "text": "sheet stuck in the printer"}\n'
+        '{"_id": "q3", "text": "vpn keeps dropping"}\n{"_id": "q4", "text": "unjudged"}\n'
+    )
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    code, out, err = run(
+        "kb", "eval", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == {"dense", "bm25", "hybrid", "rrf"}
+    for metrics in result.values():
+        assert metrics["queries"] == 3
+        assert set(metrics) >= {"ndcg@10", "mrr@10", "recall@10", "recall@100", "latency_p50_ms", "latency_p95_ms"}
+    assert result["hybrid"]["ndcg@10"] == 1.0
+    assert result["dense"]["recall@100"] == 1.0
+    code, out, _ = run(
+        "kb", "eval", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--mode", "bm25"
+    )
+    assert code == 0 and "bm25" in out and "NDCG@10" in out

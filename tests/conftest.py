@@ -1,0 +1,64 @@
+"""Shared fixtures. Tests are hermetic: no network beyond servers they start on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from firstline.knowledge.base import KnowledgeBase
+from firstline.knowledge.embedders import Embedder, SentenceTransformerEmbedder
+from firstline.knowledge.stores.memory import InMemoryStore
+from firstline.runtime import demo_runbooks
+from firstline.testing.embedders import HashingEmbedder
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's config or writes to their data folder."""
+    for name in list(__import__("os").environ):
+        if name.startswith("FIRSTLINE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FIRSTLINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> SentenceTransformerEmbedder:
+    """The real default embedding model, loaded once per test session."""
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed_query("warm up")
+    return embedder
+
+
+@pytest.fixture
+def make_kb(tmp_path: Path) -> Iterator[Callable[..., KnowledgeBase]]:
+    """Build knowledge bases over an in-memory store (hashing embedder unless one is given)."""
+    made: list[KnowledgeBase] = []
+
+    def make(embedder: Embedder | None = None, index_dir: Path | None = None, **kwargs: object) -> KnowledgeBase:
+        kb = KnowledgeBase(
+            index_dir or tmp_path / f"index{len(made)}", InMemoryStore(), embedder or HashingEmbedder(), **kwargs
+        )  # type: ignore[arg-type]
+        made.append(kb)
+        return kb
+
+    yield make
+    for kb in made:
+        kb.close()
+
+
+@pytest.fixture(scope="session")
+def runbooks_dir() -> Path:
+    return demo_runbooks()
+
+
+@pytest.fixture(scope="session")
+def demo_kb(tmp_path_factory: pytest.TempPathFactory, minilm: SentenceTransformerEmbedder) -> Iterator[KnowledgeBase]:
+    """The shipped runbooks ingested with the real model (once per session)."""
+    kb = KnowledgeBase(tmp_path_factory.mktemp("demo-index"), InMemoryStore(), minilm)
+    kb.ingest([demo_runbooks()])
+    yield kb
+    kb.close()

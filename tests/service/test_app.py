@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from firstline.service.app import create_app
+from firstline.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data = tmp_path_factory.mktemp("service-data")
+    settings = load_settings(data_dir=Path(data))
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_health_and_ready(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    ready = client.get("/ready").json()
+    assert ready["status"] == "ready" and ready["chunks"] > 300
+
+
+def test_search_answers_from_the_demo_runbooks_with_citations(client: TestClient) -> None:
+    response = client.get("/v1/kb/search", params={"q": "outlook keeps asking for my password", "k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["mode"] == "hybrid" and len(body["hits"]) == 3
+    assert body["hits"][0]["citation"]["title"] == "Outlook keeps asking for a password"
+
+
+def test_search_filters(client: TestClient) -> None:
+    body = client.get("/v1/kb/search", params={"q": "password", "category": "security", "k": 10}).json()
+    assert body["hits"] and {h["category"] for h in body["hits"]} == {"security"}
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "fragment"),
+    [
+        ({"q": "  "}, 422, "empty"),
+        ({"q": "x" * 2001}, 413, "limit is 2000"),
+        ({"q": "vpn", "mode": "magic"}, 422, "Unknown search mode"),
+        ({"q": "vpn", "k": 0}, 422, "greater than or equal"),
+        ({}, 422, "q"),
+    ],
+)
+def test_bad_queries(client: TestClient, params: dict[str, object], status: int, fragment: str) -> None:
+    response = client.get("/v1/kb/search", params=params)
+    assert response.status_code == status
+    assert fragment in response.text
+
+
+def test_openapi_documents_errors(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/v1/kb/search"]["get"]["responses"]
+    assert {"200", "413", "422", "503"} <= set(responses)
