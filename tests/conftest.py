@@ -14,13 +14,20 @@ from firstline.runtime import demo_runbooks
 from firstline.testing.embedders import HashingEmbedder
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per test session, so the ONNX export of the model happens once."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's config or writes to their data folder."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _session_cache: Path) -> None:
+    """No test reads the developer's config or writes to their data or cache folders."""
     for name in list(__import__("os").environ):
         if name.startswith("FIRSTLINE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("FIRSTLINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_session_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from firstline.errors import ConfigError
 from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.chunking import Chunker
-from firstline.knowledge.embedders import Embedder, SentenceTransformerEmbedder
+from firstline.knowledge.embedders import Embedder, LocalEmbedder, SentenceTransformerEmbedder
 from firstline.knowledge.rerank import Reranker, build_reranker
 from firstline.knowledge.retriever import RetrievalConfig
 from firstline.knowledge.stores import VectorStore
@@ -46,7 +46,13 @@ def build_embedder(k: KnowledgeSettings) -> Embedder:
             timeout=e.timeout_s,
             batch_size=e.batch_size,
         )
-    return SentenceTransformerEmbedder(e.model_path, batch_size=e.batch_size)
+    if e.engine == "onnx":
+        from firstline.knowledge.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(e.model_path, cache_dir=e.cache_dir, batch_size=min(e.batch_size, 64))
+    if e.engine == "torch":
+        return SentenceTransformerEmbedder(e.model_path, batch_size=e.batch_size, precision=e.precision)
+    return LocalEmbedder(e.model_path, cache_dir=e.cache_dir, batch_size=e.batch_size, precision=e.precision)
 
 
 def build_store(k: KnowledgeSettings, index_dir: Path) -> VectorStore:

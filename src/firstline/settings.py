@@ -43,6 +43,13 @@ class _Section(BaseModel):
 class EmbedderSettings(_Section):
     kind: Literal["sentence-transformers", "openai"] = "sentence-transformers"
     model_path: str | None = Field(None, description="local sentence-transformers folder; default: the MiniLM package")
+    engine: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="auto: queries on ONNX Runtime (fast start), ingest batches on torch; or one engine"
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="torch precision; auto = bf16 autocast where the CPU has AMX/AVX512-BF16"
+    )
+    cache_dir: Path | None = Field(None, description="where the ONNX export is cached; default ~/.cache/firstline/onnx")
     url: str | None = Field(None, description="OpenAI-compatible base URL ending in /v1 (kind = openai)")
     model: str | None = Field(None, description="model name sent to the embeddings endpoint")
     api_key: SecretStr | None = None

@@ -1,0 +1,17 @@
+"""Run every benchmark in turn (about 15-25 minutes on 2 cores); results land in bench/results/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for script, extra in (
+    ("startup.py", []),
+    ("retrieval_quality.py", []),
+    ("retrieval_speed.py", ["--chunks", "20000", "--words", "40"]),
+):
+    print(f"== {script} {' '.join(extra)}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)
