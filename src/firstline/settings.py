@@ -47,14 +47,14 @@ class EmbedderSettings(_Section):
         "auto", description="auto: queries on ONNX Runtime (fast start), ingest batches on torch; or one engine"
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="torch precision; auto = bf16 autocast where the CPU has AMX/AVX512-BF16"
+        "auto", description="torch weights for ingest; auto = bf16 where the CPU has AMX/AVX512-BF16"
     )
     cache_dir: Path | None = Field(None, description="where the ONNX export is cached; default ~/.cache/firstline/onnx")
     url: str | None = Field(None, description="OpenAI-compatible base URL ending in /v1 (kind = openai)")
     model: str | None = Field(None, description="model name sent to the embeddings endpoint")
     api_key: SecretStr | None = None
     timeout_s: float = Field(30.0, gt=0)
-    batch_size: int = Field(64, ge=1, le=4096)
+    batch_size: int = Field(32, ge=1, le=4096)
 
     @model_validator(mode="after")
     def _needs_url(self) -> EmbedderSettings:

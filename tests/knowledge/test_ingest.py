@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firstline.errors import DocumentLoadError, IngestLockedError
+from firstline.errors import ConfigError, DocumentLoadError, IngestLockedError
 from firstline.knowledge.base import KnowledgeBase
 from firstline.testing.embedders import HashingEmbedder
 
@@ -156,3 +156,14 @@ def test_keyword_index_follows_ingests_from_another_process(make_kb: KB, docs: P
     writer.ingest([docs / "printer.md"])
     assert reader.search("tray", k=1, mode="bm25")[0].chunk.title == "Printer jam"
     assert len(list((index_dir / "keyword").iterdir())) == 1
+
+
+def test_an_index_refuses_a_different_embedder(make_kb: KB, docs: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "one-model"
+    make_kb(HashingEmbedder(64), index_dir=index_dir).ingest([docs])
+    assert make_kb(HashingEmbedder(64), index_dir=index_dir).search("vpn")  # same model: fine
+    other = make_kb(HashingEmbedder(32), index_dir=index_dir)
+    with pytest.raises(ConfigError, match=r"built with the embedder 'hashing-64'.*knowledge\.index_dir"):
+        other.search("vpn")
+    with pytest.raises(ConfigError, match="hashing-32"):
+        other.ingest([docs])

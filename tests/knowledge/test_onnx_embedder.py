@@ -73,7 +73,8 @@ def test_missing_model_or_tokenizer_is_a_config_error(tmp_path: Path) -> None:
 def test_bf16_torch_vectors_match_fp32(minilm: SentenceTransformerEmbedder) -> None:
     bf16 = SentenceTransformerEmbedder(precision="bf16")
     cosines = (bf16.embed_documents(TEXTS) * minilm.embed_documents(TEXTS)).sum(axis=1)
-    assert cosines.min() > 0.999
+    assert cosines.min() > 0.99
+    assert cosines.mean() > 0.998
 
 
 def test_local_embedder_uses_onnx_for_queries_and_torch_for_batches(onnx: OnnxEmbedder) -> None:
@@ -82,8 +83,8 @@ def test_local_embedder_uses_onnx_for_queries_and_torch_for_batches(onnx: OnnxEm
     assert local.documents._model is None  # torch was never loaded
     many = local.embed_documents(TEXTS)  # a batch: torch
     assert local.documents._model is not None
-    assert (few * many[:2]).sum(axis=1).min() > 0.999
-    assert (local.embed_query(TEXTS[0]) @ many[0]) > 0.999
+    assert (few * many[:2]).sum(axis=1).min() > 0.99
+    assert (local.embed_query(TEXTS[0]) @ many[0]) > 0.99
     assert local.dimension == 384
     with pytest.raises(ConfigError, match="precision"):
         SentenceTransformerEmbedder(precision="fp8")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from firstline.errors import ConfigError
 from firstline.knowledge.catalog import Catalog
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder
@@ -64,12 +65,14 @@ class KnowledgeBase:
         self._keyword: BM25Index | None = None
         self._keyword_version = ""
         self._reload = threading.Lock()
+        self._embedder_checked = False
 
     def close(self) -> None:
         self.store.close()
         self.catalog.close()
 
     def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
+        self.check_embedder(claim=True)
         report = self.ingestor.ingest(paths, prune=prune, progress=progress)
         current = self._current_keyword_dir()
         if report.changed or current is None or current.name != self.catalog.version():
@@ -79,7 +82,26 @@ class KnowledgeBase:
     def search(
         self, query: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None, by_document: bool = False
     ) -> list[Hit]:
+        self.check_embedder()
         return self.retriever.search(query, k=k, mode=mode, filters=filters, by_document=by_document)
+
+    def check_embedder(self, claim: bool = False) -> None:
+        """Refuse to mix vectors of two different embedding models in one index."""
+        if self._embedder_checked:
+            return
+        recorded = self.catalog.get_meta("embedder")
+        if recorded is None:
+            if claim or self.catalog.count_chunks():
+                self.catalog.set_meta("embedder", self.embedder.name)
+                self._embedder_checked = True
+            return
+        if recorded != self.embedder.name:
+            raise ConfigError(
+                f"The index at {self.index_dir} was built with the embedder {recorded!r}, but the configured one "
+                f"is {self.embedder.name!r}; their vectors cannot be compared. Point `knowledge.index_dir` (or "
+                "`data_dir`) at a new folder and run `firstline kb ingest`, or configure the original embedder."
+            )
+        self._embedder_checked = True
 
     def stats(self) -> KnowledgeStats:
         sources = self.catalog.sources()

@@ -129,6 +129,16 @@ class Catalog:
             (str(time.time_ns()),),
         )
 
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("select value from meta where key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "insert into meta values (?, ?) on conflict(key) do update set value = excluded.value", (key, value)
+            )
+
     def version(self) -> str:
         row = self._db.execute("select value from meta where key = 'version'").fetchone()
         return str(row[0]) if row else "0"

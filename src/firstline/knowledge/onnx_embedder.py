@@ -44,13 +44,13 @@ class OnnxEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
     ) -> None:
-        from firstline.knowledge.embedders import default_model_path
+        from firstline.knowledge.embedders import default_model_path, local_model_name
 
         self.model_path = Path(model_path or default_model_path())
         self.cache_dir = cache_dir or default_cache_dir()
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
-        self.name = f"onnx:{self.model_path.name}"
+        self.name = local_model_name(self.model_path)
         self._session: Any = None
         self._tokenizer: Any = None
         self._pooling = "mean"
