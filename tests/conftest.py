@@ -12,6 +12,7 @@ from firstline.knowledge.embedders import Embedder, SentenceTransformerEmbedder
 from firstline.knowledge.stores.memory import InMemoryStore
 from firstline.runtime import demo_runbooks
 from firstline.testing.embedders import HashingEmbedder
+from firstline.testing.loopback import LoopbackServer
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,21 @@ def make_kb(tmp_path: Path) -> Iterator[Callable[..., KnowledgeBase]]:
     yield make
     for kb in made:
         kb.close()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[[LoopbackServer], LoopbackServer]]:
+    """Start loopback servers; stop them after the test and fail it if any saw a bad request."""
+    servers: list[LoopbackServer] = []
+
+    def start(server: LoopbackServer) -> LoopbackServer:
+        servers.append(server.start())
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+    assert [v for server in servers for v in server.violations] == []
 
 
 @pytest.fixture(scope="session")

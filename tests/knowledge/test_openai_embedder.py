@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 from firstline.errors import BackendResponseError, BackendUnavailableError
 from firstline.knowledge.embedders import Embedder
 from firstline.knowledge.openai_embedder import OpenAIEmbedder
+from firstline.testing.loopback import LoopbackServer, Reply, Request, ShapeViolation
 
 SPECS = Path(__file__).parents[2].parent / "shared" / "specs"
 MODEL = "BAAI/bge-small-en-v1.5"
@@ -43,10 +42,6 @@ def raw_vector(text: str) -> list[float]:
 def unit(text: str) -> npt.NDArray[np.float32]:
     vector = np.asarray(raw_vector(text), dtype=np.float64)
     return (vector / np.linalg.norm(vector)).astype(np.float32)
-
-
-class ShapeViolation(Exception):
-    """The client sent something an OpenAI-compatible server would reject."""
 
 
 def check_request(body: object) -> list[str]:
@@ -80,72 +75,27 @@ class Seen:
     body: object
 
 
-Reply = tuple[int, bytes]
-App = Callable[[list[str]], Reply]
+TextsApp = Callable[[list[str]], Reply]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False
-    loopback: Loopback
+class Loopback(LoopbackServer):
+    """The generic loopback server, checking the path and keeping parsed bodies in ``seen``."""
 
+    def __init__(self, app: TextsApp, delay: float = 0.0) -> None:
+        def handle(request: Request) -> Reply:
+            if request.path != "/v1/embeddings":
+                raise ShapeViolation(f"path {request.path!r}")
+            return app(check_request(request.json()))
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        loop = self.server.loopback
-        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, None)
-        loop.seen.append(seen)
-        try:
-            if self.path != "/v1/embeddings":
-                raise ShapeViolation(f"path {self.path!r}")
-            if seen.headers.get("content-type") != "application/json":
-                raise ShapeViolation(f"Content-Type {seen.headers.get('content-type')!r}")
-            seen.body = json.loads(raw)
-            status, body = loop.app(check_request(seen.body))
-        except ShapeViolation as exc:
-            loop.violations.append(str(exc))
-            status, body = 422, json.dumps({"detail": str(exc)}).encode()
-        if loop.delay:
-            loop.stopping.wait(loop.delay)
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@dataclass
-class Loopback:
-    app: App
-    delay: float = 0.0
-    seen: list[Seen] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.loopback = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
+        super().__init__(handle, delay)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return self.url + "/v1"
 
-    def stop(self) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    @property
+    def seen_bodies(self) -> list[Seen]:
+        return [Seen(r.path, r.headers, json.loads(r.raw)) for r in self.seen]
 
 
 def well_behaved(texts: list[str]) -> Reply:
@@ -153,19 +103,11 @@ def well_behaved(texts: list[str]) -> Reply:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., Loopback]]:
-    servers: list[Loopback] = []
+def serve(loopback: Callable[[LoopbackServer], LoopbackServer]) -> Callable[..., Any]:
+    def start(app: TextsApp = well_behaved, delay: float = 0.0) -> Any:
+        return loopback(Loopback(app, delay))
 
-    def start(app: App = well_behaved, delay: float = 0.0) -> Loopback:
-        server = Loopback(app, delay)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-    assert [v for server in servers for v in server.violations] == []
+    return start
 
 
 @pytest.fixture
@@ -196,7 +138,7 @@ def test_request_shape_and_auth(serve: Any, embedder: Any) -> None:
     server = serve()
     client = embedder(server.base_url + "/", api_key="sk-local", document_prefix="passage: ")
     client.embed_documents(["VPN drops", "reset password"])
-    [seen] = server.seen
+    [seen] = server.seen_bodies
     assert seen.path == "/v1/embeddings"
     assert seen.headers["authorization"] == "Bearer sk-local"
     assert seen.body == {
@@ -210,7 +152,7 @@ def test_request_shape_and_auth(serve: Any, embedder: Any) -> None:
 def test_no_key_sends_no_authorization(serve: Any, embedder: Any) -> None:
     server = serve()
     embedder(server.base_url).embed_query("printer")
-    assert "authorization" not in server.seen[0].headers
+    assert "authorization" not in server.seen_bodies[0].headers
 
 
 @pytest.mark.live
@@ -239,7 +181,7 @@ def test_vectors_are_unit_float32(serve: Any, embedder: Any) -> None:
 def test_query_prefix(serve: Any, embedder: Any) -> None:
     server = serve()
     query = embedder(server.base_url, query_prefix="query: ").embed_query("VPN")
-    assert server.seen[0].body == {"model": MODEL, "input": ["query: VPN"], "encoding_format": "float"}
+    assert server.seen_bodies[0].body == {"model": MODEL, "input": ["query: VPN"], "encoding_format": "float"}
     np.testing.assert_allclose(query, unit("query: VPN"), rtol=1e-6)
 
 
@@ -248,7 +190,7 @@ def test_batches(serve: Any, embedder: Any) -> None:
     server = serve()
     texts = [f"text {i}" for i in range(5)]
     vectors = embedder(server.base_url, batch_size=2).embed_documents(texts)
-    assert [seen.body["input"] for seen in server.seen] == [texts[0:2], texts[2:4], texts[4:5]]
+    assert [seen.body["input"] for seen in server.seen_bodies] == [texts[0:2], texts[2:4], texts[4:5]]
     np.testing.assert_allclose(vectors, np.stack([unit(t) for t in texts]), rtol=1e-6)
 
 
@@ -258,7 +200,7 @@ def test_dimension_is_discovered_from_the_first_call(serve: Any, embedder: Any) 
     client = embedder(server.base_url)
     client.embed_documents(["one"])
     assert client.dimension == DIM
-    assert len(server.seen) == 1
+    assert len(server.seen_bodies) == 1
 
 
 @pytest.mark.live
@@ -267,9 +209,9 @@ def test_dimension_before_any_call_probes_once(serve: Any, embedder: Any) -> Non
     client = embedder(server.base_url)
     assert client.dimension == DIM
     assert client.dimension == DIM
-    assert len(server.seen) == 1
+    assert len(server.seen_bodies) == 1
     assert client.embed_documents([]).shape == (0, DIM)
-    assert len(server.seen) == 1
+    assert len(server.seen_bodies) == 1
 
 
 @pytest.mark.live

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import FrozenInstanceError, dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import FrozenInstanceError, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +28,7 @@ from firstline.knowledge.rerank import (
     VLLMReranker,
     build_reranker,
 )
+from firstline.testing.loopback import App, LoopbackServer, Reply, Request, ShapeViolation
 
 SPECS = Path(__file__).parents[2].parent / "shared" / "specs"
 
@@ -73,10 +72,6 @@ VLLM_REQUEST = Shape(
     frozenset({"query", "documents"}),
     frozenset({"model", "top_n", "truncate_prompt_tokens", "mm_processor_kwargs", "priority", "use_activation"}),
 )
-
-
-class ShapeViolation(Exception):
-    """The client sent something the real server would reject (the fake answers 422)."""
 
 
 def check_object(body: object, shape: Shape, what: str) -> dict[str, Any]:
@@ -259,79 +254,8 @@ ADAPTER_NAMES = {"cohere": "Cohere", "vllm": "vLLM", "tei": "TEI", "infinity": "
 # --------------------------------------------------------------------------- loopback server
 
 
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    raw: bytes
-
-    def json(self) -> object:
-        return json.loads(self.raw)
-
-
-Reply = tuple[int, bytes]
-App = Callable[[Seen], Reply]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handler threads
-    loopback: Loopback
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        loop = self.server.loopback
-        seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, b"")
-        seen.raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        loop.seen.append(seen)
-        try:
-            if seen.headers.get("content-type") != "application/json":
-                raise ShapeViolation(f"Content-Type is {seen.headers.get('content-type')!r}")
-            status, body = loop.app(seen)
-        except ShapeViolation as exc:
-            loop.violations.append(str(exc))
-            status, body = 422, json.dumps({"detail": str(exc)}).encode()
-        if loop.delay:
-            loop.stopping.wait(loop.delay)
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@dataclass
-class Loopback:
-    app: App
-    delay: float = 0.0
-    seen: list[Seen] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.loopback = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+Seen = Request
+Loopback = LoopbackServer
 
 
 def vendor_app(vendor: Vendor, *, status: int = 200, raw: bytes | None = None, rows: Rows | None = None) -> App:
@@ -354,19 +278,11 @@ def vendor_app(vendor: Vendor, *, status: int = 200, raw: bytes | None = None, r
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., Loopback]]:
-    servers: list[Loopback] = []
+def serve(loopback: Callable[[LoopbackServer], LoopbackServer]) -> Callable[..., Any]:
+    def start(app: App, delay: float = 0.0) -> Any:
+        return loopback(LoopbackServer(app, delay))
 
-    def start(app: App, delay: float = 0.0) -> Loopback:
-        server = Loopback(app, delay)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-    assert [v for server in servers for v in server.violations] == []
+    return start
 
 
 @pytest.fixture
