@@ -12,6 +12,7 @@ for script, extra in (
     ("startup.py", []),
     ("retrieval_quality.py", []),
     ("retrieval_speed.py", ["--chunks", "20000", "--words", "40"]),
+    ("triage.py", []),
 ):
     print(f"== {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)

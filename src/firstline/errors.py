@@ -17,6 +17,9 @@ says what went wrong *and what to do next* (the setting to change, the command t
     │   ├── IngestLockedError           another ingest holds the index lock
     │   ├── IndexNotReadyError          searching before anything was ingested
     │   └── CorpusFormatError           a BEIR corpus / queries / qrels file is malformed
+    ├── TicketingError                  the ticket store and its lifecycle rules
+    │   ├── TicketNotFoundError         no ticket has that number (names it)
+    │   └── InvalidTransitionError      a state change the lifecycle forbids (lists the allowed ones)
     └── BackendError                    a dependency outside this process failed
         ├── BackendUnavailableError     it cannot be reached (names the URL and the setting)
         └── BackendResponseError        it answered, but not in the shape we expect
@@ -24,6 +27,8 @@ says what went wrong *and what to do next* (the setting to change, the command t
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "BackendError",
@@ -37,9 +42,12 @@ __all__ = [
     "IndexNotReadyError",
     "IngestLockedError",
     "InputError",
+    "InvalidTransitionError",
     "KnowledgeError",
     "QueryTooLongError",
     "RerankError",
+    "TicketNotFoundError",
+    "TicketingError",
 ]
 
 
@@ -97,6 +105,41 @@ class IndexNotReadyError(KnowledgeError):
 
 class CorpusFormatError(KnowledgeError):
     """A BEIR-layout corpus, queries or qrels file is malformed."""
+
+
+class TicketingError(FirstlineError):
+    """Errors of the ticket store: unknown tickets and changes the ticket lifecycle forbids."""
+
+
+class TicketNotFoundError(TicketingError):
+    """No ticket has the given number."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        super().__init__(
+            f"There is no ticket {number!r}. Check the number (it looks like INC0001234), "
+            "or search the tickets by requester or text to find the right one."
+        )
+
+
+class InvalidTransitionError(TicketingError):
+    """A ticket cannot make the requested change from its current state.
+
+    ``wanted`` is the state asked for, or ``None`` when any change was asked of a final ticket;
+    ``allowed`` lists the states it can move to from ``current`` (empty when ``current`` is final).
+    """
+
+    def __init__(self, number: str, current: str, wanted: str | None, allowed: Sequence[str]) -> None:
+        self.number = number
+        self.current = current
+        self.wanted = wanted
+        self.allowed = tuple(allowed)
+        change = f"cannot move to {wanted}" if wanted else "cannot be changed"
+        if self.allowed:
+            next_step = f"From {current} it can move to: {', '.join(self.allowed)}."
+        else:
+            next_step = f"{current.capitalize()} is final: open a new ticket that mentions {number} instead."
+        super().__init__(f"{number} is {current} and {change}. {next_step}")
 
 
 class BackendError(FirstlineError):

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 
 from firstline.errors import ConfigError
+from firstline.helpdesk.taxonomy import load_taxonomy
+from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
 from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder, LocalEmbedder, SentenceTransformerEmbedder
@@ -23,7 +25,15 @@ from firstline.knowledge.retriever import RetrievalConfig
 from firstline.knowledge.stores import VectorStore
 from firstline.settings import KnowledgeSettings, Settings
 
-__all__ = ["Runtime", "build_embedder", "build_knowledge", "build_reranker_from", "build_store", "demo_runbooks"]
+__all__ = [
+    "Runtime",
+    "build_embedder",
+    "build_knowledge",
+    "build_reranker_from",
+    "build_store",
+    "demo_runbooks",
+    "triage_model_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +103,7 @@ def build_reranker_from(k: KnowledgeSettings) -> Reranker | None:
     return build_reranker(r.kind, **options)
 
 
-def build_knowledge(settings: Settings) -> KnowledgeBase:
+def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
     k = settings.knowledge
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -101,11 +111,17 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase(
         index_dir,
         build_store(k, index_dir),
-        build_embedder(k),
+        embedder or build_embedder(k),
         reranker=build_reranker_from(k),
         retrieval=RetrievalConfig(r.candidates, r.bm25_weight, r.rerank_depth, r.max_query_chars),
         chunker=Chunker(k.chunk_max_words, k.chunk_overlap_words),
     )
+
+
+def triage_model_path(settings: Settings) -> Path:
+    """A model trained here (``firstline triage train``) wins over the one shipped in the package."""
+    local = settings.data_dir / "models" / "triage-model.npz"
+    return local if local.exists() else packaged_model_path()
 
 
 class Runtime:
@@ -113,13 +129,29 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._embedder: Embedder | None = None
         self._knowledge: KnowledgeBase | None = None
+        self._triage: Triage | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """One embedder per process, shared by the knowledge base and triage."""
+        if self._embedder is None:
+            self._embedder = build_embedder(self.settings.knowledge)
+        return self._embedder
 
     @property
     def knowledge(self) -> KnowledgeBase:
         if self._knowledge is None:
-            self._knowledge = build_knowledge(self.settings)
+            self._knowledge = build_knowledge(self.settings, self.embedder)
         return self._knowledge
+
+    @property
+    def triage(self) -> Triage:
+        if self._triage is None:
+            model = TriageModel.load(triage_model_path(self.settings))
+            self._triage = Triage(load_taxonomy(), model, self.embedder)
+        return self._triage
 
     def close(self) -> None:
         if self._knowledge is not None:

@@ -110,6 +110,12 @@ class KnowledgeSettings(_Section):
         return value.rstrip("/")
 
 
+class TicketingSettings(_Section):
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/tickets.db; PostgreSQL: postgresql+psycopg://"
+    )
+
+
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -125,6 +131,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    ticketing: TicketingSettings = TicketingSettings()
     service: ServiceSettings = ServiceSettings()
 
     @classmethod
@@ -141,6 +148,10 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @property
+    def ticket_database_url(self) -> str:
+        return self.ticketing.database_url or f"sqlite:///{(self.data_dir / 'tickets.db').expanduser()}"
 
     @property
     def index_dir(self) -> Path:

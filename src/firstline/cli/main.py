@@ -102,5 +102,7 @@ def serve(
 
 
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
+from firstline.cli import triage as _triage  # noqa: E402
 
 app.add_typer(_kb.kb_app, name="kb")
+app.add_typer(_triage.triage_app, name="triage")

@@ -1,0 +1,359 @@
+"""Triage: which specialist, which intent, what priority — from sentence embeddings and a linear model.
+
+Two multinomial logistic regressions over the request's MiniLM embedding: one picks the routing
+label (nine specialists + greeting / gibberish / out_of_scope), the other the intent within that
+specialist. Trained on the utterances in ``helpdesk/data/utterances/train.jsonl`` with
+scikit-learn (``firstline triage train``); saved as plain arrays (``.npz``, no pickle) and applied
+with numpy, so answering needs neither scikit-learn nor torch.
+
+* Low confidence gives one clarifying question instead of a guess.
+* A message with two problems ("Outlook won't open and my printer is offline") is split into
+  clauses: the first problem is the primary, a later one for another specialist is reported as
+  ``secondary`` so the agent can offer it or record it.
+* Text that tries to instruct the system is classified as this requester's own request and
+  flagged (``injection``); it never changes who the requester is or what policy allows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from firstline.errors import ConfigError, InputError
+from firstline.helpdesk.priority import Assessment, assess
+from firstline.helpdesk.taxonomy import Taxonomy, data_dir
+from firstline.knowledge.embedders import Embedder
+
+__all__ = [
+    "Example",
+    "Triage",
+    "TriageModel",
+    "TriageResult",
+    "load_examples",
+    "packaged_model_path",
+    "runbook_references",
+]
+
+MAX_CHARS = 8000
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget) (all |any |the |your )?(previous|prior|above|earlier) (instructions|rules|prompts?)|"
+    r"\byou are now\b|\bsystem prompt\b|\bact as (an? )?(admin|administrator|root|system)|\bdeveloper mode\b|"
+    r"\b(override|bypass) (the )?(policy|verification|approval|security)|\bjailbreak",
+    re.I,
+)
+_CLAUSE_SPLIT = re.compile(r"(?:[.;!?]\s+|\s+(?:and also|and|also|but|plus|oh and)\s+)", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    agent: str
+    intent: str
+
+
+def load_examples(path: Path) -> list[Example]:
+    """Read a JSONL file of ``{"text", "agent", "intent"?}`` lines."""
+    examples = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            examples.append(Example(str(row["text"]), str(row["agent"]), str(row.get("intent") or row["agent"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path} line {number}: expected JSON with 'text' and 'agent'") from exc
+    return examples
+
+
+def packaged_model_path() -> Path:
+    return data_dir() / "triage-model.npz"
+
+
+def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    result: npt.NDArray[np.float64] = exp / exp.sum(axis=-1, keepdims=True)
+    return result
+
+
+@dataclass
+class TriageModel:
+    """Two linear softmax models over a request's features, stored as arrays.
+
+    Features: the sentence embedding, plus for each label the mean of the three highest cosine
+    similarities to that label's reference texts — the training utterances (``u:<agent>``) and
+    the runbook sections (``kb:<category>``). The reference vectors travel inside the model, so
+    a prediction is the same wherever it runs. (On the held-out set the references lift accuracy
+    from 0.89 to 0.93: bench/triage.py.)
+    """
+
+    agent_labels: list[str]
+    agent_weights: npt.NDArray[np.float64]
+    agent_bias: npt.NDArray[np.float64]
+    intent_labels: list[str]
+    intent_weights: npt.NDArray[np.float64]
+    intent_bias: npt.NDArray[np.float64]
+    ref_vectors: npt.NDArray[np.float32]
+    ref_groups: list[str]
+    embedder: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(set(self.ref_groups))
+
+    def features(self, vectors: npt.NDArray[np.float64], leave_out: bool = False) -> npt.NDArray[np.float64]:
+        """Embedding + per-group top-3 similarity. ``leave_out`` ignores each row's own reference (training)."""
+        similarity = vectors @ self.ref_vectors.T.astype(np.float64)
+        if leave_out:
+            similarity[np.arange(len(vectors)), np.arange(len(vectors))] = -1.0
+        groups = np.array(self.ref_groups)
+        columns = []
+        for group in self.groups:
+            block = similarity[:, groups == group]
+            top = np.sort(block, axis=1)[:, -3:] if block.shape[1] else np.zeros((len(vectors), 1))
+            columns.append(top.mean(axis=1))
+        return np.hstack([vectors, _REF_SCALE * np.stack(columns, axis=1)])
+
+    @classmethod
+    def train(
+        cls,
+        examples: Sequence[Example],
+        embedder: Embedder,
+        references: Sequence[tuple[str, str]] = (),
+        c: float = 4.0,
+    ) -> TriageModel:
+        """Fit on ``examples``; ``references`` are extra ``(text, category)`` pairs such as runbook sections."""
+        from sklearn.linear_model import LogisticRegression
+
+        if len({e.agent for e in examples}) < 2:
+            raise InputError("Training needs examples of at least two labels.")
+        started = time.perf_counter()
+        vectors = _embed(embedder, [e.text for e in examples])
+        ref_vectors = _embed(embedder, [t for t, _ in references]) if references else np.zeros((0, vectors.shape[1]))
+        model = cls([], np.zeros(0), np.zeros(0), [], np.zeros(0), np.zeros(0),
+                    np.vstack([vectors, ref_vectors]).astype(np.float32),
+                    [f"u:{e.agent}" for e in examples] + [f"kb:{c}" for _, c in references],
+                    embedder.name)  # fmt: skip
+        features = model.features(vectors, leave_out=True)
+        agent = LogisticRegression(C=c, max_iter=5000).fit(features, [e.agent for e in examples])
+        intent = LogisticRegression(C=c, max_iter=5000).fit(features, [e.intent for e in examples])
+        model.agent_labels, model.agent_weights, model.agent_bias = (
+            [str(x) for x in agent.classes_], agent.coef_, agent.intercept_)  # fmt: skip
+        model.intent_labels, model.intent_weights, model.intent_bias = (
+            [str(x) for x in intent.classes_], intent.coef_, intent.intercept_)  # fmt: skip
+        model.meta = {
+            "examples": len(examples),
+            "references": len(references),
+            "c": c,
+            "seconds": round(time.perf_counter() - started, 2),
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        return model
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(
+            staging,
+            agent_labels=np.array(self.agent_labels),
+            agent_weights=self.agent_weights,
+            agent_bias=self.agent_bias,
+            intent_labels=np.array(self.intent_labels),
+            intent_weights=self.intent_weights,
+            intent_bias=self.intent_bias,
+            ref_vectors=self.ref_vectors.astype(np.float16),
+            ref_groups=np.array(self.ref_groups),
+            embedder=np.array(self.embedder),
+            meta=np.array(json.dumps(self.meta)),
+        )
+        staging.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> TriageModel:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(
+                    [str(x) for x in data["agent_labels"]],
+                    data["agent_weights"],
+                    data["agent_bias"],
+                    [str(x) for x in data["intent_labels"]],
+                    data["intent_weights"],
+                    data["intent_bias"],
+                    data["ref_vectors"].astype(np.float32),
+                    [str(x) for x in data["ref_groups"]],
+                    str(data["embedder"]),
+                    json.loads(str(data["meta"])),
+                )
+        except (OSError, KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"Cannot load the triage model {path} ({exc}). Run `firstline triage train` to build it."
+            ) from exc
+
+    def agent_probabilities(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return _softmax(features @ self.agent_weights.T + self.agent_bias)
+
+    def intent_probabilities(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return _softmax(features @ self.intent_weights.T + self.intent_bias)
+
+
+_REF_SCALE = 3.0
+
+
+def _embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Embed with the engine that answers queries, so training and serving see the same vectors."""
+    queries = getattr(embedder, "queries", embedder)
+    return np.asarray(queries.embed_documents(list(texts)), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class TriageResult:
+    """Where a request goes and why."""
+
+    agent: str
+    intent: str
+    confidence: float
+    assessment: Assessment
+    alternatives: tuple[tuple[str, float], ...]
+    clarify: str | None = None
+    secondary: tuple[str, str, str] | None = None  # (agent, intent, the clause it came from)
+    injection: bool = False
+
+    @property
+    def priority(self) -> int:
+        return self.assessment.priority
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "intent": self.intent,
+            "priority": self.priority,
+            "confidence": round(self.confidence, 4),
+        }
+
+    def details(self) -> dict[str, Any]:
+        return {
+            **self.as_dict(),
+            "impact": self.assessment.impact,
+            "urgency": self.assessment.urgency,
+            "priority_reasons": list(self.assessment.reasons),
+            "alternatives": [{"agent": a, "confidence": round(p, 4)} for a, p in self.alternatives],
+            "clarify": self.clarify,
+            "secondary": (
+                {"agent": self.secondary[0], "intent": self.secondary[1], "text": self.secondary[2]}
+                if self.secondary
+                else None
+            ),
+            "injection_suspected": self.injection,
+        }
+
+
+class Triage:
+    """Classifies requests with a :class:`TriageModel` and the same embedder it was trained with."""
+
+    def __init__(self, taxonomy: Taxonomy, model: TriageModel, embedder: Embedder, threshold: float = 0.45) -> None:
+        if model.embedder != embedder.name:
+            raise ConfigError(
+                f"The triage model was trained with the embedder {model.embedder!r} but the configured one is "
+                f"{embedder.name!r}. Run `firstline triage train` to train it for this embedder."
+            )
+        self.taxonomy = taxonomy
+        self.model = model
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def classify(self, text: str, vip: bool = False) -> TriageResult:
+        text = _validate(text)
+        clauses = [c.strip() for c in _CLAUSE_SPLIT.split(text) if len(c.split()) >= 3]
+        texts = [text, *clauses] if len(clauses) > 1 else [text]
+        features = self.model.features(_embed(self.embedder, texts))
+        agents = self.model.agent_probabilities(features)
+        intents = self.model.intent_probabilities(features)
+        whole = self._decide(agents[0], intents[0])
+        primary = whole
+        secondary = None
+        if len(texts) > 1:
+            parts = [self._decide(agents[i], intents[i]) for i in range(1, len(texts))]
+            specialists = self.taxonomy.specialists
+            confident = [(p, texts[i + 1]) for i, p in enumerate(parts) if p[2] >= 0.5 and p[0] in specialists]
+            if len({p[0] for p, _ in confident}) > 1:
+                primary = confident[0][0]
+                secondary = next((p[0], p[1], t) for p, t in confident if p[0] != primary[0])
+        agent, intent, confidence, alternatives = primary
+        defaults = self.taxonomy.intents.get(intent)
+        assessment = assess(
+            text, defaults.default_impact if defaults else 3, defaults.default_urgency if defaults else 3, vip
+        )
+        clarify = None
+        if confidence < self.threshold and agent in self.taxonomy.specialists:
+            clarify = self._question(alternatives)
+        return TriageResult(
+            agent,
+            intent,
+            confidence,
+            assessment,
+            alternatives,
+            clarify,
+            secondary,
+            bool(_INJECTION.search(text)),
+        )
+
+    def _decide(
+        self, agent_p: npt.NDArray[np.float64], intent_p: npt.NDArray[np.float64]
+    ) -> tuple[str, str, float, tuple[tuple[str, float], ...]]:
+        order = np.argsort(-agent_p)
+        agent = self.model.agent_labels[int(order[0])]
+        alternatives = tuple((self.model.agent_labels[int(i)], float(agent_p[int(i)])) for i in order[:3])
+        allowed = {i.name for i in self.taxonomy.intents_of(agent)} or {agent}
+        best_intent, best_p = agent, -1.0
+        for label, p in zip(self.model.intent_labels, intent_p, strict=True):
+            if label in allowed and p > best_p:
+                best_intent, best_p = label, float(p)
+        return agent, best_intent, float(agent_p[int(order[0])]), alternatives
+
+    def _question(self, alternatives: tuple[tuple[str, float], ...]) -> str:
+        options = [self.taxonomy.specialists[a].name for a, _ in alternatives if a in self.taxonomy.specialists][:2]
+        if len(options) == 2:
+            return (
+                f"I want to send this to the right team: is it mainly a {options[0].lower()} problem or a "
+                f"{options[1].lower()} problem? A few more words about what you see (an error message, the "
+                "device or app) will help."
+            )
+        return "Could you tell me a bit more: what are you trying to do, and what happens instead?"
+
+
+def _validate(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The message is empty: describe the problem, e.g. 'my VPN drops every few minutes'.")
+    if len(text) > MAX_CHARS:
+        raise InputError(
+            f"The message is {len(text)} characters long; the limit is {MAX_CHARS}. Send the key part first "
+            "(the error message and what you were doing); attach long logs to the ticket instead."
+        )
+    return text.strip()
+
+
+def runbook_references(folder: Path) -> list[tuple[str, str]]:
+    """``(section text, category)`` for every chunk of the Markdown runbooks in ``folder``."""
+    from firstline.knowledge.chunking import Chunker
+    from firstline.knowledge.loaders import load_file
+
+    chunker = Chunker()
+    out = []
+    for path in sorted(folder.glob("*.md")):
+        for document in load_file(path, path.name):
+            if document.category:
+                out += [(c.index_text(), document.category) for c in chunker.chunk(document)]
+    return out

@@ -1,0 +1,136 @@
+"""The ticket store's tables (SQLAlchemy Core), as the newest migration leaves them.
+
+Migrations never import this module's tables (a migration is frozen in time); ``env.py`` uses
+:data:`metadata` for ``--autogenerate``, and a test checks that migrating an empty database gives
+exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+__all__ = ["COUNTER_NAME", "UtcDateTime", "metadata", "ticket_counters", "ticket_entries", "tickets"]
+
+COUNTER_NAME = "INC"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Hands out ticket numbers: one row per prefix, incremented under a row lock.
+ticket_counters = Table(
+    "ticket_counters",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("correlation_id", String(128)),
+    Column("requester", String(254), nullable=False),
+    Column("short_description", String(160), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("specialist", String(64), nullable=False),
+    Column("intent", String(64), nullable=False),
+    Column("impact", SmallInteger, nullable=False),
+    Column("urgency", SmallInteger, nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("assignment_group", String(100), nullable=False),
+    Column("assigned_to", String(254), nullable=False),
+    Column("parent_number", String(16), ForeignKey("tickets.number")),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("resolution_note", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    CheckConstraint("impact BETWEEN 1 AND 3", name="impact"),
+    CheckConstraint("urgency BETWEEN 1 AND 3", name="urgency"),
+    CheckConstraint("priority BETWEEN 1 AND 5", name="priority"),
+    CheckConstraint(
+        "state IN ('new', 'in_progress', 'on_hold', 'resolved', 'closed', 'canceled')",
+        name="state",
+    ),
+    UniqueConstraint("seq"),
+    UniqueConstraint("number"),
+    Index(None, "correlation_id", unique=True),
+    Index(None, "requester"),
+    Index(None, "state"),
+    Index(None, "assignment_group"),
+    Index(None, "parent_number"),
+)
+
+ticket_entries = Table(
+    "ticket_entries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ticket_id", String(32), ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("author", String(254), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("field", String(32)),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "kind IN ('comment', 'work_note', 'state_change', 'field_change', 'escalation', 'transcript')",
+        name="kind",
+    ),
+    Index(None, "ticket_id", "id"),
+)

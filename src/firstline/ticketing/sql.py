@@ -1,0 +1,295 @@
+"""The built-in ticket store: SQLAlchemy Core over SQLite (the default) or PostgreSQL.
+
+Every operation is one transaction: a change to a ticket and the history entries that record it
+commit together or not at all. Tickets being changed are locked (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite write transactions are serialised by ``BEGIN IMMEDIATE``), so concurrent
+updates never overwrite each other. Numbers come from a counter row that is incremented under the
+same lock, so concurrent creates never collide, and a unique index on the correlation id keeps
+creation idempotent even across processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import URL, ColumnElement, Row, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from firstline.errors import TicketNotFoundError
+from firstline.ticketing import lifecycle
+from firstline.ticketing.database import (
+    READ_ONLY,
+    create_ticket_engine,
+    display_url,
+    is_memory_sqlite,
+    parse_url,
+    translate_errors,
+)
+from firstline.ticketing.migrations import upgrade
+from firstline.ticketing.models import (
+    EntryKind,
+    NewTicket,
+    Ticket,
+    TicketEntry,
+    TicketQuery,
+    TicketState,
+    TicketUpdate,
+    clean_number,
+)
+from firstline.ticketing.schema import COUNTER_NAME, ticket_counters, ticket_entries, tickets
+from firstline.ticketing.sla import Impact, Priority, Urgency
+
+__all__ = ["SqlTicketing"]
+
+_Row = Row[*tuple[Any, ...]]
+_TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
+_ENTRY_COLUMNS = (
+    ticket_entries.c.kind,
+    ticket_entries.c.author,
+    ticket_entries.c.body,
+    ticket_entries.c.created_at,
+    ticket_entries.c.field,
+    ticket_entries.c.old_value,
+    ticket_entries.c.new_value,
+)
+
+
+class SqlTicketing:
+    """A :class:`~firstline.ticketing.backend.TicketingBackend` in a SQL database.
+
+    ``url`` is ``sqlite:///path/to/tickets.db`` (folders are created) or
+    ``postgresql+psycopg://user:password@host:5432/db``. Opening migrates the database to the
+    newest schema. ``clock`` returns the current time (aware UTC). Thread-safe.
+    """
+
+    def __init__(self, url: str | URL, *, clock: Callable[[], datetime] = lifecycle.utc_now) -> None:
+        self.url = parse_url(url)
+        self._clock = clock
+        self._engine = create_ticket_engine(self.url)
+        # One shared connection for in-memory SQLite: let one thread use it at a time.
+        self._serial: AbstractContextManager[Any] = threading.Lock() if is_memory_sqlite(self.url) else nullcontext()
+        try:
+            with self._serial:
+                upgrade(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlTicketing({display_url(self.url)!r})"
+
+    def create(self, new: NewTicket) -> Ticket:
+        with translate_errors(self.url):
+            try:
+                with self._transaction() as conn:
+                    return self._create(conn, new)
+            except IntegrityError:
+                # Another process inserted the same correlation id between our check and our insert.
+                if new.correlation_id is None:
+                    raise
+                with self._transaction(read_only=True) as conn:
+                    existing = self._find_correlated(conn, new.correlation_id)
+                if existing is None:
+                    raise
+                return existing
+
+    def get(self, number: str) -> Ticket:
+        with self._read() as conn:
+            return self._load(conn, number)
+
+    def search(self, query: TicketQuery) -> list[Ticket]:
+        statement = (
+            select(tickets)
+            .where(*_conditions(query))
+            .order_by(tickets.c.seq.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        with self._read() as conn:
+            return [_ticket(row) for row in conn.execute(statement)]
+
+    def update(self, number: str, update: TicketUpdate, author: str) -> Ticket:
+        with self._write() as conn:
+            ticket = self._load(conn, number, lock=True)
+            return self._save(conn, ticket, lifecycle.apply_update(ticket, update, author, self._clock())).ticket
+
+    def comment(self, number: str, body: str, author: str, internal: bool = False) -> TicketEntry:
+        with self._write() as conn:
+            ticket = self._load(conn, number, lock=True)
+            change = lifecycle.add_comment(ticket, body, author, internal, self._clock())
+            return self._save(conn, ticket, change).entries[-1]
+
+    def escalate(self, number: str, group: str, summary: str, author: str) -> Ticket:
+        with self._write() as conn:
+            ticket = self._load(conn, number, lock=True)
+            change = lifecycle.apply_escalation(ticket, group, summary, author, self._clock())
+            return self._save(conn, ticket, change).ticket
+
+    def add_transcript(self, number: str, lines: Sequence[tuple[str, str]]) -> list[TicketEntry]:
+        with self._write() as conn:
+            ticket = self._load(conn, number, lock=True)
+            return list(self._save(conn, ticket, lifecycle.add_transcript(ticket, lines, self._clock())).entries)
+
+    def history(self, number: str, *, public_only: bool = False) -> list[TicketEntry]:
+        statement = select(*_ENTRY_COLUMNS).order_by(ticket_entries.c.id)
+        if public_only:
+            statement = statement.where(ticket_entries.c.kind.in_([k.value for k in EntryKind if k.public]))
+        with self._read() as conn:
+            ticket = self._load(conn, number)
+            rows = conn.execute(statement.where(ticket_entries.c.ticket_id == ticket.id))
+            return [_entry(ticket.number, row) for row in rows]
+
+    def link_to_parent(self, child_number: str, parent_number: str | None, author: str) -> Ticket:
+        with self._write() as conn:
+            # Lock both rows in number order, so two crossing links cannot deadlock.
+            numbers = sorted({clean_number(child_number), *([clean_number(parent_number)] if parent_number else [])})
+            loaded = {n: self._load(conn, n, lock=True) for n in numbers}
+            child = loaded[clean_number(child_number)]
+            parent = loaded[clean_number(parent_number)] if parent_number else None
+            has_children = conn.execute(select(exists().where(tickets.c.parent_number == child.number))).scalar()
+            change = lifecycle.apply_link(child, parent, bool(has_children), author, self._clock())
+            return self._save(conn, child, change).ticket
+
+    def close(self) -> None:
+        """Close every pooled connection; harmless to call twice."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(self.url), self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(self.url), self._transaction(read_only=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+        with self._serial, self._engine.connect() as conn:
+            if read_only:
+                conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
+    def _create(self, conn: Connection, new: NewTicket) -> Ticket:
+        if (existing := self._find_correlated(conn, new.correlation_id)) is not None:
+            return existing
+        # The counter's row lock queues concurrent creates; look again once we hold it.
+        conn.execute(
+            update(ticket_counters)
+            .where(ticket_counters.c.name == COUNTER_NAME)
+            .values(value=ticket_counters.c.value + 1)
+        )
+        if (existing := self._find_correlated(conn, new.correlation_id)) is not None:
+            conn.rollback()  # give the number back
+            return existing
+        sequence = conn.execute(select(ticket_counters.c.value).where(ticket_counters.c.name == COUNTER_NAME)).scalar()
+        assert isinstance(sequence, int), "the ticket counter row is missing: the migration 0001 seeds it"
+        ticket = lifecycle.open_ticket(new, lifecycle.format_number(sequence), uuid.uuid4().hex, self._clock())
+        conn.execute(insert(tickets).values(seq=sequence, **_columns(ticket)))
+        return ticket
+
+    def _find_correlated(self, conn: Connection, correlation_id: str | None) -> Ticket | None:
+        if correlation_id is None:
+            return None
+        row = conn.execute(select(tickets).where(tickets.c.correlation_id == correlation_id)).first()
+        return _ticket(row) if row is not None else None
+
+    def _load(self, conn: Connection, number: str, *, lock: bool = False) -> Ticket:
+        statement = select(tickets).where(tickets.c.number == clean_number(number))
+        row = conn.execute(statement.with_for_update() if lock else statement).first()
+        if row is None:
+            raise TicketNotFoundError(number)
+        return _ticket(row)
+
+    def _save(self, conn: Connection, before: Ticket, change: lifecycle.Change) -> lifecycle.Change:
+        old = _columns(before)
+        changed = {name: value for name, value in _columns(change.ticket).items() if value != old[name]}
+        if changed:
+            conn.execute(update(tickets).where(tickets.c.id == before.id).values(**changed))
+        if change.entries:
+            conn.execute(insert(ticket_entries), [_entry_columns(before.id, entry) for entry in change.entries])
+        return change
+
+
+def _conditions(query: TicketQuery) -> list[ColumnElement[bool]]:
+    c = tickets.c
+    conditions: list[ColumnElement[bool]] = []
+    if query.requester is not None:
+        conditions.append(c.requester == query.requester)
+    if query.states:
+        conditions.append(c.state.in_([s.value for s in query.states]))
+    if query.priorities:
+        conditions.append(c.priority.in_([int(p) for p in query.priorities]))
+    if query.assignment_group is not None:
+        conditions.append(c.assignment_group == query.assignment_group)
+    if query.specialist is not None:
+        conditions.append(c.specialist == query.specialist)
+    if query.parent is not None:
+        conditions.append(c.parent_number == query.parent)
+    if query.opened_after is not None:
+        conditions.append(c.opened_at > query.opened_after)
+    if query.text is not None:
+        needle = query.text.lower()
+        columns = (c.number, c.short_description, c.description)
+        conditions.append(or_(*(func.lower(column).contains(needle, autoescape=True) for column in columns)))
+    return conditions
+
+
+def _columns(ticket: Ticket) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in _TICKET_FIELDS:
+        value = getattr(ticket, name)
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[name] = value
+    return values
+
+
+def _ticket(row: _Row) -> Ticket:
+    values = {name: getattr(row, name) for name in _TICKET_FIELDS}
+    values.update(
+        impact=Impact(row.impact),
+        urgency=Urgency(row.urgency),
+        priority=Priority(row.priority),
+        state=TicketState(row.state),
+        tags=tuple(row.tags or ()),
+    )
+    return Ticket(**values)
+
+
+def _entry_columns(ticket_id: str, entry: TicketEntry) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "kind": entry.kind.value,
+        "author": entry.author,
+        "body": entry.body,
+        "created_at": entry.created_at,
+        "field": entry.field,
+        "old_value": entry.old_value,
+        "new_value": entry.new_value,
+    }
+
+
+def _entry(number: str, row: _Row) -> TicketEntry:
+    return TicketEntry(
+        ticket_number=number,
+        kind=EntryKind(row.kind),
+        author=row.author,
+        body=row.body,
+        created_at=row.created_at,
+        field=row.field,
+        old_value=row.old_value,
+        new_value=row.new_value,
+    )

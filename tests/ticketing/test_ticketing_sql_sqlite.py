@@ -1,0 +1,128 @@
+"""SqlTicketing on SQLite (a file, and in memory) against the conformance suite, plus migrations,
+atomic writes, time zones and configuration errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from firstline.errors import BackendUnavailableError, ConfigError
+from firstline.testing.ticketing import TicketingContract, new_ticket, run_concurrently
+from firstline.ticketing import SqlTicketing, TicketingBackend, TicketState, TicketUpdate, Urgency, upgrade
+from firstline.ticketing import sql as sql_module
+from firstline.ticketing.database import display_url, parse_url
+from firstline.ticketing.migrations import current_revision, head_revision, schema_drift
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'data' / 'tickets.db'}"
+
+
+class TestSqliteFileTicketing(TicketingContract):
+    @pytest.fixture
+    def backend(self, db_url: str) -> Iterator[TicketingBackend]:
+        self.url = db_url
+        backend = SqlTicketing(db_url)
+        yield backend
+        backend.close()
+
+    def open_again(self, backend: TicketingBackend) -> TicketingBackend:
+        return SqlTicketing(self.url)
+
+
+class TestSqliteMemoryTicketing(TicketingContract):
+    @pytest.fixture
+    def backend(self) -> Iterator[TicketingBackend]:
+        backend = SqlTicketing("sqlite://")
+        yield backend
+        backend.close()
+
+
+def test_opening_creates_the_folder_and_migrates(db_url: str, tmp_path: Path) -> None:
+    assert current_revision(db_url) is None
+    SqlTicketing(db_url).close()
+    assert (tmp_path / "data" / "tickets.db").is_file()
+    assert current_revision(db_url) == head_revision() == "0001"
+
+
+def test_migration_is_idempotent_and_matches_the_schema_module(db_url: str) -> None:
+    for _ in range(2):
+        upgrade(db_url)
+    tickets = SqlTicketing(db_url)  # migrates again on open: a no-op
+    number = tickets.create(new_ticket()).number
+    tickets.close()
+    upgrade(db_url)
+    assert current_revision(db_url) == head_revision()
+    assert schema_drift(db_url) == []
+    reopened = SqlTicketing(db_url)
+    assert reopened.get(number).number == number
+    reopened.close()
+
+
+def test_concurrent_first_opens_migrate_once(db_url: str) -> None:
+    backends = run_concurrently([partial(SqlTicketing, db_url) for _ in range(6)])
+    try:
+        tickets = run_concurrently([partial(b.create, new_ticket()) for b in backends])
+        assert len({t.number for t in tickets}) == 6
+    finally:
+        for backend in backends:
+            backend.close()
+    assert current_revision(db_url) == head_revision()
+
+
+def test_an_update_and_its_history_commit_together(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tickets = SqlTicketing(db_url)
+    number = tickets.create(new_ticket()).number
+    before = tickets.get(number)
+
+    def broken(*args: object) -> dict[str, object]:
+        raise RuntimeError("disk pulled out while writing the history")
+
+    monkeypatch.setattr(sql_module, "_entry_columns", broken)
+    with pytest.raises(RuntimeError, match="disk pulled out"):
+        tickets.update(number, TicketUpdate(state=TicketState.IN_PROGRESS, urgency=Urgency.HIGH), "firstline")
+    with pytest.raises(RuntimeError, match="disk pulled out"):
+        tickets.escalate(number, "Network", "hand over", "firstline")
+    assert tickets.get(number) == before
+    assert tickets.history(number) == []
+    tickets.close()
+
+
+def test_times_are_stored_as_utc_whatever_the_clock_zone(db_url: str) -> None:
+    local = datetime(2025, 3, 30, 9, 15, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    tickets = SqlTicketing(db_url, clock=lambda: local)
+    ticket = tickets.create(new_ticket(urgency=Urgency.HIGH))
+    assert ticket.opened_at == local and ticket.opened_at.tzinfo is UTC
+    stored = tickets.get(ticket.number)
+    assert stored == ticket
+    assert stored.due_at == datetime(2025, 3, 30, 15, 15, 0, 123456, tzinfo=UTC)  # P3: 72 h
+    updated = tickets.update(ticket.number, TicketUpdate(category="network"), "firstline")
+    assert updated.updated_at == local + timedelta(microseconds=1)  # a frozen clock still moves updated_at on
+    tickets.close()
+
+
+def test_unreachable_sqlite_file_names_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("a file where a folder should be")
+    url = f"sqlite:///{tmp_path / 'not-a-folder' / 'tickets.db'}"
+    with pytest.raises(BackendUnavailableError, match=r"ticketing\.database_url") as caught:
+        SqlTicketing(url)
+    assert caught.value.url == url and "FIRSTLINE_TICKETING__DATABASE_URL" in str(caught.value)
+
+
+def test_bad_urls_are_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match=r"ticketing.database_url.*sqlite:///"):
+        SqlTicketing("mysql://root@localhost/firstline")
+    with pytest.raises(ConfigError, match="not a database URL"):
+        SqlTicketing("tickets.db")
+
+
+def test_postgres_urls_use_psycopg_and_hide_the_password() -> None:
+    for url in ("postgresql://app:s3cret@db:5432/firstline", "postgres://app:s3cret@db:5432/firstline"):
+        parsed = parse_url(url)
+        assert parsed.drivername == "postgresql+psycopg"
+        assert display_url(parsed) == "postgresql+psycopg://app:***@db:5432/firstline"
