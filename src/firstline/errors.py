@@ -20,6 +20,14 @@ says what went wrong *and what to do next* (the setting to change, the command t
     ├── TicketingError                  the ticket store and its lifecycle rules
     │   ├── TicketNotFoundError         no ticket has that number (names it)
     │   └── InvalidTransitionError      a state change the lifecycle forbids (lists the allowed ones)
+    ├── DirectoryError                  people, accounts, devices, printers, phones and mailboxes
+    │   ├── DirectoryEntryNotFoundError no device, printer, extension, mailbox, list or job has that key
+    │   │   └── PersonNotFoundError     nobody has that id, email or username (names it, says how to search)
+    │   └── AccountDisabledError        the account is disabled, not locked: Tier-1 must not re-enable it
+    ├── AgentError                      the agent engine
+    │   ├── ToolRetry                   a tool call the model should correct (sent back to it)
+    │   ├── ToolFailed                  a tool could not do its job (the model tells the user)
+    │   └── MaxTurnsExceeded            a run hit its turn limit (the user is offered a human)
     └── BackendError                    a dependency outside this process failed
         ├── BackendUnavailableError     it cannot be reached (names the URL and the setting)
         └── BackendResponseError        it answered, but not in the shape we expect
@@ -31,11 +39,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccountDisabledError",
+    "AgentError",
     "BackendError",
     "BackendResponseError",
     "BackendUnavailableError",
     "ConfigError",
     "CorpusFormatError",
+    "DirectoryEntryNotFoundError",
+    "DirectoryError",
     "DocumentLoadError",
     "EmptyQueryError",
     "FirstlineError",
@@ -44,10 +56,14 @@ __all__ = [
     "InputError",
     "InvalidTransitionError",
     "KnowledgeError",
+    "MaxTurnsExceeded",
+    "PersonNotFoundError",
     "QueryTooLongError",
     "RerankError",
     "TicketNotFoundError",
     "TicketingError",
+    "ToolFailed",
+    "ToolRetry",
 ]
 
 
@@ -140,6 +156,60 @@ class InvalidTransitionError(TicketingError):
         else:
             next_step = f"{current.capitalize()} is final: open a new ticket that mentions {number} instead."
         super().__init__(f"{number} is {current} and {change}. {next_step}")
+
+
+class AgentError(FirstlineError):
+    """Errors of the agent engine (runner, tools, handoffs)."""
+
+
+class ToolRetry(AgentError):
+    """The model called a tool wrongly; the message tells it what to fix and it may try again."""
+
+
+class ToolFailed(AgentError):
+    """A tool could not do its job; the model sees the reason and offers the user a way on."""
+
+
+class MaxTurnsExceeded(AgentError):
+    """A run used all its turns without a final answer."""
+
+
+class DirectoryError(FirstlineError):
+    """Errors of the directory: unknown people or objects, and account changes Tier-1 must not make."""
+
+
+class DirectoryEntryNotFoundError(DirectoryError):
+    """No directory object of ``kind`` (device, printer, extension, ...) has the key ``key``."""
+
+    def __init__(self, kind: str, key: str, hint: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"There is no {kind} {key!r} in the directory. {hint}")
+
+
+class PersonNotFoundError(DirectoryEntryNotFoundError):
+    """Nobody in the directory has the given id, email address or username."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "person or account",
+            key,
+            "Check the spelling of the id (p019), email (ruby.chen@example.com) or username (r.chen), "
+            "or search by name with find_people('chen') to find the right person.",
+        )
+
+
+class AccountDisabledError(DirectoryError):
+    """The account is disabled (not merely locked); re-enabling it is not a Tier-1 change."""
+
+    def __init__(self, username: str, why: str = "") -> None:
+        self.username = username
+        detail = f" ({why})" if why else ""
+        super().__init__(
+            f"The account {username!r} is disabled, not locked{detail}, so it cannot be unlocked. "
+            "Firstline does not re-enable accounts: escalate to Identity & Access Management, "
+            "or to Security Operations when they disabled it."
+        )
 
 
 class BackendError(FirstlineError):

@@ -62,10 +62,23 @@ class Catalog:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("pragma journal_mode=wal")
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._wal()
         self._db.execute("pragma foreign_keys=on")
         self._db.executescript(_SCHEMA)
+
+    def _wal(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock and does not wait on the busy
+        # handler: another process opening the same new index gets "locked" at once. Retry.
+        for attempt in range(60):
+            try:
+                if self._db.execute("pragma journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("pragma journal_mode=wal")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 59:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()

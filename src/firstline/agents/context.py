@@ -1,0 +1,38 @@
+"""What a run knows about who is asking and what has been established in this conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Approval", "RunContext"]
+
+
+@dataclass
+class Approval:
+    """A human decision on one destructive tool call."""
+
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    requested_by: str
+    status: str = "pending"  # pending | approved | denied
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class RunContext:
+    """Per-conversation state the policy reads and tools receive.
+
+    ``requester`` is who is talking (an e-mail address, or None when unknown). ``verified`` is
+    set only by the identity-verification tool, never by anything a message says. ``deps``
+    carries the live backends (directory, tickets, knowledge) that tools use.
+    """
+
+    requester: str | None
+    conversation_id: str = ""
+    verified: bool = False
+    approvals: dict[str, Approval] = field(default_factory=dict)
+    deps: Any = None
+    audit: list[dict[str, Any]] = field(default_factory=list)

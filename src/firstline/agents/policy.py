@@ -1,0 +1,42 @@
+"""The policy decides whether a tool call may run — not the prompt, and not the model.
+
+* ``read`` tools run.
+* ``write`` tools run only after the requester's identity is verified in this conversation
+  (``RunContext.verified``, set by the verification tool alone).
+* ``destructive`` tools create an approval request and pause the run until a human decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from firstline.agents.context import RunContext
+from firstline.agents.tool import Tool
+
+__all__ = ["Decision", "ToolPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Literal["allow", "verify_first", "needs_approval", "deny"]
+    reason: str = ""
+
+
+class ToolPolicy:
+    """Decides per call; subclass or replace to add rules (e.g. VIP accounts always need approval)."""
+
+    def decide(self, tool: Tool, context: RunContext, approved: bool = False) -> Decision:
+        if tool.risk == "read":
+            return Decision("allow")
+        if context.requester is None:
+            return Decision("deny", "the requester is unknown: ask who they are before changing anything")
+        if not context.verified:
+            return Decision(
+                "verify_first",
+                f"{tool.name} changes something, so the requester's identity must be verified first "
+                "(send a one-time code with the verification tool).",
+            )
+        if tool.risk == "destructive" and not approved:
+            return Decision("needs_approval", f"{tool.name} is destructive: a human must approve it")
+        return Decision("allow")

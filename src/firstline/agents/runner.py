@@ -1,0 +1,337 @@
+"""The Runner: the only agent loop. Model turn -> tool calls / handoff -> repeat, bounded.
+
+Every decision about running a tool is the :class:`ToolPolicy`'s: a model that asks for a
+``write`` tool before identity is verified gets a refusal it must relay, and a ``destructive``
+call pauses the run with an approval request. ``resume`` continues a paused run once a human
+has decided; the state is plain data, so the decision may arrive in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from firstline.agents.agent import Agent, GuardrailResult
+from firstline.agents.context import Approval, RunContext
+from firstline.agents.events import EventKind, RunEvent
+from firstline.agents.policy import ToolPolicy
+from firstline.agents.tool import Tool
+from firstline.errors import ConfigError, ToolFailed, ToolRetry
+from firstline.llm.messages import ChatModel, ChatRequest, Message, ToolCall, ToolSpec
+
+__all__ = ["RunResult", "RunState", "Runner"]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["running", "paused", "done", "failed"]
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a conversation's run: serialisable with ``as_dict``."""
+
+    agent: str
+    messages: list[Message] = field(default_factory=list)
+    turns: int = 0
+    status: Status = "running"
+    pending_call: ToolCall | None = None
+    pending_approval: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        call = self.pending_call
+        return {
+            "agent": self.agent,
+            "messages": [m.as_dict() for m in self.messages],
+            "turns": self.turns,
+            "status": self.status,
+            "pending_call": {"id": call.id, "name": call.name, "arguments": call.arguments} if call else None,
+            "pending_approval": self.pending_approval,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        call = data.get("pending_call")
+        return cls(
+            data["agent"],
+            [Message.from_dict(m) for m in data["messages"]],
+            int(data["turns"]),
+            data["status"],
+            ToolCall(call["id"], call["name"], dict(call["arguments"])) if call else None,
+            data.get("pending_approval"),
+        )
+
+
+@dataclass
+class RunResult:
+    state: RunState
+    events: list[RunEvent]
+
+    @property
+    def reply(self) -> str:
+        messages = [e.data["text"] for e in self.events if e.kind == "message"]
+        return messages[-1] if messages else ""
+
+    @property
+    def status(self) -> Status:
+        return self.state.status
+
+
+EventSink = Callable[[RunEvent], None]
+
+
+class Runner:
+    """Runs agents with one model (or one per agent), a policy and a turn limit."""
+
+    def __init__(
+        self,
+        agents: Mapping[str, Agent],
+        model: ChatModel | Callable[[Agent], ChatModel],
+        policy: ToolPolicy | None = None,
+        max_turns: int = 8,
+        max_tool_retries: int = 2,
+    ) -> None:
+        self.agents = dict(agents)
+        self._model = model
+        self.policy = policy or ToolPolicy()
+        self.max_turns = max_turns
+        self.max_tool_retries = max_tool_retries
+
+    def model_for(self, agent: Agent) -> ChatModel:
+        return self._model if isinstance(self._model, ChatModel) else self._model(agent)
+
+    def agent(self, name: str) -> Agent:
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise ConfigError(f"No agent named {name!r}; known agents: {', '.join(sorted(self.agents))}") from None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    async def run(
+        self,
+        agent: str,
+        user_input: str,
+        context: RunContext,
+        state: RunState | None = None,
+        on_event: EventSink | None = None,
+    ) -> RunResult:
+        """Add the user's message to ``state`` (or a new one) and run until a reply, a pause or the limit."""
+        state = state or RunState(agent)
+        if state.status == "paused":
+            raise ConfigError("This run is waiting for an approval decision; call resume() first.")
+        state.status, state.turns = "running", 0
+        events: list[RunEvent] = []
+        emit = self._emitter(events, on_event)
+        current = self.agent(state.agent)
+        for guardrail in current.guardrails:
+            outcome = guardrail.check(context, user_input)
+            result = await outcome if asyncio.iscoroutine(outcome) else outcome
+            assert isinstance(result, GuardrailResult)
+            if result.tripped:
+                state.messages.append(Message("user", user_input))
+                state.messages.append(Message("assistant", result.message))
+                emit("message", current.name, text=result.message, guardrail=guardrail.name)
+                state.status = "done"
+                emit("done", current.name, status="done")
+                return RunResult(state, events)
+        state.messages.append(Message("user", user_input))
+        await self._loop(state, context, emit)
+        return RunResult(state, events)
+
+    async def resume(
+        self,
+        state: RunState,
+        context: RunContext,
+        approved: bool,
+        decided_by: str,
+        reason: str = "",
+        on_event: EventSink | None = None,
+    ) -> RunResult:
+        """Continue a paused run with a human's decision on its pending destructive call."""
+        if state.status != "paused" or state.pending_call is None or state.pending_approval is None:
+            raise ConfigError("This run is not waiting for an approval.")
+        events: list[RunEvent] = []
+        emit = self._emitter(events, on_event)
+        approval = context.approvals[state.pending_approval]
+        approval.status = "approved" if approved else "denied"
+        approval.decided_by, approval.reason = decided_by, reason
+        call, agent = state.pending_call, self.agent(state.agent)
+        state.pending_call, state.pending_approval, state.status, state.turns = None, None, "running", 0
+        if approved:
+            content = await self._execute(agent, agent.tool(call.name), call, context, emit, approved_by=decided_by)
+        else:
+            content = f"DENIED by {decided_by}: {reason or 'no reason given'}. Tell the user and offer the next step."
+            emit("tool_refused", agent.name, tool=call.name, reason=f"denied by {decided_by}")
+            self._audit(context, call, "denied", content, decided_by)
+        state.messages.append(Message("tool", content, tool_call_id=call.id, name=call.name))
+        await self._loop(state, context, emit)
+        return RunResult(state, events)
+
+    async def stream(
+        self, agent: str, user_input: str, context: RunContext, state: RunState | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """The same run, its events yielded as they happen."""
+        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        task = asyncio.create_task(self.run(agent, user_input, context, state, on_event=queue.put_nowait))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        while (event := await queue.get()) is not None:
+            yield event
+        await task
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _loop(self, state: RunState, context: RunContext, emit: Callable[..., None]) -> None:
+        retries: dict[str, int] = {}
+        while state.turns < self.max_turns:
+            state.turns += 1
+            agent = self.agent(state.agent)
+            request = ChatRequest(
+                (Message("system", agent.instructions), *state.messages),
+                tuple(
+                    [t.spec for t in agent.tools] + [_handoff_spec(h.tool_name, h.description) for h in agent.handoffs]
+                ),
+                metadata={"agent": agent.name, "conversation_id": context.conversation_id},
+            )
+            response = await self.model_for(agent).complete(request)
+            if not response.tool_calls:
+                state.messages.append(Message("assistant", response.text))
+                emit("message", agent.name, text=response.text, model=response.model)
+                state.status = "done"
+                emit("done", agent.name, status="done")
+                return
+            state.messages.append(Message("assistant", response.text, response.tool_calls))
+            for index, call in enumerate(response.tool_calls):
+                if await self._handle(agent, call, state, context, emit, retries):
+                    for skipped in response.tool_calls[index + 1 :]:
+                        state.messages.append(
+                            Message("tool", "NOT RUN: an earlier action is waiting for approval; call it again "
+                                    "afterwards if it is still needed.", tool_call_id=skipped.id, name=skipped.name)
+                        )  # fmt: skip
+                    state.status = "paused"
+                    emit("done", agent.name, status="paused", approval=state.pending_approval)
+                    return
+        state.status = "failed"
+        text = (
+            "I couldn't finish this in the steps I'm allowed, so I'm handing it to the service desk team: "
+            "they will pick it up from this conversation."
+        )
+        state.messages.append(Message("assistant", text))
+        emit("message", state.agent, text=text, reason="max_turns")
+        emit("done", state.agent, status="failed")
+
+    async def _handle(
+        self,
+        agent: Agent,
+        call: ToolCall,
+        state: RunState,
+        context: RunContext,
+        emit: Callable[..., None],
+        retries: dict[str, int],
+    ) -> bool:
+        """Handle one tool call; True when the run must pause for an approval."""
+        handoff = agent.handoff(call.name)
+        if handoff is not None:
+            target = self.agent(handoff.agent)
+            state.agent = target.name
+            state.messages.append(
+                Message("tool", f"Transferred to {target.name}.", tool_call_id=call.id, name=call.name)
+            )
+            emit("routed", target.name, source=agent.name, reason=str(call.arguments.get("reason", "")))
+            return False
+        tool = agent.tool(call.name)
+        if tool is None:
+            names = ", ".join([t.name for t in agent.tools] + [h.tool_name for h in agent.handoffs]) or "none"
+            content = f"Unknown tool {call.name!r}. Available tools: {names}."
+        else:
+            decision = self.policy.decide(tool, context)
+            if decision.verdict == "needs_approval":
+                approval = Approval(uuid.uuid4().hex[:12], tool.name, call.arguments, context.requester or "unknown")
+                context.approvals[approval.id] = approval
+                state.pending_call, state.pending_approval = call, approval.id
+                emit("approval_needed", agent.name, approval=approval.id, tool=tool.name, arguments=call.arguments)
+                self._audit(context, call, "approval_requested", "", None)
+                return True
+            if decision.verdict != "allow":
+                content = f"REFUSED: {decision.reason}"
+                emit("tool_refused", agent.name, tool=tool.name, reason=decision.reason)
+                self._audit(context, call, decision.verdict, content, None)
+            else:
+                try:
+                    content = await self._execute(agent, tool, call, context, emit)
+                except ToolRetry as exc:
+                    retries[call.name] = retries.get(call.name, 0) + 1
+                    if retries[call.name] > self.max_tool_retries:
+                        content = f"FAILED: {exc} (no more retries: tell the user and offer to escalate)"
+                    else:
+                        content = f"RETRY: {exc}"
+        state.messages.append(Message("tool", content, tool_call_id=call.id, name=call.name))
+        return False
+
+    async def _execute(
+        self,
+        agent: Agent,
+        tool: Tool | None,
+        call: ToolCall,
+        context: RunContext,
+        emit: Callable[..., None],
+        approved_by: str | None = None,
+    ) -> str:
+        if tool is None:
+            return f"Unknown tool {call.name!r}."
+        emit("tool_started", agent.name, tool=tool.name, arguments=call.arguments, call_id=call.id)
+        try:
+            result = await tool.invoke(context, call.arguments)
+        except ToolRetry as exc:
+            emit("tool_finished", agent.name, tool=tool.name, ok=False, error=str(exc), call_id=call.id)
+            self._audit(context, call, "retry", str(exc), approved_by)
+            raise
+        except ToolFailed as exc:
+            content = f"FAILED: {exc}"
+        except Exception as exc:  # a broken backend must not take the conversation down
+            log.exception("tool %s failed", tool.name)
+            content = (
+                f"FAILED: the {tool.name} tool hit an internal error ({type(exc).__name__}). Tell the user plainly."
+            )
+        else:
+            content = result if isinstance(result, str) else json.dumps(result, default=str)
+            emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id)
+            self._audit(context, call, "ok", content, approved_by)
+            return content
+        emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id)
+        self._audit(context, call, "failed", content, approved_by)
+        return content
+
+    @staticmethod
+    def _audit(context: RunContext, call: ToolCall, outcome: str, result: str, approved_by: str | None) -> None:
+        context.audit.append(
+            {
+                "tool": call.name,
+                "arguments": call.arguments,
+                "outcome": outcome,
+                "result": result,
+                "approved_by": approved_by,
+            }
+        )
+
+    @staticmethod
+    def _emitter(events: list[RunEvent], sink: EventSink | None) -> Callable[..., None]:
+        def emit(kind: EventKind, agent: str, **data: Any) -> None:
+            event = RunEvent(kind, agent, data)
+            events.append(event)
+            if sink is not None:
+                sink(event)
+
+        return emit
+
+
+def _handoff_spec(name: str, description: str) -> ToolSpec:
+    return ToolSpec(
+        name,
+        description,
+        {"type": "object", "properties": {"reason": {"type": "string", "description": "why, in a few words"}}},
+    )

@@ -1,0 +1,94 @@
+"""The chat vocabulary every model and the runner share (OpenAI-shaped, but our own types)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = ["ChatModel", "ChatRequest", "Message", "ModelResponse", "Role", "ToolCall", "ToolSpec", "Usage"]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to run one tool; ``arguments`` is already parsed JSON."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls]
+        if self.tool_call_id:
+            data["tool_call_id"] = self.tool_call_id
+        if self.name:
+            data["name"] = self.name
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        calls = tuple(ToolCall(c["id"], c["name"], dict(c["arguments"])) for c in data.get("tool_calls") or ())
+        return cls(data["role"], data.get("content") or "", calls, data.get("tool_call_id"), data.get("name"))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """What a model is told about a tool: name, description, JSON schema of the arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponse:
+    """One model turn: text and/or tool calls, with usage and latency."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = Usage()
+    latency_ms: float = 0.0
+    model: str = ""
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that answers a chat request: an LLM endpoint, the offline engine, a script."""
+
+    name: str
+
+    async def complete(self, request: ChatRequest) -> ModelResponse:
+        """One full turn."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+        """Text deltas as they come, then the final ``ModelResponse``."""
+        ...
