@@ -24,6 +24,7 @@ from firstline.knowledge.rerank import Reranker, build_reranker
 from firstline.knowledge.retriever import RetrievalConfig
 from firstline.knowledge.stores import VectorStore
 from firstline.settings import KnowledgeSettings, Settings
+from firstline.ticketing import SqlTicketing, TicketingBackend
 
 __all__ = [
     "Runtime",
@@ -132,6 +133,7 @@ class Runtime:
         self._embedder: Embedder | None = None
         self._knowledge: KnowledgeBase | None = None
         self._triage: Triage | None = None
+        self._tickets: TicketingBackend | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -153,10 +155,20 @@ class Runtime:
             self._triage = Triage(load_taxonomy(), model, self.embedder)
         return self._triage
 
+    @property
+    def tickets(self) -> TicketingBackend:
+        """The built-in ticket store (``ticketing.database_url``; SQLite under data_dir by default)."""
+        if self._tickets is None:
+            self._tickets = SqlTicketing(self.settings.ticket_database_url)
+        return self._tickets
+
     def close(self) -> None:
         if self._knowledge is not None:
             self._knowledge.close()
             self._knowledge = None
+        if self._tickets is not None:
+            self._tickets.close()
+            self._tickets = None
 
     def __enter__(self) -> Runtime:
         return self

@@ -15,6 +15,7 @@ CLI or the service and the result is passed down (see ``firstline.runtime``).
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -159,6 +160,7 @@ class Settings(BaseSettings):
 
 
 _CONFIG_FILE: dict[str, Path | None] = {}
+_CONFIG_LOCK = threading.Lock()
 
 
 def _config_path(explicit: Path | None) -> Path | None:
@@ -198,17 +200,18 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
                 f"{path} contains secrets ({', '.join(secrets)}). Remove them from the file and set "
                 f"them in the environment instead: {names}"
             )
-    _CONFIG_FILE["path"] = path
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
-        where = f" (file {path})" if path else ""
-        raise ConfigError(f"Invalid configuration{where}: {problems}") from exc
-    finally:
-        _CONFIG_FILE.pop("path", None)
+    with _CONFIG_LOCK:  # the TOML path reaches settings_customise_sources through _CONFIG_FILE
+        _CONFIG_FILE["path"] = path
+        try:
+            return Settings(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            where = f" (file {path})" if path else ""
+            raise ConfigError(f"Invalid configuration{where}: {problems}") from exc
+        finally:
+            _CONFIG_FILE.pop("path", None)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

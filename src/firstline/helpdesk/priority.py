@@ -12,22 +12,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from firstline.ticketing import sla
+
 __all__ = ["PRIORITY_NAMES", "Assessment", "assess", "priority_for"]
 
 PRIORITY_NAMES = {1: "Critical", 2: "High", 3: "Moderate", 4: "Low", 5: "Planning"}
 
-_MATRIX = {
-    (1, 1): 1, (1, 2): 2, (1, 3): 3,
-    (2, 1): 2, (2, 2): 3, (2, 3): 4,
-    (3, 1): 3, (3, 2): 4, (3, 3): 5,
-}  # fmt: skip
-
 
 def priority_for(impact: int, urgency: int) -> int:
-    """ServiceNow's default impact x urgency lookup (1 = high for both inputs)."""
+    """ServiceNow's default impact x urgency lookup (1 = high for both inputs); the ticket store's table."""
     if impact not in (1, 2, 3) or urgency not in (1, 2, 3):
         raise ValueError(f"impact and urgency must be 1, 2 or 3, got {impact} and {urgency}")
-    return _MATRIX[(impact, urgency)]
+    return int(sla.priority_for(sla.Impact(impact), sla.Urgency(urgency)))
 
 
 _MANY = re.compile(

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from firstline.runtime import Runtime, triage_model_path
+from firstline.settings import load_settings
+from firstline.ticketing import NewTicket
+
+
+def test_runtime_builds_each_part_once_from_settings(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    with Runtime(settings) as runtime:
+        assert runtime.tickets is runtime.tickets
+        ticket = runtime.tickets.create(
+            NewTicket(requester="j.okafor@nwmeridian.co.uk", short_description="VPN drops", correlation_id="c-1")
+        )
+        assert ticket.number.startswith("INC")
+        assert runtime.embedder is runtime.knowledge.embedder
+        assert runtime.triage.embedder is runtime.embedder
+    assert (tmp_path / "data" / "tickets.db").exists()
+    with Runtime(settings) as again:
+        assert again.tickets.get(ticket.number).short_description == "VPN drops"
+
+
+def test_a_locally_trained_triage_model_wins(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    assert triage_model_path(settings).name == "triage-model.npz"
+    assert "helpdesk" in str(triage_model_path(settings))
+    local = tmp_path / "models" / "triage-model.npz"
+    local.parent.mkdir()
+    local.write_bytes(b"x")
+    assert triage_model_path(settings) == local
