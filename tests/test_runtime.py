@@ -30,3 +30,22 @@ def test_a_locally_trained_triage_model_wins(tmp_path: Path) -> None:
     local.parent.mkdir()
     local.write_bytes(b"x")
     assert triage_model_path(settings) == local
+
+
+def test_runtime_directory_is_the_seeded_demo_org(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    with Runtime(settings) as runtime:
+        locked = [p for p in ("p019", "p028") if runtime.directory.account(p).locked]
+        assert locked, "the demo org has locked accounts to unlock"
+        runtime.directory.unlock_account(runtime.directory.account(locked[0]).username)
+    with Runtime(settings) as again:  # re-seeding keeps the change
+        assert not again.directory.account(locked[0]).locked
+
+
+def test_ldap_backend_needs_its_settings(tmp_path: Path) -> None:
+    import pytest
+
+    from firstline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ldap_url, ldap_bind_dn, ldap_password, ldap_base_dn"):
+        load_settings(data_dir=tmp_path, directory={"backend": "ldap"})

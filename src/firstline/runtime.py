@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
+from firstline.directory import DirectoryBackend, SqlDirectory, load_org
 from firstline.errors import ConfigError
 from firstline.helpdesk.taxonomy import load_taxonomy
 from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
@@ -28,10 +29,12 @@ from firstline.ticketing import SqlTicketing, TicketingBackend
 
 __all__ = [
     "Runtime",
+    "build_directory",
     "build_embedder",
     "build_knowledge",
     "build_reranker_from",
     "build_store",
+    "demo_org",
     "demo_runbooks",
     "triage_model_path",
 ]
@@ -119,6 +122,25 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
     )
 
 
+def demo_org() -> Path:
+    """The demo organisation shipped inside the package (helpdesk/seed/org)."""
+    return Path(str(resources.files("firstline") / "helpdesk" / "seed" / "org"))
+
+
+def build_directory(settings: Settings) -> DirectoryBackend:
+    d = settings.directory
+    sql = SqlDirectory(settings.directory_database_url, lockout_threshold=d.lockout_threshold)
+    if d.seed_demo_org:
+        sql.seed(load_org(demo_org()))
+    if d.backend == "sql":
+        return sql
+    from firstline.directory.ldap import LdapDirectory
+
+    assert d.ldap_url and d.ldap_bind_dn and d.ldap_password and d.ldap_base_dn
+    password = d.ldap_password.get_secret_value()
+    return LdapDirectory(d.ldap_url, d.ldap_bind_dn, password, d.ldap_base_dn, d.ldap_people_ou, others=sql)
+
+
 def triage_model_path(settings: Settings) -> Path:
     """A model trained here (``firstline triage train``) wins over the one shipped in the package."""
     local = settings.data_dir / "models" / "triage-model.npz"
@@ -134,6 +156,7 @@ class Runtime:
         self._knowledge: KnowledgeBase | None = None
         self._triage: Triage | None = None
         self._tickets: TicketingBackend | None = None
+        self._directory: DirectoryBackend | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -162,7 +185,17 @@ class Runtime:
             self._tickets = SqlTicketing(self.settings.ticket_database_url)
         return self._tickets
 
+    @property
+    def directory(self) -> DirectoryBackend:
+        """People, accounts, devices, printers, phones, mailboxes: SQL (seeded with the demo org) or LDAP."""
+        if self._directory is None:
+            self._directory = build_directory(self.settings)
+        return self._directory
+
     def close(self) -> None:
+        if self._directory is not None:
+            self._directory.close()
+            self._directory = None
         if self._knowledge is not None:
             self._knowledge.close()
             self._knowledge = None

@@ -117,6 +117,26 @@ class TicketingSettings(_Section):
     )
 
 
+class DirectorySettings(_Section):
+    backend: Literal["sql", "ldap"] = "sql"
+    database_url: str | None = Field(None, description="default sqlite:///<data_dir>/directory.db")
+    seed_demo_org: bool = Field(True, description="load the demo organisation into an empty SQL directory")
+    lockout_threshold: int = Field(5, ge=1, le=100)
+    ldap_url: str | None = Field(None, description="ldap://host:389 or ldaps://host:636 (backend = ldap)")
+    ldap_bind_dn: str | None = None
+    ldap_password: SecretStr | None = None
+    ldap_base_dn: str | None = None
+    ldap_people_ou: str = "ou=people"
+
+    @model_validator(mode="after")
+    def _ldap_complete(self) -> DirectorySettings:
+        if self.backend == "ldap":
+            missing = [n for n in ("ldap_url", "ldap_bind_dn", "ldap_password", "ldap_base_dn") if not getattr(self, n)]
+            if missing:
+                raise ValueError(f"backend = 'ldap' needs {', '.join(missing)}")
+        return self
+
+
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -133,6 +153,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     knowledge: KnowledgeSettings = KnowledgeSettings()
     ticketing: TicketingSettings = TicketingSettings()
+    directory: DirectorySettings = DirectorySettings()
     service: ServiceSettings = ServiceSettings()
 
     @classmethod
@@ -153,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def ticket_database_url(self) -> str:
         return self.ticketing.database_url or f"sqlite:///{(self.data_dir / 'tickets.db').expanduser()}"
+
+    @property
+    def directory_database_url(self) -> str:
+        return self.directory.database_url or f"sqlite:///{(self.data_dir / 'directory.db').expanduser()}"
 
     @property
     def index_dir(self) -> Path:

@@ -1,0 +1,84 @@
+"""The directory: people, their accounts, devices, printers, phones and mailboxes, and known incidents.
+
+Load the demo organisation and act on it as Tier-1 would::
+
+    from firstline.directory import InMemoryDirectory, load_org
+
+    directory = InMemoryDirectory(load_org("src/firstline/helpdesk/seed/org"))
+    ruby = directory.person("r.chen")            # or "p019", or "ruby.chen@nwmeridian.co.uk"
+    directory.account(ruby).locked               # True: 10 bad attempts from her phone
+    directory.unlock_account("r.chen")           # after verifying who is asking
+    directory.clear_print_queue("LON-F4-HP-02", ["PC-58282"])
+
+:class:`SqlDirectory` keeps the same data in SQLite or PostgreSQL (``directory.seed(org)`` once),
+and :class:`LdapDirectory` reads people and accounts from OpenLDAP with the ppolicy overlay,
+handing the rest to one of the other two (it is imported on first use, so ``ldap3`` loads only when
+needed). Every backend passes
+:class:`firstline.testing.directory.DirectoryContract` (the LDAP one its account part,
+:class:`firstline.testing.directory.AccountContract`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from firstline.directory.backend import DirectoryBackend, PersonRef
+from firstline.directory.memory import InMemoryDirectory
+from firstline.directory.migrations import upgrade
+from firstline.directory.models import (
+    DEVICE_STATUSES,
+    FORWARDING_MODES,
+    Account,
+    CallForwarding,
+    Device,
+    DistributionList,
+    KnownIncident,
+    Mailbox,
+    MfaFactor,
+    OrgData,
+    Person,
+    Phone,
+    Printer,
+    PrintJob,
+    SharedMailbox,
+)
+from firstline.directory.rules import LOCKOUT_THRESHOLD
+from firstline.directory.seed import load_org
+from firstline.directory.sql import SqlDirectory
+
+if TYPE_CHECKING:
+    from firstline.directory.ldap import LdapDirectory
+
+__all__ = [
+    "DEVICE_STATUSES",
+    "FORWARDING_MODES",
+    "LOCKOUT_THRESHOLD",
+    "Account",
+    "CallForwarding",
+    "Device",
+    "DirectoryBackend",
+    "DistributionList",
+    "InMemoryDirectory",
+    "KnownIncident",
+    "LdapDirectory",
+    "Mailbox",
+    "MfaFactor",
+    "OrgData",
+    "Person",
+    "PersonRef",
+    "Phone",
+    "PrintJob",
+    "Printer",
+    "SharedMailbox",
+    "SqlDirectory",
+    "load_org",
+    "upgrade",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LdapDirectory":
+        from firstline.directory.ldap import LdapDirectory
+
+        return LdapDirectory
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

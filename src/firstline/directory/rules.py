@@ -1,0 +1,227 @@
+"""The rules every directory change follows, as pure functions from a record to its new state.
+
+:class:`~firstline.directory.memory.InMemoryDirectory` and :class:`~firstline.directory.sql.SqlDirectory`
+load a record under their lock, apply one of these, and store the result, so both stores behave
+the same way. Refusals are :class:`~firstline.errors.InputError` (the request cannot be done as
+asked: the message says what can) or :class:`~firstline.errors.AccountDisabledError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from firstline.directory.models import (
+    DEVICE_STATUSES,
+    EXTENSION_PATTERN,
+    FORWARDING_MODES,
+    Account,
+    CallForwarding,
+    Device,
+    DistributionList,
+    Person,
+    Phone,
+    Printer,
+)
+from firstline.errors import AccountDisabledError, DirectoryEntryNotFoundError, InputError
+
+__all__ = [
+    "LOCKOUT_THRESHOLD",
+    "admin_account_refused",
+    "check_new_password",
+    "cleared_queue",
+    "device_with_status",
+    "failed_login",
+    "forwarded",
+    "joined",
+    "left",
+    "matches_text",
+    "mfa_reset",
+    "not_found",
+    "password_changed",
+    "password_reset_required",
+    "remote_lock_requested",
+    "search_terms",
+    "toner_ordered",
+    "unlocked",
+    "utc_now",
+    "voicemail_reset",
+]
+
+LOCKOUT_THRESHOLD = 5  # failed sign-ins that lock an account, unless the store is given another policy
+_UK_NUMBER = re.compile(r"(\+44|0)\d{9,10}")
+_NEEDS_OWNER = ("in_use", "lost", "stolen", "in_repair")
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC (the default clock of the stores)."""
+    return datetime.now(UTC)
+
+
+_HINTS = {
+    "account": "That person has no sign-in account; escalate to Identity & Access Management if they need one.",
+    "device": "Check the id (d001), hostname (NW-L-0206) or serial, or list the owner's devices with devices_of.",
+    "printer": "Printer names look like LON-F4-HP-02 (site, floor, vendor, number); list them with printers().",
+    "extension": "Extensions have 4 digits; look up a person's extension with phone_of.",
+    "mailbox": "Check the full address (name@domain), or look up a person's mailbox with mailbox_of.",
+    "distribution list": "Check the full address of the list, e.g. all-staff@ followed by the company domain.",
+}
+
+
+def not_found(kind: str, key: str) -> DirectoryEntryNotFoundError:
+    """The error for an unknown ``kind`` (one of account, device, printer, extension, mailbox, distribution list)."""
+    return DirectoryEntryNotFoundError(kind, key, _HINTS[kind])
+
+
+def search_terms(text: str) -> list[str]:
+    """The lower-case words of a people search; :class:`InputError` when there are none."""
+    terms = text.lower().split()
+    if not terms:
+        raise InputError("The search is empty: type part of a name, email address or username, e.g. 'chen'.")
+    return terms
+
+
+def matches_text(terms: Iterable[str], person: Person, account: Account | None) -> bool:
+    """Every term appears in the person's id, name, email, department or title, or their username."""
+    usernames = (account.username, account.admin_account or "") if account else ()
+    haystack = " ".join((person.id, person.name, person.email, person.department, person.title, *usernames)).lower()
+    return all(term in haystack for term in terms)
+
+
+def admin_account_refused(username: str) -> InputError:
+    """Admin accounts (``adm-...``) are never unlocked or reset by Tier-1."""
+    return InputError(
+        f"{username!r} is an admin account; Firstline does not unlock or reset admin accounts. "
+        "Escalate to Identity & Access Management."
+    )
+
+
+def failed_login(account: Account, threshold: int = LOCKOUT_THRESHOLD) -> Account:
+    """One more failed sign-in; an enabled account locks when the count reaches ``threshold``."""
+    failed = account.failed_attempts + 1
+    return replace(account, failed_attempts=failed, locked=account.locked or (account.enabled and failed >= threshold))
+
+
+def unlocked(account: Account) -> Account:
+    """The lockout lifted and the failure count reset; a disabled account is refused, never re-enabled."""
+    if not account.enabled:
+        raise AccountDisabledError(account.username)
+    return replace(account, locked=False, failed_attempts=0)
+
+
+def password_reset_required(account: Account) -> Account:
+    """The user must choose a new password at the next sign-in (Firstline never sets one itself)."""
+    return replace(account, password_reset_pending=True)
+
+
+def check_new_password(new_password: str) -> None:
+    """Refuse an empty password, or one with spaces at either end (almost always a paste accident)."""
+    if not new_password or new_password != new_password.strip():
+        raise InputError("The new password is empty or starts or ends with spaces; choose another one.")
+
+
+def password_changed(account: Account, new_password: str, today: date) -> Account:
+    """A new password was set (through the self-service link); the password itself is not kept."""
+    check_new_password(new_password)
+    return replace(account, password_last_set=today, password_expired=False, password_reset_pending=False)
+
+
+def mfa_reset(account: Account) -> Account:
+    """Every registered MFA method removed, so the user registers again (with a Temporary Access Pass)."""
+    return replace(account, mfa_factors=())
+
+
+def device_with_status(device: Device, status: str) -> Device:
+    """``device`` marked ``status``; spare and retired devices go back to stock without an owner."""
+    status = status.strip().lower()
+    if status not in DEVICE_STATUSES:
+        raise InputError(f"{status!r} is not a device status; use one of: {', '.join(DEVICE_STATUSES)}.")
+    if status in _NEEDS_OWNER and device.owner is None:
+        raise InputError(
+            f"{device.hostname} has no owner, so it cannot be {status.replace('_', ' ')}. Assigning devices "
+            "to people is done by End User Computing: escalate to them."
+        )
+    return replace(device, status=status, owner=device.owner if status in _NEEDS_OWNER else None)
+
+
+def remote_lock_requested(device: Device, now: datetime) -> Device:
+    """A remote lock sent through the MDM; only enrolled devices can receive one."""
+    if not device.mdm_enrolled:
+        raise InputError(
+            f"{device.hostname} is not enrolled in Intune, so it cannot be locked remotely. Ask the owner to "
+            "change the device passcode and escalate to Security Operations."
+        )
+    return replace(device, lock_requested_at=now)
+
+
+def cleared_queue(printer: Printer, job_ids: Iterable[str] | None) -> Printer:
+    """``printer`` without the jobs ``job_ids`` (all of them when ``None``)."""
+    if job_ids is None:
+        return replace(printer, queue=())
+    wanted = {job_id.strip().upper() for job_id in job_ids}
+    queued = {job.id.upper() for job in printer.queue}
+    for job_id in sorted(wanted - queued):
+        held = ", ".join(job.id for job in printer.queue) or "nothing"
+        raise DirectoryEntryNotFoundError(
+            "print job",
+            job_id,
+            f"{printer.name}'s queue holds: {held}. Clear one of those, or clear the whole queue.",
+        )
+    return replace(printer, queue=tuple(job for job in printer.queue if job.id.upper() not in wanted))
+
+
+def toner_ordered(printer: Printer, colour: str) -> Printer:
+    """A toner cartridge of ``colour`` on order for ``printer`` (ordering it twice changes nothing)."""
+    colour = colour.strip().lower()
+    if colour not in printer.toner:
+        raise InputError(f"{printer.name} takes {', '.join(printer.toner)} toner, not {colour!r}.")
+    return replace(printer, toner_ordered=tuple(sorted({*printer.toner_ordered, colour})))
+
+
+def voicemail_reset(phone: Phone) -> Phone:
+    """Voicemail unlocked and a temporary PIN sent to the user (they choose their own at the next call)."""
+    return replace(phone, voicemail_locked=False, voicemail_pin_set=True, temporary_pin_sent=True)
+
+
+def forwarded(phone: Phone, target: str | None, mode: str, extensions: Container[str]) -> Phone:
+    """Calls to ``phone`` forwarded to ``target`` (an extension in ``extensions`` or a UK number); ``None`` stops it."""
+    if target is None:
+        return replace(phone, call_forwarding=None)
+    mode, target = mode.strip().lower(), target.strip()
+    if mode not in FORWARDING_MODES:
+        raise InputError(f"{mode!r} is not a forwarding mode; use one of: {', '.join(FORWARDING_MODES)}.")
+    if EXTENSION_PATTERN.fullmatch(target):
+        if target == phone.extension:
+            raise InputError(f"Extension {target} cannot forward to itself; give another extension or a number.")
+        if target not in extensions:
+            raise InputError(f"There is no extension {target}; check the number with the person it should ring.")
+    elif not _UK_NUMBER.fullmatch(target.replace(" ", "")):
+        raise InputError(
+            f"{target!r} is neither a 4-digit extension nor a UK phone number; use e.g. '4357' or '07700 900123'."
+        )
+    return replace(phone, call_forwarding=CallForwarding(to=target, mode=mode))
+
+
+def joined(dl: DistributionList, person: Person) -> DistributionList:
+    """``person`` added to the members of ``dl`` (already a member: unchanged)."""
+    _check_manual(dl)
+    if not person.is_current:
+        raise InputError(f"{person.name} ({person.id}) has left the company, and leavers cannot join lists.")
+    return dl if person.id in dl.members else replace(dl, members=(*dl.members, person.id))
+
+
+def left(dl: DistributionList, person: Person) -> DistributionList:
+    """``person`` removed from the members of ``dl`` (not a member: unchanged)."""
+    _check_manual(dl)
+    return replace(dl, members=tuple(member for member in dl.members if member != person.id))
+
+
+def _check_manual(dl: DistributionList) -> None:
+    if dl.dynamic:
+        rule = ", ".join(f"{key}: {value}" for key, value in (dl.rule or {}).items()) or "its rule"
+        raise InputError(
+            f"{dl.address} is a dynamic list whose members follow {rule}; people cannot be added or removed "
+            "by hand. Update the person's record instead, or escalate to Messaging."
+        )

@@ -1,0 +1,407 @@
+"""The built-in directory store: SQLAlchemy Core over SQLite (the default) or PostgreSQL.
+
+Every write is one transaction: the record is read under a row lock (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite write transactions are serialised by ``BEGIN IMMEDIATE``), changed by the rule
+in :mod:`firstline.directory.rules` and written back, so concurrent unlocks and failed sign-ins
+never lose an update. :meth:`SqlDirectory.seed` loads an organisation idempotently.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import URL, ColumnElement, Table, and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from firstline.directory import rules
+from firstline.directory.backend import PersonRef
+from firstline.directory.database import (
+    READ_ONLY,
+    create_directory_engine,
+    display_url,
+    is_memory_sqlite,
+    parse_url,
+    translate_errors,
+)
+from firstline.directory.migrations import upgrade
+from firstline.directory.models import (
+    INACTIVE_INCIDENT_STATUSES,
+    Account,
+    Device,
+    DistributionList,
+    KnownIncident,
+    Mailbox,
+    OrgData,
+    Person,
+    Phone,
+    Printer,
+    SharedMailbox,
+)
+from firstline.directory.records import from_record, to_row
+from firstline.directory.schema import (
+    accounts,
+    devices,
+    distribution_lists,
+    incidents,
+    mailboxes,
+    people,
+    phones,
+    printers,
+    shared_mailboxes,
+)
+from firstline.errors import PersonNotFoundError
+
+__all__ = ["SqlDirectory"]
+
+R = TypeVar("R")
+_TABLES: dict[type[Any], Table] = {
+    Person: people,
+    Account: accounts,
+    Device: devices,
+    Printer: printers,
+    Phone: phones,
+    Mailbox: mailboxes,
+    SharedMailbox: shared_mailboxes,
+    DistributionList: distribution_lists,
+    KnownIncident: incidents,
+}
+
+
+class SqlDirectory:
+    """A :class:`~firstline.directory.backend.DirectoryBackend` in a SQL database.
+
+    ``url`` is ``sqlite:///path/to/directory.db`` (folders are created) or
+    ``postgresql+psycopg://user:password@host:5432/db``. Opening migrates the database to the newest
+    schema; :meth:`seed` fills it. ``lockout_threshold`` failed sign-ins lock an account; ``clock``
+    returns the current time (aware UTC). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        lockout_threshold: int = rules.LOCKOUT_THRESHOLD,
+        clock: Callable[[], datetime] = rules.utc_now,
+    ) -> None:
+        self.url = parse_url(url)
+        self.lockout_threshold = lockout_threshold
+        self._clock = clock
+        self._engine = create_directory_engine(self.url)
+        # One shared connection for in-memory SQLite: let one thread use it at a time.
+        self._serial: AbstractContextManager[Any] = threading.Lock() if is_memory_sqlite(self.url) else nullcontext()
+        try:
+            with self._serial:
+                upgrade(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlDirectory({display_url(self.url)!r})"
+
+    def seed(self, org: OrgData) -> int:
+        """Insert the records of ``org`` that are not there yet (by key); returns how many were inserted.
+
+        Records already present are left as they are, with their changes: seeding a seeded database
+        again changes nothing.
+        """
+        with translate_errors(self.url):
+            try:
+                return self._seed(org)
+            except IntegrityError:
+                return self._seed(org)  # another process seeded the same keys at the same moment
+
+    # --- reads
+
+    def person(self, key: str) -> Person:
+        with self._read() as conn:
+            return self._person(conn, key)
+
+    def find_people(self, text: str) -> list[Person]:
+        columns: tuple[ColumnElement[Any], ...] = (
+            *(people.c.id, people.c.name, people.c.email, people.c.department, people.c.title),
+            *(accounts.c.username, func.coalesce(accounts.c.admin_account, "")),
+        )
+        conditions = [
+            or_(*(func.lower(column).contains(term, autoescape=True) for column in columns))
+            for term in rules.search_terms(text)
+        ]
+        joined = people.outerjoin(accounts, accounts.c.person == people.c.id)
+        statement = select(people).select_from(joined).where(and_(*conditions)).order_by(people.c.id)
+        with self._read() as conn:
+            return [_record(Person, row) for row in conn.execute(statement).mappings()]
+
+    def account(self, person: PersonRef) -> Account:
+        with self._read() as conn:
+            owner = self._resolve(conn, person)
+            found = _first(conn, Account, accounts.c.person == owner.id)
+        if found is None:
+            raise rules.not_found("account", owner.id)
+        return found
+
+    def devices_of(self, person: PersonRef) -> list[Device]:
+        with self._read() as conn:
+            owner = self._resolve(conn, person)
+            return _all(conn, Device, devices.c.owner == owner.id, order_by=devices.c.id)
+
+    def device(self, key: str) -> Device:
+        with self._read() as conn:
+            return _found(_first(conn, Device, _device_key(key)), "device", key)
+
+    def printer(self, name: str) -> Printer:
+        with self._read() as conn:
+            return _found(_first(conn, Printer, _printer_key(name)), "printer", name)
+
+    def printers(self, location: str | None = None, floor: int | None = None) -> list[Printer]:
+        conditions: list[ColumnElement[bool]] = []
+        if location is not None:
+            conditions.append(printers.c.location == location.strip().lower())
+        if floor is not None:
+            conditions.append(printers.c.floor == floor)
+        with self._read() as conn:
+            return _all(conn, Printer, and_(True, *conditions), order_by=printers.c.name)
+
+    def phone(self, extension: str) -> Phone:
+        with self._read() as conn:
+            return _found(_first(conn, Phone, phones.c.extension == extension.strip()), "extension", extension)
+
+    def phone_of(self, person: PersonRef) -> Phone | None:
+        with self._read() as conn:
+            owner = self._resolve(conn, person)
+            found = _all(conn, Phone, phones.c.person == owner.id, order_by=phones.c.extension)
+        return found[0] if found else None
+
+    def mailbox(self, address: str) -> Mailbox | SharedMailbox:
+        wanted = address.strip().lower()
+        with self._read() as conn:
+            found: Mailbox | SharedMailbox | None = _first(conn, Mailbox, func.lower(mailboxes.c.address) == wanted)
+            if found is None:
+                found = _first(conn, SharedMailbox, func.lower(shared_mailboxes.c.address) == wanted)
+        if found is None:
+            raise rules.not_found("mailbox", address)
+        return found
+
+    def mailbox_of(self, person: PersonRef) -> Mailbox | None:
+        with self._read() as conn:
+            owner = self._resolve(conn, person)
+            found = _all(conn, Mailbox, mailboxes.c.owner == owner.id, order_by=mailboxes.c.address)
+        return found[0] if found else None
+
+    def distribution_list(self, address: str) -> DistributionList:
+        with self._read() as conn:
+            return _found(_first(conn, DistributionList, _list_key(address)), "distribution list", address)
+
+    def incidents(self, active_only: bool = True) -> list[KnownIncident]:
+        condition = incidents.c.status.not_in(INACTIVE_INCIDENT_STATUSES) if active_only else and_(True)
+        with self._read() as conn:
+            return _all(conn, KnownIncident, condition, order_by=incidents.c.id)
+
+    # --- writes
+
+    def unlock_account(self, username: str) -> Account:
+        return self._change_account(username, rules.unlocked)
+
+    def record_failed_login(self, username: str) -> Account:
+        return self._change_account(username, lambda a: rules.failed_login(a, self.lockout_threshold))
+
+    def set_password_reset_required(self, username: str) -> Account:
+        return self._change_account(username, rules.password_reset_required)
+
+    def reset_password(self, username: str, new_password: str) -> Account:
+        return self._change_account(username, lambda a: rules.password_changed(a, new_password, self._clock().date()))
+
+    def reset_mfa(self, username: str) -> Account:
+        return self._change_account(username, rules.mfa_reset)
+
+    def set_device_status(self, device_id: str, status: str) -> Device:
+        return self._change(
+            Device, _device_key(device_id), "device", device_id, lambda d: rules.device_with_status(d, status)
+        )
+
+    def remote_lock(self, device_id: str) -> Device:
+        change = lambda d: rules.remote_lock_requested(d, self._clock())  # noqa: E731
+        return self._change(Device, _device_key(device_id), "device", device_id, change)
+
+    def clear_print_queue(self, printer: str, job_ids: Iterable[str] | None = None) -> Printer:
+        wanted = None if job_ids is None else list(job_ids)
+        return self._change(
+            Printer, _printer_key(printer), "printer", printer, lambda p: rules.cleared_queue(p, wanted)
+        )
+
+    def set_toner_order(self, printer: str, colour: str) -> Printer:
+        return self._change(
+            Printer, _printer_key(printer), "printer", printer, lambda p: rules.toner_ordered(p, colour)
+        )
+
+    def set_voicemail_pin_reset(self, extension: str) -> Phone:
+        return self._change(
+            Phone, phones.c.extension == extension.strip(), "extension", extension, rules.voicemail_reset
+        )
+
+    def set_call_forwarding(self, extension: str, target: str | None, mode: str = "always") -> Phone:
+        with self._write() as conn:
+            existing: set[str] = set()
+            if target is not None:
+                existing = set(
+                    conn.execute(select(phones.c.extension).where(phones.c.extension == target.strip())).scalars()
+                )
+            change = lambda p: rules.forwarded(p, target, mode, existing)  # noqa: E731
+            return self._change_in(conn, Phone, phones.c.extension == extension.strip(), "extension", extension, change)
+
+    def add_to_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
+        with self._write() as conn:
+            member = self._resolve(conn, person)
+            change = lambda dl: rules.joined(dl, member)  # noqa: E731
+            return self._change_in(conn, DistributionList, _list_key(address), "distribution list", address, change)
+
+    def remove_from_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
+        with self._write() as conn:
+            member = self._resolve(conn, person)
+            change = lambda dl: rules.left(dl, member)  # noqa: E731
+            return self._change_in(conn, DistributionList, _list_key(address), "distribution list", address, change)
+
+    def close(self) -> None:
+        """Close every pooled connection; harmless to call twice."""
+        self._engine.dispose()
+
+    # --- transactions and shared steps
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(self.url), self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(self.url), self._transaction(read_only=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+        with self._serial, self._engine.connect() as conn:
+            if read_only:
+                conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
+    def _seed(self, org: OrgData) -> int:
+        inserted = 0
+        with self._transaction() as conn:
+            for cls, records in _seed_order(org):
+                table = _TABLES[cls]
+                key = _primary_key(table)
+                present = set(conn.execute(select(table.c[key])).scalars())
+                rows = [to_row(record) for record in records if getattr(record, key) not in present]
+                if rows:
+                    conn.execute(insert(table), rows)
+                    inserted += len(rows)
+        return inserted
+
+    def _person(self, conn: Connection, key: str) -> Person:
+        wanted = key.strip().lower()
+        found = _first(conn, Person, or_(func.lower(people.c.id) == wanted, func.lower(people.c.email) == wanted))
+        if found is None:
+            by_username = or_(func.lower(accounts.c.username) == wanted, func.lower(accounts.c.admin_account) == wanted)
+            owner = conn.execute(select(accounts.c.person).where(by_username)).scalar()
+            found = _first(conn, Person, people.c.id == owner) if owner is not None else None
+        if found is None:
+            raise PersonNotFoundError(key)
+        return found
+
+    def _resolve(self, conn: Connection, person: PersonRef) -> Person:
+        return person if isinstance(person, Person) else self._person(conn, person)
+
+    def _change_account(self, username: str, change: Callable[[Account], Account]) -> Account:
+        wanted = username.strip().lower()
+        with self._write() as conn:
+            condition: ColumnElement[bool] = func.lower(accounts.c.username) == wanted
+            if conn.execute(select(accounts.c.username).where(condition)).first() is None:
+                if conn.execute(
+                    select(accounts.c.username).where(func.lower(accounts.c.admin_account) == wanted)
+                ).first():
+                    raise rules.admin_account_refused(username)
+                condition = accounts.c.person == self._person(conn, username).id
+            return self._change_in(conn, Account, condition, "account", username, change)
+
+    def _change(self, cls: type[R], condition: ColumnElement[bool], kind: str, key: str, change: Callable[[R], R]) -> R:
+        with self._write() as conn:
+            return self._change_in(conn, cls, condition, kind, key, change)
+
+    def _change_in(
+        self,
+        conn: Connection,
+        cls: type[R],
+        condition: ColumnElement[bool],
+        kind: str,
+        key: str,
+        change: Callable[[R], R],
+    ) -> R:
+        table = _TABLES[cls]
+        row = conn.execute(select(table).where(condition).with_for_update()).mappings().first()
+        before = _found(None if row is None else _record(cls, row), kind, key)
+        after = change(before)
+        old, new = to_row(before), to_row(after)
+        changed = {name: value for name, value in new.items() if value != old[name]}
+        if changed:
+            primary = _primary_key(table)
+            conn.execute(update(table).where(table.c[primary] == old[primary]).values(**changed))
+        return after
+
+
+def _seed_order(org: OrgData) -> list[tuple[type[Any], tuple[Any, ...]]]:
+    return [
+        (Person, org.people),  # first: the other tables refer to people
+        (Account, org.accounts),
+        (Device, org.devices),
+        (Printer, org.printers),
+        (Phone, org.phones),
+        (Mailbox, org.mailboxes),
+        (SharedMailbox, org.shared_mailboxes),
+        (DistributionList, org.distribution_lists),
+        (KnownIncident, org.incidents),
+    ]
+
+
+def _primary_key(table: Table) -> str:
+    (column,) = table.primary_key.columns
+    return column.name
+
+
+def _record(cls: type[R], row: Mapping[Any, Any]) -> R:
+    return from_record(cls, row, f"{_TABLES[cls].name} row")
+
+
+def _first(conn: Connection, cls: type[R], condition: ColumnElement[bool]) -> R | None:
+    row = conn.execute(select(_TABLES[cls]).where(condition)).mappings().first()
+    return None if row is None else _record(cls, row)
+
+
+def _all(conn: Connection, cls: type[R], condition: ColumnElement[bool], *, order_by: Any) -> list[R]:
+    rows = conn.execute(select(_TABLES[cls]).where(condition).order_by(order_by)).mappings()
+    return [_record(cls, row) for row in rows]
+
+
+def _found(record: R | None, kind: str, key: str) -> R:
+    if record is None:
+        raise rules.not_found(kind, key)
+    return record
+
+
+def _device_key(key: str) -> ColumnElement[bool]:
+    wanted = key.strip().lower()
+    columns = (devices.c.id, devices.c.hostname, devices.c.serial, devices.c.asset_tag)
+    return or_(*(func.lower(column) == wanted for column in columns))
+
+
+def _printer_key(name: str) -> ColumnElement[bool]:
+    wanted = name.strip().lower()
+    return or_(func.lower(printers.c.name) == wanted, func.lower(printers.c.id) == wanted)
+
+
+def _list_key(address: str) -> ColumnElement[bool]:
+    return func.lower(distribution_lists.c.address) == address.strip().lower()
