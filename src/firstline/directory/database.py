@@ -1,26 +1,14 @@
-"""Engines for the directory database, and the boundary where database errors become Firstline errors.
+"""Engines for the directory database (:data:`SETTING`), and the boundary where its errors become Firstline errors.
 
-SQLite (the default) runs in WAL mode and starts every write transaction with ``BEGIN IMMEDIATE``,
-so concurrent writers queue on the busy timeout instead of failing with "database is locked" when
-a read lock cannot be upgraded. PostgreSQL uses psycopg 3; ``postgresql://`` and ``postgres://``
-URLs are read as ``postgresql+psycopg://``.
+How the engines are tuned and errors translated: :mod:`firstline.sqlstore.engine`.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from functools import partial
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
-
-from firstline.errors import BackendResponseError, BackendUnavailableError, ConfigError
+from firstline.sqlstore import engine
+from firstline.sqlstore.engine import READ_ONLY, StoreDatabase, display_url, is_memory_sqlite
 
 __all__ = [
     "READ_ONLY",
@@ -32,119 +20,10 @@ __all__ = [
     "translate_errors",
 ]
 
-SETTING = "directory.database_url"
-READ_ONLY = "firstline_read_only"  # execution option: a SQLite transaction that only reads (plain BEGIN)
-SQLITE_BUSY_TIMEOUT_S = 30.0
-POSTGRES_CONNECT_TIMEOUT_S = 10
-_EXAMPLES = "sqlite:///path/to/directory.db or postgresql+psycopg://user:password@host:5432/firstline"
-
-
-def parse_url(url: str | URL) -> URL:
-    """``url`` as a SQLAlchemy URL with a driver we ship; :class:`ConfigError` for anything else."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"`{SETTING}` is not a database URL: {url!r}. Use {_EXAMPLES}.") from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database.startswith("~"):
-        parsed = parsed.set(database=str(Path(parsed.database).expanduser()))
-    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
-        raise ConfigError(
-            f"`{SETTING}` uses {parsed.drivername!r}, which Firstline does not support for the directory. "
-            f"Use {_EXAMPLES}."
-        )
-    return parsed
-
-
-def display_url(url: str | URL) -> str:
-    """``url`` safe to print: the password, if any, shown as ``***``."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def is_memory_sqlite(url: URL) -> bool:
-    """An in-memory SQLite database (``sqlite://``), private to one connection."""
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-
-
-def create_directory_engine(url: str | URL) -> Engine:
-    """An engine tuned for the directory store (see the module docstring). Connects lazily."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        connect_args: dict[str, Any] = {}
-        if "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
-    if is_memory_sqlite(parsed):
-        engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    else:
-        assert parsed.database is not None
-        folder = Path(parsed.database).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            reason = f"cannot create the folder {folder}: {error.strerror or error}"
-            raise BackendUnavailableError("directory database", display_url(parsed), SETTING, reason) from error
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-    event.listen(engine, "connect", _configure_sqlite)
-    event.listen(engine, "begin", _begin_sqlite)
-    return engine
-
-
-def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin_sqlite)
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        _enable_wal(cursor)
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
-
-
-def _enable_wal(cursor: Any) -> None:
-    """Switch a new database to WAL. WAL is persistent, so later connections only read the mode.
-
-    Switching needs an exclusive lock and SQLite answers "database is locked" at once, without
-    the busy handler, when another connection is opening the same new file: retry with backoff.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    delay = 0.005
-    while True:
-        try:
-            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() == "wal":
-                return
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
-                raise
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-
-def _begin_sqlite(connection: Connection) -> None:
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-@contextmanager
-def translate_errors(url: str | URL) -> Iterator[None]:
-    """Turn database errors into :class:`BackendUnavailableError` / :class:`BackendResponseError`."""
-    try:
-        yield
-    except (OperationalError, InterfaceError) as error:
-        raise BackendUnavailableError("directory database", display_url(url), SETTING, _reason(error)) from error
-    except DBAPIError as error:
-        raise BackendResponseError(
-            f"The directory database at {display_url(url)} rejected a request ({_reason(error)}). "
-            "If it was migrated by a newer Firstline, upgrade Firstline; otherwise report this as a bug."
-        ) from error
-
-
-def _reason(error: DBAPIError) -> str:
-    text = str(error.orig if error.orig is not None else error).strip()
-    return text.splitlines()[0] if text else type(error.orig or error).__name__
+DATABASE = StoreDatabase(
+    what="directory database", setting="directory.database_url", example="directory.db", serves="the directory"
+)
+SETTING = DATABASE.setting
+parse_url = partial(engine.parse_url, DATABASE)
+create_directory_engine = partial(engine.create_engine_for, DATABASE)
+translate_errors = partial(engine.translate_errors, DATABASE)

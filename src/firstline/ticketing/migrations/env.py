@@ -1,55 +1,11 @@
 """Alembic environment of the ticket store; run through :func:`firstline.ticketing.migrations.upgrade`.
 
-:func:`~firstline.ticketing.migrations.upgrade` passes an open connection (already inside a
-locked transaction) in ``config.attributes["connection"]``; the Alembic command line and
-``alembic.command.revision(alembic_config(url), ..., autogenerate=True)`` connect from
-``sqlalchemy.url`` instead. Only the ticket store's own tables are compared, so other tables in
-the same database are left alone.
+See :func:`firstline.sqlstore.migrations.run_env`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from firstline.sqlstore.migrations import run_env
+from firstline.ticketing.migrations import MIGRATIONS
 
-from alembic import context
-from sqlalchemy.engine import Connection
-
-from firstline.ticketing.database import create_ticket_engine
-from firstline.ticketing.migrations import VERSION_TABLE, is_ours
-from firstline.ticketing.schema import metadata
-
-
-def _configure(**options: Any) -> None:
-    context.configure(
-        target_metadata=metadata,
-        version_table=VERSION_TABLE,
-        include_name=is_ours,
-        render_as_batch=True,
-        compare_type=True,
-        **options,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run() -> None:
-    config = context.config
-    connection: Connection | None = config.attributes.get("connection")
-    url = config.get_main_option("sqlalchemy.url")
-    if connection is not None:
-        _configure(connection=connection)
-    elif context.is_offline_mode():
-        _configure(url=url, literal_binds=True)
-    else:
-        if not url:
-            raise RuntimeError("set sqlalchemy.url, e.g. alembic_config('sqlite:///tickets.db')")
-        engine = create_ticket_engine(url)
-        try:
-            with engine.connect() as connected:
-                _configure(connection=connected)
-                connected.commit()
-        finally:
-            engine.dispose()
-
-
-run()
+run_env(MIGRATIONS)
