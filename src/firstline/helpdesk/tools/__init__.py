@@ -1,0 +1,8 @@
+"""The specialists' tools, one module per specialist. Each tool acts on the real backends in
+``RunContext.deps`` (a :class:`HelpdeskDeps`) and declares its risk; the runner's policy decides
+whether it may run."""
+
+from firstline.helpdesk.tools.deps import HelpdeskDeps, OneTimeCodes
+from firstline.helpdesk.tools.security import SECURITY_TOOLS
+
+__all__ = ["SECURITY_TOOLS", "HelpdeskDeps", "OneTimeCodes"]

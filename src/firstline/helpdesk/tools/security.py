@@ -1,0 +1,117 @@
+"""Security specialist tools: identity verification, account unlock, password reset link, MFA reset.
+
+Every tool acts on the *requester's own* account: none takes a username, so no message
+("unlock the CEO's account") can point them at someone else. Firstline never asks for, sees
+or sets a password: the reset tool sends a self-service link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firstline.agents import RunContext, Tool, tool
+from firstline.directory.models import Account, Person
+from firstline.errors import AccountDisabledError, PersonNotFoundError, ToolFailed
+from firstline.helpdesk.tools.deps import deps_of
+
+__all__ = ["SECURITY_TOOLS"]
+
+
+def _me(ctx: RunContext) -> tuple[Person, Account]:
+    if not ctx.requester:
+        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+    directory = deps_of(ctx).directory
+    try:
+        person = directory.person(ctx.requester)
+    except PersonNotFoundError as exc:
+        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
+    return person, directory.account(person.id)
+
+
+def _masked(phone: str) -> str:
+    digits = [c for c in phone if c.isdigit()]
+    return f"your mobile ending {''.join(digits[-3:])}" if len(digits) >= 3 else "your registered e-mail"
+
+
+@tool
+def send_verification_code(ctx: RunContext) -> str:
+    """Send a one-time six-digit code to the requester's registered mobile (or e-mail) to verify who they are.
+
+    Use it before any change to an account. Never ask the user for their password.
+    """
+    person, _ = _me(ctx)
+    channel = _masked(person.phone_mobile)
+    deps_of(ctx).codes.issue(person.email, channel)
+    return f"A six-digit code was sent to {channel}. Ask the user to type it here."
+
+
+@tool
+def verify_identity(ctx: RunContext, code: str) -> str:
+    """Check the one-time code the user typed; on success the requester counts as verified for this conversation.
+
+    Args:
+        code: the six digits the user typed, e.g. "482913".
+    """
+    person, _ = _me(ctx)
+    if not deps_of(ctx).codes.check(person.email, code):
+        raise ToolFailed("that code is not right: ask the user to check it and type it again")
+    ctx.verified = True
+    return f"Identity verified: {person.name}."
+
+
+@tool
+def account_status(ctx: RunContext) -> dict[str, Any]:
+    """Look up the requester's own sign-in account: locked, disabled, password expired, MFA methods."""
+    _, account = _me(ctx)
+    return {
+        "username": account.username,
+        "enabled": account.enabled,
+        "locked": account.locked,
+        "failed_attempts": account.failed_attempts,
+        "password_expired": account.password_expired,
+        "mfa_methods": [f.type for f in account.mfa_factors],
+    }
+
+
+@tool(risk="write")
+def unlock_account(ctx: RunContext) -> str:
+    """Unlock the requester's own account after a lockout from failed sign-ins (identity must be verified)."""
+    _, account = _me(ctx)
+    if not account.locked:
+        return f"{account.username} is not locked; the problem is elsewhere (check the password or MFA)."
+    try:
+        deps_of(ctx).directory.unlock_account(account.username)
+    except AccountDisabledError as exc:
+        raise ToolFailed(
+            "the account is disabled, not locked: Tier-1 must not re-enable it; escalate to Security Operations"
+        ) from exc
+    return f"{account.username} is unlocked. Sign in again now; if it locks again, a device may hold an old password."
+
+
+@tool(risk="write")
+def send_password_reset_link(ctx: RunContext) -> str:
+    """Send the requester a self-service password reset link and require a new password at next sign-in.
+
+    Firstline never asks for, sees or sets a password.
+    """
+    person, account = _me(ctx)
+    deps_of(ctx).directory.set_password_reset_required(account.username)
+    return f"A reset link was sent to {person.email}; it is valid for 30 minutes."
+
+
+@tool(risk="destructive")
+def reset_mfa(ctx: RunContext) -> str:
+    """Remove all of the requester's MFA methods so they can register a new phone (needs a human approval)."""
+    _, account = _me(ctx)
+    deps_of(ctx).directory.reset_mfa(account.username)
+    return f"All MFA methods of {account.username} were removed; register again at the next sign-in."
+
+
+SECURITY_TOOLS: tuple[Tool, ...] = (
+    send_verification_code,
+    verify_identity,
+    account_status,
+    unlock_account,
+    send_password_reset_link,
+    reset_mfa,
+)
