@@ -4,5 +4,6 @@ whether it may run."""
 
 from firstline.helpdesk.tools.deps import HelpdeskDeps, OneTimeCodes
 from firstline.helpdesk.tools.security import SECURITY_TOOLS
+from firstline.helpdesk.tools.ticket import TICKET_TOOLS
 
-__all__ = ["SECURITY_TOOLS", "HelpdeskDeps", "OneTimeCodes"]
+__all__ = ["SECURITY_TOOLS", "TICKET_TOOLS", "HelpdeskDeps", "OneTimeCodes"]

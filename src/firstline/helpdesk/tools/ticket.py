@@ -1,0 +1,122 @@
+"""Ticket specialist tools: status, notes, close, escalate — on the requester's own tickets only.
+
+Reading or changing another person's ticket is refused whatever the message says; the agent
+console (for IT staff) is where others' tickets are handled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firstline.agents import RunContext, Tool, tool
+from firstline.errors import InvalidTransitionError, TicketNotFoundError, ToolFailed
+from firstline.helpdesk.tools.deps import deps_of
+from firstline.ticketing import Ticket, TicketQuery, TicketState, TicketUpdate
+
+__all__ = ["TICKET_TOOLS"]
+
+
+def _own(ctx: RunContext, number: str) -> Ticket:
+    if not ctx.requester:
+        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+    try:
+        ticket = deps_of(ctx).tickets.get(number.strip().upper())
+    except TicketNotFoundError as exc:
+        raise ToolFailed(f"there is no ticket {number}: ask the user to check the number (e.g. INC0012345)") from exc
+    if ticket.requester.lower() != ctx.requester.lower():
+        raise ToolFailed(
+            f"{ticket.number} was raised by someone else; I can only discuss the requester's own tickets "
+            "(their manager or the service desk can help with others)"
+        )
+    return ticket
+
+
+def _summary(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "number": ticket.number,
+        "state": ticket.state.value,
+        "priority": int(ticket.priority),
+        "short_description": ticket.short_description,
+        "assignment_group": ticket.assignment_group,
+        "opened_at": ticket.opened_at.isoformat(),
+        "due_at": ticket.due_at.isoformat(),
+    }
+
+
+@tool
+def ticket_status(ctx: RunContext, number: str) -> dict[str, Any]:
+    """Show the state, priority, team and latest public updates of one of the requester's tickets.
+
+    Args:
+        number: the ticket number, e.g. "INC0012345".
+    """
+    ticket = _own(ctx, number)
+    updates = deps_of(ctx).tickets.history(ticket.number, public_only=True)[-3:]
+    return {**_summary(ticket), "latest_updates": [f"{e.created_at:%d %b %H:%M} {e.body}" for e in updates]}
+
+
+@tool
+def my_open_tickets(ctx: RunContext) -> list[dict[str, Any]]:
+    """List the requester's open tickets (newest first, at most 10)."""
+    if not ctx.requester:
+        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+    states = [TicketState.NEW, TicketState.IN_PROGRESS, TicketState.ON_HOLD]
+    found = deps_of(ctx).tickets.search(TicketQuery(requester=ctx.requester, state=states, limit=10))
+    return [_summary(t) for t in found]
+
+
+@tool(risk="write")
+def add_ticket_note(ctx: RunContext, number: str, note: str) -> str:
+    """Add the requester's information to their ticket as a comment the support team sees.
+
+    Args:
+        number: the ticket number, e.g. "INC0012345".
+        note: the text to add, in the user's words.
+    """
+    ticket = _own(ctx, number)
+    try:
+        deps_of(ctx).tickets.comment(ticket.number, note, author=ctx.requester or "requester")
+    except InvalidTransitionError as exc:
+        raise ToolFailed(
+            f"{ticket.number} is {ticket.state.value} and takes no more notes: offer a new ticket"
+        ) from exc
+    return f"Added to {ticket.number}."
+
+
+@tool(risk="write")
+def close_ticket(ctx: RunContext, number: str, reason: str) -> str:
+    """Resolve one of the requester's tickets because the problem is gone.
+
+    Args:
+        number: the ticket number, e.g. "INC0012345".
+        reason: why it can be closed, e.g. "printer works again after restart".
+    """
+    ticket = _own(ctx, number)
+    if ticket.state in (TicketState.RESOLVED, TicketState.CLOSED, TicketState.CANCELED):
+        return f"{ticket.number} is already {ticket.state.value}; nothing to do."
+    update = TicketUpdate(state=TicketState.RESOLVED, resolution_note=f"Closed by the requester: {reason}")
+    try:
+        deps_of(ctx).tickets.update(ticket.number, update, author=ctx.requester or "requester")
+    except InvalidTransitionError as exc:
+        raise ToolFailed(f"{ticket.number} cannot be closed from {ticket.state.value}: {exc}") from exc
+    return f"{ticket.number} is resolved. It closes on its own if nothing else comes up."
+
+
+@tool(risk="write")
+def escalate_ticket(ctx: RunContext, number: str, summary: str) -> str:
+    """Hand one of the requester's tickets to the Tier-2 team of its area, with a summary a human can act on.
+
+    Args:
+        number: the ticket number, e.g. "INC0012345".
+        summary: what was tried, what the user sees, and why Tier-1 cannot fix it.
+    """
+    ticket = _own(ctx, number)
+    group = ticket.assignment_group or "Service Desk"
+    try:
+        deps_of(ctx).tickets.escalate(ticket.number, group, summary, author="firstline")
+    except InvalidTransitionError as exc:
+        raise ToolFailed(f"{ticket.number} cannot be escalated: {exc}") from exc
+    return f"{ticket.number} is escalated to {group}."
+
+
+TICKET_TOOLS: tuple[Tool, ...] = (ticket_status, my_open_tickets, add_ticket_note, close_ticket, escalate_ticket)
