@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
 from firstline.errors import ConfigError, ToolFailed
+from firstline.knowledge.base import KnowledgeBase
 from firstline.ticketing import TicketingBackend
 
 __all__ = ["HelpdeskDeps", "OneTimeCodes", "deps_of"]
@@ -80,6 +81,7 @@ class HelpdeskDeps:
     directory: DirectoryBackend
     tickets: TicketingBackend
     codes: OneTimeCodes = field(default_factory=OneTimeCodes)
+    knowledge: KnowledgeBase | None = None
 
 
 def deps_of(ctx: RunContext) -> HelpdeskDeps:

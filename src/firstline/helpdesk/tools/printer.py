@@ -1,0 +1,98 @@
+"""Printer specialist tools: status (with known incidents), the requester's own stuck jobs, toner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firstline.agents import RunContext, Tool, tool
+from firstline.directory.models import Printer
+from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError, ToolFailed
+from firstline.helpdesk.tools.deps import deps_of
+
+__all__ = ["PRINTER_TOOLS", "TONER_ORDER_THRESHOLD"]
+
+TONER_ORDER_THRESHOLD = 20  # percent: Tier-1 orders toner at or below this level
+
+
+def _printer(ctx: RunContext, name: str) -> Printer:
+    try:
+        return deps_of(ctx).directory.printer(name.strip())
+    except DirectoryEntryNotFoundError as exc:
+        raise ToolFailed(
+            f"there is no printer {name!r}: the name is on the label on the front, e.g. LON-F4-HP-01"
+        ) from exc
+
+
+def _requester_id(ctx: RunContext) -> str:
+    if not ctx.requester:
+        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+    try:
+        return deps_of(ctx).directory.person(ctx.requester).id
+    except PersonNotFoundError as exc:
+        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
+
+
+@tool
+def printer_status(ctx: RunContext, name: str) -> dict[str, Any]:
+    """Show a printer's status, error, toner levels, queue length and any known incident affecting it.
+
+    Args:
+        name: the printer's name, e.g. "LON-F4-HP-02".
+    """
+    printer = _printer(ctx, name)
+    incidents = [
+        {"id": i.id, "title": i.title, "status": i.status, "workaround": i.workaround}
+        for i in deps_of(ctx).directory.incidents()
+        if printer.id in i.related_printers or printer.name in i.related_printers
+    ]
+    return {
+        "name": printer.name,
+        "location": f"{printer.location} floor {printer.floor}" if printer.floor is not None else printer.location,
+        "status": printer.status,
+        "error": printer.error,
+        "toner_percent": dict(printer.toner),
+        "toner_on_order": list(printer.toner_ordered),
+        "jobs_in_queue": len(printer.queue),
+        "stuck_jobs": sum(1 for j in printer.queue if j.status in ("stuck", "error")),
+        "known_incidents": incidents,
+    }
+
+
+@tool(risk="write")
+def clear_my_print_jobs(ctx: RunContext, name: str) -> str:
+    """Cancel the requester's own stuck, held or failed jobs on a printer (other people's jobs are never touched).
+
+    Args:
+        name: the printer's name, e.g. "LON-F4-HP-02".
+    """
+    printer = _printer(ctx, name)
+    me = _requester_id(ctx)
+    mine = [j.id for j in printer.queue if j.owner == me and j.status in ("stuck", "held", "error")]
+    if not mine:
+        return f"You have no stuck jobs on {printer.name}; the queue problem is not yours to clear."
+    deps_of(ctx).directory.clear_print_queue(printer.name, mine)
+    return f"Cancelled {len(mine)} of your jobs on {printer.name}. Send the document again."
+
+
+@tool(risk="write")
+def order_toner(ctx: RunContext, name: str, colour: str = "black") -> str:
+    """Order a toner cartridge for a printer whose level is low (at or below 20%).
+
+    Args:
+        name: the printer's name, e.g. "LDS-F2-LX-01".
+        colour: black, cyan, magenta or yellow.
+    """
+    printer = _printer(ctx, name)
+    colour = colour.strip().lower()
+    if colour not in printer.toner:
+        raise ToolFailed(f"{printer.name} has no {colour} toner; it takes {', '.join(sorted(printer.toner))}")
+    if colour in printer.toner_ordered:
+        return f"A {colour} cartridge for {printer.name} is already on order."
+    level = printer.toner[colour]
+    if level > TONER_ORDER_THRESHOLD:
+        return f"{colour.capitalize()} toner on {printer.name} is at {level}%, not low yet: no order placed."
+    deps_of(ctx).directory.set_toner_order(printer.name, colour)
+    return f"Ordered a {colour} cartridge for {printer.name} (now at {level}%); Print Services fit it on delivery."
+
+
+PRINTER_TOOLS: tuple[Tool, ...] = (printer_status, clear_my_print_jobs, order_toner)

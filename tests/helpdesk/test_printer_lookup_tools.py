@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from firstline.agents import RunContext
+from firstline.directory import InMemoryDirectory, load_org
+from firstline.errors import ToolFailed, ToolRetry
+from firstline.helpdesk.tools import LOOKUP_TOOLS, PRINTER_TOOLS, HelpdeskDeps
+from firstline.knowledge.base import KnowledgeBase
+from firstline.runtime import demo_org
+from firstline.ticketing import InMemoryTicketing
+
+status, clear_mine, order_toner = PRINTER_TOOLS
+(kb_search,) = LOOKUP_TOOLS
+MARCUS = "marcus.bell@nwmeridian.co.uk"  # p011: a stuck job on LON-F4-HP-02, beside two colleagues'
+
+
+@pytest.fixture
+def deps() -> HelpdeskDeps:
+    return HelpdeskDeps(InMemoryDirectory(load_org(demo_org())), InMemoryTicketing())
+
+
+def run(tool_: Any, context: RunContext, **arguments: Any) -> Any:
+    return asyncio.run(tool_.invoke(context, arguments))
+
+
+def test_status_shows_toner_queue_and_the_known_incident(deps: HelpdeskDeps) -> None:
+    result = run(status, RunContext(MARCUS, deps=deps), name="lon-f4-hp-02")
+    assert result["name"] == "LON-F4-HP-02" and result["stuck_jobs"] == 3
+    assert result["toner_percent"]["black"] <= 20
+    assert [i["id"] for i in result["known_incidents"]] == ["INC0049001"]
+    with pytest.raises(ToolFailed, match="no printer 'LON-F9-XX'"):
+        run(status, RunContext(MARCUS, deps=deps), name="LON-F9-XX")
+
+
+def test_clearing_touches_only_the_requesters_jobs(deps: HelpdeskDeps) -> None:
+    context = RunContext(MARCUS, verified=True, deps=deps)
+    assert run(clear_mine, context, name="LON-F4-HP-02") == (
+        "Cancelled 1 of your jobs on LON-F4-HP-02. Send the document again."
+    )
+    owners = [j.owner for j in deps.directory.printer("LON-F4-HP-02").queue]
+    assert owners == ["p015", "p058"]
+    assert run(clear_mine, context, name="LON-F4-HP-02").startswith("You have no stuck jobs")
+
+
+def test_toner_is_ordered_only_when_low_and_once(deps: HelpdeskDeps) -> None:
+    context = RunContext(MARCUS, verified=True, deps=deps)
+    assert "not low yet" in run(order_toner, context, name="LON-F5-HP-01")
+    assert run(order_toner, context, name="LDS-F2-LX-01", colour="Black").startswith("Ordered a black cartridge")
+    assert deps.directory.printer("LDS-F2-LX-01").toner_ordered == ("black",)
+    assert "already on order" in run(order_toner, context, name="LDS-F2-LX-01")
+    with pytest.raises(ToolFailed, match="no cyan toner"):
+        run(order_toner, context, name="LON-F5-HP-01", colour="cyan")
+
+
+def test_kb_search_cites_runbooks(deps: HelpdeskDeps, demo_kb: KnowledgeBase) -> None:
+    deps.knowledge = demo_kb
+    hits = run(kb_search, RunContext(MARCUS, deps=deps), query="toner is low on the printer", category="printer")
+    assert hits and hits[0]["title"] == "Toner low and ordering consumables"
+    assert all(h["source"].endswith(".md") and h["section"] for h in hits)
+    with pytest.raises(ToolRetry, match="empty"):
+        run(kb_search, RunContext(MARCUS, deps=deps), query="   ")
+    deps.knowledge = None
+    with pytest.raises(ToolFailed, match="not available"):
+        run(kb_search, RunContext(MARCUS, deps=deps), query="toner")
