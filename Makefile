@@ -10,6 +10,7 @@ run: install
 	$(VENV)/firstline serve
 
 check: install
+	@scripts/services.sh
 	$(VENV)/ruff format --check src tests bench
 	$(VENV)/ruff check src tests bench
 	$(VENV)/mypy

@@ -8,9 +8,7 @@ never lose an update. :meth:`SqlDirectory.seed` loads an organisation idempotent
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,10 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from firstline.directory import rules
 from firstline.directory.backend import PersonRef
 from firstline.directory.database import (
-    READ_ONLY,
-    create_directory_engine,
+    DATABASE,
     display_url,
-    is_memory_sqlite,
     parse_url,
     translate_errors,
 )
@@ -55,6 +51,7 @@ from firstline.directory.schema import (
     shared_mailboxes,
 )
 from firstline.errors import PersonNotFoundError
+from firstline.sqlstore.transactions import Transactions
 
 __all__ = ["SqlDirectory"]
 
@@ -91,15 +88,7 @@ class SqlDirectory:
         self.url = parse_url(url)
         self.lockout_threshold = lockout_threshold
         self._clock = clock
-        self._engine = create_directory_engine(self.url)
-        # One shared connection for in-memory SQLite: let one thread use it at a time.
-        self._serial: AbstractContextManager[Any] = threading.Lock() if is_memory_sqlite(self.url) else nullcontext()
-        try:
-            with self._serial:
-                upgrade(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
+        self._db = Transactions(DATABASE, self.url, upgrade)
 
     def __repr__(self) -> str:
         return f"SqlDirectory({display_url(self.url)!r})"
@@ -119,7 +108,7 @@ class SqlDirectory:
     # --- reads
 
     def person(self, key: str) -> Person:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return self._person(conn, key)
 
     def find_people(self, text: str) -> list[Person]:
@@ -133,11 +122,11 @@ class SqlDirectory:
         ]
         joined = people.outerjoin(accounts, accounts.c.person == people.c.id)
         statement = select(people).select_from(joined).where(and_(*conditions)).order_by(people.c.id)
-        with self._read() as conn:
+        with self._db.read() as conn:
             return [_record(Person, row) for row in conn.execute(statement).mappings()]
 
     def account(self, person: PersonRef) -> Account:
-        with self._read() as conn:
+        with self._db.read() as conn:
             owner = self._resolve(conn, person)
             found = _first(conn, Account, accounts.c.person == owner.id)
         if found is None:
@@ -145,16 +134,16 @@ class SqlDirectory:
         return found
 
     def devices_of(self, person: PersonRef) -> list[Device]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             owner = self._resolve(conn, person)
             return _all(conn, Device, devices.c.owner == owner.id, order_by=devices.c.id)
 
     def device(self, key: str) -> Device:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return _found(_first(conn, Device, _device_key(key)), "device", key)
 
     def printer(self, name: str) -> Printer:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return _found(_first(conn, Printer, _printer_key(name)), "printer", name)
 
     def printers(self, location: str | None = None, floor: int | None = None) -> list[Printer]:
@@ -163,22 +152,22 @@ class SqlDirectory:
             conditions.append(printers.c.location == location.strip().lower())
         if floor is not None:
             conditions.append(printers.c.floor == floor)
-        with self._read() as conn:
+        with self._db.read() as conn:
             return _all(conn, Printer, and_(True, *conditions), order_by=printers.c.name)
 
     def phone(self, extension: str) -> Phone:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return _found(_first(conn, Phone, phones.c.extension == extension.strip()), "extension", extension)
 
     def phone_of(self, person: PersonRef) -> Phone | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             owner = self._resolve(conn, person)
             found = _all(conn, Phone, phones.c.person == owner.id, order_by=phones.c.extension)
         return found[0] if found else None
 
     def mailbox(self, address: str) -> Mailbox | SharedMailbox:
         wanted = address.strip().lower()
-        with self._read() as conn:
+        with self._db.read() as conn:
             found: Mailbox | SharedMailbox | None = _first(conn, Mailbox, func.lower(mailboxes.c.address) == wanted)
             if found is None:
                 found = _first(conn, SharedMailbox, func.lower(shared_mailboxes.c.address) == wanted)
@@ -187,18 +176,18 @@ class SqlDirectory:
         return found
 
     def mailbox_of(self, person: PersonRef) -> Mailbox | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             owner = self._resolve(conn, person)
             found = _all(conn, Mailbox, mailboxes.c.owner == owner.id, order_by=mailboxes.c.address)
         return found[0] if found else None
 
     def distribution_list(self, address: str) -> DistributionList:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return _found(_first(conn, DistributionList, _list_key(address)), "distribution list", address)
 
     def incidents(self, active_only: bool = True) -> list[KnownIncident]:
         condition = incidents.c.status.not_in(INACTIVE_INCIDENT_STATUSES) if active_only else and_(True)
-        with self._read() as conn:
+        with self._db.read() as conn:
             return _all(conn, KnownIncident, condition, order_by=incidents.c.id)
 
     # --- writes
@@ -244,7 +233,7 @@ class SqlDirectory:
         )
 
     def set_call_forwarding(self, extension: str, target: str | None, mode: str = "always") -> Phone:
-        with self._write() as conn:
+        with self._db.write() as conn:
             existing: set[str] = set()
             if target is not None:
                 existing = set(
@@ -254,44 +243,26 @@ class SqlDirectory:
             return self._change_in(conn, Phone, phones.c.extension == extension.strip(), "extension", extension, change)
 
     def add_to_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
-        with self._write() as conn:
+        with self._db.write() as conn:
             member = self._resolve(conn, person)
             change = lambda dl: rules.joined(dl, member)  # noqa: E731
             return self._change_in(conn, DistributionList, _list_key(address), "distribution list", address, change)
 
     def remove_from_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
-        with self._write() as conn:
+        with self._db.write() as conn:
             member = self._resolve(conn, person)
             change = lambda dl: rules.left(dl, member)  # noqa: E731
             return self._change_in(conn, DistributionList, _list_key(address), "distribution list", address, change)
 
     def close(self) -> None:
         """Close every pooled connection; harmless to call twice."""
-        self._engine.dispose()
+        self._db.close()
 
-    # --- transactions and shared steps
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with translate_errors(self.url), self._transaction() as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with translate_errors(self.url), self._transaction(read_only=True) as conn:
-            yield conn
-
-    @contextmanager
-    def _transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
-        with self._serial, self._engine.connect() as conn:
-            if read_only:
-                conn.execution_options(**{READ_ONLY: True})
-            with conn.begin():
-                yield conn
+    # --- shared steps
 
     def _seed(self, org: OrgData) -> int:
         inserted = 0
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             for cls, records in _seed_order(org):
                 table = _TABLES[cls]
                 key = _primary_key(table)
@@ -318,7 +289,7 @@ class SqlDirectory:
 
     def _change_account(self, username: str, change: Callable[[Account], Account]) -> Account:
         wanted = username.strip().lower()
-        with self._write() as conn:
+        with self._db.write() as conn:
             condition: ColumnElement[bool] = func.lower(accounts.c.username) == wanted
             if conn.execute(select(accounts.c.username).where(condition)).first() is None:
                 if conn.execute(
@@ -329,7 +300,7 @@ class SqlDirectory:
             return self._change_in(conn, Account, condition, "account", username, change)
 
     def _change(self, cls: type[R], condition: ColumnElement[bool], kind: str, key: str, change: Callable[[R], R]) -> R:
-        with self._write() as conn:
+        with self._db.write() as conn:
             return self._change_in(conn, cls, condition, kind, key, change)
 
     def _change_in(

@@ -85,7 +85,7 @@ class AccountContract:
     @pytest.fixture
     def directory(self) -> DirectoryBackend:
         """A fresh backend holding the demo organisation; subclasses must override this fixture."""
-        raise NotImplementedError("override the `directory` fixture in your contract subclass")
+        pytest.fail("override the `directory` fixture in your contract subclass")
 
     def require_threads(self) -> None:
         if not self.thread_safe:

@@ -93,7 +93,7 @@ class TicketingContract:
     @pytest.fixture
     def backend(self) -> TicketingBackend:
         """A fresh, empty backend; subclasses must override this fixture."""
-        raise NotImplementedError("override the `backend` fixture in your TicketingContract subclass")
+        pytest.fail("override the `backend` fixture in your TicketingContract subclass")
 
     def open_again(self, backend: TicketingBackend) -> TicketingBackend:
         """A second backend over the same storage as ``backend``; persistent backends override this."""

@@ -99,7 +99,7 @@ class VectorStoreContract:
     @pytest.fixture
     def store(self) -> VectorStore:
         """A fresh, empty store; subclasses must override this fixture."""
-        raise NotImplementedError("override the `store` fixture in your VectorStoreContract subclass")
+        pytest.fail("override the `store` fixture in your VectorStoreContract subclass")
 
     def reopen(self, store: VectorStore) -> VectorStore:
         """Close ``store`` and open a new instance over the same storage; persistent backends override this."""

@@ -11,10 +11,8 @@ creation idempotent even across processes.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -24,12 +22,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from firstline.errors import TicketNotFoundError
+from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import lifecycle
 from firstline.ticketing.database import (
-    READ_ONLY,
-    create_ticket_engine,
+    DATABASE,
     display_url,
-    is_memory_sqlite,
     parse_url,
     translate_errors,
 )
@@ -73,15 +70,7 @@ class SqlTicketing:
     def __init__(self, url: str | URL, *, clock: Callable[[], datetime] = lifecycle.utc_now) -> None:
         self.url = parse_url(url)
         self._clock = clock
-        self._engine = create_ticket_engine(self.url)
-        # One shared connection for in-memory SQLite: let one thread use it at a time.
-        self._serial: AbstractContextManager[Any] = threading.Lock() if is_memory_sqlite(self.url) else nullcontext()
-        try:
-            with self._serial:
-                upgrade(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
+        self._db = Transactions(DATABASE, self.url, upgrade)
 
     def __repr__(self) -> str:
         return f"SqlTicketing({display_url(self.url)!r})"
@@ -89,20 +78,20 @@ class SqlTicketing:
     def create(self, new: NewTicket) -> Ticket:
         with translate_errors(self.url):
             try:
-                with self._transaction() as conn:
+                with self._db.transaction() as conn:
                     return self._create(conn, new)
             except IntegrityError:
                 # Another process inserted the same correlation id between our check and our insert.
                 if new.correlation_id is None:
                     raise
-                with self._transaction(read_only=True) as conn:
+                with self._db.transaction(read_only=True) as conn:
                     existing = self._find_correlated(conn, new.correlation_id)
                 if existing is None:
                     raise
                 return existing
 
     def get(self, number: str) -> Ticket:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return self._load(conn, number)
 
     def search(self, query: TicketQuery) -> list[Ticket]:
@@ -113,28 +102,28 @@ class SqlTicketing:
             .limit(query.limit)
             .offset(query.offset)
         )
-        with self._read() as conn:
+        with self._db.read() as conn:
             return [_ticket(row) for row in conn.execute(statement)]
 
     def update(self, number: str, update: TicketUpdate, author: str) -> Ticket:
-        with self._write() as conn:
+        with self._db.write() as conn:
             ticket = self._load(conn, number, lock=True)
             return self._save(conn, ticket, lifecycle.apply_update(ticket, update, author, self._clock())).ticket
 
     def comment(self, number: str, body: str, author: str, internal: bool = False) -> TicketEntry:
-        with self._write() as conn:
+        with self._db.write() as conn:
             ticket = self._load(conn, number, lock=True)
             change = lifecycle.add_comment(ticket, body, author, internal, self._clock())
             return self._save(conn, ticket, change).entries[-1]
 
     def escalate(self, number: str, group: str, summary: str, author: str) -> Ticket:
-        with self._write() as conn:
+        with self._db.write() as conn:
             ticket = self._load(conn, number, lock=True)
             change = lifecycle.apply_escalation(ticket, group, summary, author, self._clock())
             return self._save(conn, ticket, change).ticket
 
     def add_transcript(self, number: str, lines: Sequence[tuple[str, str]]) -> list[TicketEntry]:
-        with self._write() as conn:
+        with self._db.write() as conn:
             ticket = self._load(conn, number, lock=True)
             return list(self._save(conn, ticket, lifecycle.add_transcript(ticket, lines, self._clock())).entries)
 
@@ -142,13 +131,13 @@ class SqlTicketing:
         statement = select(*_ENTRY_COLUMNS).order_by(ticket_entries.c.id)
         if public_only:
             statement = statement.where(ticket_entries.c.kind.in_([k.value for k in EntryKind if k.public]))
-        with self._read() as conn:
+        with self._db.read() as conn:
             ticket = self._load(conn, number)
             rows = conn.execute(statement.where(ticket_entries.c.ticket_id == ticket.id))
             return [_entry(ticket.number, row) for row in rows]
 
     def link_to_parent(self, child_number: str, parent_number: str | None, author: str) -> Ticket:
-        with self._write() as conn:
+        with self._db.write() as conn:
             # Lock both rows in number order, so two crossing links cannot deadlock.
             numbers = sorted({clean_number(child_number), *([clean_number(parent_number)] if parent_number else [])})
             loaded = {n: self._load(conn, n, lock=True) for n in numbers}
@@ -160,25 +149,7 @@ class SqlTicketing:
 
     def close(self) -> None:
         """Close every pooled connection; harmless to call twice."""
-        self._engine.dispose()
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with translate_errors(self.url), self._transaction() as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with translate_errors(self.url), self._transaction(read_only=True) as conn:
-            yield conn
-
-    @contextmanager
-    def _transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
-        with self._serial, self._engine.connect() as conn:
-            if read_only:
-                conn.execution_options(**{READ_ONLY: True})
-            with conn.begin():
-                yield conn
+        self._db.close()
 
     def _create(self, conn: Connection, new: NewTicket) -> Ticket:
         if (existing := self._find_correlated(conn, new.correlation_id)) is not None:
