@@ -13,11 +13,9 @@ import logging
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from firstline.directory import DirectoryBackend, SqlDirectory, load_org
 from firstline.errors import ConfigError
-from firstline.helpdesk.taxonomy import load_taxonomy
-from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
 from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder, LocalEmbedder, SentenceTransformerEmbedder
@@ -25,7 +23,11 @@ from firstline.knowledge.rerank import Reranker, build_reranker
 from firstline.knowledge.retriever import RetrievalConfig
 from firstline.knowledge.stores import VectorStore
 from firstline.settings import KnowledgeSettings, Settings
-from firstline.ticketing import SqlTicketing, TicketingBackend
+
+if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb search` needs none of them
+    from firstline.directory import DirectoryBackend
+    from firstline.helpdesk.triage import Triage
+    from firstline.ticketing import TicketingBackend
 
 __all__ = [
     "Runtime",
@@ -128,6 +130,8 @@ def demo_org() -> Path:
 
 
 def build_directory(settings: Settings) -> DirectoryBackend:
+    from firstline.directory import SqlDirectory, load_org
+
     d = settings.directory
     sql = SqlDirectory(settings.directory_database_url, lockout_threshold=d.lockout_threshold)
     if d.seed_demo_org:
@@ -143,6 +147,8 @@ def build_directory(settings: Settings) -> DirectoryBackend:
 
 def triage_model_path(settings: Settings) -> Path:
     """A model trained here (``firstline triage train``) wins over the one shipped in the package."""
+    from firstline.helpdesk.triage import packaged_model_path
+
     local = settings.data_dir / "models" / "triage-model.npz"
     return local if local.exists() else packaged_model_path()
 
@@ -174,6 +180,9 @@ class Runtime:
     @property
     def triage(self) -> Triage:
         if self._triage is None:
+            from firstline.helpdesk.taxonomy import load_taxonomy
+            from firstline.helpdesk.triage import Triage, TriageModel
+
             model = TriageModel.load(triage_model_path(self.settings))
             self._triage = Triage(load_taxonomy(), model, self.embedder)
         return self._triage
@@ -182,6 +191,8 @@ class Runtime:
     def tickets(self) -> TicketingBackend:
         """The built-in ticket store (``ticketing.database_url``; SQLite under data_dir by default)."""
         if self._tickets is None:
+            from firstline.ticketing import SqlTicketing
+
             self._tickets = SqlTicketing(self.settings.ticket_database_url)
         return self._tickets
 
