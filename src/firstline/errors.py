@@ -19,6 +19,7 @@ says what went wrong *and what to do next* (the setting to change, the command t
     │   └── CorpusFormatError           a BEIR corpus / queries / qrels file is malformed
     ├── TicketingError                  the ticket store and its lifecycle rules
     │   ├── TicketNotFoundError         no ticket has that number (names it)
+    │   ├── ConversationNotFoundError   no conversation (or approval) has that id, or it is someone else's
     │   └── InvalidTransitionError      a state change the lifecycle forbids (lists the allowed ones)
     ├── DirectoryError                  people, accounts, devices, printers, phones and mailboxes
     │   ├── DirectoryEntryNotFoundError no device, printer, extension, mailbox, list or job has that key
@@ -45,6 +46,7 @@ __all__ = [
     "BackendResponseError",
     "BackendUnavailableError",
     "ConfigError",
+    "ConversationNotFoundError",
     "CorpusFormatError",
     "DirectoryEntryNotFoundError",
     "DirectoryError",
@@ -125,6 +127,17 @@ class CorpusFormatError(KnowledgeError):
 
 class TicketingError(FirstlineError):
     """Errors of the ticket store: unknown tickets and changes the ticket lifecycle forbids."""
+
+
+class ConversationNotFoundError(TicketingError):
+    """No conversation (or approval request) has the given id for this caller."""
+
+    def __init__(self, what: str, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"There is no {what} {key!r} (or it belongs to someone else). Leave the id out to start a new "
+            f"conversation, or list your conversations to find the right one."
+        )
 
 
 class TicketNotFoundError(TicketingError):

@@ -171,3 +171,22 @@ def test_unreachable_postgres_names_url_and_setting_without_the_password() -> No
     assert f"firstline:***@127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}/tickets" in message
     assert "ticketing.database_url" in message and "FIRSTLINE_TICKETING__DATABASE_URL" in message
     assert caught.value.setting == "ticketing.database_url"
+
+
+def test_unit_of_work_and_conversations_on_postgres(postgres: PostgresCluster) -> None:
+    store = SqlTicketing(postgres.fresh_url())
+    try:
+        conversation = store.conversations.create("a@example.com")
+        ticket = store.create(new_ticket())
+        with pytest.raises(RuntimeError), store.unit_of_work():
+            store.comment(ticket.number, "tried a restart", author="firstline")
+            store.conversations.append(conversation.id, "ticket_change", "desk", {"comment": True})
+            raise RuntimeError("crash before the acknowledgement")
+        assert store.history(ticket.number) == [] and store.conversations.events(conversation.id) == []
+        calls = [
+            partial(store.conversations.append, conversation.id, "user_message", "desk", {"i": i}) for i in range(20)
+        ]
+        run_concurrently(calls)
+        assert [e.seq for e in store.conversations.events(conversation.id)] == list(range(1, 21))
+    finally:
+        store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine
@@ -14,6 +15,9 @@ from firstline.sqlstore.engine import READ_ONLY, StoreDatabase, create_engine_fo
 
 __all__ = ["Transactions"]
 
+# The transaction a ``unit_of_work()`` opened in this thread / task, per Transactions object.
+_AMBIENT: ContextVar[dict[int, Connection] | None] = ContextVar("firstline_ambient_transactions", default=None)
+
 
 class Transactions:
     """Opens ``url`` for one store, migrates it with ``upgrade``, and hands out transactions.
@@ -21,6 +25,11 @@ class Transactions:
     ``write()`` and ``read()`` translate database errors at the boundary; ``transaction()`` is the
     raw form for callers that translate themselves. In-memory SQLite has one shared connection,
     so its transactions are serialised.
+
+    ``unit_of_work()`` opens one transaction that every ``transaction()`` / ``write()`` / ``read()``
+    on this object joins until the block ends, in the same thread or asyncio task: changes made by
+    several store calls (a ticket update, the conversation event that records it) then commit
+    together or not at all. Nested units of work join the outer one.
     """
 
     def __init__(self, database: StoreDatabase, url: Any, upgrade: Callable[[Engine], None]) -> None:
@@ -36,7 +45,29 @@ class Transactions:
             raise
 
     @contextmanager
+    def unit_of_work(self) -> Iterator[Connection]:
+        """One transaction shared by every store call on this object inside the block."""
+        ambient = _AMBIENT.get() or {}
+        if id(self) in ambient:
+            yield ambient[id(self)]
+            return
+        with translate_errors(self.database, self.url), self._serial, self.engine.connect() as conn, conn.begin():
+            token = _AMBIENT.set({**ambient, id(self): conn})
+            try:
+                yield conn
+            finally:
+                _AMBIENT.reset(token)
+
+    @property
+    def in_unit_of_work(self) -> bool:
+        return id(self) in (_AMBIENT.get() or {})
+
+    @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+        ambient = _AMBIENT.get()
+        if ambient and id(self) in ambient:
+            yield ambient[id(self)]
+            return
         with self._serial, self.engine.connect() as conn:
             if read_only:
                 conn.execution_options(**{READ_ONLY: True})

@@ -24,7 +24,17 @@ from sqlalchemy import (
 
 from firstline.sqlstore.columns import UtcDateTime, new_metadata
 
-__all__ = ["COUNTER_NAME", "UtcDateTime", "metadata", "ticket_counters", "ticket_entries", "tickets"]
+__all__ = [
+    "COUNTER_NAME",
+    "UtcDateTime",
+    "approvals",
+    "conversation_events",
+    "conversations",
+    "metadata",
+    "ticket_counters",
+    "ticket_entries",
+    "tickets",
+]
 
 COUNTER_NAME = "INC"
 
@@ -99,4 +109,56 @@ ticket_entries = Table(
         name="kind",
     ),
     Index(None, "ticket_id", "id"),
+)
+
+# Conversations live beside the tickets, so a ticket change and the event that records it share a
+# transaction (``Transactions.unit_of_work``).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("requester", String(254)),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("intent", String(64), nullable=False),
+    Column("ticket_number", String(16)),
+    Column("state", JSON, nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("status IN ('active', 'paused', 'closed')", name="status"),
+    Index(None, "requester", "updated_at"),
+)
+
+conversation_events = Table(
+    "conversation_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("conversation_id", "seq"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("tool", String(64), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("requested_by", String(254), nullable=False),
+    Column("approvers", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(254)),
+    Column("reason", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime),
+    CheckConstraint("status IN ('pending', 'approved', 'denied')", name="status"),
+    Index(None, "status", "created_at"),
+    Index(None, "conversation_id"),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from firstline.errors import TicketNotFoundError
 from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import lifecycle
+from firstline.ticketing.conversations import SqlConversations
 from firstline.ticketing.database import (
     DATABASE,
     display_url,
@@ -71,6 +73,11 @@ class SqlTicketing:
         self.url = parse_url(url)
         self._clock = clock
         self._db = Transactions(DATABASE, self.url, upgrade)
+        self.conversations = SqlConversations(self._db, clock)
+
+    def unit_of_work(self) -> AbstractContextManager[Connection]:
+        """One transaction for every ticket and conversation change inside the block (this thread/task)."""
+        return self._db.unit_of_work()
 
     def __repr__(self) -> str:
         return f"SqlTicketing({display_url(self.url)!r})"
@@ -161,7 +168,11 @@ class SqlTicketing:
             .values(value=ticket_counters.c.value + 1)
         )
         if (existing := self._find_correlated(conn, new.correlation_id)) is not None:
-            conn.rollback()  # give the number back
+            conn.execute(  # give the number back (no rollback: we may be inside a caller's unit of work)
+                update(ticket_counters)
+                .where(ticket_counters.c.name == COUNTER_NAME)
+                .values(value=ticket_counters.c.value - 1)
+            )
             return existing
         sequence = conn.execute(select(ticket_counters.c.value).where(ticket_counters.c.name == COUNTER_NAME)).scalar()
         assert isinstance(sequence, int), "the ticket counter row is missing: the migration 0001 seeds it"

@@ -1,0 +1,316 @@
+"""Conversations, their event log and approval requests, in the same database as the tickets.
+
+A conversation is an append-only list of events (``user_message``, ``routed``, ``tool_started``,
+``tool_finished``, ``approval_needed``, ``ticket_change``, ``assistant_message``, ...) plus the
+state needed to resume it (the agent run, the requester, the current ticket). Every write is a
+transaction of its own unless the caller holds a unit of work on the ticket store
+(:meth:`SqlTicketing.unit_of_work`): then the event commits together with the ticket change it
+describes, or neither does.
+
+    store = SqlTicketing("sqlite:///tickets.db").conversations
+    conversation = store.create("ana.silva@nwmeridian.co.uk", channel="cli")
+    store.append(conversation.id, "user_message", "desk", {"text": "VPN keeps dropping"})
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Row, func, insert, select, update
+
+from firstline.errors import ConversationNotFoundError, InputError
+from firstline.sqlstore.transactions import Transactions
+from firstline.ticketing import lifecycle
+from firstline.ticketing.schema import approvals, conversation_events, conversations
+
+__all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversations"]
+
+ConversationStatus = Literal["active", "paused", "closed"]
+ApprovalStatus = Literal["pending", "approved", "denied"]
+MAX_EVENT_LIST = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One conversation's header and resumable state (``state`` is plain JSON)."""
+
+    id: str
+    requester: str | None
+    channel: str
+    status: ConversationStatus
+    agent: str
+    intent: str
+    ticket_number: str | None
+    state: dict[str, Any]
+    event_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationEvent:
+    """One line of a conversation's log, numbered from 1 within the conversation."""
+
+    conversation_id: str
+    seq: int
+    kind: str
+    agent: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "agent": self.agent,
+            "data": self.data,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """A pending or decided human approval of one destructive tool call."""
+
+    id: str
+    conversation_id: str
+    tool: str
+    arguments: dict[str, Any]
+    requested_by: str
+    approvers: tuple[str, ...] = ()  # who may decide; empty = any service-desk agent
+    status: ApprovalStatus = "pending"
+    decided_by: str | None = None
+    reason: str | None = None
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "requested_by": self.requested_by,
+            "approvers": list(self.approvers),
+            "status": self.status,
+            "decided_by": self.decided_by,
+            "reason": self.reason,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+        }
+
+
+class SqlConversations:
+    """Conversations and approvals in the ticket store's database (shares its transactions)."""
+
+    def __init__(self, db: Transactions, clock: Callable[[], datetime] = lifecycle.utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    # -- conversations --------------------------------------------------------------------------
+
+    def create(self, requester: str | None, channel: str = "api", agent: str = "triage") -> Conversation:
+        now = self._clock()
+        values: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "requester": requester.strip().lower() if requester else None,
+            "channel": channel[:16],
+            "status": "active",
+            "agent": agent,
+            "intent": "",
+            "ticket_number": None,
+            "state": {},
+            "event_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._db.write() as conn:
+            conn.execute(insert(conversations).values(**values))
+        return Conversation(**values)
+
+    def get(self, conversation_id: str) -> Conversation:
+        with self._db.read() as conn:
+            row = conn.execute(select(conversations).where(conversations.c.id == conversation_id.strip())).first()
+        if row is None:
+            raise ConversationNotFoundError("conversation", conversation_id)
+        return _conversation(row)
+
+    def recent(self, requester: str | None = None, limit: int = 50, offset: int = 0) -> list[Conversation]:
+        statement = select(conversations).order_by(conversations.c.updated_at.desc()).limit(limit).offset(offset)
+        if requester is not None:
+            statement = statement.where(conversations.c.requester == requester.strip().lower())
+        with self._db.read() as conn:
+            return [_conversation(row) for row in conn.execute(statement)]
+
+    def save(
+        self,
+        conversation_id: str,
+        *,
+        state: dict[str, Any] | None = None,
+        requester: str | None = None,
+        status: ConversationStatus | None = None,
+        agent: str | None = None,
+        intent: str | None = None,
+        ticket_number: str | None = None,
+    ) -> None:
+        """Change the header fields that are given (``None`` leaves a field alone)."""
+        values: dict[str, Any] = {"updated_at": self._clock()}
+        for name, value in (
+            ("state", state),
+            ("requester", requester.lower() if requester else None),
+            ("status", status),
+            ("agent", agent),
+            ("intent", intent),
+            ("ticket_number", ticket_number),
+        ):
+            if value is not None:
+                values[name] = value
+        with self._db.write() as conn:
+            done = conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+        if done.rowcount == 0:
+            raise ConversationNotFoundError("conversation", conversation_id)
+
+    def append(self, conversation_id: str, kind: str, agent: str, data: dict[str, Any]) -> ConversationEvent:
+        """Add one event at the end of the log (numbers are gap-free under concurrent appends)."""
+        now = self._clock()
+        with self._db.write() as conn:
+            row = conn.execute(
+                select(conversations.c.event_count).where(conversations.c.id == conversation_id).with_for_update()
+            ).first()
+            if row is None:
+                raise ConversationNotFoundError("conversation", conversation_id)
+            seq = int(row.event_count) + 1
+            conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(event_count=seq, updated_at=now)
+            )
+            conn.execute(
+                insert(conversation_events).values(
+                    conversation_id=conversation_id,
+                    seq=seq,
+                    kind=kind[:24],
+                    agent=agent[:64],
+                    data=data,
+                    created_at=now,
+                )
+            )
+        return ConversationEvent(conversation_id, seq, kind, agent, data, now)
+
+    def events(self, conversation_id: str, after: int = 0, kinds: Sequence[str] = ()) -> list[ConversationEvent]:
+        """The log from event ``after + 1`` on, oldest first (only ``kinds`` when given)."""
+        statement = (
+            select(conversation_events)
+            .where(conversation_events.c.conversation_id == conversation_id, conversation_events.c.seq > after)
+            .order_by(conversation_events.c.seq)
+            .limit(MAX_EVENT_LIST)
+        )
+        if kinds:
+            statement = statement.where(conversation_events.c.kind.in_(list(kinds)))
+        with self._db.read() as conn:
+            return [
+                ConversationEvent(r.conversation_id, r.seq, r.kind, r.agent, dict(r.data), r.created_at)
+                for r in conn.execute(statement)
+            ]
+
+    def count(self) -> dict[str, int]:
+        """How many conversations and events are stored (for load tests and health pages)."""
+        with self._db.read() as conn:
+            return {
+                "conversations": int(conn.execute(select(func.count()).select_from(conversations)).scalar() or 0),
+                "events": int(conn.execute(select(func.count()).select_from(conversation_events)).scalar() or 0),
+            }
+
+    # -- approvals --------------------------------------------------------------------------------
+
+    def add_approval(self, record: ApprovalRecord) -> ApprovalRecord:
+        now = self._clock()
+        with self._db.write() as conn:
+            conn.execute(
+                insert(approvals).values(
+                    id=record.id,
+                    conversation_id=record.conversation_id,
+                    tool=record.tool,
+                    arguments=record.arguments,
+                    requested_by=record.requested_by,
+                    approvers=list(record.approvers),
+                    status="pending",
+                    created_at=now,
+                )
+            )
+        return self.approval(record.id)
+
+    def approval(self, approval_id: str) -> ApprovalRecord:
+        with self._db.read() as conn:
+            row = conn.execute(select(approvals).where(approvals.c.id == approval_id.strip())).first()
+        if row is None:
+            raise ConversationNotFoundError("approval request", approval_id)
+        return _approval(row)
+
+    def approvals(
+        self, status: ApprovalStatus | None = "pending", conversation_id: str | None = None, limit: int = 100
+    ) -> list[ApprovalRecord]:
+        statement = select(approvals).order_by(approvals.c.created_at).limit(limit)
+        if status is not None:
+            statement = statement.where(approvals.c.status == status)
+        if conversation_id is not None:
+            statement = statement.where(approvals.c.conversation_id == conversation_id)
+        with self._db.read() as conn:
+            return [_approval(row) for row in conn.execute(statement)]
+
+    def decide(self, approval_id: str, approved: bool, decided_by: str, reason: str = "") -> ApprovalRecord:
+        """Record a decision on a pending request; a request is decided once only."""
+        with self._db.write() as conn:
+            row = conn.execute(select(approvals).where(approvals.c.id == approval_id).with_for_update()).first()
+            if row is None:
+                raise ConversationNotFoundError("approval request", approval_id)
+            if row.status != "pending":
+                raise InputError(f"Approval {approval_id} was already {row.status} by {row.decided_by}.")
+            conn.execute(
+                update(approvals)
+                .where(approvals.c.id == approval_id)
+                .values(
+                    status="approved" if approved else "denied",
+                    decided_by=decided_by,
+                    reason=reason,
+                    decided_at=self._clock(),
+                )
+            )
+        return self.approval(approval_id)
+
+
+def _conversation(row: Row[Any]) -> Conversation:
+    return Conversation(
+        row.id,
+        row.requester,
+        row.channel,
+        row.status,
+        row.agent,
+        row.intent,
+        row.ticket_number,
+        dict(row.state or {}),
+        int(row.event_count),
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def _approval(row: Row[Any]) -> ApprovalRecord:
+    return ApprovalRecord(
+        row.id,
+        row.conversation_id,
+        row.tool,
+        dict(row.arguments),
+        row.requested_by,
+        tuple(row.approvers or ()),
+        row.status,
+        row.decided_by,
+        row.reason,
+        row.created_at,
+        row.decided_at,
+    )

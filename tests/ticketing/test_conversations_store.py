@@ -1,0 +1,92 @@
+"""Conversations, their event log, approvals, and the unit of work shared with ticket changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from firstline.errors import ConversationNotFoundError, InputError
+from firstline.testing.ticketing import new_ticket, run_concurrently
+from firstline.ticketing import ApprovalRecord, SqlTicketing, TicketQuery, TicketState, TicketUpdate
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlTicketing]:
+    tickets = SqlTicketing(f"sqlite:///{tmp_path / 'tickets.db'}")
+    yield tickets
+    tickets.close()
+
+
+def test_events_are_numbered_and_state_resumes(store: SqlTicketing) -> None:
+    conversations = store.conversations
+    conversation = conversations.create("Ana.Silva@nwmeridian.co.uk", channel="cli")
+    assert conversation.requester == "ana.silva@nwmeridian.co.uk" and conversation.status == "active"
+    for text in ("hello", "my vpn drops"):
+        conversations.append(conversation.id, "user_message", "desk", {"text": text})
+    conversations.save(conversation.id, state={"run": {"agent": "network"}}, agent="network", intent="vpn_drops")
+    again = conversations.get(conversation.id)
+    assert (again.agent, again.intent, again.state, again.event_count) == (
+        "network",
+        "vpn_drops",
+        {"run": {"agent": "network"}},
+        2,
+    )
+    events = conversations.events(conversation.id)
+    assert [(e.seq, e.data["text"]) for e in events] == [(1, "hello"), (2, "my vpn drops")]
+    assert [e.seq for e in conversations.events(conversation.id, after=1)] == [2]
+    assert [c.id for c in conversations.recent("ana.silva@nwmeridian.co.uk")] == [conversation.id]
+    assert conversations.recent("someone.else@nwmeridian.co.uk") == []
+
+
+def test_unknown_ids_are_clear_errors(store: SqlTicketing) -> None:
+    with pytest.raises(ConversationNotFoundError, match="no conversation 'nope'"):
+        store.conversations.get("nope")
+    with pytest.raises(ConversationNotFoundError):
+        store.conversations.append("nope", "user_message", "desk", {})
+    with pytest.raises(ConversationNotFoundError, match="approval request"):
+        store.conversations.approval("nope")
+
+
+def test_approvals_are_decided_once(store: SqlTicketing) -> None:
+    conversation = store.conversations.create("a@example.com")
+    record = ApprovalRecord("ap1", conversation.id, "reset_mfa", {}, "a@example.com", ("owner@example.com",))
+    assert store.conversations.add_approval(record).status == "pending"
+    assert [a.id for a in store.conversations.approvals()] == ["ap1"]
+    decided = store.conversations.decide("ap1", False, "lead@example.com", "call the user first")
+    assert (decided.status, decided.decided_by, decided.reason) == ("denied", "lead@example.com", "call the user first")
+    assert store.conversations.approvals() == []
+    with pytest.raises(InputError, match="already denied"):
+        store.conversations.decide("ap1", True, "other@example.com")
+
+
+def test_a_unit_of_work_commits_ticket_changes_and_events_together(store: SqlTicketing) -> None:
+    conversation = store.conversations.create("a@example.com")
+    ticket = store.create(new_ticket(requester="a@example.com"))
+    with pytest.raises(RuntimeError), store.unit_of_work():
+        store.update(ticket.number, TicketUpdate(state=TicketState.IN_PROGRESS), author="firstline")
+        store.conversations.append(conversation.id, "ticket_change", "desk", {"state": "in_progress"})
+        raise RuntimeError("the process dies before the turn is acknowledged")
+    assert store.get(ticket.number).state == TicketState.NEW
+    assert store.conversations.events(conversation.id) == []
+    with store.unit_of_work():
+        store.update(ticket.number, TicketUpdate(state=TicketState.IN_PROGRESS), author="firstline")
+        with store.unit_of_work():  # nested: joins the outer transaction
+            store.conversations.append(conversation.id, "ticket_change", "desk", {"state": "in_progress"})
+        created = store.create(new_ticket(requester="a@example.com", correlation_id="c-1"))
+    assert store.get(ticket.number).state == TicketState.IN_PROGRESS
+    assert [e.kind for e in store.conversations.events(conversation.id)] == ["ticket_change"]
+    assert store.get(created.number).correlation_id == "c-1"
+
+
+def test_concurrent_appends_never_reuse_a_number(store: SqlTicketing) -> None:
+    conversation = store.conversations.create(None)
+    calls = [partial(store.conversations.append, conversation.id, "user_message", "desk", {"i": i}) for i in range(40)]
+    run_concurrently(calls)
+    events = store.conversations.events(conversation.id)
+    assert sorted(e.seq for e in events) == list(range(1, 41))
+    assert sorted(e.data["i"] for e in events) == list(range(40))
+    assert store.conversations.count() == {"conversations": 1, "events": 40}
+    assert store.search(TicketQuery(requester="a@example.com")) == []
