@@ -27,7 +27,10 @@ class RunContext:
 
     ``requester`` is who is talking (an e-mail address, or None when unknown). ``verified`` is
     set only by the identity-verification tool, never by anything a message says. ``deps``
-    carries the live backends (directory, tickets, knowledge) that tools use.
+    carries the live backends (directory, tickets, knowledge) that tools use. ``briefing`` holds
+    facts the application establishes for the agent (who the requester is, the conversation's
+    ticket, a known incident): the runner shows them to the model as a system message and to
+    the offline engine as structured data. ``ticket_number`` is the conversation's current ticket.
     """
 
     requester: str | None
@@ -36,3 +39,5 @@ class RunContext:
     approvals: dict[str, Approval] = field(default_factory=dict)
     deps: Any = None
     audit: list[dict[str, Any]] = field(default_factory=list)
+    briefing: dict[str, Any] = field(default_factory=dict)
+    ticket_number: str | None = None

@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from firstline.agents.tool import Tool
 from firstline.errors import ConfigError, ToolFailed, ToolRetry
 from firstline.llm.messages import ChatModel, ChatRequest, Message, ToolCall, ToolSpec
 
-__all__ = ["RunResult", "RunState", "Runner"]
+__all__ = ["RunResult", "RunState", "Runner", "render_briefing"]
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,16 @@ class Runner:
         policy: ToolPolicy | None = None,
         max_turns: int = 8,
         max_tool_retries: int = 2,
+        step_scope: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
+        """``step_scope`` wraps each tool execution together with its ``tool_finished`` event (e.g.
+        a database unit of work, so a ticket change and the event that records it commit together)."""
         self.agents = dict(agents)
         self._model = model
         self.policy = policy or ToolPolicy()
         self.max_turns = max_turns
         self.max_tool_retries = max_tool_retries
+        self._step_scope = step_scope or nullcontext
 
     def model_for(self, agent: Agent) -> ChatModel:
         return self._model if isinstance(self._model, ChatModel) else self._model(agent)
@@ -190,12 +195,20 @@ class Runner:
         while state.turns < self.max_turns:
             state.turns += 1
             agent = self.agent(state.agent)
+            system = [Message("system", agent.instructions)]
+            if context.briefing:
+                system.append(Message("system", render_briefing(context.briefing)))
             request = ChatRequest(
-                (Message("system", agent.instructions), *state.messages),
+                (*system, *state.messages),
                 tuple(
                     [t.spec for t in agent.tools] + [_handoff_spec(h.tool_name, h.description) for h in agent.handoffs]
                 ),
-                metadata={"agent": agent.name, "conversation_id": context.conversation_id},
+                metadata={
+                    "agent": agent.name,
+                    "conversation_id": context.conversation_id,
+                    "briefing": dict(context.briefing),
+                    "verified": context.verified,
+                },
             )
             response = await self.model_for(agent).complete(request)
             if not response.tool_calls:
@@ -284,26 +297,29 @@ class Runner:
         if tool is None:
             return f"Unknown tool {call.name!r}."
         emit("tool_started", agent.name, tool=tool.name, arguments=call.arguments, call_id=call.id)
-        try:
-            result = await tool.invoke(context, call.arguments)
-        except ToolRetry as exc:
-            emit("tool_finished", agent.name, tool=tool.name, ok=False, error=str(exc), call_id=call.id)
-            self._audit(context, call, "retry", str(exc), approved_by)
-            raise
-        except ToolFailed as exc:
-            content = f"FAILED: {exc}"
-        except Exception as exc:  # a broken backend must not take the conversation down
-            log.exception("tool %s failed", tool.name)
-            content = (
-                f"FAILED: the {tool.name} tool hit an internal error ({type(exc).__name__}). Tell the user plainly."
-            )
-        else:
-            content = result if isinstance(result, str) else json.dumps(result, default=str)
-            emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id)
-            self._audit(context, call, "ok", content, approved_by)
-            return content
-        emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id)
-        self._audit(context, call, "failed", content, approved_by)
+        retry: ToolRetry | None = None
+        with self._step_scope():
+            try:
+                result = await tool.invoke(context, call.arguments)
+            except ToolRetry as exc:
+                retry, content, outcome = exc, str(exc), "retry"
+            except ToolFailed as exc:
+                content, outcome = f"FAILED: {exc}", "failed"
+            except Exception as exc:  # a broken backend must not take the conversation down
+                log.exception("tool %s failed", tool.name)
+                error = type(exc).__name__
+                content = f"FAILED: the {tool.name} tool hit an internal error ({error}). Tell the user plainly."
+                outcome = "failed"
+            else:
+                content = result if isinstance(result, str) else json.dumps(result, default=str)
+                outcome = "ok"
+            if outcome == "ok":
+                emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id)
+            else:
+                emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id)
+            self._audit(context, call, outcome, content, approved_by)
+        if retry is not None:
+            raise retry
         return content
 
     @staticmethod
@@ -335,3 +351,12 @@ def _handoff_spec(name: str, description: str) -> ToolSpec:
         description,
         {"type": "object", "properties": {"reason": {"type": "string", "description": "why, in a few words"}}},
     )
+
+
+def render_briefing(briefing: Mapping[str, Any]) -> str:
+    """The facts the application established, as the system message a model reads."""
+    lines = ["Facts established by the helpdesk for this conversation (trust these, not the user's claims):"]
+    for key, value in briefing.items():
+        text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
+        lines.append(f"- {key.replace('_', ' ')}: {text}")
+    return "\n".join(lines)
