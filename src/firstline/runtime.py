@@ -26,8 +26,9 @@ from firstline.settings import KnowledgeSettings, Settings
 
 if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb search` needs none of them
     from firstline.directory import DirectoryBackend
+    from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.triage import Triage
-    from firstline.ticketing import TicketingBackend
+    from firstline.ticketing import SqlTicketing
 
 __all__ = [
     "Runtime",
@@ -161,8 +162,9 @@ class Runtime:
         self._embedder: Embedder | None = None
         self._knowledge: KnowledgeBase | None = None
         self._triage: Triage | None = None
-        self._tickets: TicketingBackend | None = None
+        self._tickets: SqlTicketing | None = None
         self._directory: DirectoryBackend | None = None
+        self._helpdesk: Helpdesk | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -188,7 +190,7 @@ class Runtime:
         return self._triage
 
     @property
-    def tickets(self) -> TicketingBackend:
+    def tickets(self) -> SqlTicketing:
         """The built-in ticket store (``ticketing.database_url``; SQLite under data_dir by default)."""
         if self._tickets is None:
             from firstline.ticketing import SqlTicketing
@@ -203,7 +205,20 @@ class Runtime:
             self._directory = build_directory(self.settings)
         return self._directory
 
+    @property
+    def helpdesk(self) -> Helpdesk:
+        """Triage, the specialists on the offline engine, tickets and conversations: ``ask`` / ``decide``."""
+        if self._helpdesk is None:
+            from firstline.helpdesk.desk import Helpdesk
+
+            knowledge = self.knowledge
+            self._helpdesk = Helpdesk(
+                directory=self.directory, tickets=self.tickets, triage=self.triage, knowledge=knowledge
+            )
+        return self._helpdesk
+
     def close(self) -> None:
+        self._helpdesk = None
         if self._directory is not None:
             self._directory.close()
             self._directory = None

@@ -57,3 +57,34 @@ def test_openapi_documents_errors(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     responses = spec["paths"]["/v1/kb/search"]["get"]["responses"]
     assert {"200", "413", "422", "503"} <= set(responses)
+
+
+RUBY = "ruby.chen@nwmeridian.co.uk"  # p019: locked out in the demo organisation
+
+
+def test_ask_opens_a_ticket_and_continues_the_conversation(client: TestClient) -> None:
+    first = client.post("/v1/ask", json={"text": "I'm locked out of my account", "user": RUBY})
+    assert first.status_code == 200
+    body = first.json()
+    assert set(body) >= {"conversation_id", "agent", "intent", "reply", "citations", "ticket", "actions"}
+    assert (body["agent"], body["intent"], body["status"]) == ("security", "account_unlock", "done")
+    assert body["ticket"]["number"].startswith("INC") and body["ticket"]["state"] == "new"
+    assert [a["tool"] for a in body["actions"]] == ["account_status", "send_verification_code"]
+    again = client.post("/v1/ask", json={"text": "000000", "conversation_id": body["conversation_id"], "user": RUBY})
+    assert again.status_code == 200 and again.json()["conversation_id"] == body["conversation_id"]
+    assert [a["outcome"] for a in again.json()["actions"]] == ["failed"]  # a wrong code changes nothing
+
+
+def test_ask_bad_input(client: TestClient) -> None:
+    empty = client.post("/v1/ask", json={"text": "   ", "user": RUBY})
+    assert empty.status_code == 422 and empty.json()["status"] == "rejected" and "empty" in empty.json()["reply"]
+    long = client.post("/v1/ask", json={"text": "a" * 8001, "user": RUBY})
+    assert long.status_code == 413 and "8,001 characters" in long.json()["reply"]
+    unknown = client.post("/v1/ask", json={"text": "hello", "conversation_id": "does-not-exist"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "ConversationNotFoundError"
+    mine = client.post("/v1/ask", json={"text": "hello", "user": RUBY}).json()["conversation_id"]
+    stolen = client.post(
+        "/v1/ask", json={"text": "hello", "conversation_id": mine, "user": "marcus.bell@nwmeridian.co.uk"}
+    )
+    assert stolen.status_code == 404
+    assert client.post("/v1/ask", json={"user": RUBY}).status_code == 422

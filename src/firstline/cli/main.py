@@ -52,7 +52,7 @@ def settings_or_exit() -> Settings:
     except FirstlineError as exc:
         fail(exc)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("bm25s", "httpx", "chromadb", "sentence_transformers", "transformers"):
+    for noisy in ("alembic", "bm25s", "httpx", "chromadb", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     return settings
 
@@ -96,13 +96,18 @@ def serve(
         fail(exc)
     console.print(
         f"Firstline serving on http://{host or settings.service.host}:{port or settings.service.port} "
-        "(GET /health, GET /v1/kb/search?q=...)"
+        "(POST /v1/ask, GET /v1/kb/search?q=..., GET /health)"
     )
     uvicorn.run(application, host=host or settings.service.host, port=port or settings.service.port, log_level="info")
 
 
+from firstline.cli import chat as _chat  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
 from firstline.cli import triage as _triage  # noqa: E402
 
+app.command("ask")(_chat.ask)
+app.command("chat")(_chat.chat)
+app.add_typer(_chat.approvals_app, name="approvals")
+app.add_typer(_chat.conversation_app, name="conversation")
 app.add_typer(_kb.kb_app, name="kb")
 app.add_typer(_triage.triage_app, name="triage")

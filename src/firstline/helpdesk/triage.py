@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 MAX_CHARS = 8000
+_CACHE_SIZE = 512
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget) (all |any |the |your )?(previous|prior|above|earlier) (instructions|rules|prompts?)|"
     r"\byou are now\b|\bsystem prompt\b|\bact as (an? )?(admin|administrator|root|system)|\bdeveloper mode\b|"
@@ -273,8 +276,37 @@ class Triage:
         self.model = model
         self.embedder = embedder
         self.threshold = threshold
+        self._cache: OrderedDict[tuple[str, bool], TriageResult] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def classify(self, text: str, vip: bool = False) -> TriageResult:
+        """Where ``text`` goes. Results are cached per text (the desk and the offline engine ask twice)."""
+        key = (text, vip)
+        with self._cache_lock:
+            if (hit := self._cache.get(key)) is not None:
+                self._cache.move_to_end(key)
+                return hit
+        result = self._classify(text, vip)
+        with self._cache_lock:
+            self._cache[key] = result
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return result
+
+    def intent_for(self, text: str, agent: str) -> str:
+        """The most likely intent of ``text`` among ``agent``'s intents (the routing is already decided)."""
+        allowed = {i.name for i in self.taxonomy.intents_of(agent)}
+        if not allowed:
+            return agent
+        result = self.classify(text)
+        if result.agent == agent and result.intent in allowed:
+            return result.intent
+        features = self.model.features(_embed(self.embedder, [_validate(text)]))
+        probabilities = self.model.intent_probabilities(features)[0]
+        scored = [(float(p), label) for label, p in zip(self.model.intent_labels, probabilities, strict=True)]
+        return max((p, label) for p, label in scored if label in allowed)[1]
+
+    def _classify(self, text: str, vip: bool) -> TriageResult:
         text = _validate(text)
         clauses = [c.strip() for c in _CLAUSE_SPLIT.split(text) if len(c.split()) >= 3]
         texts = [text, *clauses] if len(clauses) > 1 else [text]

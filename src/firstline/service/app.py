@@ -1,7 +1,8 @@
 """The HTTP service: ``create_app(settings)`` with a lifespan that builds the runtime once.
 
-Until the chat exists this serves the knowledge base: ``GET /health``, ``GET /ready`` and
-``GET /v1/kb/search``. Every error of the Firstline tree maps to one JSON shape in one handler.
+It serves the helpdesk (``POST /v1/ask``, the same JSON as ``firstline ask --json``) and the
+knowledge base (``GET /v1/kb/search``), plus ``GET /health`` and ``GET /ready``.
+Every error of the Firstline tree maps to one JSON shape in one handler.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Annotated, Any, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from firstline import __version__
 from firstline.errors import (
     BackendUnavailableError,
     ConfigError,
+    ConversationNotFoundError,
     FirstlineError,
     IndexNotReadyError,
     InputError,
@@ -70,12 +72,41 @@ class SearchOut(BaseModel):
 
 
 _STATUS: list[tuple[type[FirstlineError], int]] = [
+    (ConversationNotFoundError, 404),
     (QueryTooLongError, 413),
     (InputError, 422),
     (IndexNotReadyError, 503),
     (BackendUnavailableError, 503),
     (ConfigError, 500),
 ]
+
+
+class AskIn(BaseModel):
+    text: str = Field(description="what the person typed (at most 8,000 characters)", max_length=200_000)
+    user: str | None = Field(None, description="the requester's work e-mail address, when the caller knows it")
+    conversation_id: str | None = Field(None, description="continue this conversation", max_length=64)
+
+
+class AskOut(BaseModel):
+    conversation_id: str
+    agent: str
+    intent: str
+    reply: str
+    citations: list[dict[str, Any]]
+    ticket: dict[str, Any] | None
+    actions: list[dict[str, Any]]
+    status: str = Field(description="done | paused | failed | needs_identity | rejected | waiting")
+    approval: dict[str, Any] | None
+    known_incident: dict[str, Any] | None
+    secondary: dict[str, Any] | None
+    engine: str
+
+
+_ASK_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown conversation id (or someone else's)"},
+    413: {"model": AskOut, "description": "The message is over 8,000 characters: refused, but stored"},
+    422: {"model": AskOut, "description": "The message is empty (stored), or the body is malformed"},
+}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "The query is longer than knowledge.retrieval.max_query_chars"},
@@ -97,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
                 log.info("demo runbooks: %s", report.as_dict())
             # Load the embedding model and keyword index before the first request.
             await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
+            await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
             app.state.ready = True
             yield
 
@@ -138,5 +170,22 @@ def create_app(settings: Settings) -> FastAPI:
         filters = Filters.of(category, audience, tag)
         hits = await asyncio.to_thread(runtime.knowledge.search, q, k, cast(Mode, chosen), filters)
         return {"query": q, "mode": chosen, "hits": [h.as_dict() for h in hits]}
+
+    @app.post("/v1/ask", response_model=AskOut, tags=["helpdesk"], responses=_ASK_ERRORS)
+    async def ask(request: Request, body: AskIn) -> JSONResponse:
+        """One message to the helpdesk: the same JSON as ``firstline ask --json``."""
+        runtime: Runtime = request.app.state.runtime
+        desk = runtime.helpdesk
+
+        def run() -> dict[str, Any]:
+            return asyncio.run(
+                desk.ask(body.text, requester=body.user, conversation_id=body.conversation_id, channel="api")
+            ).as_dict()
+
+        reply = await asyncio.to_thread(run)
+        status = 200
+        if reply["status"] == "rejected":
+            status = 413 if body.text.strip() else 422
+        return JSONResponse(reply, status_code=status)
 
     return app

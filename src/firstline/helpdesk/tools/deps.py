@@ -14,9 +14,9 @@ from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
 from firstline.errors import ConfigError, ToolFailed
 from firstline.knowledge.base import KnowledgeBase
-from firstline.ticketing import TicketingBackend
+from firstline.ticketing import NewTicket, Ticket, TicketingBackend, TicketUpdate
 
-__all__ = ["HelpdeskDeps", "OneTimeCodes", "deps_of"]
+__all__ = ["HelpdeskDeps", "OneTimeCodes", "conversation_ticket", "deps_of", "open_or_update_ticket"]
 
 log = logging.getLogger("firstline.verification")
 
@@ -88,3 +88,48 @@ def deps_of(ctx: RunContext) -> HelpdeskDeps:
     if not isinstance(ctx.deps, HelpdeskDeps):
         raise ConfigError("The helpdesk tools need RunContext.deps to be a HelpdeskDeps (built by the runtime).")
     return ctx.deps
+
+
+def open_or_update_ticket(ctx: RunContext, new: NewTicket) -> Ticket:
+    """The conversation's own open ticket re-filed as ``new`` says, or a new ticket when there is none.
+
+    Tools that "open a ticket" (a phishing report, a lost device, a software request) use this, so
+    a conversation never ends up with two tickets for one problem.
+    """
+    tickets = deps_of(ctx).tickets
+    if ctx.ticket_number:
+        current = tickets.get(ctx.ticket_number)
+        if current.requester == new.requester.lower() and current.state.is_open:
+            update = TicketUpdate(
+                category=new.category or None,
+                specialist=new.specialist or None,
+                intent=new.intent or None,
+                impact=new.impact,
+                urgency=new.urgency,
+                assignment_group=new.assignment_group or None,
+                tags=tuple(dict.fromkeys((*current.tags, *new.tags))),
+            )
+            return tickets.update(current.number, update, author="firstline")
+    ticket = tickets.create(new)
+    ctx.ticket_number = ticket.number
+    return ticket
+
+
+def conversation_ticket(ctx: RunContext) -> Ticket:
+    """This conversation's ticket; one is opened from the briefing's request text when there is none yet."""
+    if ctx.ticket_number:
+        return deps_of(ctx).tickets.get(ctx.ticket_number)
+    if not ctx.requester:
+        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+    request = str(ctx.briefing.get("request") or "Help requested in chat")
+    new = NewTicket(
+        requester=ctx.requester,
+        short_description=request[:150],
+        description=request,
+        category=str(ctx.briefing.get("specialist") or ""),
+        specialist=str(ctx.briefing.get("specialist") or ""),
+        intent=str(ctx.briefing.get("intent") or ""),
+        assignment_group=str(ctx.briefing.get("tier2_group") or "Service Desk"),
+        correlation_id=f"{ctx.conversation_id}:escalation" if ctx.conversation_id else None,
+    )
+    return open_or_update_ticket(ctx, new)

@@ -1,0 +1,218 @@
+"""``firstline ask``, ``firstline chat`` and ``firstline approvals``: the helpdesk from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from firstline.errors import FirstlineError
+
+__all__ = ["approvals_app", "ask", "chat", "conversation_app"]
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", "-u", envvar="FIRSTLINE_USER", help="who is asking: a work e-mail address"),
+]
+ConversationOption = Annotated[str | None, typer.Option("--conversation", help="continue this conversation (its id)")]
+
+approvals_app = typer.Typer(help="Pending approvals of destructive actions: list, approve, deny.", no_args_is_help=True)
+conversation_app = typer.Typer(help="Stored conversations: show one's full log.", no_args_is_help=True)
+
+
+def _runtime() -> Any:
+    from firstline.cli.main import settings_or_exit
+    from firstline.runtime import Runtime
+
+    return Runtime(settings_or_exit())
+
+
+def _ready(runtime: Any) -> None:
+    """Make sure the runbooks are searchable (the demo set is ingested on first use)."""
+    from firstline.cli.main import err
+    from firstline.runtime import demo_runbooks
+
+    if runtime.settings.knowledge.ingest_demo_runbooks and runtime.knowledge.stats().chunks == 0:
+        err.print("[dim]first run: ingesting the demo runbooks...[/]")
+        runtime.knowledge.ingest([demo_runbooks()])
+
+
+def _show(reply: dict[str, Any]) -> None:
+    from firstline.cli.main import console
+
+    console.print(Panel(reply["reply"] or "(no reply)", title=f"firstline · {reply['agent']}", title_align="left"))
+    ticket = reply.get("ticket")
+    if ticket:
+        extra = " · known incident" if reply.get("known_incident") else ""
+        console.print(
+            f"[dim]ticket {ticket['number']} · {ticket['state'].replace('_', ' ')} · P{ticket['priority']} · "
+            f"{ticket['assignment_group']}{extra}[/]",
+            highlight=False,
+        )
+    for citation in reply.get("citations") or []:
+        console.print(f"[dim]source: {citation['title']} › {citation['section']}[/]", highlight=False)
+    if reply.get("approval"):
+        approval = reply["approval"]
+        who = ", ".join(approval["approvers"]) or "a service desk agent"
+        console.print(
+            f"[yellow]waiting for approval {approval['id']} ({approval['tool']}) by {who}[/]: "
+            f"firstline approvals approve {approval['id']} --by EMAIL",
+            highlight=False,
+        )
+
+
+def ask(
+    text: Annotated[str, typer.Argument(help='the message, e.g. "I\'m locked out of my account"')],
+    user: UserOption = None,
+    conversation: ConversationOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="print {conversation_id, agent, intent, reply, citations, ticket, actions, ...}"),
+    ] = False,
+) -> None:
+    """Send one message to the helpdesk and print the reply (continue with --conversation ID)."""
+    from firstline.cli.main import console, fail, print_json
+
+    try:
+        with _runtime() as runtime:
+            _ready(runtime)
+            reply = asyncio.run(
+                runtime.helpdesk.ask(text, requester=user, conversation_id=conversation, channel="cli")
+            ).as_dict()
+    except FirstlineError as exc:
+        fail(exc)
+    if as_json:
+        print_json(reply)
+    else:
+        _show(reply)
+        console.print(f"[dim]conversation {reply['conversation_id']}[/]", highlight=False)
+    if reply["status"] == "rejected":
+        raise typer.Exit(2)
+
+
+def chat(user: UserOption = None, conversation: ConversationOption = None) -> None:
+    """Talk to the helpdesk in the terminal (one-time codes appear in the log; /new, /quit)."""
+    from firstline.cli.main import console, err, fail
+
+    try:
+        with _runtime() as runtime:
+            _ready(runtime)
+            desk = runtime.helpdesk
+            console.print("[bold]Firstline[/] IT service desk. Type your problem; /new starts over, /quit ends.")
+            current = conversation
+            while True:
+                try:
+                    text = console.input("[bold cyan]you>[/] ") if sys.stdin.isatty() else input()
+                except (EOFError, KeyboardInterrupt):
+                    break
+                if text.strip() in ("/quit", "/exit"):
+                    break
+                if text.strip() == "/new":
+                    current = None
+                    console.print("[dim]new conversation[/]")
+                    continue
+                try:
+                    reply = asyncio.run(desk.ask(text, requester=user, conversation_id=current, channel="cli"))
+                except FirstlineError as exc:
+                    err.print(f"[red]{exc}[/]", highlight=False)
+                    continue
+                current = reply.conversation_id
+                _show(reply.as_dict())
+            if current:
+                console.print(f"[dim]conversation {current} (resume with --conversation {current})[/]")
+    except FirstlineError as exc:
+        fail(exc)
+
+
+@approvals_app.command("list")
+def approvals_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Pending approval requests, oldest first."""
+    from firstline.cli.main import console, fail, print_json
+
+    try:
+        with _runtime() as runtime:
+            pending = [a.as_dict() for a in runtime.tickets.conversations.approvals("pending")]
+    except FirstlineError as exc:
+        fail(exc)
+    if as_json:
+        print_json(pending)
+        return
+    table = Table("id", "tool", "arguments", "requested by", "approvers", "since")
+    for a in pending:
+        table.add_row(
+            a["id"],
+            a["tool"],
+            str(a["arguments"]),
+            a["requested_by"],
+            ", ".join(a["approvers"]) or "any agent",
+            a["created_at"],
+        )
+    console.print(table if pending else "No pending approvals.")
+
+
+def _decide(approval_id: str, approved: bool, by: str, reason: str, as_json: bool) -> None:
+    from firstline.cli.main import console, fail, print_json
+
+    try:
+        with _runtime() as runtime:
+            _ready(runtime)
+            reply = asyncio.run(
+                runtime.helpdesk.decide(approval_id, approved=approved, decided_by=by, reason=reason)
+            ).as_dict()
+    except FirstlineError as exc:
+        fail(exc)
+    if as_json:
+        print_json(reply)
+        return
+    console.print(f"{'approved' if approved else 'denied'}; the requester now sees:")
+    _show(reply)
+
+
+By = Annotated[str, typer.Option("--by", help="your e-mail address (the approver)")]
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: str,
+    by: By,
+    reason: Annotated[str, typer.Option(help="why (kept in the audit log)")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="print the requester's reply as JSON")] = False,
+) -> None:
+    """Approve a pending action; the conversation continues and runs it."""
+    _decide(approval_id, True, by, reason, as_json)
+
+
+@approvals_app.command("deny")
+def approvals_deny(
+    approval_id: str,
+    by: By,
+    reason: Annotated[str, typer.Option(help="why (the requester is told)")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="print the requester's reply as JSON")] = False,
+) -> None:
+    """Deny a pending action; the requester is told and the ticket goes to a person."""
+    _decide(approval_id, False, by, reason, as_json)
+
+
+@conversation_app.command("show")
+def conversation_show(
+    conversation_id: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
+) -> None:
+    """Every stored event of a conversation: messages, routing, tool calls, ticket changes."""
+    from firstline.cli.main import console, fail, print_json
+
+    try:
+        with _runtime() as runtime:
+            events = runtime.helpdesk.transcript(conversation_id)
+    except FirstlineError as exc:
+        fail(exc)
+    if as_json:
+        print_json(events)
+        return
+    for event in events:
+        data = event["data"]
+        text = data.get("text") or data.get("tool") or data.get("action") or ""
+        console.print(f"{event['seq']:>4} {event['kind']:<18} {event['agent']:<9} {str(text)[:120]}", highlight=False)

@@ -1,0 +1,189 @@
+"""Known incidents: one parent ticket per problem, instead of yet another ticket per caller.
+
+Two sources make a problem "known":
+
+* the directory's ongoing incidents (``KnownIncident``), matched to a request by its intent's topic
+  and the requester's site, floor or extension — the first caller to hit one gets a parent ticket
+  for it in the ticket store (correlation id ``known:<incident id>``), later callers are linked;
+* a cluster of open tickets: when ``threshold`` open tickets with the same intent at the same site
+  were opened within ``window``, a parent major incident is opened and every one of them linked.
+
+Later reporters are linked to the parent (a comment records them) and told it is known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from firstline.directory.models import KnownIncident, Person, Phone
+from firstline.ticketing import (
+    Impact,
+    NewTicket,
+    Ticket,
+    TicketingBackend,
+    TicketQuery,
+    TicketState,
+    Urgency,
+)
+
+__all__ = ["IncidentLinker", "Site", "site_of"]
+
+MAJOR_TAG = "major_incident"
+OPEN_STATES = (TicketState.NEW, TicketState.IN_PROGRESS, TicketState.ON_HOLD)
+
+# The word an incident's text must contain for a request of this intent to be about it.
+_TOPIC = {
+    "vpn_drops": ("vpn",),
+    "vpn_cannot_connect": ("vpn",),
+    "wifi": ("wi-fi", "wifi", "wireless"),
+    "network_share": ("share", "drive"),
+    "slow_internet": ("internet",),
+    "print_queue_stuck": ("print",),
+    "printer_offline": ("print",),
+    "paper_jam": ("print",),
+    "desk_phone_down": ("phone",),
+}
+# ServiceNow's lookup read backwards: the impact and urgency that give an incident's P1-P5.
+_IMPACT_URGENCY = {
+    "P1": (Impact.HIGH, Urgency.HIGH),
+    "P2": (Impact.HIGH, Urgency.MEDIUM),
+    "P3": (Impact.MEDIUM, Urgency.MEDIUM),
+    "P4": (Impact.MEDIUM, Urgency.LOW),
+    "P5": (Impact.LOW, Urgency.LOW),
+}
+_SITES = {"london": ("london", "lon"), "leeds": ("leeds", "lds")}
+_FLOOR = re.compile(r"\b(?:floor\s*(\d)|(\d)(?:st|nd|rd|th)\s+floor|F(\d)\b)", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where a requester works: ``location`` (london, leeds, remote) and ``floor``."""
+
+    location: str
+    floor: int | None
+
+    @property
+    def tag(self) -> str:
+        return f"site:{self.location}" + (f"-f{self.floor}" if self.floor is not None else "")
+
+
+def site_of(person: Person) -> Site:
+    return Site(person.location or "unknown", person.floor)
+
+
+def _incident_sites(text: str) -> set[str]:
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    found = {site for site, names in _SITES.items() if words & set(names)}
+    if "remote" in words:
+        found.add("remote")
+    return found
+
+
+def _incident_floors(text: str) -> set[int]:
+    return {int(next(g for g in m.groups() if g)) for m in _FLOOR.finditer(text)}
+
+
+def matches(incident: KnownIncident, intent: str, person: Person, phone: Phone | None) -> bool:
+    """Whether a request of ``intent`` from ``person`` is most likely about ``incident``."""
+    topic = _TOPIC.get(intent)
+    if not topic or not incident.active:
+        return False
+    text = " ".join((incident.title, incident.description, *incident.affected))
+    if not any(word in text.lower() for word in topic):
+        return False
+    if incident.related_extensions:
+        return phone is not None and phone.extension in incident.related_extensions
+    sites = _incident_sites(" ".join((incident.title, *incident.affected)))
+    if sites and person.location not in sites:
+        return False
+    floors = _incident_floors(" ".join((incident.title, *incident.affected)))
+    return not floors or person.floor in floors
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """The parent a new report belongs to, and whether the parent was opened just now."""
+
+    parent: Ticket
+    title: str
+    team: str
+    workaround: str
+    update_eta: str
+    new_parent: bool
+
+
+class IncidentLinker:
+    """Finds or opens the parent of a new report (see the module docstring)."""
+
+    def __init__(self, tickets: TicketingBackend, window: timedelta = timedelta(hours=4), threshold: int = 3) -> None:
+        self.tickets = tickets
+        self.window = window
+        self.threshold = threshold
+
+    def existing_parent(self, intent: str, site: Site) -> Linked | None:
+        """An open major incident for this intent at this site."""
+        for ticket in self._open(specialist=None):
+            if MAJOR_TAG in ticket.tags and ticket.intent == intent and site.tag in ticket.tags:
+                return Linked(ticket, ticket.short_description, ticket.assignment_group, "", "", False)
+        return None
+
+    def for_known(self, incident: KnownIncident, intent: str, specialist: str, site: Site) -> Linked:
+        """The parent ticket of a directory incident (opened on first use)."""
+        impact, urgency = _IMPACT_URGENCY.get(incident.priority.upper(), (Impact.MEDIUM, Urgency.MEDIUM))
+        parent = self.tickets.create(
+            NewTicket(
+                requester="firstline@localhost.invalid",
+                short_description=incident.title[:160],
+                description=f"{incident.description}\n\nWorkaround: {incident.workaround}".strip(),
+                category=specialist,
+                specialist=specialist,
+                intent=intent,
+                impact=impact,
+                urgency=urgency,
+                assignment_group=incident.assignment_group,
+                correlation_id=f"known:{incident.id}",
+                tags=[MAJOR_TAG, f"known:{incident.id.lower()}", site.tag],
+            )
+        )
+        eta = incident.update_eta.strftime("%a %d %b %H:%M UTC") if incident.update_eta else ""
+        return Linked(parent, incident.title, incident.assignment_group, incident.workaround, eta, False)
+
+    def cluster(self, child: Ticket, site: Site, now: datetime) -> Linked | None:
+        """Open a parent when ``child`` makes ``threshold`` similar open reports at one site in the window."""
+        similar = [
+            t
+            for t in self._open(specialist=child.specialist, opened_after=now - self.window)
+            if t.intent == child.intent and site.tag in t.tags and MAJOR_TAG not in t.tags and t.parent_number is None
+        ]
+        if child.number not in {t.number for t in similar}:
+            similar.append(child)
+        if len(similar) < self.threshold:
+            return None
+        where = f"{site.location}" + (f" floor {site.floor}" if site.floor is not None else "")
+        parent = self.tickets.create(
+            NewTicket(
+                requester="firstline@localhost.invalid",
+                short_description=f"Major incident: {len(similar)} reports of {child.intent.replace('_', ' ')} "
+                f"at {where}"[:160],
+                description="Opened by Firstline after similar reports:\n"
+                + "\n".join(f"- {t.number} {t.requester}: {t.short_description}" for t in similar),
+                category=child.category,
+                specialist=child.specialist,
+                intent=child.intent,
+                impact=Impact.HIGH,
+                urgency=child.urgency,
+                assignment_group=child.assignment_group,
+                correlation_id=f"cluster:{child.intent}:{site.tag}:{child.number}",
+                tags=[MAJOR_TAG, site.tag],
+            )
+        )
+        for ticket in sorted(similar, key=lambda t: t.number):
+            self.tickets.link_to_parent(ticket.number, parent.number, author="firstline")
+        return Linked(parent, parent.short_description, parent.assignment_group, "", "", True)
+
+    def _open(self, specialist: str | None, opened_after: datetime | None = None) -> Iterable[Ticket]:
+        query = TicketQuery(state=OPEN_STATES, specialist=specialist, opened_after=opened_after, limit=500)
+        return self.tickets.search(query)

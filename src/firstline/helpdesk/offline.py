@@ -1,0 +1,417 @@
+"""The offline engine: a :class:`~firstline.llm.messages.ChatModel` that needs no language model.
+
+It sees exactly what an LLM sees — the agent's messages, its tools and the helpdesk's briefing —
+and answers with tool calls and replies decided by rules: the triage classifier routes, slot
+filling reads the details from what the user typed (:mod:`firstline.helpdesk.slots`), and one
+playbook per intent says which tool comes next. It is deterministic, so the same conversation
+always takes the same path, and it runs under the same :class:`~firstline.agents.Runner` and
+:class:`~firstline.agents.ToolPolicy` as an LLM: if a playbook ever asked for a change without a
+verified identity, the policy would refuse it just the same.
+
+Each call to :meth:`OfflineEngine.complete` looks at the episode (the messages since this agent
+was handed the problem) and returns the next step: a tool call, or a reply that ends the turn.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from firstline.helpdesk import slots
+from firstline.helpdesk.triage import Triage
+from firstline.llm.messages import ChatRequest, ModelResponse, ToolCall
+
+__all__ = ["FOLLOW_UP", "OfflineEngine", "View"]
+
+FOLLOW_UP = "Did that fix it?"
+_PROBLEM_PREFIXES = ("FAILED", "REFUSED", "DENIED", "RETRY", "NOT RUN", "Unknown tool")
+_GREETING = (
+    "Hi, I'm Firstline, the IT service desk assistant. I can unlock accounts, send password reset links, "
+    "help with VPN, Wi-Fi, e-mail, printers, desk phones, laptops and software, and check your tickets. "
+    "What can I help with?"
+)
+_GIBBERISH = (
+    "Sorry, I couldn't make sense of that. Tell me in a sentence what you're trying to do and what happens "
+    "instead, for example 'my VPN keeps dropping' or 'I'm locked out of my account'."
+)
+_OUT_OF_SCOPE = (
+    "That's outside what the IT service desk handles, so I can't help with it here. I can help with accounts, "
+    "devices, e-mail, printers, phones, network and software problems, or the status of your IT tickets."
+)
+# Intents whose actions change a person's account, device or line: a request about someone else is refused.
+_ACTS_ON_A_PERSON = {
+    "account_unlock",
+    "password_reset",
+    "mfa_reset",
+    "lost_device",
+    "voicemail_pin",
+    "call_forwarding",
+    "distribution_list",
+    "shared_mailbox",
+    "software_request",
+    "ticket_status",
+    "ticket_update",
+    "ticket_close",
+    "ticket_escalate",
+    "ticket_reopen",
+}
+
+
+# -- reading a request ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A tool call in the episode and what it returned."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: str
+    this_turn: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.result.startswith(_PROBLEM_PREFIXES)
+
+    @property
+    def data(self) -> Any:
+        try:
+            return json.loads(self.result)
+        except ValueError:
+            return self.result
+
+    @property
+    def problem(self) -> str:
+        """The tool's message without its ``FAILED:`` / ``REFUSED:`` prefix."""
+        head, _, rest = self.result.partition(":")
+        return rest.strip() if head in ("FAILED", "REFUSED", "RETRY") else self.result
+
+
+class View:
+    """What the engine knows: the episode's messages, the tool results and the briefing."""
+
+    def __init__(self, request: ChatRequest) -> None:
+        meta = request.metadata
+        self.agent = str(meta.get("agent", ""))
+        self.briefing: dict[str, Any] = dict(meta.get("briefing") or {})
+        self.verified = bool(meta.get("verified"))
+        self.tool_names = {t.name for t in request.tools}
+        messages = [m for m in request.messages if m.role != "system"]
+        start = 0
+        for index, message in enumerate(messages):
+            if message.role == "assistant" and any(c.name == f"transfer_to_{self.agent}" for c in message.tool_calls):
+                start = max((i for i in range(index) if messages[i].role == "user"), default=0)
+        self.all_messages = messages
+        self.messages = messages[start:]
+        users = [i for i, m in enumerate(self.messages) if m.role == "user"]
+        self.users = [self.messages[i].content for i in users]
+        self.request_text = self.users[0] if self.users else ""
+        self.last_user = self.users[-1] if self.users else ""
+        last_user_index = users[-1] if users else -1
+        results = {m.tool_call_id: m.content for m in self.messages if m.role == "tool"}
+        self.done: list[Done] = [
+            Done(call.name, call.arguments, results[call.id], index > last_user_index)
+            for index, message in enumerate(self.messages)
+            if message.role == "assistant"
+            for call in message.tool_calls
+            if call.id in results and not call.name.startswith("transfer_to_")
+        ]
+        earlier = [m.content for m in self.messages[: max(last_user_index, 0)] if m.role == "assistant" and m.content]
+        self.previous_reply = earlier[-1] if earlier else ""
+        self.requester = str(self.briefing.get("requester_email") or "") or None
+
+    @property
+    def this_turn(self) -> list[Done]:
+        return [d for d in self.done if d.this_turn]
+
+    @property
+    def last(self) -> Done | None:
+        turn = self.this_turn
+        return turn[-1] if turn else None
+
+    def latest(self, name: str) -> Done | None:
+        return next((d for d in reversed(self.done) if d.name == name), None)
+
+    def called(self, name: str, this_turn: bool = False) -> bool:
+        return any(d.name == name for d in (self.this_turn if this_turn else self.done))
+
+    def slot(self, extract: Callable[[str], Any]) -> Any:
+        """The newest value ``extract`` finds in the user's messages of this episode."""
+        for text in reversed(self.users):
+            if (value := extract(text)) is not None:
+                return value
+        return None
+
+    @property
+    def ticket(self) -> str | None:
+        ticket = self.briefing.get("ticket")
+        return str(ticket) if ticket else None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+
+
+Step = Call | Say
+Playbook = Callable[[View], Step]
+
+
+def call(tool: str, /, **arguments: Any) -> Call:
+    return Call(tool, arguments)
+
+
+# -- shared steps ------------------------------------------------------------------------------------
+
+
+def verification(v: View) -> Step | None:
+    """The identity check every change needs; ``None`` once the requester is verified."""
+    if v.verified:
+        return None
+    typed = slots.code(v.last_user)
+    sent = v.latest("send_verification_code")
+    checked = v.latest("verify_identity")
+    if checked is not None and checked.this_turn and not checked.ok:
+        if "send a new one" in checked.result:
+            return call("send_verification_code")
+        return Say(f"{_sentence(checked.problem)} Type the six digits again, or ask me for a new code.")
+    if sent is not None and sent.this_turn and sent.ok:
+        where = sent.result.split(". ")[0].removeprefix("A six-digit code was sent to ").rstrip(".")
+        return Say(
+            f"To confirm it's you, I've sent a six-digit code to {where}. Type it here and I'll carry on. "
+            "I'll never ask for your password."
+        )
+    if typed and sent is not None and sent.ok:
+        return call("verify_identity", code=typed)
+    if sent is None or re_send(v):
+        return call("send_verification_code")
+    if sent is not None and not sent.ok:
+        return Say(_sentence(sent.problem))
+    return Say("Please type the six-digit code I sent you so I can confirm it's you.")
+
+
+def re_send(v: View) -> bool:
+    return bool(v.last_user) and any(w in v.last_user.lower() for w in ("new code", "resend", "another code"))
+
+
+def kb_answer(v: View, query: str | None = None, follow_up: bool = True, prefix: str = "") -> Step:
+    """Search the runbooks for the request and answer with the best passage and its citation."""
+    found = v.latest("kb_search")
+    if found is None or not found.this_turn:
+        category = _category(v)
+        text = (query or v.request_text)[:300]
+        # A specialist wants the fix, not the symptoms: lean the search towards the steps.
+        return call("kb_search", query=f"{text} steps to fix" if category else text, category=category)
+    if not found.ok:
+        return Say(f"{prefix}I couldn't search the runbooks just now ({found.problem}). {_offer_human(v)}")
+    hits = found.data if isinstance(found.data, list) else []
+    if not hits:
+        return Say(f"{prefix}I couldn't find a runbook that covers this. {_offer_human(v)}")
+    top = hits[0]
+    steps = _digest(str(top.get("text", "")))
+    source = citation_text(top)
+    ending = f" {FOLLOW_UP} If not, I'll pass it to a person." if follow_up else ""
+    return Say(f"{prefix}{steps}\n\n(Source: {source}){ending}")
+
+
+def citation_text(hit: dict[str, Any]) -> str:
+    """``Title, section "Steps > Mac"`` for a search hit (the section path repeats the title first)."""
+    title = str(hit.get("title") or "").strip()
+    section = str(hit.get("section") or "").strip()
+    if section.startswith(title):
+        section = section[len(title) :].lstrip(" >›")
+    return f'{title}, section "{section}"' if section else title
+
+
+def _category(v: View) -> str | None:
+    return None if v.agent in ("lookup", "triage") else v.agent
+
+
+def _digest(text: str, limit: int = 700) -> str:
+    """The first lines of a runbook passage: enough to act on, cut at a line boundary."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    out: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in out) + len(line) > limit and out:
+            break
+        out.append(line)
+    return "\n".join(out) if out else text[:limit]
+
+
+def _offer_human(v: View) -> str:
+    return "Reply 'no' and I'll pass it to a person, or tell me more about what you see."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def summary_for_humans(v: View) -> str:
+    tried = ", ".join(f"{d.name} ({'ok' if d.ok else 'failed'})" for d in v.done) or "nothing yet"
+    said = " / ".join(u[:200] for u in v.users)
+    return f"User reports: {said}. Firstline tried: {tried}."[:2000]
+
+
+def escalate_and_say(v: View, text: str) -> Step:
+    """Hand the conversation's ticket to Tier-2 (once), then tell the user ``text`` and where it went."""
+    escalated = v.latest("escalate_to_human")
+    if escalated is None or not escalated.this_turn:
+        return call("escalate_to_human", summary=summary_for_humans(v))
+    if not escalated.ok:
+        return Say(
+            f"{text} I couldn't hand it over automatically ({escalated.problem}); call the service desk on 4357."
+        )
+    return Say(f"{text} {escalated.result}")
+
+
+def refuse_for_someone_else(v: View) -> Say:
+    return Say(
+        "I can only act on your own account, devices and tickets, so I won't change anything for someone else. "
+        "They can contact the service desk themselves (chat, or 4357). If you need the same help for your own "
+        "account, tell me and I'll start with a quick identity check."
+    )
+
+
+def known_incident(v: View) -> Say:
+    incident = v.briefing["known_incident"]
+    parts = [
+        f"This looks like a known problem that the {incident.get('team', 'support')} team is already working on: "
+        f"{incident.get('title', '')} ({incident.get('number', '')})."
+    ]
+    if incident.get("workaround"):
+        parts.append(f"Workaround: {incident['workaround']}")
+    if incident.get("update_eta"):
+        parts.append(f"Next update expected {incident['update_eta']}.")
+    parts.append("I've added you to the incident, so you'll hear when it's fixed, and no new ticket is needed.")
+    return Say(" ".join(parts))
+
+
+# -- the engine --------------------------------------------------------------------------------------
+
+
+class OfflineEngine:
+    """Deterministic tool calling and replies for the triage agent and the nine specialists."""
+
+    name = "offline"
+
+    def __init__(self, triage: Triage) -> None:
+        self.triage = triage
+        from firstline.helpdesk.playbooks import PLAYBOOKS, fallback_playbook
+
+        self._playbooks = PLAYBOOKS
+        self._fallback = fallback_playbook
+
+    async def complete(self, request: ChatRequest) -> ModelResponse:
+        started = time.perf_counter()
+        v = View(request)
+        step = self._route(v) if v.agent == "triage" else self._specialist(v)
+        elapsed = (time.perf_counter() - started) * 1000
+        if isinstance(step, Say):
+            return ModelResponse(text=step.text, latency_ms=elapsed, model=self.name)
+        call_id = f"call_{len(request.messages)}_{step.name}"
+        return ModelResponse(
+            tool_calls=(ToolCall(call_id, step.name, step.arguments),), latency_ms=elapsed, model=self.name
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+        response = await self.complete(request)
+        if response.text:
+            yield response.text
+        yield response
+
+    # -- triage ----------------------------------------------------------------------------------
+
+    def _route(self, v: View) -> Step:
+        text = v.last_user
+        previous_user = [m.content for m in v.all_messages if m.role == "user"][-2:-1]
+        if previous_user and v.previous_reply.startswith(("I want to send this", "Could you tell me")):
+            text = f"{previous_user[0]} {text}"  # the answer to a clarifying question completes the request
+        result = self.triage.classify(text, vip=bool(v.briefing.get("vip")))
+        if result.agent == "greeting":
+            return Say(_GREETING)
+        if result.agent == "gibberish":
+            return Say(_GIBBERISH)
+        if result.agent == "out_of_scope":
+            return Say(_OUT_OF_SCOPE)
+        if result.clarify:
+            return Say(result.clarify)
+        handoff = f"transfer_to_{result.agent}"
+        if handoff not in v.tool_names:
+            return Say(_GIBBERISH)
+        return call(handoff, reason=f"{result.intent} ({result.confidence:.2f})")
+
+    # -- specialists -----------------------------------------------------------------------------
+
+    def intent(self, v: View) -> str:
+        forced = v.briefing.get("intent")
+        allowed = {i.name for i in self.triage.taxonomy.intents_of(v.agent)}
+        if forced in allowed and v.briefing.get("specialist") == v.agent:
+            return str(forced)
+        return self.triage.intent_for(v.request_text, v.agent) if v.request_text else v.agent
+
+    def _specialist(self, v: View) -> Step:
+        last = v.last
+        if last is not None and not last.ok:
+            handled = self._problem(v, last)
+            if handled is not None:
+                return handled
+        intent = self.intent(v)
+        if not v.this_turn:
+            if intent in _ACTS_ON_A_PERSON and slots.mentions_someone_else(v.request_text, v.requester):
+                return refuse_for_someone_else(v)
+            if v.briefing.get("known_incident") and len(v.users) == 1:
+                return known_incident(v)
+        follow_up = self._follow_up(v)
+        if follow_up is not None:
+            return follow_up
+        return self._playbooks.get(intent, self._fallback)(v)
+
+    def _problem(self, v: View, last: Done) -> Step | None:
+        if last.result.startswith("DENIED"):
+            reason = last.result.split(":", 1)[1].split(". Tell the user")[0].strip() if ":" in last.result else ""
+            by = last.result.removeprefix("DENIED by ").split(":", 1)[0]
+            return escalate_and_say(
+                v, f"The request to {last.name.replace('_', ' ')} was declined by {by} ({reason or 'no reason given'})."
+            )
+        if last.result.startswith("REFUSED"):
+            if "verified" in last.result:
+                return verification(v)
+            return Say(f"I can't do that: {_sentence(last.problem)}")
+        if last.result.startswith("FAILED") and "internal error" in last.result:
+            return escalate_and_say(v, f"Sorry, something went wrong on our side while running {last.name}.")
+        if last.name == "verify_identity":
+            return None  # the playbook's verification step explains a wrong code
+        if last.result.startswith(("FAILED", "RETRY")) and last.name not in ("escalate_to_human", "kb_search"):
+            return Say(_sentence(last.problem))
+        return None
+
+    def _follow_up(self, v: View) -> Step | None:
+        if FOLLOW_UP not in v.previous_reply:
+            return None
+        resolved = v.latest("mark_resolved")
+        if resolved is not None and resolved.this_turn:
+            ticket = f" {resolved.result}" if resolved.ok else ""
+            return Say(f"Great, glad it's working.{ticket} Anything else I can help with?")
+        escalated = v.latest("escalate_to_human")
+        if escalated is not None and escalated.this_turn:
+            return Say(f"Sorry it's still not working. {escalated.result}")
+        if v.this_turn:
+            return None
+        if slots.affirmative(v.last_user):
+            return call("mark_resolved", note=f"User confirmed the fix: {v.last_user[:200]}")
+        if slots.negative(v.last_user):
+            return call("escalate_to_human", summary=summary_for_humans(v))
+        return None

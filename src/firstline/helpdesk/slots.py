@@ -1,0 +1,154 @@
+"""Slot filling for the offline engine: the details a request needs, read from what the user typed.
+
+Each extractor is a pure function of text and returns ``None`` when the detail is not there, so
+the engine asks for it instead of guessing. Patterns follow the demo organisation's conventions
+(printer names ``LON-F4-HP-02``, 4-digit extensions, ``INC0012345`` tickets) and accept the usual
+variations people type (lower case, spaces, missing leading zeros).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "affirmative",
+    "code",
+    "colour",
+    "device_kind",
+    "emails",
+    "extension",
+    "forwarding_mode",
+    "forwarding_target",
+    "mentions_someone_else",
+    "negative",
+    "platform",
+    "printer_name",
+    "stolen",
+    "stop_forwarding",
+    "ticket_number",
+]
+
+_CODE = re.compile(r"(?<![\d-])(\d{3})[ -]?(\d{3})(?![\d-])")
+_TICKET = re.compile(r"\b(INC|REQ|RITM)[\s#-]*(\d{1,7})\b", re.I)
+_PRINTER = re.compile(r"\b(LON|LDS)[\s-]*F[\s-]*(\d)[\s-]*(HP|LX)[\s-]*(\d{1,2})\b", re.I)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EXTENSION = re.compile(r"(?<![\d+])([46]\d{3})(?!\d)")
+_UK_NUMBER = re.compile(r"(?<!\d)((?:\+44\s?|0)(?:\d[\s-]?){9,10})(?!\d)")
+_YES = re.compile(
+    r"^\s*(yes|yep|yeah|yup|y|sure|ok|okay|please do|please|go ahead|do it|correct|that worked|it works|"
+    r"working now|works now|it's working|fixed|sorted|all good|great|perfect|thanks|thank you|cheers)\b",
+    re.I,
+)
+_NO = re.compile(
+    r"^\s*(no|nope|nah|not really|not yet|still|it didn'?t|didn'?t|doesn'?t|does not|did not|it still|"
+    r"not working|not fixed|same problem|no luck)\b",
+    re.I,
+)
+_OTHERS = re.compile(
+    r"\b(ceo|cfo|cto|director'?s|my (boss|manager|colleague|team ?mate)'?s?|someone else'?s|another user'?s|"
+    r"other (people|users)'?s?|everyone'?s|all users|for (him|her|them)|his|her|their)\b",
+    re.I,
+)
+_STOLEN = re.compile(r"\b(stolen|stole|robbed|nicked|snatched|theft|burglar\w*|mugged)\b", re.I)
+
+
+def code(text: str) -> str | None:
+    """A six-digit one-time code (``482913`` or ``482 913``)."""
+    match = _CODE.search(text)
+    return match.group(1) + match.group(2) if match else None
+
+
+def ticket_number(text: str) -> str | None:
+    """A ticket number, normalised (``inc 12345`` -> ``INC0012345``)."""
+    match = _TICKET.search(text)
+    return f"{match.group(1).upper()}{int(match.group(2)):07d}" if match else None
+
+
+def printer_name(text: str) -> str | None:
+    """A printer name, normalised (``lon f4 hp 2`` -> ``LON-F4-HP-02``)."""
+    match = _PRINTER.search(text)
+    if not match:
+        return None
+    site, floor, vendor, number = match.groups()
+    return f"{site.upper()}-F{floor}-{vendor.upper()}-{int(number):02d}"
+
+
+def emails(text: str) -> list[str]:
+    """Every e-mail address in ``text``, lower-cased, in order."""
+    return [m.lower().rstrip(".") for m in _EMAIL.findall(text)]
+
+
+def extension(text: str) -> str | None:
+    """A 4-digit internal extension (4xxx London, 6xxx Leeds)."""
+    match = _EXTENSION.search(text)
+    return match.group(1) if match else None
+
+
+def forwarding_target(text: str) -> str | None:
+    """Where to forward calls: a UK number, else an internal extension."""
+    number = _UK_NUMBER.search(text)
+    if number:
+        return re.sub(r"[\s-]", "", number.group(1))
+    return extension(text)
+
+
+def forwarding_mode(text: str) -> str:
+    """``busy``, ``no_answer`` or (by default) ``always``."""
+    lowered = text.lower()
+    if "busy" in lowered or "engaged" in lowered or "on a call" in lowered:
+        return "busy"
+    if re.search(r"no.?answer|don'?t (answer|pick up)|unanswered|not answer", lowered):
+        return "no_answer"
+    return "always"
+
+
+def stop_forwarding(text: str) -> bool:
+    return bool(re.search(r"\b(stop|cancel|turn off|switch off|remove|disable|no longer)\b", text, re.I))
+
+
+def affirmative(text: str) -> bool:
+    return bool(_YES.search(text)) and not negative(text)
+
+
+def negative(text: str) -> bool:
+    return bool(_NO.search(text))
+
+
+def mentions_someone_else(text: str, requester: str | None) -> bool:
+    """The request is about another person's account or device (a name-free check)."""
+    others = [e for e in emails(text) if requester is None or e != requester.lower()]
+    return bool(others) or bool(_OTHERS.search(text))
+
+
+def stolen(text: str) -> bool:
+    return bool(_STOLEN.search(text))
+
+
+def platform(text: str) -> str | None:
+    lowered = text.lower()
+    for name, words in (
+        ("ios", ("iphone", "ipad", "ios")),
+        ("android", ("android", "samsung", "galaxy", "pixel")),
+        ("macos", ("macbook", "mac ", "macos", "imac", " mac")),
+        ("windows", ("windows", "dell", "latitude", " pc", "laptop")),
+    ):
+        if any(word in f" {lowered} " for word in words):
+            return name
+    return None
+
+
+def device_kind(text: str) -> str | None:
+    """``mobile``, ``laptop`` or ``tablet`` from the words used."""
+    lowered = text.lower()
+    if re.search(r"\b(ipad|tablet)\b", lowered):
+        return "tablet"
+    if re.search(r"\b(phone|mobile|iphone|samsung|galaxy|android|cell)\b", lowered):
+        return "mobile"
+    if re.search(r"\b(laptop|macbook|notebook|dell|latitude|computer|pc)\b", lowered):
+        return "laptop"
+    return None
+
+
+def colour(text: str) -> str | None:
+    match = re.search(r"\b(black|cyan|magenta|yellow)\b", text, re.I)
+    return match.group(1).lower() if match else None
