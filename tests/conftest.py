@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from firstline.directory import load_org
+from firstline.helpdesk.taxonomy import load_taxonomy
+from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
 from firstline.knowledge.base import KnowledgeBase
-from firstline.knowledge.embedders import Embedder, SentenceTransformerEmbedder
+from firstline.knowledge.embedders import Embedder, LocalEmbedder, SentenceTransformerEmbedder
 from firstline.knowledge.stores.memory import InMemoryStore
-from firstline.runtime import demo_runbooks
+from firstline.runtime import demo_org, demo_runbooks
 from firstline.testing.embedders import HashingEmbedder
+from firstline.testing.helpdesk import HelpdeskWorld
 from firstline.testing.loopback import LoopbackServer
 
 
@@ -85,3 +89,13 @@ def demo_kb(tmp_path_factory: pytest.TempPathFactory, minilm: SentenceTransforme
     kb.ingest([demo_runbooks()])
     yield kb
     kb.close()
+
+
+@pytest.fixture(scope="session")
+def helpdesk_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelpdeskWorld]:
+    embedder = LocalEmbedder()
+    knowledge = KnowledgeBase(tmp_path_factory.mktemp("helpdesk-kb"), InMemoryStore(), embedder)
+    knowledge.ingest([demo_runbooks()])
+    triage = Triage(load_taxonomy(), TriageModel.load(packaged_model_path()), embedder)
+    yield HelpdeskWorld(triage, knowledge, load_org(demo_org()))
+    knowledge.close()

@@ -129,3 +129,30 @@ def test_eval_prints_metrics_per_mode(tmp_path: Path) -> None:
         "kb", "eval", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--mode", "bm25"
     )
     assert code == 0 and "bm25" in out and "NDCG@10" in out
+
+
+def test_ask_approvals_conversation_and_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    import firstline.helpdesk.tools.deps as deps
+
+    monkeypatch.setattr(deps.secrets, "randbelow", lambda _: 123456)  # the demo code the "phone" receives
+    ruby, owner = "ruby.chen@nwmeridian.co.uk", "patrick.nolan@nwmeridian.co.uk"
+    code, out, _ = run("ask", "please add me to first-aiders@nwmeridian.co.uk", "--user", ruby, "--json")
+    assert code == 0
+    first = json.loads(out)
+    assert (first["agent"], first["intent"]) == ("email", "distribution_list") and first["ticket"]["number"]
+    code, out, _ = run("ask", "123456", "--conversation", first["conversation_id"], "--user", ruby, "--json")
+    paused = json.loads(out)
+    assert paused["status"] == "paused" and paused["approval"]["approvers"] == [owner]
+    code, out, _ = run("approvals", "list", "--json")
+    assert [a["id"] for a in json.loads(out)] == [paused["approval"]["id"]]
+    code, _, err = run("approvals", "approve", paused["approval"]["id"], "--by", ruby)
+    assert code == 2 and "can't approve your own" in err
+    code, out, _ = run("approvals", "approve", paused["approval"]["id"], "--by", owner, "--json")
+    assert code == 0 and json.loads(out)["status"] == "done"
+    code, out, _ = run("conversation", "show", first["conversation_id"], "--json")
+    events = [e["kind"] for e in json.loads(out)]
+    assert events[0] == "user_message" and "approval_decided" in events
+    code, _, err = run("ask", "   ", "--user", ruby)
+    assert code == 2
+    result = runner.invoke(app, ["chat", "--user", ruby], input="hello\n/quit\n")
+    assert result.exit_code == 0 and "What can I help with?" in result.stdout

@@ -90,3 +90,20 @@ def test_concurrent_appends_never_reuse_a_number(store: SqlTicketing) -> None:
     assert sorted(e.data["i"] for e in events) == list(range(40))
     assert store.conversations.count() == {"conversations": 1, "events": 40}
     assert store.search(TicketQuery(requester="a@example.com")) == []
+
+
+def test_one_time_codes_survive_a_restart_and_are_stored_hashed(store: SqlTicketing) -> None:
+    from firstline.helpdesk.tools.deps import OneTimeCodes
+
+    sent: list[str] = []
+    OneTimeCodes(deliver=lambda who, code, channel: sent.append(code), store=store.conversations).issue(
+        "A@x.com", "sms"
+    )
+    digest, _, attempts = store.conversations.load_code("a@x.com") or ("", 0.0, -1)
+    assert sent[0] not in digest and attempts == 0
+    other_process = OneTimeCodes(store=store.conversations)
+    wrong = "000000" if sent[0] != "000000" else "111111"
+    assert other_process.check("a@x.com", wrong) is False
+    assert store.conversations.load_code("a@x.com") is not None
+    assert other_process.check("a@x.com", sent[0]) is True
+    assert store.conversations.load_code("a@x.com") is None  # a code works once

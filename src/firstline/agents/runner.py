@@ -313,10 +313,11 @@ class Runner:
             else:
                 content = result if isinstance(result, str) else json.dumps(result, default=str)
                 outcome = "ok"
+            who = {"approved_by": approved_by} if approved_by else {}
             if outcome == "ok":
-                emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id)
+                emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id, **who)
             else:
-                emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id)
+                emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id, **who)
             self._audit(context, call, outcome, content, approved_by)
         if retry is not None:
             raise retry

@@ -43,7 +43,7 @@ from firstline.errors import (
 from firstline.helpdesk import slots
 from firstline.helpdesk.agents import TRIAGE, build_agents
 from firstline.helpdesk.incidents import IncidentLinker, Linked, site_of
-from firstline.helpdesk.offline import OfflineEngine
+from firstline.helpdesk.offline import FOLLOW_UP, OfflineEngine
 from firstline.helpdesk.tools.deps import HelpdeskDeps, OneTimeCodes
 from firstline.helpdesk.triage import MAX_CHARS, Triage, TriageResult
 from firstline.knowledge.base import KnowledgeBase
@@ -139,7 +139,7 @@ class Helpdesk:
         self.tickets = tickets
         self.conversations = tickets.conversations
         self.triage = triage
-        self.deps = HelpdeskDeps(directory, tickets, codes or OneTimeCodes(), knowledge)
+        self.deps = HelpdeskDeps(directory, tickets, codes or OneTimeCodes(store=tickets.conversations), knowledge)
         self.engine: ChatModel = engine or OfflineEngine(triage)
         self.agents = build_agents()
         self.runner = Runner(self.agents, self.engine, max_turns=max_turns, step_scope=tickets.unit_of_work)
@@ -181,10 +181,12 @@ class Helpdesk:
         start = TRIAGE
         if run_state is not None and run_state.agent != TRIAGE and self._continues(raw, run_state.agent, state):
             start = run_state.agent
-        if state.get("secondary") and slots.affirmative(raw) and start != TRIAGE:
+        offered = state.pop("secondary_offer_open", False)
+        if state.get("secondary") and offered and slots.affirmative(raw):
             raw, start = str(state.pop("secondary")["text"]), TRIAGE
         elif start == TRIAGE:
             state.pop("secondary", None)
+            state.pop("secondary_offered", None)
         turn = _Turn(self, conversation, person, state, on_event)
         turn.request_text = raw
         if start == TRIAGE:
@@ -453,7 +455,7 @@ class _Turn:
         if linked is None:
             phone = desk.directory.phone_of(self.person.id)
             known = next(
-                (i for i in desk.directory.incidents() if _matches(i, intent, self.person, phone)),
+                (i for i in desk.directory.incidents() if _matches(i, intent, self.person, phone, request)),
                 None,
             )
             if known is not None:
@@ -571,13 +573,15 @@ class _Turn:
         desk = self.desk
         reply = next((str(e.data["text"]) for e in reversed(self.events) if e.kind == "message"), "")
         secondary = self.state.get("secondary")
-        if run_state.status == "done" and secondary and not self.state.get("secondary_offered"):
+        open_question = FOLLOW_UP in reply  # one question at a time: "did that fix it?" comes first
+        if run_state.status == "done" and secondary and not self.state.get("secondary_offered") and not open_question:
             label = desk.triage.taxonomy.specialists.get(secondary["agent"])
             reply += (
                 f'\n\nYou also mentioned: "{secondary["text"]}". Shall I look at that next'
                 f"{f' ({label.name.lower()})' if label else ''}? Reply 'yes' and I'll start."
             )
             self.state["secondary_offered"] = True
+            self.state["secondary_offer_open"] = True
         self.state["run"] = run_state.as_dict()
         self.state["verified"] = context.verified
         self.ticket_number = context.ticket_number or self.ticket_number
@@ -638,10 +642,10 @@ class _Turn:
         return DeskReply(self.cid, self.agent, self.intent, text, "failed", engine=desk.engine.name)
 
 
-def _matches(incident: Any, intent: str, person: Person, phone: Any) -> bool:
+def _matches(incident: Any, intent: str, person: Person, phone: Any, request: str) -> bool:
     from firstline.helpdesk.incidents import matches
 
-    return matches(incident, intent, person, phone)
+    return matches(incident, intent, person, phone, request)
 
 
 def _short(text: str) -> str:

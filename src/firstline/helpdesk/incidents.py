@@ -86,13 +86,29 @@ def _incident_floors(text: str) -> set[int]:
     return {int(next(g for g in m.groups() if g)) for m in _FLOOR.finditer(text)}
 
 
-def matches(incident: KnownIncident, intent: str, person: Person, phone: Phone | None) -> bool:
-    """Whether a request of ``intent`` from ``person`` is most likely about ``incident``."""
-    topic = _TOPIC.get(intent)
-    if not topic or not incident.active:
+_STOP = set(
+    "about after again also been before being from have into just only over some than that their them then "
+    "there these they this today very what when which while will with would your since still every".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z][a-z-]{3,}", text.lower()) if w not in _STOP}
+
+
+def matches(incident: KnownIncident, intent: str, person: Person, phone: Phone | None, request: str = "") -> bool:
+    """Whether a request of ``intent`` from ``person`` is most likely about ``incident``.
+
+    The incident's text must name the intent's topic (``vpn`` for VPN drops, ...), or share at
+    least three content words with the request itself ("external e-mail arriving late"); then
+    the requester's site, floor or extension must be among those the incident names.
+    """
+    if not incident.active:
         return False
     text = " ".join((incident.title, incident.description, *incident.affected))
-    if not any(word in text.lower() for word in topic):
+    topic = _TOPIC.get(intent)
+    on_topic = bool(topic) and any(word in text.lower() for word in topic or ())
+    if not on_topic and len(_content_words(request) & _content_words(text)) < 3:
         return False
     if incident.related_extensions:
         return phone is not None and phone.extension in incident.related_extensions

@@ -180,16 +180,16 @@ def verification(v: View) -> Step | None:
     typed = slots.code(v.last_user)
     sent = v.latest("send_verification_code")
     checked = v.latest("verify_identity")
-    if checked is not None and checked.this_turn and not checked.ok:
-        if "send a new one" in checked.result:
-            return call("send_verification_code")
-        return Say(f"{_sentence(checked.problem)} Type the six digits again, or ask me for a new code.")
     if sent is not None and sent.this_turn and sent.ok:
         where = sent.result.split(". ")[0].removeprefix("A six-digit code was sent to ").rstrip(".")
         return Say(
             f"To confirm it's you, I've sent a six-digit code to {where}. Type it here and I'll carry on. "
             "I'll never ask for your password."
         )
+    if checked is not None and checked.this_turn and not checked.ok:
+        if "send a new one" in checked.result:
+            return call("send_verification_code")
+        return Say(f"{_sentence(checked.problem)} Type the six digits again, or ask me for a new code.")
     if typed and sent is not None and sent.ok:
         return call("verify_identity", code=typed)
     if sent is None or re_send(v):
@@ -340,6 +340,11 @@ class OfflineEngine:
         if previous_user and v.previous_reply.startswith(("I want to send this", "Could you tell me")):
             text = f"{previous_user[0]} {text}"  # the answer to a clarifying question completes the request
         result = self.triage.classify(text, vip=bool(v.briefing.get("vip")))
+        if result.agent in ("greeting", "gibberish") and result.confidence < self.triage.threshold:
+            # A long message that only looks like small talk: follow the best specialist if it is plausible.
+            best = next(((a, p) for a, p in result.alternatives if a in self.triage.taxonomy.specialists), None)
+            if best is not None and best[1] >= 0.2 and len(text.split()) >= 6:
+                return call(f"transfer_to_{best[0]}", reason=f"{best[0]} ({best[1]:.2f}, low confidence)")
         if result.agent == "greeting":
             return Say(_GREETING)
         if result.agent == "gibberish":
@@ -347,7 +352,10 @@ class OfflineEngine:
         if result.agent == "out_of_scope":
             return Say(_OUT_OF_SCOPE)
         if result.clarify:
-            return Say(result.clarify)
+            rivals = [p for a, p in result.alternatives[1:] if a in self.triage.taxonomy.specialists]
+            # Unsure whether it is IT at all, but no other specialist competes: a clear enough request.
+            if (rivals and max(rivals) >= 0.15) or result.confidence < 0.3 or len(text.split()) < 6:
+                return Say(result.clarify)
         handoff = f"transfer_to_{result.agent}"
         if handoff not in v.tool_names:
             return Say(_GIBBERISH)
@@ -363,14 +371,17 @@ class OfflineEngine:
         return self.triage.intent_for(v.request_text, v.agent) if v.request_text else v.agent
 
     def _specialist(self, v: View) -> Step:
-        last = v.last
-        if last is not None and not last.ok:
-            handled = self._problem(v, last)
+        failed = [d for d in v.this_turn if not d.ok]
+        if failed:
+            handled = self._problem(v, failed[-1])
             if handled is not None:
                 return handled
         intent = self.intent(v)
         if not v.this_turn:
-            if intent in _ACTS_ON_A_PERSON and slots.mentions_someone_else(v.request_text, v.requester):
+            people = intent not in ("distribution_list", "shared_mailbox")
+            named = slots.names_someone_else(v.request_text, str(v.briefing.get("requester_name") or ""))
+            acting = intent in _ACTS_ON_A_PERSON
+            if acting and (named or slots.mentions_someone_else(v.request_text, v.requester, people)):
                 return refuse_for_someone_else(v)
             if v.briefing.get("known_incident") and len(v.users) == 1:
                 return known_incident(v)

@@ -9,6 +9,7 @@ runbooks (:func:`fallback_playbook`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -278,6 +279,13 @@ def distribution_list(v: View) -> Step:
             f"{data.get('name')} is a dynamic list: its members follow a rule ({data.get('rule')}), so nobody can "
             "be added by hand. If your details are wrong in the directory, HR can correct them."
         )
+    owners = data.get("owners") or []
+    if not data.get("open_join") and not any(o.get("email") and not o.get("left_the_company") for o in owners):
+        return escalate_and_say(
+            v,
+            f"{data.get('name')} has no current owner to approve new members, so I can't add you yet: Messaging "
+            "will confirm a new owner first.",
+        )
     joined = v.latest("join_distribution_list") or v.latest("add_to_distribution_list")
     if joined is not None and joined.ok:
         return _then_resolve(v, joined.name, f"Added to {address}", joined.result)
@@ -327,12 +335,13 @@ def _software_name(v: View) -> str | None:
     from firstline.helpdesk.tools.computer import load_software_catalog
 
     text = " ".join(v.users).lower()
-    best: tuple[int, str] | None = None
+    best: tuple[int, int, str] | None = None  # (position, -length, name): the first product named wins
     for item in load_software_catalog():
         for alias in (item.name, *item.aliases):
-            if alias.lower() in text and (best is None or len(alias) > best[0]):
-                best = (len(alias), item.name)
-    return best[1] if best else None
+            match = re.search(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])", text)
+            if match and (best is None or (match.start(), -len(alias)) < best[:2]):
+                best = (match.start(), -len(alias), item.name)
+    return best[2] if best else None
 
 
 def disk_space(v: View) -> Step:
@@ -542,8 +551,17 @@ def fallback_playbook(v: View) -> Step:
     return kb_answer(v)
 
 
+_QUESTION = re.compile(r"^\s*(what|what's|whats|how|can|could|is|are|do|does|where|when|which|who|why)\b|\?\s*$", re.I)
+
+
 def human_needed(v: View) -> Step:
-    """Requests Tier-1 cannot complete from chat: the runbook's guidance, then a person."""
+    """Requests Tier-1 cannot complete from chat: the runbook's guidance, then a person.
+
+    A question about the topic ("what's the policy for ...?") is answered from the runbooks, and a
+    person is offered rather than assigned.
+    """
+    if _QUESTION.search(v.request_text) and v.agent == "lookup":
+        return kb_answer(v)
     found = v.latest("kb_search")
     if found is None:
         return kb_answer(v, follow_up=False)

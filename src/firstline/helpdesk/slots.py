@@ -20,6 +20,7 @@ __all__ = [
     "forwarding_mode",
     "forwarding_target",
     "mentions_someone_else",
+    "names_someone_else",
     "negative",
     "platform",
     "printer_name",
@@ -46,7 +47,7 @@ _NO = re.compile(
 )
 _OTHERS = re.compile(
     r"\b(ceo|cfo|cto|director'?s|my (boss|manager|colleague|team ?mate)'?s?|someone else'?s|another user'?s|"
-    r"other (people|users)'?s?|everyone'?s|all users|for (him|her|them)|his|her|their)\b",
+    r"other (people|users)'?s?|everyone'?s|all users|for (him|her|them)|his|her)\b",
     re.I,
 )
 _STOLEN = re.compile(r"\b(stolen|stole|robbed|nicked|snatched|theft|burglar\w*|mugged)\b", re.I)
@@ -114,10 +115,44 @@ def negative(text: str) -> bool:
     return bool(_NO.search(text))
 
 
-def mentions_someone_else(text: str, requester: str | None) -> bool:
-    """The request is about another person's account or device (a name-free check)."""
+def mentions_someone_else(text: str, requester: str | None, addresses_are_people: bool = True) -> bool:
+    """The request is about another person's account or device (a name-free check).
+
+    With ``addresses_are_people=False`` (lists and shared mailboxes have addresses too) only the
+    wording counts, not e-mail addresses.
+    """
     others = [e for e in emails(text) if requester is None or e != requester.lower()]
-    return bool(others) or bool(_OTHERS.search(text))
+    return (addresses_are_people and bool(others)) or bool(_OTHERS.search(text))
+
+
+_NAMED = re.compile(
+    r"\b([A-Z][a-z]+(?:[ -][A-Z][a-z']+)+)(?:'s\b|\s+(?:wants|needs|asked|can't|cannot|is locked|has))"
+    r"|\b(?:add|unlock|reset|give|for)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z']+)+)\b"
+    r"|\b(?:he|she) (?:asked|wants|needs|can't|cannot)\b"
+)
+
+
+_NOT_PEOPLE = {
+    "microsoft", "teams", "outlook", "office", "windows", "company", "portal", "webex", "globalprotect",
+    "adobe", "google", "chrome", "apple", "intune", "authenticator", "visio", "power", "excel", "word",
+    "service", "desk", "north", "northwind", "meridian", "london", "leeds", "sales", "finance", "marketing",
+}  # fmt: skip
+
+
+def names_someone_else(text: str, requester_name: str) -> bool:
+    """A person other than the requester is named as the one to act for ("add Stephen Clarke",
+    "Megan Lloyd's voicemail", "he asked me to")."""
+    mine = {w.lower() for w in requester_name.split()}
+    for match in _NAMED.finditer(text):
+        name = match.group(1) or match.group(2)
+        if name is None:
+            return True  # "he asked me to ..."
+        words = {w.lower().removesuffix("'s") for w in re.split(r"[ -]", name)}
+        if words & _NOT_PEOPLE:
+            continue
+        if not words <= mine:
+            return True
+    return False
 
 
 def stolen(text: str) -> bool:

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from firstline.errors import ConversationNotFoundError, InputError
 from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import lifecycle
-from firstline.ticketing.schema import approvals, conversation_events, conversations
+from firstline.ticketing.schema import approvals, conversation_events, conversations, verification_codes
 
 __all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversations"]
 
@@ -225,6 +225,24 @@ class SqlConversations:
                 "conversations": int(conn.execute(select(func.count()).select_from(conversations)).scalar() or 0),
                 "events": int(conn.execute(select(func.count()).select_from(conversation_events)).scalar() or 0),
             }
+
+    # -- pending one-time codes (a CodeStore for firstline.helpdesk.tools.deps.OneTimeCodes) ---------
+
+    def load_code(self, key: str) -> tuple[str, float, int] | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(verification_codes).where(verification_codes.c.subject == key)).first()
+        return (row.digest, float(row.expires), int(row.attempts)) if row is not None else None
+
+    def save_code(self, key: str, digest: str, expires: float, attempts: int) -> None:
+        with self._db.write() as conn:
+            conn.execute(delete(verification_codes).where(verification_codes.c.subject == key))
+            conn.execute(
+                insert(verification_codes).values(subject=key, digest=digest, expires=expires, attempts=attempts)
+            )
+
+    def drop_code(self, key: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(delete(verification_codes).where(verification_codes.c.subject == key))
 
     # -- approvals --------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ __all__ = [
     "ticket_counters",
     "ticket_entries",
     "tickets",
+    "verification_codes",
 ]
 
 COUNTER_NAME = "INC"
@@ -161,4 +163,14 @@ approvals = Table(
     CheckConstraint("status IN ('pending', 'approved', 'denied')", name="status"),
     Index(None, "status", "created_at"),
     Index(None, "conversation_id"),
+)
+
+# Pending one-time codes (a salted hash, never the code), so any process can check a code another sent.
+verification_codes = Table(
+    "verification_codes",
+    metadata,
+    Column("subject", String(254), primary_key=True),
+    Column("digest", String(100), nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -9,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
@@ -16,16 +18,51 @@ from firstline.errors import ConfigError, ToolFailed
 from firstline.knowledge.base import KnowledgeBase
 from firstline.ticketing import NewTicket, Ticket, TicketingBackend, TicketUpdate
 
-__all__ = ["HelpdeskDeps", "OneTimeCodes", "conversation_ticket", "deps_of", "open_or_update_ticket"]
+__all__ = [
+    "CodeStore",
+    "HelpdeskDeps",
+    "MemoryCodeStore",
+    "OneTimeCodes",
+    "conversation_ticket",
+    "deps_of",
+    "open_or_update_ticket",
+]
 
 log = logging.getLogger("firstline.verification")
 
 
-@dataclass
-class _Pending:
-    code: str
-    expires: float
-    attempts: int = 0
+@runtime_checkable
+class CodeStore(Protocol):
+    """Where pending one-time codes live between messages (only a salted hash of each code)."""
+
+    def load_code(self, key: str) -> tuple[str, float, int] | None:
+        """``(salted hash, expires at (epoch seconds), attempts)`` of ``key``'s pending code, if any."""
+        ...
+
+    def save_code(self, key: str, digest: str, expires: float, attempts: int) -> None: ...
+
+    def drop_code(self, key: str) -> None: ...
+
+
+class MemoryCodeStore:
+    """Pending codes in this process only (tests; a single-process demo)."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, tuple[str, float, int]] = {}
+
+    def load_code(self, key: str) -> tuple[str, float, int] | None:
+        return self._codes.get(key)
+
+    def save_code(self, key: str, digest: str, expires: float, attempts: int) -> None:
+        self._codes[key] = (digest, expires, attempts)
+
+    def drop_code(self, key: str) -> None:
+        self._codes.pop(key, None)
+
+
+def _digest(code: str, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(8)
+    return f"{salt}${hashlib.sha256(f'{salt}:{code}'.encode()).hexdigest()}"
 
 
 class OneTimeCodes:
@@ -33,7 +70,9 @@ class OneTimeCodes:
 
     ``deliver(requester, code, channel)`` does the sending; the demo delivery logs the code on
     the ``firstline.verification`` logger (shown in the console), which stands in for the SMS
-    or e-mail gateway. A code is never returned to the model or shown in the chat.
+    or e-mail gateway. A code is never returned to the model or shown in the chat. Pending codes
+    are kept as salted hashes in ``store`` (the ticket database in the runtime, so a code sent by
+    one process can be checked by another; memory by default).
     """
 
     def __init__(
@@ -41,36 +80,40 @@ class OneTimeCodes:
         ttl_s: float = 600.0,
         max_attempts: int = 5,
         deliver: Callable[[str, str, str], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        store: CodeStore | None = None,
     ) -> None:
         self.ttl_s, self.max_attempts = ttl_s, max_attempts
         self._deliver = deliver or (
             lambda who, code, channel: log.warning("one-time code for %s via %s: %s", who, channel, code)
         )
         self._clock = clock
-        self._pending: dict[str, _Pending] = {}
+        self._store: CodeStore = store or MemoryCodeStore()
         self._lock = threading.Lock()
 
     def issue(self, requester: str, channel: str) -> None:
         code = f"{secrets.randbelow(10**6):06d}"
         with self._lock:
-            self._pending[requester.lower()] = _Pending(code, self._clock() + self.ttl_s)
+            self._store.save_code(requester.lower(), _digest(code), self._clock() + self.ttl_s, 0)
         self._deliver(requester, code, channel)
 
     def check(self, requester: str, code: str) -> bool:
         """True once for the right, unexpired code; raises ToolFailed when none is pending or too many tries."""
+        key = requester.lower()
         with self._lock:
-            pending = self._pending.get(requester.lower())
-            if pending is None or pending.expires < self._clock():
-                self._pending.pop(requester.lower(), None)
+            pending = self._store.load_code(key)
+            if pending is None or pending[1] < self._clock():
+                self._store.drop_code(key)
                 raise ToolFailed("no valid code is pending (none was sent, or it expired): send a new one")
-            pending.attempts += 1
-            if pending.attempts > self.max_attempts:
-                del self._pending[requester.lower()]
+            digest, expires, attempts = pending
+            attempts += 1
+            if attempts > self.max_attempts:
+                self._store.drop_code(key)
                 raise ToolFailed("too many wrong codes: the code is cancelled; send a new one or call the service desk")
-            if hmac.compare_digest(pending.code, code.strip()):
-                del self._pending[requester.lower()]
+            if hmac.compare_digest(digest, _digest(code.strip(), digest.split("$", 1)[0])):
+                self._store.drop_code(key)
                 return True
+            self._store.save_code(key, digest, expires, attempts)
             return False
 
 

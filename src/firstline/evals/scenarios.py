@@ -1,0 +1,365 @@
+"""Multi-turn helpdesk scenarios, graded by end state (never by wording).
+
+A scenario is a YAML file (the shipped suite is in ``evals/scenarios/``)::
+
+    id: security-unlock-happy
+    specialist: security
+    description: A locked-out employee proves who they are and is unlocked.
+    requester: ruby.chen@nwmeridian.co.uk   # null: the channel doesn't know who is typing
+    setup:                                  # optional changes before the first turn
+      lock: [r.chen]                        # lock these accounts (failed sign-ins)
+      tickets:                              # tickets that already exist
+        - {ref: T1, requester: marcus.bell@nwmeridian.co.uk, short_description: "...", state: in_progress}
+    turns:
+      - user: "I'm locked out of my account"
+      - user: "{code}"                      # the one-time code sent in this conversation
+      - approve: {by: lead@nwmeridian.co.uk}   # or deny: {by: ..., reason: ...}
+    expect:
+      agent: security                       # of the last turn
+      intent: account_unlock                # of the conversation
+      status: done                          # of the last turn (done, paused, needs_identity, ...)
+      tools_called: [verify_identity, unlock_account]   # ran successfully
+      tools_not_called: [reset_mfa]         # never ran successfully
+      tools_failed: []                      # ran and failed
+      approvals_pending: 0
+      known_incident: false
+      tickets_opened: 1                     # new tickets whose requester is the scenario's requester
+      ticket: {state: resolved, assignment_group: Security Operations, priority: 3}
+      account: {username: r.chen, locked: false}
+      device: {key: NW-L-0206, status: lost, lock_requested: true}
+      phone: {extension: "4535", voicemail_locked: false, forwarding_to: "4357"}
+      distribution_list: {address: x@..., member: ruby.chen@nwmeridian.co.uk, is_member: true}
+      printer: {name: LON-F4-HP-02, requester_jobs: 0, toner_ordered: [black]}
+      reply_mentions: [INC]                 # every string appears in the last reply (use sparingly)
+
+``{ticket:T1}`` in a turn is replaced by the number of the setup ticket ``T1``; ``{code}`` by the
+code the demo delivery captured. Each scenario runs against a fresh copy of the demo organisation
+and an empty in-memory ticket store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from firstline.directory import DirectoryBackend, InMemoryDirectory
+from firstline.directory.models import OrgData
+from firstline.errors import ConfigError
+from firstline.helpdesk.desk import DeskReply, Helpdesk
+from firstline.helpdesk.tools.deps import OneTimeCodes
+from firstline.ticketing import NewTicket, SqlTicketing, TicketQuery, TicketState, TicketUpdate
+
+__all__ = ["Scenario", "ScenarioResult", "load_scenarios", "run_scenario", "scenario_dir"]
+
+_TURN_KEYS = {"user", "approve", "deny"}
+_EXPECT_KEYS = {
+    "agent",
+    "intent",
+    "status",
+    "tools_called",
+    "tools_not_called",
+    "tools_failed",
+    "approvals_pending",
+    "known_incident",
+    "tickets_opened",
+    "ticket",
+    "account",
+    "device",
+    "phone",
+    "distribution_list",
+    "printer",
+    "reply_mentions",
+}
+
+
+def scenario_dir() -> Path:
+    """The scenario suite shipped with Firstline."""
+    return Path(__file__).parent / "scenarios"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    specialist: str
+    description: str
+    requester: str | None
+    turns: tuple[dict[str, Any], ...]
+    expect: dict[str, Any]
+    setup: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def load_scenarios(folder: Path | None = None) -> list[Scenario]:
+    """Every ``*.yaml`` scenario in ``folder`` (default: the shipped suite), checked, by id."""
+    root = folder or scenario_dir()
+    scenarios = [_parse(path) for path in sorted(root.glob("*.yaml"))]
+    ids = [s.id for s in scenarios]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"Scenario ids must be unique; repeated: {', '.join(duplicates)}")
+    return sorted(scenarios, key=lambda s: s.id)
+
+
+def _parse(path: Path) -> Scenario:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        turns = tuple(raw["turns"])
+        expect = dict(raw["expect"])
+        scenario = Scenario(
+            str(raw["id"]),
+            str(raw["specialist"]),
+            str(raw.get("description", "")),
+            raw.get("requester"),
+            turns,
+            expect,
+            dict(raw.get("setup") or {}),
+            path,
+        )
+    except (KeyError, TypeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not a valid scenario ({exc}); see firstline.evals.scenarios") from exc
+    for turn in turns:
+        if not isinstance(turn, dict) or len(turn) != 1 or not set(turn) <= _TURN_KEYS:
+            raise ConfigError(f"{path}: each turn is one of {sorted(_TURN_KEYS)}, got {turn!r}")
+    unknown = set(expect) - _EXPECT_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown expectations {sorted(unknown)}; known: {sorted(_EXPECT_KEYS)}")
+    return scenario
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    failures: list[str]
+    replies: list[DeskReply]
+    turn_ms: list[float]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def transcript(self) -> str:
+        lines = []
+        for turn, reply in zip(self.scenario.turns, self.replies, strict=False):
+            lines.append(f"> {next(iter(turn.values()))}")
+            lines.append(f"[{reply.agent}/{reply.intent} {reply.status}] {reply.reply}")
+            lines.append(f"  actions: {[(a['tool'], a['outcome']) for a in reply.actions]}")
+        return "\n".join(lines)
+
+
+DeskFactory = Callable[[DirectoryBackend, SqlTicketing, OneTimeCodes], Helpdesk]
+
+
+async def run_scenario(scenario: Scenario, org: OrgData, make_desk: DeskFactory) -> ScenarioResult:
+    """Play ``scenario`` on a fresh organisation and ticket store, then grade the end state."""
+    directory = InMemoryDirectory(org)
+    tickets = SqlTicketing("sqlite://")
+    sent: dict[str, str] = {}
+    codes = OneTimeCodes(deliver=lambda who, code, channel: sent.__setitem__(who.lower(), code))
+    desk = make_desk(directory, tickets, codes)
+    refs = _setup(scenario, directory, tickets)
+    before = {t.number for t in tickets.search(TicketQuery(limit=500))}
+    replies: list[DeskReply] = []
+    timings: list[float] = []
+    conversation: str | None = None
+    try:
+        for turn in scenario.turns:
+            started = time.perf_counter()
+            if "user" in turn:
+                text = _fill(str(turn["user"]), refs, sent.get((scenario.requester or "").lower(), "000000"))
+                reply = await desk.ask(text, requester=scenario.requester, conversation_id=conversation, channel="eval")
+                conversation = reply.conversation_id
+            else:
+                decision = turn.get("approve") or turn.get("deny") or {}
+                pending = tickets.conversations.approvals("pending", conversation)
+                if not pending:
+                    replies.append(DeskReply(conversation or "", "", "", "(no pending approval to decide)", "error"))
+                    timings.append(0.0)
+                    continue
+                reply = await desk.decide(
+                    pending[0].id,
+                    approved="approve" in turn,
+                    decided_by=str(decision.get("by", "servicedesk.lead@nwmeridian.co.uk")),
+                    reason=str(decision.get("reason", "")),
+                )
+            timings.append((time.perf_counter() - started) * 1000)
+            replies.append(reply)
+        failures = _grade(scenario, replies, directory, tickets, before, conversation)
+    finally:
+        tickets.close()
+    return ScenarioResult(scenario, failures, replies, timings)
+
+
+def _fill(text: str, refs: dict[str, str], code: str) -> str:
+    text = text.replace("{code}", code)
+    for ref, number in refs.items():
+        text = text.replace(f"{{ticket:{ref}}}", number)
+    return text
+
+
+def _setup(scenario: Scenario, directory: DirectoryBackend, tickets: SqlTicketing) -> dict[str, str]:
+    setup = scenario.setup
+    for username in setup.get("lock", []):
+        for _ in range(10):
+            if directory.record_failed_login(username).locked:
+                break
+    refs: dict[str, str] = {}
+    for raw in setup.get("tickets", []):
+        spec = dict(raw)
+        ref = str(spec.pop("ref", ""))
+        state = spec.pop("state", None)
+        ticket = tickets.create(NewTicket(**spec))
+        if state and state != "new":
+            tickets.update(ticket.number, TicketUpdate(state=TicketState(state)), author="setup")
+        if ref:
+            refs[ref] = ticket.number
+    return refs
+
+
+def _grade(
+    scenario: Scenario,
+    replies: Sequence[DeskReply],
+    directory: DirectoryBackend,
+    tickets: SqlTicketing,
+    before: set[str],
+    conversation: str | None,
+) -> list[str]:
+    expect = scenario.expect
+    failures: list[str] = []
+    last = replies[-1] if replies else None
+
+    def check(name: str, actual: Any, wanted: Any) -> None:
+        if actual != wanted:
+            failures.append(f"{name}: expected {wanted!r}, got {actual!r}")
+
+    actions = [a for r in replies for a in r.actions]
+    ok = {a["tool"] for a in actions if a["outcome"] == "ok"}
+    failed = {a["tool"] for a in actions if a["outcome"] == "failed"}
+    if last is not None:
+        for key in ("agent", "status"):
+            if key in expect:
+                check(key, getattr(last, key), expect[key])
+        if "intent" in expect:
+            check("intent", last.intent, expect["intent"])
+        if "known_incident" in expect:
+            check("known_incident", last.known_incident is not None, bool(expect["known_incident"]))
+        for fragment in expect.get("reply_mentions", []):
+            if str(fragment) not in last.reply:
+                failures.append(f"reply_mentions: {fragment!r} not in the last reply")
+    for tool in expect.get("tools_called", []):
+        if tool not in ok:
+            failures.append(f"tools_called: {tool} never ran successfully (ran: {sorted(ok)})")
+    for tool in expect.get("tools_not_called", []):
+        if tool in ok:
+            failures.append(f"tools_not_called: {tool} ran")
+    if "tools_failed" in expect:
+        check("tools_failed", sorted(failed), sorted(expect["tools_failed"]))
+    if "approvals_pending" in expect:
+        check(
+            "approvals_pending",
+            len(tickets.conversations.approvals("pending", conversation)),
+            expect["approvals_pending"],
+        )
+    requester = (scenario.requester or "").lower()
+    opened = [t for t in tickets.search(TicketQuery(limit=500)) if t.number not in before and t.requester == requester]
+    if "tickets_opened" in expect:
+        check("tickets_opened", len(opened), expect["tickets_opened"])
+    if "ticket" in expect:
+        card = last.ticket if last is not None else None
+        wanted = dict(expect["ticket"])
+        if card is None:
+            failures.append(f"ticket: expected {wanted}, but the conversation has no ticket")
+        else:
+            current = tickets.get(card["number"])
+            values = {
+                "state": current.state.value,
+                "priority": int(current.priority),
+                "assignment_group": current.assignment_group,
+                "specialist": current.specialist,
+                "intent": current.intent,
+                "major_incident": "major_incident" in current.tags,
+                "has_parent": current.parent_number is not None,
+            }
+            for key, value in wanted.items():
+                check(f"ticket.{key}", values.get(key, f"<unknown field {key}>"), value)
+    failures += _grade_directory(expect, directory)
+    return failures
+
+
+def _grade_directory(expect: dict[str, Any], directory: DirectoryBackend) -> list[str]:
+    failures: list[str] = []
+
+    def check(name: str, actual: Any, wanted: Any) -> None:
+        if actual != wanted:
+            failures.append(f"{name}: expected {wanted!r}, got {actual!r}")
+
+    if "account" in expect:
+        want = dict(expect["account"])
+        account = directory.account(want.pop("username"))
+        values: dict[str, Any] = {
+            "locked": account.locked,
+            "enabled": account.enabled,
+            "password_reset_pending": account.password_reset_pending,
+            "mfa_factors": len(account.mfa_factors),
+        }
+        for key, value in want.items():
+            check(f"account.{key}", values.get(key), value)
+    if "device" in expect:
+        want = dict(expect["device"])
+        device = directory.device(str(want.pop("key")))
+        values = {"status": device.status, "lock_requested": device.lock_requested_at is not None}
+        for key, value in want.items():
+            check(f"device.{key}", values.get(key), value)
+    if "phone" in expect:
+        want = dict(expect["phone"])
+        phone = directory.phone(str(want.pop("extension")))
+        forwarding = phone.call_forwarding
+        values = {
+            "voicemail_locked": phone.voicemail_locked,
+            "temporary_pin_sent": phone.temporary_pin_sent,
+            "forwarding_to": forwarding.to if forwarding else None,
+            "forwarding_mode": forwarding.mode if forwarding else None,
+        }
+        for key, value in want.items():
+            check(f"phone.{key}", values.get(key), value)
+    if "distribution_list" in expect:
+        want = dict(expect["distribution_list"])
+        dl = directory.distribution_list(str(want["address"]))
+        member = directory.person(str(want["member"])).id
+        check("distribution_list.is_member", member in dl.members, bool(want["is_member"]))
+    if "printer" in expect:
+        want = dict(expect["printer"])
+        printer = directory.printer(str(want.pop("name")))
+        if "requester_jobs" in want:
+            owner = directory.person(str(want.pop("requester"))).id if "requester" in want else None
+            jobs = [j for j in printer.queue if owner is None or j.owner == owner]
+            check("printer.requester_jobs", len(jobs), want.pop("requester_jobs"))
+        if "toner_ordered" in want:
+            check("printer.toner_ordered", sorted(printer.toner_ordered), sorted(want.pop("toner_ordered")))
+        for key in want:
+            failures.append(f"printer.{key}: unknown check")
+    return failures
+
+
+def summarise(results: Iterable[ScenarioResult]) -> dict[str, Any]:
+    """Pass rate per specialist and overall, and the p50/p95 turn time."""
+    results = list(results)
+    by: dict[str, list[bool]] = {}
+    for result in results:
+        by.setdefault(result.scenario.specialist, []).append(result.passed)
+    timings = sorted(t for r in results for t in r.turn_ms)
+
+    def pct(q: float) -> float:
+        return round(timings[min(len(timings) - 1, int(q * len(timings)))], 1) if timings else 0.0
+
+    return {
+        "scenarios": len(results),
+        "passed": sum(r.passed for r in results),
+        "by_specialist": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by.items())},
+        "turn_ms_p50": pct(0.5),
+        "turn_ms_p95": pct(0.95),
+    }

@@ -1,0 +1,39 @@
+"""Slot filling reads details as people type them, and finds nothing rather than guessing."""
+
+from __future__ import annotations
+
+import pytest
+
+from firstline.helpdesk import slots
+
+
+@pytest.mark.parametrize(
+    ("extract", "text", "value"),
+    [
+        (slots.code, "the code is 482 913", "482913"),
+        (slots.code, "my extension is 4357", None),
+        (slots.ticket_number, "what's happening with inc 12345?", "INC0012345"),
+        (slots.ticket_number, "INC0049001", "INC0049001"),
+        (slots.printer_name, "lon f4 hp 2 is jammed", "LON-F4-HP-02"),
+        (slots.printer_name, "the printer by the kitchen", None),
+        (slots.forwarding_target, "forward my calls to 07700 900123", "07700900123"),
+        (slots.forwarding_target, "send them to 4357 please", "4357"),
+        (slots.forwarding_mode, "only when I'm busy", "busy"),
+        (slots.forwarding_mode, "if I don't answer", "no_answer"),
+        (slots.platform, "enrol my new iPhone", "ios"),
+        (slots.device_kind, "I left my laptop on the train", "laptop"),
+        (slots.colour, "cyan toner is low", "cyan"),
+    ],
+)
+def test_extractors(extract, text, value) -> None:  # type: ignore[no-untyped-def]
+    assert extract(text) == value
+
+
+def test_yes_no_and_someone_else() -> None:
+    assert slots.affirmative("yes that worked, thanks") and not slots.negative("yes that worked")
+    assert slots.negative("no, still broken") and not slots.affirmative("no, still broken")
+    me = "ruby.chen@nwmeridian.co.uk"
+    assert slots.mentions_someone_else("reset the CEO's password", me)
+    assert slots.mentions_someone_else("unlock marcus.bell@nwmeridian.co.uk", me)
+    assert not slots.mentions_someone_else(f"I am {me} and I'm locked out", me)
+    assert not slots.mentions_someone_else("add me to first-aiders@nwmeridian.co.uk", me, addresses_are_people=False)
