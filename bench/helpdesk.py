@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import ROOT, save, summary
-
 from firstline.evals.scenarios import load_scenarios
 from firstline.runtime import Runtime, demo_runbooks
 from firstline.settings import load_settings

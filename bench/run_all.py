@@ -13,6 +13,7 @@ for script, extra in (
     ("retrieval_quality.py", []),
     ("retrieval_speed.py", ["--chunks", "20000", "--words", "40"]),
     ("triage.py", []),
+    ("helpdesk.py", []),
 ):
     print(f"== {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)

@@ -25,8 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -669,8 +668,3 @@ def _citations(events: list[RunEvent], reply: str) -> list[dict[str, Any]]:
                 if citation not in out:
                     out.append(citation)
     return out
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield

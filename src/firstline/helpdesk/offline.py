@@ -189,13 +189,13 @@ def verification(v: View) -> Step | None:
     if checked is not None and checked.this_turn and not checked.ok:
         if "send a new one" in checked.result:
             return call("send_verification_code")
-        return Say(f"{_sentence(checked.problem)} Type the six digits again, or ask me for a new code.")
+        return Say(f"{sentence(checked.problem)} Type the six digits again, or ask me for a new code.")
     if typed and sent is not None and sent.ok:
         return call("verify_identity", code=typed)
     if sent is None or re_send(v):
         return call("send_verification_code")
     if sent is not None and not sent.ok:
-        return Say(_sentence(sent.problem))
+        return Say(sentence(sent.problem))
     return Say("Please type the six-digit code I sent you so I can confirm it's you.")
 
 
@@ -251,7 +251,7 @@ def _offer_human(v: View) -> str:
     return "Reply 'no' and I'll pass it to a person, or tell me more about what you see."
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
@@ -400,13 +400,13 @@ class OfflineEngine:
         if last.result.startswith("REFUSED"):
             if "verified" in last.result:
                 return verification(v)
-            return Say(f"I can't do that: {_sentence(last.problem)}")
+            return Say(f"I can't do that: {sentence(last.problem)}")
         if last.result.startswith("FAILED") and "internal error" in last.result:
             return escalate_and_say(v, f"Sorry, something went wrong on our side while running {last.name}.")
         if last.name == "verify_identity":
             return None  # the playbook's verification step explains a wrong code
         if last.result.startswith(("FAILED", "RETRY")) and last.name not in ("escalate_to_human", "kb_search"):
-            return Say(_sentence(last.problem))
+            return Say(sentence(last.problem))
         return None
 
     def _follow_up(self, v: View) -> Step | None:

@@ -23,6 +23,7 @@ from firstline.helpdesk.offline import (
     call,
     escalate_and_say,
     kb_answer,
+    sentence,
     verification,
 )
 
@@ -527,6 +528,11 @@ def _ticket_change(tool: str, arguments: Callable[[View, str], dict[str, Any]]) 
         done = v.latest(tool)
         if done is not None and done.ok:
             return Say(done.result)
+        status = v.latest("ticket_status")
+        if status is None or status.arguments.get("number") != number:
+            return call("ticket_status", number=number)  # someone else's ticket is refused before any code
+        if not status.ok:
+            return Say(sentence(status.problem))
         return verification(v) or Call(tool, {"number": number, **arguments(v, number)})
 
     return playbook
