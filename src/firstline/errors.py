@@ -31,8 +31,9 @@ says what went wrong *and what to do next* (the setting to change, the command t
     │   └── MaxTurnsExceeded            a run hit its turn limit (the user is offered a human)
     └── BackendError                    a dependency outside this process failed
         ├── BackendUnavailableError     it cannot be reached (names the URL and the setting)
-        └── BackendResponseError        it answered, but not in the shape we expect
-            └── RerankError             a reranker failed (the retriever falls back; never shown)
+        ├── BackendResponseError        it answered, but not in the shape we expect
+        │   └── RerankError             a reranker failed (the retriever falls back; never shown)
+        └── ModelCallError              an LLM call failed: timeout, 429, 5xx, broken stream (the chain falls back)
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ __all__ = [
     "InvalidTransitionError",
     "KnowledgeError",
     "MaxTurnsExceeded",
+    "ModelCallError",
     "PersonNotFoundError",
     "QueryTooLongError",
     "RerankError",
@@ -249,3 +251,18 @@ class BackendResponseError(BackendError):
 
 class RerankError(BackendResponseError):
     """A reranker failed or timed out; the retriever keeps the fused order and logs a warning."""
+
+
+class ModelCallError(BackendError):
+    """One call to a language model failed; ``kind`` says how, so the fallback chain can react.
+
+    ``kind`` is ``timeout``, ``rate_limited`` (``retry_after_s`` from the Retry-After header),
+    ``server_error``, ``connection``, ``broken_stream``, ``bad_response`` or ``circuit_open``.
+    """
+
+    def __init__(self, model: str, kind: str, detail: str = "", retry_after_s: float | None = None) -> None:
+        self.model = model
+        self.kind = kind
+        self.retry_after_s = retry_after_s
+        wait = f"; retry after {retry_after_s:g} s" if retry_after_s is not None else ""
+        super().__init__(f"The model {model!r} failed ({kind}{wait}){': ' + detail if detail else ''}.")

@@ -55,10 +55,14 @@ class ToolSpec:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
+    """One model turn's input. ``json_schema`` asks for a reply that is JSON matching the schema
+    (each server gets it in its own dialect); ``metadata`` never leaves the process."""
+
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: str = "auto"
     metadata: dict[str, Any] = field(default_factory=dict)
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,13 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,10 @@ class ModelResponse:
     usage: Usage = Usage()
     latency_ms: float = 0.0
     model: str = ""
+    first_token_ms: float | None = None  # streaming only: when the first text or tool delta arrived
+    reasoning: str = ""  # reasoning text some servers send apart from the reply (never shown to users)
+    cost_usd: float = 0.0  # from the model catalog's prices, when known
+    fallbacks: tuple[str, ...] = ()  # models that failed before this one answered
 
 
 @runtime_checkable
