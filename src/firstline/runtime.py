@@ -10,6 +10,7 @@ the service build one ``Runtime`` and pass its parts down::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -25,15 +26,18 @@ from firstline.knowledge.stores import VectorStore
 from firstline.settings import KnowledgeSettings, Settings
 
 if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb search` needs none of them
+    from firstline.agents import Agent
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.triage import Triage
+    from firstline.llm.messages import ChatModel
     from firstline.ticketing import SqlTicketing
 
 __all__ = [
     "Runtime",
     "build_directory",
     "build_embedder",
+    "build_engine",
     "build_knowledge",
     "build_reranker_from",
     "build_store",
@@ -146,6 +150,47 @@ def build_directory(settings: Settings) -> DirectoryBackend:
     return LdapDirectory(d.ldap_url, d.ldap_bind_dn, password, d.ldap_base_dn, d.ldap_people_ou, others=sql)
 
 
+def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Agent], ChatModel]:
+    """The offline engine, or per-role fallback chains of LLM endpoints that end at the offline engine."""
+    from firstline.helpdesk.offline import OfflineEngine
+
+    offline = OfflineEngine(triage)
+    llm = settings.llm
+    if llm.engine == "offline":
+        return offline
+    from firstline.llm.catalog import load_catalog
+    from firstline.llm.fallback import Budget, CircuitBreaker, FallbackChain
+    from firstline.llm.openai_compat import OpenAICompatModel
+    from firstline.llm.profiles import profile
+
+    prices = {m.id: m for m in load_catalog(settings.data_dir / "models.yaml")}
+    models = {
+        name: OpenAICompatModel(
+            e.model,
+            base_url=e.base_url,
+            api_key=e.api_key.get_secret_value() if e.api_key else None,
+            preset=profile(e.preset, **e.overrides),
+            name=name,
+            timeout_s=e.timeout_s,
+            temperature=e.temperature,
+            max_tokens=e.max_tokens,
+            pricing=prices.get(e.catalog_id) if e.catalog_id else None,
+        )
+        for name, e in llm.endpoints.items()
+    }
+    breakers: dict[str, CircuitBreaker] = {}
+    budget = Budget(llm.first_token_s, llm.turn_s)
+    chains: dict[str, ChatModel] = {
+        role: FallbackChain(
+            [models[n] for n in names], last_resort=offline, budget=budget, name=role, breakers=breakers
+        )
+        if names
+        else offline
+        for role, names in (("triage", llm.triage), ("specialist", llm.specialist))
+    }
+    return lambda agent: chains.get(agent.model_role, chains["specialist"])
+
+
 def triage_model_path(settings: Settings) -> Path:
     """A model trained here (``firstline triage train``) wins over the one shipped in the package."""
     from firstline.helpdesk.triage import packaged_model_path
@@ -213,7 +258,11 @@ class Runtime:
 
             knowledge = self.knowledge
             self._helpdesk = Helpdesk(
-                directory=self.directory, tickets=self.tickets, triage=self.triage, knowledge=knowledge
+                directory=self.directory,
+                tickets=self.tickets,
+                triage=self.triage,
+                knowledge=knowledge,
+                engine=build_engine(self.settings, self.triage),
             )
         return self._helpdesk
 

@@ -137,6 +137,47 @@ class DirectorySettings(_Section):
         return self
 
 
+class EndpointSettings(_Section):
+    """One model endpoint: a preset (what the server accepts) plus overrides."""
+
+    preset: Literal[
+        "vllm", "sglang", "tgi", "llamacpp", "ollama", "openai", "together", "fireworks", "deepinfra", "groq",
+        "openrouter",
+    ] = "vllm"  # fmt: skip
+    base_url: str | None = Field(None, description="http(s)://host:port/v1; hosted presets have a default")
+    model: str = Field(description="the model name the server expects, e.g. Qwen/Qwen3.5-397B-A17B")
+    api_key: SecretStr | None = Field(None, description="environment only: FIRSTLINE_LLM__ENDPOINTS__<NAME>__API_KEY")
+    catalog_id: str | None = Field(
+        None, description="the model's id in the catalog, for prices (firstline models list)"
+    )
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(1024, ge=16, le=65536)
+    overrides: dict[str, Any] = Field(default_factory=dict, description="ModelProfile fields to change")
+
+
+class LlmSettings(_Section):
+    """``engine = "offline"`` needs no model. With ``"llm"``, each role's endpoints are tried in order,
+    and the offline engine answers when all of them fail."""
+
+    engine: Literal["offline", "llm"] = "offline"
+    endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
+    triage: list[str] = Field(default_factory=list, description="endpoint names for the triage agent, in order")
+    specialist: list[str] = Field(default_factory=list, description="endpoint names for the specialists, in order")
+    first_token_s: float = Field(2.0, gt=0, le=120)
+    turn_s: float = Field(5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _roles_name_endpoints(self) -> LlmSettings:
+        for role in ("triage", "specialist"):
+            unknown = [n for n in getattr(self, role) if n not in self.endpoints]
+            if unknown:
+                raise ValueError(f"llm.{role} names unknown endpoint(s) {unknown}; define [llm.endpoints.<name>]")
+        if self.engine == "llm" and not (self.triage or self.specialist):
+            raise ValueError("engine = 'llm' needs endpoints in llm.triage and/or llm.specialist")
+        return self
+
+
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -155,6 +196,7 @@ class Settings(BaseSettings):
     ticketing: TicketingSettings = TicketingSettings()
     directory: DirectorySettings = DirectorySettings()
     service: ServiceSettings = ServiceSettings()
+    llm: LlmSettings = LlmSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,15 @@ from typing import Any, Literal
 __all__ = ["EventKind", "RunEvent"]
 
 EventKind = Literal[
-    "routed", "token", "tool_started", "tool_finished", "tool_refused", "approval_needed", "message", "done"
+    "routed",
+    "token",
+    "model_call",
+    "tool_started",
+    "tool_finished",
+    "tool_refused",
+    "approval_needed",
+    "message",
+    "done",
 ]
 
 

@@ -211,6 +211,19 @@ class Runner:
                 },
             )
             response = await self.model_for(agent).complete(request)
+            usage = response.usage
+            emit(
+                "model_call",
+                agent.name,
+                model=response.model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                latency_ms=round(response.latency_ms, 2),
+                first_token_ms=None if response.first_token_ms is None else round(response.first_token_ms, 2),
+                cost_usd=response.cost_usd,
+                fallbacks=list(response.fallbacks),
+            )
             if not response.tool_calls:
                 state.messages.append(Message("assistant", response.text))
                 emit("message", agent.name, text=response.text, model=response.model)

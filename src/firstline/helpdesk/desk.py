@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from firstline.agents import Approval, RunContext, RunEvent, Runner, RunState
+from firstline.agents import Agent, Approval, RunContext, RunEvent, Runner, RunState
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
 from firstline.errors import (
@@ -85,6 +85,7 @@ class DeskReply:
     known_incident: dict[str, Any] | None = None
     secondary: dict[str, Any] | None = None
     engine: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +101,7 @@ class DeskReply:
             "known_incident": self.known_incident,
             "secondary": self.secondary,
             "engine": self.engine,
+            "usage": self.usage,
         }
 
 
@@ -127,7 +129,7 @@ class Helpdesk:
         tickets: SqlTicketing,
         triage: Triage,
         knowledge: KnowledgeBase | None = None,
-        engine: ChatModel | None = None,
+        engine: ChatModel | Callable[[Agent], ChatModel] | None = None,
         codes: OneTimeCodes | None = None,
         max_turns: int = 10,
         incident_window: timedelta = timedelta(hours=4),
@@ -139,7 +141,8 @@ class Helpdesk:
         self.conversations = tickets.conversations
         self.triage = triage
         self.deps = HelpdeskDeps(directory, tickets, codes or OneTimeCodes(store=tickets.conversations), knowledge)
-        self.engine: ChatModel = engine or OfflineEngine(triage)
+        self.engine: ChatModel | Callable[[Agent], ChatModel] = engine or OfflineEngine(triage)
+        self.engine_name = getattr(self.engine, "name", "llm")
         self.agents = build_agents()
         self.runner = Runner(self.agents, self.engine, max_turns=max_turns, step_scope=tickets.unit_of_work)
         self.incidents = IncidentLinker(tickets, incident_window, incident_threshold)
@@ -583,6 +586,10 @@ class _Turn:
             self.state["secondary_offer_open"] = True
         self.state["run"] = run_state.as_dict()
         self.state["verified"] = context.verified
+        turn_usage = _usage(e.data for e in self.events if e.kind == "model_call")
+        total = _add_usage(dict(self.state.get("usage") or {}), turn_usage)
+        self.state["usage"] = total
+        answered_by = ", ".join(turn_usage["models"]) or desk.engine_name
         self.ticket_number = context.ticket_number or self.ticket_number
         status = {"paused": "paused", "failed": "failed"}.get(run_state.status, "done")
         pending = desk.conversations.approvals("pending", self.cid) if status == "paused" else []
@@ -602,7 +609,7 @@ class _Turn:
             desk._event(self.cid, "assistant_message", run_state.agent, {"text": reply, "status": status})
             ticket = desk._ticket(self.ticket_number)
             if ticket is not None and ticket.requester == self.person.email.lower():
-                lines = ([(self.person.email, user_text)] if user_text else []) + [("firstline", reply)]
+                lines = ([(self.person.email, user_text)] if user_text else []) + [(f"firstline[{answered_by}]", reply)]
                 desk.tickets.add_transcript(ticket.number, lines)
         actions = [
             {
@@ -626,7 +633,8 @@ class _Turn:
             approval=pending[0].as_dict() if pending else None,
             known_incident=self.known,
             secondary=secondary if isinstance(secondary, dict) else None,
-            engine=desk.engine.name,
+            engine=answered_by,
+            usage={"turn": turn_usage, "conversation": total},
         )
 
     def failed(self, exc: Exception) -> DeskReply:
@@ -638,13 +646,42 @@ class _Turn:
         with desk.tickets.unit_of_work():
             desk._event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
             desk._event(self.cid, "assistant_message", "desk", {"text": text, "status": "failed"})
-        return DeskReply(self.cid, self.agent, self.intent, text, "failed", engine=desk.engine.name)
+        return DeskReply(self.cid, self.agent, self.intent, text, "failed", engine=desk.engine_name)
 
 
 def _matches(incident: Any, intent: str, person: Person, phone: Any, request: str) -> bool:
     from firstline.helpdesk.incidents import matches
 
     return matches(incident, intent, person, phone, request)
+
+
+def _usage(calls: Any) -> dict[str, Any]:
+    """Tokens, cost and latency of one turn's model calls, and which models answered."""
+    out: dict[str, Any] = {
+        "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "cost_usd": 0.0,
+        "model_ms": 0.0, "models": [], "fallbacks": [],
+    }  # fmt: skip
+    for call in calls:
+        out["calls"] += 1
+        for key in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+            out[key] += int(call.get(key) or 0)
+        out["cost_usd"] += float(call.get("cost_usd") or 0.0)
+        out["model_ms"] += float(call.get("latency_ms") or 0.0)
+        if call.get("model") and call["model"] not in out["models"]:
+            out["models"].append(call["model"])
+        out["fallbacks"] += list(call.get("fallbacks") or [])
+    out["cost_usd"] = round(out["cost_usd"], 6)
+    out["model_ms"] = round(out["model_ms"], 2)
+    return out
+
+
+def _add_usage(total: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(total)
+    for key in ("calls", "prompt_tokens", "completion_tokens", "cached_tokens"):
+        merged[key] = int(merged.get(key, 0)) + int(turn[key])
+    merged["cost_usd"] = round(float(merged.get("cost_usd", 0.0)) + turn["cost_usd"], 6)
+    merged["models"] = sorted(set(merged.get("models", [])) | set(turn["models"]))
+    return merged
 
 
 def _short(text: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import openai
 
 from firstline.errors import ModelCallError
+from firstline.llm.catalog import ModelInfo
 from firstline.llm.messages import ChatRequest, Message, ModelResponse, ToolCall, Usage
 from firstline.llm.profiles import ModelProfile, profile
 
@@ -120,7 +121,9 @@ class OpenAICompatModel:
         extra: dict[str, Any] | None = None,
         client: openai.AsyncOpenAI | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        pricing: ModelInfo | None = None,
     ) -> None:
+        """``pricing`` (a catalog entry) turns each call's usage into ``ModelResponse.cost_usd``."""
         self.model = model
         self.profile = preset if isinstance(preset, ModelProfile) else profile(preset)
         self.name = name or model
@@ -130,6 +133,7 @@ class OpenAICompatModel:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.extra = dict(extra or {})
+        self.pricing = pricing
         self._clock = clock
         self._client = client or openai.AsyncOpenAI(
             base_url=self.base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
@@ -209,13 +213,15 @@ class OpenAICompatModel:
             ToolCall(c.id or f"call_{i}", c.function.name, parse_arguments(c.function.arguments))
             for i, c in enumerate(message.tool_calls or ())
         )
+        usage = _usage(getattr(response, "usage", None))
         return ModelResponse(
             text=message.content or "",
             tool_calls=calls,
-            usage=_usage(getattr(response, "usage", None)),
+            usage=usage,
             latency_ms=elapsed,
             model=self.name,
             reasoning=self._reasoning(message),
+            cost_usd=self._cost(usage),
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
@@ -258,9 +264,15 @@ class OpenAICompatModel:
             model=self.name,
             first_token_ms=None if first is None else (first - started) * 1000,
             reasoning="".join(got.reasoning),
+            cost_usd=self._cost(got.usage),
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _cost(self, usage: Usage) -> float:
+        if self.pricing is None:
+            return 0.0
+        return self.pricing.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) or 0.0
 
     @staticmethod
     def _merge(got: _Assembly, part: Any) -> None:
