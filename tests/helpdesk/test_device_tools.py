@@ -116,7 +116,7 @@ def test_report_lost_device_needs_verification_through_the_runner(deps: Helpdesk
     model = ScriptedModel([call("report_lost_device", device="NW-M-0176", stolen=False, where_and_when="x"), say("..")])
     context = RunContext(ZARA, "conv-unverified", deps=deps)
     result = asyncio.run(Runner({"device": AGENT}, model).run("device", "I lost my phone", context))
-    assert result.events[0].kind == "tool_refused"
+    assert next(e for e in result.events if e.kind != "model_call").kind == "tool_refused"
     assert deps.directory.device("NW-M-0176").status == "in_use" and not deps.tickets.search(TicketQuery())
 
 

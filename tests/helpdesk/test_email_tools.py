@@ -98,7 +98,7 @@ def test_join_needs_verification_through_the_runner(deps: HelpdeskDeps) -> None:
     model = ScriptedModel([call("join_distribution_list", address="social-club-leeds@nwmeridian.co.uk"), say("..")])
     context = RunContext(REBECCA, "conv-unverified", deps=deps)
     result = asyncio.run(Runner({"email": AGENT}, model).run("email", "add me to the social club", context))
-    assert result.events[0].kind == "tool_refused"
+    assert next(e for e in result.events if e.kind != "model_call").kind == "tool_refused"
     assert "p065" not in members(deps, "social-club-leeds@nwmeridian.co.uk")
 
 

@@ -54,7 +54,7 @@ def test_unlock_needs_a_verified_identity_then_works(deps: HelpdeskDeps) -> None
     context = RunContext(email, "conv-sec", deps=deps)
     first = asyncio.run(runner.run("security", "I'm locked out", context))
     assert deps.directory.account(username).locked
-    assert first.events[0].kind == "tool_refused"
+    assert next(e for e in first.events if e.kind != "model_call").kind == "tool_refused"
     assert len(deps.sent) == 1 and deps.sent[0].isdigit() and len(deps.sent[0]) == 6  # type: ignore[attr-defined]
     assert deps.sent[0] not in str(first.state.as_dict())  # type: ignore[attr-defined]  # never in the chat
     second = asyncio.run(runner.run("security", "the code is on my phone", context, first.state))

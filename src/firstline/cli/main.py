@@ -103,11 +103,13 @@ def serve(
 
 from firstline.cli import chat as _chat  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
+from firstline.cli import matchup as _matchup  # noqa: E402
 from firstline.cli import models as _models  # noqa: E402
 from firstline.cli import triage as _triage  # noqa: E402
 
 app.command("ask")(_chat.ask)
 app.command("chat")(_chat.chat)
+app.command("matchup")(_matchup.matchup)
 app.add_typer(_chat.approvals_app, name="approvals")
 app.add_typer(_chat.conversation_app, name="conversation")
 app.add_typer(_kb.kb_app, name="kb")

@@ -646,7 +646,16 @@ class _Turn:
         with desk.tickets.unit_of_work():
             desk._event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
             desk._event(self.cid, "assistant_message", "desk", {"text": text, "status": "failed"})
-        return DeskReply(self.cid, self.agent, self.intent, text, "failed", engine=desk.engine_name)
+        turn_usage = _usage(e.data for e in self.events if e.kind == "model_call")
+        return DeskReply(
+            self.cid,
+            self.agent,
+            self.intent,
+            text,
+            "failed",
+            engine=", ".join(turn_usage["models"]) or desk.engine_name,
+            usage={"turn": turn_usage},
+        )
 
 
 def _matches(incident: Any, intent: str, person: Person, phone: Any, request: str) -> bool:
@@ -659,7 +668,7 @@ def _usage(calls: Any) -> dict[str, Any]:
     """Tokens, cost and latency of one turn's model calls, and which models answered."""
     out: dict[str, Any] = {
         "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "cost_usd": 0.0,
-        "model_ms": 0.0, "models": [], "fallbacks": [],
+        "model_ms": 0.0, "models": [], "fallbacks": [], "first_token_ms": [],
     }  # fmt: skip
     for call in calls:
         out["calls"] += 1
@@ -670,6 +679,8 @@ def _usage(calls: Any) -> dict[str, Any]:
         if call.get("model") and call["model"] not in out["models"]:
             out["models"].append(call["model"])
         out["fallbacks"] += list(call.get("fallbacks") or [])
+        if call.get("first_token_ms") is not None:
+            out["first_token_ms"].append(call["first_token_ms"])
     out["cost_usd"] = round(out["cost_usd"], 6)
     out["model_ms"] = round(out["model_ms"], 2)
     return out

@@ -60,7 +60,7 @@ class ChatRequest:
 
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
-    tool_choice: str = "auto"
+    tool_choice: str | dict[str, Any] = "auto"  # "auto" | "none" | "required" | {"type": "function", ...}
     metadata: dict[str, Any] = field(default_factory=dict)
     json_schema: dict[str, Any] | None = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,9 @@ _SDK_FIELDS = {
 }  # fmt: skip
 
 
-def to_openai_messages(messages: tuple[Message, ...] | list[Message]) -> list[dict[str, Any]]:
+def to_openai_messages(
+    messages: tuple[Message, ...] | list[Message], null_content: bool = True
+) -> list[dict[str, Any]]:
     """Our messages in the OpenAI wire format (tool arguments as JSON strings)."""
     out: list[dict[str, Any]] = []
     for m in messages:
@@ -47,7 +50,7 @@ def to_openai_messages(messages: tuple[Message, ...] | list[Message]) -> list[di
             out.append(
                 {
                     "role": "assistant",
-                    "content": m.content or None,
+                    "content": m.content or (None if null_content else ""),
                     "tool_calls": [
                         {
                             "id": c.id,
@@ -135,9 +138,9 @@ class OpenAICompatModel:
         self.extra = dict(extra or {})
         self.pricing = pricing
         self._clock = clock
-        self._client = client or openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
-        )
+        self._shared = client
+        self._api_key = api_key or "not-needed"
+        self._timeout_s = timeout_s
 
     def __repr__(self) -> str:
         return f"OpenAICompatModel({self.model!r}, {self.profile.name}, {self.base_url})"
@@ -149,7 +152,7 @@ class OpenAICompatModel:
         p = self.profile
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": to_openai_messages(request.messages),
+            "messages": to_openai_messages(request.messages, p.null_assistant_content),
             "temperature": self.temperature,
             p.max_tokens_field: self.max_tokens,
         }
@@ -200,7 +203,8 @@ class OpenAICompatModel:
     async def complete(self, request: ChatRequest) -> ModelResponse:
         started = self._clock()
         try:
-            response = await self._client.chat.completions.create(**self._call_kwargs(self.body(request)))
+            async with self._client() as client:
+                response = await client.chat.completions.create(**self._call_kwargs(self.body(request)))
         except openai.APIError as exc:
             raise self._error(exc) from exc
         elapsed = (self._clock() - started) * 1000
@@ -229,28 +233,29 @@ class OpenAICompatModel:
         first: float | None = None
         got = _Assembly()
         try:
-            chunks = await self._client.chat.completions.create(**self._call_kwargs(self.body(request, stream=True)))
-            async for chunk in chunks:
-                if getattr(chunk, "usage", None):
-                    got.usage = _usage(chunk.usage)
-                for choice in chunk.choices or ():
-                    delta = choice.delta
-                    if delta is None:
-                        continue
-                    if delta.content:
-                        first = first if first is not None else self._clock()
-                        got.text.append(delta.content)
-                        yield delta.content
-                    reasoning = self._reasoning(delta)
-                    if reasoning:
-                        got.reasoning.append(reasoning)
-                    for part in delta.tool_calls or ():
-                        if first is None:
-                            first = self._clock()
-                            yield ""  # a heartbeat: the model has started answering (with a tool call)
-                        self._merge(got, part)
-                    if choice.finish_reason:
-                        got.finished = True
+            async with self._client() as client:
+                chunks = await client.chat.completions.create(**self._call_kwargs(self.body(request, stream=True)))
+                async for chunk in chunks:
+                    if getattr(chunk, "usage", None):
+                        got.usage = _usage(chunk.usage)
+                    for choice in chunk.choices or ():
+                        delta = choice.delta
+                        if delta is None:
+                            continue
+                        if delta.content:
+                            first = first if first is not None else self._clock()
+                            got.text.append(delta.content)
+                            yield delta.content
+                        reasoning = self._reasoning(delta)
+                        if reasoning:
+                            got.reasoning.append(reasoning)
+                        for part in delta.tool_calls or ():
+                            if first is None:
+                                first = self._clock()
+                                yield ""  # a heartbeat: the model has started answering (with a tool call)
+                            self._merge(got, part)
+                        if choice.finish_reason:
+                            got.finished = True
         except openai.APIError as exc:
             raise self._error(exc) from exc
         if not got.finished:
@@ -268,6 +273,18 @@ class OpenAICompatModel:
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _client(self) -> AsyncIterator[openai.AsyncOpenAI]:
+        """A client for this call. Its connections belong to the running event loop, and callers may
+        run each turn in a loop of its own, so a client lives for one call (or use an injected one)."""
+        if self._shared is not None:
+            yield self._shared
+            return
+        async with openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0
+        ) as client:
+            yield client
 
     def _cost(self, usage: Usage) -> float:
         if self.pricing is None:

@@ -15,6 +15,8 @@ Facts encoded here (from the servers' documentation and published API specs):
   (Ollama); both are accepted everywhere.
 * Some hosts reject ``logprobs``, ``logit_bias`` or ``n > 1`` (Groq, several Fireworks and
   OpenRouter routes): those fields are dropped for them.
+* llama-cpp-python's server rejects ``content: null`` on an assistant message with tool calls;
+  it gets an empty string.
 * Reasoning text arrives as ``reasoning_content`` (vLLM, SGLang, DeepSeek) or ``reasoning``
   (OpenRouter, Ollama); it is kept apart from the reply.
 """
@@ -46,6 +48,7 @@ class ModelProfile:
     accepts_n: bool = True
     reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    null_assistant_content: bool = True  # `content: null` beside tool calls; llama-cpp-python wants ""
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **overrides: Any) -> ModelProfile:
@@ -63,7 +66,9 @@ PRESETS: dict[str, ModelProfile] = {
     "vllm": ModelProfile("vllm"),
     "sglang": ModelProfile("sglang"),
     "tgi": ModelProfile("tgi", parallel_tool_calls=False, structured_output="tgi_json"),
-    "llamacpp": ModelProfile("llamacpp", parallel_tool_calls=False, structured_output="json_object"),
+    "llamacpp": ModelProfile(
+        "llamacpp", parallel_tool_calls=False, structured_output="json_object", null_assistant_content=False
+    ),
     "ollama": ModelProfile("ollama", parallel_tool_calls=False, structured_output="json_object", accepts_n=False),
     "openai": ModelProfile(
         "openai", "https://api.openai.com/v1", needs_api_key=True, max_tokens_field="max_completion_tokens"

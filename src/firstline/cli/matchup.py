@@ -1,0 +1,117 @@
+"""``firstline matchup``: run the scenario suite through configured models and the offline engine, side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from firstline.errors import ConfigError, FirstlineError
+
+__all__ = ["matchup"]
+
+
+def matchup(
+    models: Annotated[
+        str,
+        typer.Option("--models", help="endpoint names from [llm.endpoints], comma-separated; 'offline' alone is fine"),
+    ] = "offline",
+    scenarios: Annotated[
+        Path | None, typer.Option(help="a folder of scenario YAML (default: the shipped suite)")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="runs per scenario, for pass^k")] = 1,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N scenarios (by id)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write results.json and matchup.png here")] = None,
+    first_token_s: Annotated[float, typer.Option(help="first-token budget per model call")] = 60.0,
+    turn_s: Annotated[float, typer.Option(help="budget per model call")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Score each model on the helpdesk scenarios: task success, pass^k, latency, tokens and cost, license."""
+    from firstline.cli.main import console, err, fail, print_json, settings_or_exit
+    from firstline.directory import load_org
+    from firstline.evals.matchup import Contender, chart, run_matchup
+    from firstline.evals.scenarios import load_scenarios
+    from firstline.helpdesk.offline import OfflineEngine
+    from firstline.llm.catalog import load_catalog
+    from firstline.llm.fallback import Budget, FallbackChain
+    from firstline.llm.openai_compat import OpenAICompatModel
+    from firstline.llm.profiles import profile
+    from firstline.runtime import Runtime, demo_org, demo_runbooks
+
+    settings = settings_or_exit()
+    names = [n.strip() for n in models.split(",") if n.strip()]
+    try:
+        suite = load_scenarios(scenarios)[:limit] if limit else load_scenarios(scenarios)
+        if not suite:
+            raise ConfigError(f"No scenarios found in {scenarios}")
+        catalog = {m.id: m for m in load_catalog(settings.data_dir / "models.yaml")}
+        with Runtime(settings) as runtime:
+            if runtime.knowledge.stats().chunks == 0:
+                runtime.knowledge.ingest([demo_runbooks()])
+            contenders = [Contender("offline", OfflineEngine(runtime.triage), "apache-2.0 (Firstline)")]
+            for name in names:
+                if name == "offline":
+                    continue
+                endpoint = settings.llm.endpoints.get(name)
+                if endpoint is None:
+                    known = ", ".join(settings.llm.endpoints) or "none configured"
+                    raise ConfigError(f"No endpoint {name!r} in [llm.endpoints] (known: {known}).")
+                info = catalog.get(endpoint.catalog_id or "")
+                model = OpenAICompatModel(
+                    endpoint.model,
+                    base_url=endpoint.base_url,
+                    api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else None,
+                    preset=profile(endpoint.preset, **endpoint.overrides),
+                    name=name,
+                    timeout_s=endpoint.timeout_s,
+                    temperature=endpoint.temperature,
+                    max_tokens=endpoint.max_tokens,
+                    pricing=info,
+                )
+                # No last resort: a failing call fails the turn, so the row measures this model alone.
+                engine = FallbackChain([model], budget=Budget(first_token_s, turn_s), name=name)
+                contenders.append(Contender(name, engine, info.license if info else "unknown"))
+            rows = asyncio.run(
+                run_matchup(
+                    contenders,
+                    suite,
+                    org=load_org(demo_org()),
+                    triage=runtime.triage,
+                    knowledge=runtime.knowledge,
+                    repeats=repeats,
+                    progress=(lambda line: err.print(f"[dim]{line}[/]", highlight=False)) if not as_json else None,
+                )
+            )
+    except FirstlineError as exc:
+        fail(exc)
+    data = {"scenarios": len(suite), "repeats": repeats, "rows": [r.as_dict() for r in rows]}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+        chart(rows, out / "matchup.png")
+    if as_json:
+        print_json(data)
+        return
+    table = Table(
+        "engine", "license", "success", "pass^k", "TTFT p50/p95 ms", "turn p50/p95 ms", "tokens in/out per ticket",
+        "$ / 1k tickets",
+    )  # fmt: skip
+    for r in rows:
+        ttft = "-" if r.ttft_p50_ms is None else f"{r.ttft_p50_ms:g} / {r.ttft_p95_ms:g}"
+        table.add_row(
+            r.name,
+            r.license,
+            f"{r.task_success:.0%} ({r.passed}/{r.runs})",
+            f"{r.pass_k:.0%}",
+            ttft,
+            f"{r.turn_p50_ms:g} / {r.turn_p95_ms:g}",
+            f"{r.tokens_in_per_ticket:g} / {r.tokens_out_per_ticket:g}",
+            f"{r.cost_per_1k_tickets_usd:.2f}",
+        )
+    console.print(table)
+    if out is not None:
+        console.print(f"wrote {out / 'results.json'} and {out / 'matchup.png'}")
