@@ -16,7 +16,7 @@ from firstline.runtime import build_engine
 from firstline.settings import load_settings
 from firstline.testing.helpdesk import HelpdeskWorld
 from firstline.testing.openai_server import FakeOpenAIServer, Turn
-from firstline.ticketing import EntryKind
+from firstline.ticketing import EntryKind, TicketQuery
 
 RUBY = "ruby.chen@nwmeridian.co.uk"
 PRICES = {m.id: m for m in load_catalog()}
@@ -99,3 +99,18 @@ overrides = {stream_usage = false}
     assert isinstance(big, OpenAICompatModel) and big.profile.name == "tgi" and big.profile.stream_usage is False
     assert triage.budget.first_token_s == 1.5 and isinstance(triage.last_resort, OfflineEngine)
     assert isinstance(build_engine(load_settings(), triage=None), OfflineEngine)  # type: ignore[arg-type]
+
+
+def test_a_model_that_keeps_sending_bad_arguments_hands_the_turn_to_the_offline_engine(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    script = [Turn(tool_calls=[("transfer_to_security", {"reason": "locked"})])] + [
+        Turn(tool_calls=[("account_status", '{"oops": ')]) for _ in range(3)
+    ]
+    with FakeOpenAIServer(script, default=Turn(text="unused")) as server:
+        desk, sent = helpdesk_world.desk(engine=OpenAICompatModel("m", base_url=server.url, name="sloppy"))
+        reply = asyncio.run(desk.ask("I'm locked out of my account", requester=RUBY))
+    assert reply.usage["turn"]["models"] == ["sloppy", "offline"] and len(server.requests) == 4
+    assert [a["outcome"] for a in reply.actions if a["tool"] == "account_status"][-1] == "ok"
+    assert RUBY in sent and reply.agent == "security"  # the offline engine carried on: code sent
+    assert len([t for t in desk.tickets.search(TicketQuery()) if t.requester == RUBY]) == 1

@@ -96,15 +96,19 @@ class Runner:
         max_turns: int = 8,
         max_tool_retries: int = 2,
         step_scope: Callable[[], AbstractContextManager[Any]] | None = None,
+        fallback: ChatModel | None = None,
     ) -> None:
         """``step_scope`` wraps each tool execution together with its ``tool_finished`` event (e.g.
-        a database unit of work, so a ticket change and the event that records it commit together)."""
+        a database unit of work, so a ticket change and the event that records it commit together).
+        ``fallback`` takes over a turn whose model keeps sending invalid tool arguments after
+        ``max_tool_retries`` corrections (the turn restarts from the user's message on it)."""
         self.agents = dict(agents)
         self._model = model
         self.policy = policy or ToolPolicy()
         self.max_turns = max_turns
         self.max_tool_retries = max_tool_retries
         self._step_scope = step_scope or nullcontext
+        self.fallback = fallback
 
     def model_for(self, agent: Agent) -> ChatModel:
         return self._model if isinstance(self._model, ChatModel) else self._model(agent)
@@ -192,6 +196,8 @@ class Runner:
 
     async def _loop(self, state: RunState, context: RunContext, emit: Callable[..., None]) -> None:
         retries: dict[str, int] = {}
+        start, start_agent, audited = len(state.messages), state.agent, len(context.audit)
+        on_fallback = False
         while state.turns < self.max_turns:
             state.turns += 1
             agent = self.agent(state.agent)
@@ -210,7 +216,8 @@ class Runner:
                     "verified": context.verified,
                 },
             )
-            response = await self.model_for(agent).complete(request)
+            model = self.fallback if on_fallback and self.fallback is not None else self.model_for(agent)
+            response = await model.complete(request)
             usage = response.usage
             emit(
                 "model_call",
@@ -241,6 +248,13 @@ class Runner:
                     state.status = "paused"
                     emit("done", agent.name, status="paused", approval=state.pending_approval)
                     return
+            if self._should_fall_back(on_fallback, retries, context.audit[audited:]):
+                log.warning(
+                    "model %s kept sending invalid tool arguments; the fallback engine takes the turn", model.name
+                )
+                del state.messages[start:]
+                state.agent, on_fallback = start_agent, True
+                retries.clear()
         state.status = "failed"
         text = (
             "I couldn't finish this in the steps I'm allowed, so I'm handing it to the service desk team: "
@@ -249,6 +263,19 @@ class Runner:
         state.messages.append(Message("assistant", text))
         emit("message", state.agent, text=text, reason="max_turns")
         emit("done", state.agent, status="failed")
+
+    def _should_fall_back(self, on_fallback: bool, retries: dict[str, int], audit: list[dict[str, Any]]) -> bool:
+        """Invalid arguments past the retry limit, a fallback to hand to, and nothing changed yet this turn."""
+        if on_fallback or self.fallback is None or not any(n > self.max_tool_retries for n in retries.values()):
+            return False
+        return not any(a["outcome"] == "ok" and self._risk(str(a["tool"])) != "read" for a in audit)
+
+    def _risk(self, tool_name: str) -> str:
+        for agent in self.agents.values():
+            found = agent.tool(tool_name)
+            if found is not None:
+                return found.risk
+        return "read"
 
     async def _handle(
         self,

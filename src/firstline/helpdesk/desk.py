@@ -144,7 +144,14 @@ class Helpdesk:
         self.engine: ChatModel | Callable[[Agent], ChatModel] = engine or OfflineEngine(triage)
         self.engine_name = getattr(self.engine, "name", "llm")
         self.agents = build_agents()
-        self.runner = Runner(self.agents, self.engine, max_turns=max_turns, step_scope=tickets.unit_of_work)
+        offline = self.engine if isinstance(self.engine, OfflineEngine) else OfflineEngine(triage)
+        self.runner = Runner(
+            self.agents,
+            self.engine,
+            max_turns=max_turns,
+            step_scope=tickets.unit_of_work,
+            fallback=None if offline is self.engine else offline,
+        )
         self.incidents = IncidentLinker(tickets, incident_window, incident_threshold)
         self._clock = clock
 
@@ -362,6 +369,7 @@ class _Turn:
         self.intent = conversation.intent
         self.context_ref: RunContext | None = None
         self.request_text = ""
+        self.routed_to: str | None = None
 
     # -- context ---------------------------------------------------------------------------------
 
@@ -406,7 +414,9 @@ class _Turn:
         if event.kind == "routed" and event.agent != TRIAGE:
             with self.desk.tickets.unit_of_work():
                 self.desk._event(self.cid, event.kind, event.agent, event.data)
-                self._routed(event.agent, context)
+                if event.agent != self.routed_to:  # a turn restarted on the fallback engine routes again
+                    self._routed(event.agent, context)
+                    self.routed_to = event.agent
         elif event.kind == "approval_needed":
             with self.desk.tickets.unit_of_work():
                 self.desk._event(self.cid, event.kind, event.agent, event.data)
