@@ -125,3 +125,16 @@ def test_the_helpdesk_on_llama_cpp_keeps_the_policy(llama_url: str, helpdesk_wor
     assert desk.directory.account("r.chen").locked is True  # whatever the tiny model did, nothing unverified changed
     assert reply.status in ("done", "failed") and reply.usage["turn"]["calls"] >= 1
     assert reply.usage["turn"]["prompt_tokens"] > 0 and reply.engine in ("smollm2", "desk")
+
+
+def test_streaming_with_tools_falls_back_to_one_call_on_llama_cpp(llama_url: str) -> None:
+    request = ChatRequest((Message("user", "Unlock the account jdoe."),), (UNLOCK,))
+
+    async def run() -> ModelResponse:
+        async for item in smol(llama_url).stream(request):
+            if isinstance(item, ModelResponse):
+                return item
+        raise AssertionError("no final response")
+
+    final = asyncio.run(run())  # the server refuses to stream with tool_choice "auto"; we do not ask it to
+    assert final.usage.prompt_tokens > 0 and final.first_token_ms == final.latency_ms

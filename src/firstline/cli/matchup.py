@@ -28,6 +28,7 @@ def matchup(
     out: Annotated[Path | None, typer.Option(help="write results.json and matchup.png here")] = None,
     first_token_s: Annotated[float, typer.Option(help="first-token budget per model call")] = 60.0,
     turn_s: Annotated[float, typer.Option(help="budget per model call")] = 300.0,
+    max_turns: Annotated[int, typer.Option(min=1, max=20, help="model calls allowed per user turn")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Score each model on the helpdesk scenarios: task success, pass^k, latency, tokens and cost, license."""
@@ -83,6 +84,7 @@ def matchup(
                     triage=runtime.triage,
                     knowledge=runtime.knowledge,
                     repeats=repeats,
+                    max_turns=max_turns,
                     progress=(lambda line: err.print(f"[dim]{line}[/]", highlight=False)) if not as_json else None,
                 )
             )

@@ -74,6 +74,7 @@ async def run_matchup(
     triage: Triage,
     knowledge: KnowledgeBase | None,
     repeats: int = 1,
+    max_turns: int = 10,
     progress: Callable[[str], None] | None = None,
 ) -> list[MatchupRow]:
     rows = []
@@ -86,7 +87,13 @@ async def run_matchup(
             engine: ChatModel = contender.engine,
         ) -> Helpdesk:
             return Helpdesk(
-                directory=directory, tickets=tickets, triage=triage, knowledge=knowledge, codes=codes, engine=engine
+                directory=directory,
+                tickets=tickets,
+                triage=triage,
+                knowledge=knowledge,
+                codes=codes,
+                engine=engine,
+                max_turns=max_turns,
             )
 
         results: list[ScenarioResult] = []

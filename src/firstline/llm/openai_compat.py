@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
@@ -229,6 +229,12 @@ class OpenAICompatModel:
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+        if request.tools and not self.profile.stream_with_tools:
+            response = await self.complete(request)
+            if response.text:
+                yield response.text
+            yield replace(response, first_token_ms=response.latency_ms)
+            return
         started = self._clock()
         first: float | None = None
         got = _Assembly()

@@ -15,8 +15,9 @@ Facts encoded here (from the servers' documentation and published API specs):
   (Ollama); both are accepted everywhere.
 * Some hosts reject ``logprobs``, ``logit_bias`` or ``n > 1`` (Groq, several Fireworks and
   OpenRouter routes): those fields are dropped for them.
-* llama-cpp-python's server rejects ``content: null`` on an assistant message with tool calls;
-  it gets an empty string.
+* llama-cpp-python's server rejects ``content: null`` on an assistant message with tool calls (it
+  gets an empty string), and cannot stream a reply when tools are offered with ``tool_choice:
+  "auto"`` (such a call is made without streaming; its time to first token is the whole call).
 * Reasoning text arrives as ``reasoning_content`` (vLLM, SGLang, DeepSeek) or ``reasoning``
   (OpenRouter, Ollama); it is kept apart from the reply.
 """
@@ -49,6 +50,7 @@ class ModelProfile:
     reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     null_assistant_content: bool = True  # `content: null` beside tool calls; llama-cpp-python wants ""
+    stream_with_tools: bool = True  # llama-cpp-python cannot stream when tool_choice is "auto"
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **overrides: Any) -> ModelProfile:
@@ -67,7 +69,11 @@ PRESETS: dict[str, ModelProfile] = {
     "sglang": ModelProfile("sglang"),
     "tgi": ModelProfile("tgi", parallel_tool_calls=False, structured_output="tgi_json"),
     "llamacpp": ModelProfile(
-        "llamacpp", parallel_tool_calls=False, structured_output="json_object", null_assistant_content=False
+        "llamacpp",
+        parallel_tool_calls=False,
+        structured_output="json_object",
+        null_assistant_content=False,
+        stream_with_tools=False,
     ),
     "ollama": ModelProfile("ollama", parallel_tool_calls=False, structured_output="json_object", accepts_n=False),
     "openai": ModelProfile(
