@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +90,57 @@ def test_ask_bad_input(client: TestClient) -> None:
     )
     assert stolen.status_code == 404
     assert client.post("/v1/ask", json={"user": RUBY}).status_code == 422
+
+
+def _sse_events(body: str) -> list[tuple[str, dict[str, object]]]:
+    out = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def test_conversations_stream_events_and_keep_everything(client: TestClient) -> None:
+    created = client.post("/v1/conversations", json={"user": RUBY})
+    assert created.status_code == 201
+    cid = created.json()["conversation_id"]
+    with client.stream(
+        "POST",
+        f"/v1/conversations/{cid}/messages",
+        json={"text": "I'm locked out of my account", "user": RUBY, "stream": True},
+    ) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        events = _sse_events(response.read().decode())
+    kinds = [kind for kind, _ in events if kind != "model_call"]
+    assert kinds[0] == "routed" and kinds[-1] == "reply" and "tool_finished" in kinds and "message" in kinds
+    assert kinds.index("tool_started") < kinds.index("tool_finished") < kinds.index("message") < kinds.index("done")
+    reply = events[-1][1]
+    assert reply["conversation_id"] == cid and reply["agent"] == "security"
+    plain = client.post(f"/v1/conversations/{cid}/messages", json={"text": "123456", "user": RUBY})
+    assert plain.status_code == 200 and plain.json()["conversation_id"] == cid
+    stored = client.get(f"/v1/conversations/{cid}", params={"user": RUBY}).json()
+    assert [e["kind"] for e in stored["events"]].count("user_message") == 2 and stored["ticket_number"]
+    assert client.get(f"/v1/conversations/{cid}", params={"user": "marcus.bell@nwmeridian.co.uk"}).status_code == 404
+    assert client.get(f"/v1/conversations/{cid}").status_code == 404
+    other = client.post(
+        f"/v1/conversations/{cid}/messages", json={"text": "hi", "user": "marcus.bell@nwmeridian.co.uk"}
+    )
+    assert other.status_code == 404
+    assert client.post("/v1/conversations/nope/messages", json={"text": "hi", "stream": True}).status_code == 404
+
+
+def test_a_client_that_disconnects_does_not_cancel_the_turn(client: TestClient) -> None:
+    cid = client.post("/v1/conversations", json={"user": RUBY}).json()["conversation_id"]
+    with client.stream(
+        "POST",
+        f"/v1/conversations/{cid}/messages",
+        json={"text": "my print job is stuck on LON-F3-HP-01", "user": RUBY, "stream": True},
+    ) as response:
+        next(response.iter_lines())  # read the first event, then hang up
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kinds = [e["kind"] for e in client.get(f"/v1/conversations/{cid}", params={"user": RUBY}).json()["events"]]
+        if "assistant_message" in kinds:
+            break
+        time.sleep(0.2)
+    assert "assistant_message" in kinds and kinds[0] == "user_message"

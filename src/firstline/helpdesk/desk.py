@@ -243,6 +243,10 @@ class Helpdesk:
             return turn.failed(exc)
         return turn.finish(result.state, context, None)
 
+    def check_access(self, conversation_id: str, requester: str | None) -> None:
+        """Raise ConversationNotFoundError unless ``requester`` may continue this conversation."""
+        self._open(conversation_id, requester, "api")
+
     def transcript(self, conversation_id: str, requester: str | None = None) -> list[dict[str, Any]]:
         conversation = self.conversations.get(conversation_id)
         if requester is not None and conversation.requester not in (None, requester.strip().lower()):
