@@ -10,7 +10,7 @@ the service build one ``Runtime`` and pass its parts down::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -23,14 +23,16 @@ from firstline.knowledge.embedders import Embedder, LocalEmbedder, SentenceTrans
 from firstline.knowledge.rerank import Reranker, build_reranker
 from firstline.knowledge.retriever import RetrievalConfig
 from firstline.knowledge.stores import VectorStore
-from firstline.settings import KnowledgeSettings, Settings
+from firstline.settings import EndpointSettings, KnowledgeSettings, Settings
 
 if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb search` needs none of them
     from firstline.agents import Agent
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.triage import Triage
+    from firstline.llm.catalog import ModelInfo
     from firstline.llm.messages import ChatModel
+    from firstline.llm.openai_compat import OpenAICompatModel
     from firstline.ticketing import SqlTicketing
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "build_embedder",
     "build_engine",
     "build_knowledge",
+    "build_model",
     "build_reranker_from",
     "build_store",
     "demo_org",
@@ -150,6 +153,24 @@ def build_directory(settings: Settings) -> DirectoryBackend:
     return LdapDirectory(d.ldap_url, d.ldap_bind_dn, password, d.ldap_base_dn, d.ldap_people_ou, others=sql)
 
 
+def build_model(name: str, endpoint: EndpointSettings, prices: Mapping[str, ModelInfo]) -> OpenAICompatModel:
+    """The client of one ``[llm.endpoints.<name>]`` entry, priced from the catalog when it names an entry."""
+    from firstline.llm.openai_compat import OpenAICompatModel
+    from firstline.llm.profiles import profile
+
+    return OpenAICompatModel(
+        endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else None,
+        preset=profile(endpoint.preset, **endpoint.overrides),
+        name=name,
+        timeout_s=endpoint.timeout_s,
+        temperature=endpoint.temperature,
+        max_tokens=endpoint.max_tokens,
+        pricing=prices.get(endpoint.catalog_id) if endpoint.catalog_id else None,
+    )
+
+
 def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Agent], ChatModel]:
     """The offline engine, or per-role fallback chains of LLM endpoints that end at the offline engine."""
     from firstline.helpdesk.offline import OfflineEngine
@@ -160,24 +181,9 @@ def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Ag
         return offline
     from firstline.llm.catalog import load_catalog
     from firstline.llm.fallback import Budget, CircuitBreaker, FallbackChain
-    from firstline.llm.openai_compat import OpenAICompatModel
-    from firstline.llm.profiles import profile
 
     prices = {m.id: m for m in load_catalog(settings.data_dir / "models.yaml")}
-    models = {
-        name: OpenAICompatModel(
-            e.model,
-            base_url=e.base_url,
-            api_key=e.api_key.get_secret_value() if e.api_key else None,
-            preset=profile(e.preset, **e.overrides),
-            name=name,
-            timeout_s=e.timeout_s,
-            temperature=e.temperature,
-            max_tokens=e.max_tokens,
-            pricing=prices.get(e.catalog_id) if e.catalog_id else None,
-        )
-        for name, e in llm.endpoints.items()
-    }
+    models = {name: build_model(name, e, prices) for name, e in llm.endpoints.items()}
     breakers: dict[str, CircuitBreaker] = {}
     budget = Budget(llm.first_token_s, llm.turn_s)
     chains: dict[str, ChatModel] = {

@@ -39,9 +39,7 @@ def matchup(
     from firstline.helpdesk.offline import OfflineEngine
     from firstline.llm.catalog import load_catalog
     from firstline.llm.fallback import Budget, FallbackChain
-    from firstline.llm.openai_compat import OpenAICompatModel
-    from firstline.llm.profiles import profile
-    from firstline.runtime import Runtime, demo_org, demo_runbooks
+    from firstline.runtime import Runtime, build_model, demo_org, demo_runbooks
 
     settings = settings_or_exit()
     names = [n.strip() for n in models.split(",") if n.strip()]
@@ -62,17 +60,7 @@ def matchup(
                     known = ", ".join(settings.llm.endpoints) or "none configured"
                     raise ConfigError(f"No endpoint {name!r} in [llm.endpoints] (known: {known}).")
                 info = catalog.get(endpoint.catalog_id or "")
-                model = OpenAICompatModel(
-                    endpoint.model,
-                    base_url=endpoint.base_url,
-                    api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else None,
-                    preset=profile(endpoint.preset, **endpoint.overrides),
-                    name=name,
-                    timeout_s=endpoint.timeout_s,
-                    temperature=endpoint.temperature,
-                    max_tokens=endpoint.max_tokens,
-                    pricing=info,
-                )
+                model = build_model(name, endpoint, catalog)
                 # No last resort: a failing call fails the turn, so the row measures this model alone.
                 engine = FallbackChain([model], budget=Budget(first_token_s, turn_s), name=name)
                 contenders.append(Contender(name, engine, info.license if info else "unknown"))

@@ -32,8 +32,8 @@ __all__ = ["PLAYBOOKS", "fallback_playbook"]
 Playbook = Callable[[View], Step]
 
 
-def _then_resolve(v: View, done: str, note: str, text: str) -> Step:
-    """After ``done`` succeeded: resolve the conversation's ticket once, then say ``text``."""
+def _then_resolve(v: View, note: str, text: str) -> Step:
+    """After a change succeeded: resolve the conversation's ticket once, then say ``text``."""
     resolved = v.latest("mark_resolved")
     if resolved is None or not resolved.this_turn:
         return call("mark_resolved", note=note)
@@ -60,7 +60,7 @@ def account_unlock(v: View) -> Step:
         )
     unlocked = v.latest("unlock_account")
     if unlocked is not None and unlocked.ok:
-        return _then_resolve(v, "unlock_account", "Account unlocked after identity verification", unlocked.result)
+        return _then_resolve(v, "Account unlocked after identity verification", unlocked.result)
     if not account.get("locked") and unlocked is None:
         if account.get("password_expired"):
             return password_reset(v)
@@ -72,29 +72,30 @@ def account_unlock(v: View) -> Step:
     return verification(v) or call("unlock_account")
 
 
-def password_reset(v: View) -> Step:
-    sent = v.latest("send_password_reset_link")
-    if sent is not None and sent.ok:
-        return _then_resolve(
-            v,
-            "send_password_reset_link",
-            "Self-service reset link sent",
-            f"{sent.result} Choose a new password there; I never need to know it. Devices that still use the old "
-            "one (phone mail, mapped drives) will ask for the new one.",
-        )
-    return verification(v) or call("send_password_reset_link")
+def verified_change(tool: str, note: str, advice: str = "") -> Playbook:
+    """A playbook for one change to the requester's own things: verify, call ``tool``, resolve, tell."""
+
+    def playbook(v: View) -> Step:
+        done = v.latest(tool)
+        if done is not None and done.ok:
+            return _then_resolve(v, note, f"{done.result} {advice}".strip())
+        return verification(v) or call(tool)
+
+    return playbook
 
 
-def mfa_reset(v: View) -> Step:
-    done = v.latest("reset_mfa")
-    if done is not None and done.ok:
-        return _then_resolve(
-            v,
-            "reset_mfa",
-            "MFA methods cleared after approval",
-            f"{done.result} Sign in at a computer and follow the prompts to register your new phone.",
-        )
-    return verification(v) or call("reset_mfa")
+password_reset = verified_change(
+    "send_password_reset_link",
+    "Self-service reset link sent",
+    "Choose a new password there; I never need to know it. Devices that still use the old one (phone mail, "
+    "mapped drives) will ask for the new one.",
+)
+mfa_reset = verified_change(
+    "reset_mfa",
+    "MFA methods cleared after approval",
+    "Sign in at a computer and follow the prompts to register your new phone.",
+)
+voicemail_pin = verified_change("reset_voicemail_pin", "Voicemail PIN reset")
 
 
 def phishing_report(v: View) -> Step:
@@ -289,7 +290,7 @@ def distribution_list(v: View) -> Step:
         )
     joined = v.latest("join_distribution_list") or v.latest("add_to_distribution_list")
     if joined is not None and joined.ok:
-        return _then_resolve(v, joined.name, f"Added to {address}", joined.result)
+        return _then_resolve(v, f"Added to {address}", joined.result)
     step = verification(v)
     if step is not None:
         return step
@@ -437,7 +438,7 @@ def toner(v: View) -> Step:
     colour = v.slot(slots.colour) or (min(levels, key=lambda c: levels[c]) if levels else "black")
     ordered = v.latest("order_toner")
     if ordered is not None and ordered.ok:
-        return _then_resolve(v, "order_toner", f"Toner ordered: {colour}", ordered.result)
+        return _then_resolve(v, f"Toner ordered: {colour}", ordered.result)
     if colour in levels and levels[colour] > 20:
         return Say(
             f"{data.get('name')} still has {levels[colour]}% {colour} toner, so no cartridge is due yet. If prints "
@@ -463,17 +464,10 @@ def desk_phone_down(v: View) -> Step:
     )
 
 
-def voicemail_pin(v: View) -> Step:
-    done = v.latest("reset_voicemail_pin")
-    if done is not None and done.ok:
-        return _then_resolve(v, "reset_voicemail_pin", "Voicemail PIN reset", done.result)
-    return verification(v) or call("reset_voicemail_pin")
-
-
 def call_forwarding(v: View) -> Step:
     done = v.latest("set_call_forwarding")
     if done is not None and done.ok:
-        return _then_resolve(v, "set_call_forwarding", "Call forwarding changed", done.result)
+        return _then_resolve(v, "Call forwarding changed", done.result)
     text = " ".join(v.users)
     stop = slots.stop_forwarding(v.last_user) or (slots.stop_forwarding(text) and not slots.forwarding_target(text))
     target = None if stop else v.slot(slots.forwarding_target)

@@ -20,7 +20,7 @@ from firstline.agents import RunContext, Tool, tool
 from firstline.directory.models import Device, Person
 from firstline.errors import ConfigError, DirectoryEntryNotFoundError, PersonNotFoundError, ToolFailed
 from firstline.helpdesk.taxonomy import data_dir, load_taxonomy
-from firstline.helpdesk.tools.deps import deps_of, open_or_update_ticket
+from firstline.helpdesk.tools.deps import deps_of, open_or_update_ticket, requester
 from firstline.ticketing import Impact, NewTicket, Urgency
 
 __all__ = ["COMPUTER_TOOLS", "SoftwareItem", "find_software", "load_software_catalog"]
@@ -107,15 +107,6 @@ def find_software(name: str) -> SoftwareItem | None:
     return next((item for item in load_software_catalog() if item.matches(name)), None)
 
 
-def _me(ctx: RunContext) -> Person:
-    if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
-    try:
-        return deps_of(ctx).directory.person(ctx.requester)
-    except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
-
-
 def _main_computer(ctx: RunContext, person: Person) -> Device | None:
     devices = deps_of(ctx).directory.devices_of(person.id)
     computers = [d for d in devices if d.kind in ("laptop", "desktop") and d.status == "in_use"]
@@ -174,7 +165,7 @@ def request_software(ctx: RunContext, name: str, reason: str = "") -> str:
         name: the product as the user calls it, e.g. "Visio", "Photoshop" or "7-Zip".
         reason: why they need it, in the user's words (goes on the ticket for the manager).
     """
-    person = _me(ctx)
+    person = requester(ctx)
     item = find_software(name)
     if item is None:
         raise ToolFailed(
@@ -242,7 +233,7 @@ def _manager_name(ctx: RunContext, person: Person) -> str:
 @tool
 def disk_cleanup_steps(ctx: RunContext) -> dict[str, Any]:
     """Show free disk space on the requester's main laptop and the clean-up steps for its OS (Windows or macOS)."""
-    person = _me(ctx)
+    person = requester(ctx)
     device = _main_computer(ctx, person)
     if device is None:
         raise ToolFailed("the requester has no laptop in use: ask which computer is full")

@@ -14,7 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
-from firstline.errors import ConfigError, ToolFailed
+from firstline.directory.models import Person
+from firstline.errors import ConfigError, PersonNotFoundError, ToolFailed
 from firstline.knowledge.base import KnowledgeBase
 from firstline.ticketing import NewTicket, Ticket, TicketingBackend, TicketUpdate
 
@@ -125,6 +126,16 @@ class HelpdeskDeps:
     tickets: TicketingBackend
     codes: OneTimeCodes = field(default_factory=OneTimeCodes)
     knowledge: KnowledgeBase | None = None
+
+
+def requester(ctx: RunContext) -> Person:
+    """The person asking; ToolFailed (for the model to relay) when unknown or not in the directory."""
+    if not ctx.requester:
+        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+    try:
+        return deps_of(ctx).directory.person(ctx.requester)
+    except PersonNotFoundError as exc:
+        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
 
 
 def deps_of(ctx: RunContext) -> HelpdeskDeps:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from firstline.agents import RunContext, Tool, tool
 from firstline.directory.models import Device, Person
-from firstline.errors import DirectoryEntryNotFoundError, InputError, PersonNotFoundError, ToolFailed
-from firstline.helpdesk.tools.deps import deps_of, open_or_update_ticket
+from firstline.errors import DirectoryEntryNotFoundError, InputError, ToolFailed
+from firstline.helpdesk.tools.deps import deps_of, open_or_update_ticket, requester
 from firstline.ticketing import Impact, NewTicket, Urgency
 
 __all__ = ["BASELINES", "DEVICE_TOOLS", "STALE_CHECK_IN_DAYS"]
@@ -34,18 +34,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _me(ctx: RunContext) -> Person:
-    if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
-    try:
-        return deps_of(ctx).directory.person(ctx.requester)
-    except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
-
-
 def _my_device(ctx: RunContext, key: str | None) -> tuple[Person, Device]:
     """The requester's device named by ``key`` (their main computer when ``None``)."""
-    person = _me(ctx)
+    person = requester(ctx)
     directory = deps_of(ctx).directory
     if key is None or not key.strip():
         device = _primary_computer(directory.devices_of(person.id))
@@ -162,7 +153,7 @@ def _fix(issue: str, device: Device) -> str:
 @tool
 def my_devices(ctx: RunContext) -> list[dict[str, Any]]:
     """List the requester's own devices (laptops, desktops, phones, tablets) with status and Intune compliance."""
-    person = _me(ctx)
+    person = requester(ctx)
     return [
         {
             "id": d.id,
@@ -216,7 +207,7 @@ def device_health(ctx: RunContext, device: str | None = None) -> dict[str, Any]:
 @tool
 def compliance_check(ctx: RunContext) -> list[dict[str, Any]]:
     """Explain why any of the requester's devices is non-compliant in Intune, with the fix for each issue."""
-    person = _me(ctx)
+    person = requester(ctx)
     report = []
     for d in deps_of(ctx).directory.devices_of(person.id):
         if d.status in ("lost", "stolen", "retired"):

@@ -12,21 +12,12 @@ from typing import Any
 from firstline.agents import RunContext, Tool, tool
 from firstline.directory.models import DistributionList, Mailbox, Person, SharedMailbox
 from firstline.errors import DirectoryEntryNotFoundError, InputError, PersonNotFoundError, ToolFailed
-from firstline.helpdesk.tools.deps import deps_of
+from firstline.helpdesk.tools.deps import deps_of, requester
 
 __all__ = ["EMAIL_TOOLS", "NEARLY_FULL_PERCENT"]
 
 NEARLY_FULL_PERCENT = 90.0  # from here on the quota tool gives clean-up advice
 _WARN_MARGIN_GB, _SEND_STOP_MARGIN_GB = 1.0, 0.5  # Exchange warns 1 GB, stops sending 0.5 GB below quota
-
-
-def _me(ctx: RunContext) -> Person:
-    if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
-    try:
-        return deps_of(ctx).directory.person(ctx.requester)
-    except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
 
 
 def _address(person: Person, address: str) -> str:
@@ -81,7 +72,7 @@ def _add(ctx: RunContext, person: Person, dl: DistributionList) -> str:
 @tool
 def mailbox_quota(ctx: RunContext) -> dict[str, Any]:
     """Show how full the requester's own mailbox is (used/quota GB, archive, hold) and clean-up advice."""
-    person = _me(ctx)
+    person = requester(ctx)
     mailbox = deps_of(ctx).directory.mailbox_of(person.id)
     if mailbox is None:
         raise ToolFailed("the requester has no mailbox of their own (leavers have none): Messaging can explain")
@@ -131,7 +122,7 @@ def distribution_list_info(ctx: RunContext, address: str) -> dict[str, Any]:
     Args:
         address: the list's address, e.g. "leeds-all@nwmeridian.co.uk" (the part before the @ is enough).
     """
-    person = _me(ctx)
+    person = requester(ctx)
     dl = _list(ctx, person, address)
     owners = _people(ctx, dl.owners)
     if dl.dynamic:
@@ -167,7 +158,7 @@ def join_distribution_list(ctx: RunContext, address: str) -> str:
     Args:
         address: the list's address, e.g. "social-club-leeds@nwmeridian.co.uk".
     """
-    person = _me(ctx)
+    person = requester(ctx)
     dl = _list(ctx, person, address)
     _refuse_dynamic(dl)
     if person.id in dl.members:
@@ -187,7 +178,7 @@ def add_to_distribution_list(ctx: RunContext, address: str) -> str:
     Args:
         address: the list's address, e.g. "sales-uk@nwmeridian.co.uk".
     """
-    person = _me(ctx)
+    person = requester(ctx)
     dl = _list(ctx, person, address)
     _refuse_dynamic(dl)
     if person.id in dl.members:
@@ -207,7 +198,7 @@ def shared_mailbox_access_info(ctx: RunContext, address: str) -> dict[str, Any]:
     Args:
         address: the shared mailbox's address, e.g. "ap@nwmeridian.co.uk" (the part before the @ is enough).
     """
-    person = _me(ctx)
+    person = requester(ctx)
     try:
         mailbox = deps_of(ctx).directory.mailbox(_address(person, address))
     except DirectoryEntryNotFoundError as exc:

@@ -6,8 +6,8 @@ from typing import Any
 
 from firstline.agents import RunContext, Tool, tool
 from firstline.directory.models import Printer
-from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError, ToolFailed
-from firstline.helpdesk.tools.deps import deps_of
+from firstline.errors import DirectoryEntryNotFoundError, ToolFailed
+from firstline.helpdesk.tools.deps import deps_of, requester
 
 __all__ = ["PRINTER_TOOLS", "TONER_ORDER_THRESHOLD"]
 
@@ -21,15 +21,6 @@ def _printer(ctx: RunContext, name: str) -> Printer:
         raise ToolFailed(
             f"there is no printer {name!r}: the name is on the label on the front, e.g. LON-F4-HP-01"
         ) from exc
-
-
-def _requester_id(ctx: RunContext) -> str:
-    if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
-    try:
-        return deps_of(ctx).directory.person(ctx.requester).id
-    except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
 
 
 @tool
@@ -66,7 +57,7 @@ def clear_my_print_jobs(ctx: RunContext, name: str) -> str:
         name: the printer's name, e.g. "LON-F4-HP-02".
     """
     printer = _printer(ctx, name)
-    me = _requester_id(ctx)
+    me = requester(ctx).id
     mine = [j.id for j in printer.queue if j.owner == me and j.status in ("stuck", "held", "error")]
     if not mine:
         return f"You have no stuck jobs on {printer.name}; the queue problem is not yours to clear."

@@ -11,21 +11,15 @@ from typing import Any
 
 from firstline.agents import RunContext, Tool, tool
 from firstline.directory.models import Account, Person
-from firstline.errors import AccountDisabledError, PersonNotFoundError, ToolFailed
-from firstline.helpdesk.tools.deps import deps_of
+from firstline.errors import AccountDisabledError, ToolFailed
+from firstline.helpdesk.tools.deps import deps_of, requester
 
 __all__ = ["SECURITY_TOOLS"]
 
 
 def _me(ctx: RunContext) -> tuple[Person, Account]:
-    if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
-    directory = deps_of(ctx).directory
-    try:
-        person = directory.person(ctx.requester)
-    except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
-    return person, directory.account(person.id)
+    person = requester(ctx)
+    return person, deps_of(ctx).directory.account(person.id)
 
 
 def _masked(phone: str) -> str:
