@@ -1,0 +1,258 @@
+"""Playbooks for the requester's own account, devices, mailbox and phone line (Security, Device, Email, Phone)."""
+
+from __future__ import annotations
+
+from firstline.helpdesk import slots
+from firstline.helpdesk.offline import (
+    FOLLOW_UP,
+    Say,
+    Step,
+    View,
+    call,
+    escalate_and_say,
+    kb_answer,
+    verification,
+)
+from firstline.helpdesk.playbooks.common import as_dict, then_resolve, verified_change
+
+# -- security ----------------------------------------------------------------------------------------
+
+
+def account_unlock(v: View) -> Step:
+    status = v.latest("account_status")
+    if status is None:
+        return call("account_status")
+    account = as_dict(status.data)
+    if not account.get("enabled", True):
+        return escalate_and_say(
+            v,
+            "Your account is disabled, not locked. That's an administrative block the service desk can't lift "
+            "from chat; Security Operations will review it.",
+        )
+    unlocked = v.latest("unlock_account")
+    if unlocked is not None and unlocked.ok:
+        return then_resolve(v, "Account unlocked after identity verification", unlocked.result)
+    if not account.get("locked") and unlocked is None:
+        if account.get("password_expired"):
+            return password_reset(v)
+        return Say(
+            f"Your account {account.get('username', '')} isn't locked, so the sign-in problem is something else. "
+            "If you've forgotten your password I can send a reset link; if the MFA prompt is the problem, tell me "
+            "what it shows."
+        )
+    return verification(v) or call("unlock_account")
+
+
+password_reset = verified_change(
+    "send_password_reset_link",
+    "Self-service reset link sent",
+    "Choose a new password there; I never need to know it. Devices that still use the old one (phone mail, "
+    "mapped drives) will ask for the new one.",
+)
+mfa_reset = verified_change(
+    "reset_mfa",
+    "MFA methods cleared after approval",
+    "Sign in at a computer and follow the prompts to register your new phone.",
+)
+voicemail_pin = verified_change("reset_voicemail_pin", "Voicemail PIN reset")
+
+
+def phishing_report(v: View) -> Step:
+    report = v.latest("report_phishing")
+    if report is None:
+        text = " ".join(v.users)
+        senders = [e for e in slots.emails(text) if e != v.requester]
+        lowered = text.lower()
+        clicked = any(w in lowered for w in ("clicked", "opened the link", "opened the attachment", "followed"))
+        entered = any(
+            w in lowered
+            for w in ("entered my password", "typed my password", "gave my password", "entered my details", "logged in")
+        )
+        return call(
+            "report_phishing",
+            sender=senders[0] if senders else "unknown sender",
+            subject=v.request_text[:150],
+            clicked_link=clicked or entered,
+            entered_credentials=entered,
+        )
+    if not report.ok:
+        return Say(report.problem)
+    return Say(f"Thanks for reporting it. {report.result}")
+
+
+# -- device ------------------------------------------------------------------------------------------
+
+
+def _device_hint(v: View) -> str | None:
+    kind = v.slot(slots.device_kind)
+    devices = v.latest("my_devices")
+    if devices is None or not isinstance(devices.data, list):
+        return None
+    mine = [d for d in devices.data if d.get("status") == "in_use"]
+    if kind:
+        mine = [d for d in mine if d.get("kind") == kind] or mine
+    return str(mine[0]["hostname"]) if len(mine) == 1 or (kind and mine) else None
+
+
+def lost_device(v: View) -> Step:
+    if v.latest("my_devices") is None:
+        return call("my_devices")
+    device = _device_hint(v)
+    if device is None:
+        listing = v.latest("my_devices")
+        names = ", ".join(
+            f"{d['hostname']} ({d['model']})"
+            for d in (listing.data if listing and isinstance(listing.data, list) else [])
+        )
+        return Say(f"Which device is it? Your devices are: {names or 'none on record'}.")
+    reported = v.latest("report_lost_device")
+    if reported is None or not reported.ok:
+        step = verification(v)
+        if step is not None:
+            return step
+        return call(
+            "report_lost_device",
+            device=device,
+            stolen=slots.stolen(" ".join(v.users)),
+            where_and_when=" ".join(v.users)[:500],
+        )
+    locked = v.latest("remote_lock")
+    if locked is None:
+        return call("remote_lock", device=device)
+    return Say(
+        f"{reported.result} {locked.result} If you find it, tell the service desk before using it again; "
+        "don't try to unlock it yourself."
+    )
+
+
+def mdm_enrolment(v: View) -> Step:
+    steps = v.latest("mdm_enrol_steps")
+    platform = v.slot(slots.platform)
+    if steps is None:
+        if platform is None:
+            return Say("Which kind of device are you enrolling: Windows laptop, Mac, iPhone/iPad or Android?")
+        return call("mdm_enrol_steps", platform=platform)
+    data = as_dict(steps.data)
+    lines = "\n".join(data.get("steps", []))
+    stuck = " ".join(data.get("if_it_gets_stuck", [])[:1])
+    return Say(f"Here's how to enrol it in Intune:\n{lines}\n{stuck}\n{FOLLOW_UP}")
+
+
+def device_compliance(v: View) -> Step:
+    result = v.latest("compliance_check")
+    if result is None:
+        return call("compliance_check")
+    devices = result.data if isinstance(result.data, list) else []
+    problems = [d for d in devices if d.get("issues")]
+    if not problems:
+        return Say(
+            "All your devices show as compliant in Intune right now. If an app still says the device isn't "
+            "compliant, open Company Portal and tap 'Check status', then try again in 15 minutes. " + FOLLOW_UP
+        )
+    lines = [f"{d['hostname']}: " + "; ".join(f"{i['issue']} -> {i['fix']}" for i in d["issues"]) for d in problems]
+    return Say("Here's what Intune flags and how to fix it:\n" + "\n".join(lines) + f"\n{FOLLOW_UP}")
+
+
+# -- email -------------------------------------------------------------------------------------------
+
+
+def mailbox_full(v: View) -> Step:
+    quota = v.latest("mailbox_quota")
+    if quota is None:
+        return call("mailbox_quota")
+    data = as_dict(quota.data)
+    if data.get("state") == "ok":
+        return kb_answer(
+            v,
+            prefix=f"Your own mailbox is only {data.get('percent_used')}% full ({data.get('used_gb')} of "
+            f"{data.get('quota_gb')} GB), so the warning may come from a shared mailbox or your archive. ",
+        )
+    advice = data.get("advice") or []
+    tips = "\n".join(f"- {a}" for a in advice) if isinstance(advice, list) else str(advice)
+    return Say(
+        f"Your mailbox uses {data.get('used_gb')} GB of {data.get('quota_gb')} GB ({data.get('percent_used')}%)."
+        f"\n{tips}\n{FOLLOW_UP}".strip()
+    )
+
+
+def distribution_list(v: View) -> Step:
+    address = next(iter(slots.emails(" ".join(v.users))), None)
+    if address is None:
+        return Say("What's the list's e-mail address (for example leeds-social@nwmeridian.co.uk)?")
+    info = v.latest("distribution_list_info")
+    if info is None:
+        return call("distribution_list_info", address=address)
+    data = as_dict(info.data)
+    if data.get("requester_is_member"):
+        return Say(f"You're already a member of {data.get('name')}; restart Outlook if it doesn't show yet.")
+    if data.get("dynamic"):
+        return Say(
+            f"{data.get('name')} is a dynamic list: its members follow a rule ({data.get('rule')}), so nobody can "
+            "be added by hand. If your details are wrong in the directory, HR can correct them."
+        )
+    owners = data.get("owners") or []
+    if not data.get("open_join") and not any(o.get("email") and not o.get("left_the_company") for o in owners):
+        return escalate_and_say(
+            v,
+            f"{data.get('name')} has no current owner to approve new members, so I can't add you yet: Messaging "
+            "will confirm a new owner first.",
+        )
+    joined = v.latest("join_distribution_list") or v.latest("add_to_distribution_list")
+    if joined is not None and joined.ok:
+        return then_resolve(v, f"Added to {address}", joined.result)
+    step = verification(v)
+    if step is not None:
+        return step
+    if data.get("open_join"):
+        return call("join_distribution_list", address=address)
+    return call("add_to_distribution_list", address=address)
+
+
+def shared_mailbox(v: View) -> Step:
+    address = next(iter(slots.emails(" ".join(v.users))), None)
+    if address is None:
+        return kb_answer(v)
+    info = v.latest("shared_mailbox_access_info")
+    if info is None:
+        return call("shared_mailbox_access_info", address=address)
+    data = as_dict(info.data)
+    if data.get("requester_has_full_access"):
+        return Say(
+            f"You already have access to {data.get('name')}. It appears in Outlook within an hour; restart Outlook "
+            f"if it doesn't. {FOLLOW_UP}"
+        )
+    return escalate_and_say(
+        v, f"Access to {data.get('name')} needs an owner's approval. {data.get('how_to_get_access', '')}"
+    )
+
+
+# -- phone -------------------------------------------------------------------------------------------
+
+
+def desk_phone_down(v: View) -> Step:
+    status = v.latest("extension_status")
+    if status is None:
+        return call("extension_status")
+    data = as_dict(status.data)
+    if data.get("status") == "registered":
+        return kb_answer(v, prefix=f"Extension {data.get('extension')} is registered, so the line itself is fine. ")
+    return kb_answer(
+        v,
+        prefix=f"Extension {data.get('extension')} shows as {data.get('status')}. Meanwhile the Webex app on your "
+        "laptop or mobile rings for your calls. ",
+    )
+
+
+def call_forwarding(v: View) -> Step:
+    done = v.latest("set_call_forwarding")
+    if done is not None and done.ok:
+        return then_resolve(v, "Call forwarding changed", done.result)
+    text = " ".join(v.users)
+    stop = slots.stop_forwarding(v.last_user) or (slots.stop_forwarding(text) and not slots.forwarding_target(text))
+    target = None if stop else v.slot(slots.forwarding_target)
+    if not stop and target is None:
+        return Say("Where should your calls go? Give me an extension (e.g. 4357) or a UK mobile number.")
+    step = verification(v)
+    if step is not None:
+        return step
+    return call("set_call_forwarding", target=target, mode=slots.forwarding_mode(text))

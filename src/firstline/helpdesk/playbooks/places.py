@@ -1,0 +1,198 @@
+"""Playbooks for shared infrastructure: the network, computers and software, printers (Network, Computer, Printer)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from firstline.helpdesk import slots
+from firstline.helpdesk.offline import (
+    FOLLOW_UP,
+    Say,
+    Step,
+    View,
+    call,
+    escalate_and_say,
+    kb_answer,
+    verification,
+)
+from firstline.helpdesk.playbooks.common import as_dict, then_resolve
+
+# -- network -----------------------------------------------------------------------------------------
+
+
+def vpn(v: View) -> Step:
+    status = v.latest("vpn_status")
+    if status is None:
+        return call("vpn_status")
+    data = as_dict(status.data)
+    incidents = data.get("known_incidents") or []
+    if incidents:
+        first = incidents[0]
+        return Say(
+            f"There's a known problem: {first['title']} ({first['id']}, {first['status']}). "
+            f"Workaround: {data.get('workaround') or first.get('workaround')} {FOLLOW_UP}"
+        )
+    return kb_answer(v, prefix="There's no known VPN incident right now. ")
+
+
+def outage_then_kb(v: View) -> Step:
+    check = v.latest("site_outage_check")
+    if check is None:
+        return call("site_outage_check")
+    incidents = as_dict(check.data).get("incidents") or []
+    relevant = [i for i in incidents if _overlaps(i, v.request_text)]
+    if relevant:
+        first = relevant[0]
+        return Say(
+            f"There's a known problem that may explain it: {first['title']} ({first['id']}). "
+            f"Workaround: {first.get('workaround') or 'none yet'}. {FOLLOW_UP}"
+        )
+    return kb_answer(v)
+
+
+def _overlaps(incident: dict[str, Any], text: str) -> bool:
+    words = {w for w in text.lower().replace("-", " ").split() if len(w) > 3}
+    haystack = f"{incident.get('title', '')} {' '.join(incident.get('affected', []))}".lower()
+    return any(w in haystack for w in words)
+
+
+def report_outage(v: View) -> Step:
+    check = v.latest("site_outage_check")
+    if check is None:
+        return call("site_outage_check")
+    incidents = as_dict(check.data).get("incidents") or []
+    if incidents:
+        listed = "; ".join(f"{i['title']} ({i['id']})" for i in incidents[:3])
+        return Say(f"These incidents are already known for your site: {listed}. {FOLLOW_UP}")
+    return escalate_and_say(v, "I don't see a known incident for that, so I've raised it.")
+
+
+# -- computer ----------------------------------------------------------------------------------------
+
+
+def software_request(v: View) -> Step:
+    catalog = v.latest("software_catalog")
+    requested = v.latest("request_software")
+    if requested is not None and requested.ok:
+        return Say(requested.result)
+    name = _software_name(v)
+    if name is None:
+        if catalog is None:
+            return call("software_catalog")
+        return Say("Which application do you need? Tell me its name, e.g. 'Visio' or 'Power BI Desktop'.")
+    return verification(v) or call("request_software", name=name, reason=v.request_text[:300])
+
+
+def _software_name(v: View) -> str | None:
+    from firstline.helpdesk.tools.computer import load_software_catalog
+
+    text = " ".join(v.users).lower()
+    best: tuple[int, int, str] | None = None  # (position, -length, name): the first product named wins
+    for item in load_software_catalog():
+        for alias in (item.name, *item.aliases):
+            match = re.search(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])", text)
+            if match and (best is None or (match.start(), -len(alias)) < best[:2]):
+                best = (match.start(), -len(alias), item.name)
+    return best[2] if best else None
+
+
+def disk_space(v: View) -> Step:
+    result = v.latest("disk_cleanup_steps")
+    if result is None:
+        return call("disk_cleanup_steps")
+    data = as_dict(result.data)
+    steps = "\n".join(data.get("steps", []))
+    return Say(
+        f"{data.get('hostname')} has {data.get('disk_free_gb')} GB free of {data.get('disk_total_gb')} GB. "
+        f"To free space:\n{steps}\n{FOLLOW_UP}"
+    )
+
+
+def health_then_kb(v: View) -> Step:
+    health = v.latest("device_health")
+    if health is None:
+        return call("device_health")
+    data = as_dict(health.data)
+    notes = []
+    if data.get("disk_low"):
+        notes.append(f"your disk is nearly full ({data.get('disk_free_gb')} GB free)")
+    if data.get("os_meets_baseline") is False:
+        notes.append(f"{data.get('os')} is below the required version {data.get('os_baseline')}")
+    if data.get("check_in_stale"):
+        notes.append("it hasn't checked in with Intune for a while")
+    prefix = f"I checked {data.get('hostname')}: {', and '.join(notes)}. " if notes else ""
+    return kb_answer(v, prefix=prefix)
+
+
+# -- printer -----------------------------------------------------------------------------------------
+
+
+def _printer_or_ask(v: View) -> str | Say:
+    name = v.slot(slots.printer_name)
+    if name is None:
+        return Say("Which printer is it? The name is on the label on the front, e.g. LON-F4-HP-02.")
+    return str(name)
+
+
+def _printer_incident(data: dict[str, Any]) -> str:
+    incidents = data.get("known_incidents") or []
+    if not incidents:
+        return ""
+    first = incidents[0]
+    return f"Known problem: {first['title']} ({first['id']}). Workaround: {first.get('workaround', '')} "
+
+
+def print_queue_stuck(v: View) -> Step:
+    name = _printer_or_ask(v)
+    if isinstance(name, Say):
+        return name
+    status = v.latest("printer_status")
+    if status is None or not status.ok:
+        return call("printer_status", name=name)
+    data = as_dict(status.data)
+    cleared = v.latest("clear_my_print_jobs")
+    if cleared is not None and cleared.ok:
+        return Say(f"{_printer_incident(data)}{cleared.result} {FOLLOW_UP}".strip())
+    if data.get("stuck_jobs"):
+        return verification(v) or call("clear_my_print_jobs", name=name)
+    return Say(
+        f"{_printer_incident(data)}{data.get('name')} is {data.get('status')} with {data.get('jobs_in_queue')} "
+        f"job(s) queued and none stuck. Release your job again at the printer with your badge. {FOLLOW_UP}"
+    )
+
+
+def printer_status_answer(v: View) -> Step:
+    name = _printer_or_ask(v)
+    if isinstance(name, Say):
+        return name
+    status = v.latest("printer_status")
+    if status is None:
+        return call("printer_status", name=name)
+    data = as_dict(status.data)
+    error = f" ({data['error']})" if data.get("error") else ""
+    known = _printer_incident(data)
+    if known:
+        return Say(f"{data.get('name')} is {data.get('status')}{error}. {known}".strip())
+    return kb_answer(v, prefix=f"{data.get('name')} is {data.get('status')}{error}. ")
+
+
+def toner(v: View) -> Step:
+    name = _printer_or_ask(v)
+    if isinstance(name, Say):
+        return name
+    status = v.latest("printer_status")
+    if status is None:
+        return call("printer_status", name=name)
+    data = as_dict(status.data)
+    levels: dict[str, int] = data.get("toner_percent") or {}
+    colour = v.slot(slots.colour) or (min(levels, key=lambda c: levels[c]) if levels else "black")
+    ordered = v.latest("order_toner")
+    if ordered is not None and ordered.ok:
+        return then_resolve(v, f"Toner ordered: {colour}", ordered.result)
+    if colour in levels and levels[colour] > 20:
+        return Say(
+            f"{data.get('name')} still has {levels[colour]}% {colour} toner, so no cartridge is due yet. If prints "
+            "are faint or streaky, take the cartridge out, shake it gently and put it back."
+        )
+    return verification(v) or call("order_toner", name=name, colour=colour)

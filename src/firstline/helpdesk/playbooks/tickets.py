@@ -1,0 +1,116 @@
+"""Playbooks for tickets, and for what only the runbooks or a person can answer (Ticket, Lookup, the rest)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from firstline.helpdesk import slots
+from firstline.helpdesk.offline import (
+    Call,
+    Say,
+    Step,
+    View,
+    call,
+    escalate_and_say,
+    kb_answer,
+    sentence,
+    verification,
+)
+from firstline.helpdesk.playbooks.common import Playbook, as_dict
+
+# -- tickets -----------------------------------------------------------------------------------------
+
+
+def _ticket_or_list(v: View) -> str | Step:
+    number = v.slot(slots.ticket_number)
+    if number is not None:
+        return str(number)
+    listing = v.latest("my_open_tickets")
+    if listing is None:
+        return call("my_open_tickets")
+    tickets = listing.data if isinstance(listing.data, list) else []
+    if not tickets:
+        return Say("You have no open tickets. If something is still broken, tell me what it is and I'll help.")
+    lines = "\n".join(
+        f"- {t['number']}: {t['short_description']} ({t['state']}, {t['assignment_group']})" for t in tickets
+    )
+    return Say(f"Your open tickets:\n{lines}\nWhich one do you mean?")
+
+
+def ticket_status(v: View) -> Step:
+    number = _ticket_or_list(v)
+    if not isinstance(number, str):
+        return number
+    status = v.latest("ticket_status")
+    if status is None:
+        return call("ticket_status", number=number)
+    data = as_dict(status.data)
+    updates = "; ".join(data.get("latest_updates", [])[-2:])
+    return Say(
+        f"{data.get('number')} ({data.get('short_description')}) is {str(data.get('state', '')).replace('_', ' ')}, "
+        f"priority {data.get('priority')}, with {data.get('assignment_group')}; due by {data.get('due_at')}."
+        + (f" Latest: {updates}" if updates else "")
+    )
+
+
+def _ticket_change(tool: str, arguments: Callable[[View, str], dict[str, Any]]) -> Playbook:
+    def playbook(v: View) -> Step:
+        number = _ticket_or_list(v)
+        if not isinstance(number, str):
+            return number
+        done = v.latest(tool)
+        if done is not None and done.ok:
+            return Say(done.result)
+        status = v.latest("ticket_status")
+        if status is None or status.arguments.get("number") != number:
+            return call("ticket_status", number=number)  # someone else's ticket is refused before any code
+        if not status.ok:
+            return Say(sentence(status.problem))
+        return verification(v) or Call(tool, {"number": number, **arguments(v, number)})
+
+    return playbook
+
+
+def _note(v: View, number: str) -> dict[str, Any]:
+    return {"note": v.request_text}
+
+
+def _close_reason(v: View, number: str) -> dict[str, Any]:
+    return {"reason": v.request_text[:300]}
+
+
+def _escalation_summary(v: View, number: str) -> dict[str, Any]:
+    return {"summary": f"The requester asks for escalation: {v.request_text[:500]}"}
+
+
+# -- the rest: answers from the runbooks, or a person ------------------------------------------------
+
+
+ticket_update = _ticket_change("add_ticket_note", _note)
+ticket_close = _ticket_change("close_ticket", _close_reason)
+ticket_escalate = _ticket_change("escalate_ticket", _escalation_summary)
+
+
+def fallback_playbook(v: View) -> Step:
+    return kb_answer(v)
+
+
+_QUESTION = re.compile(r"^\s*(what|what's|whats|how|can|could|is|are|do|does|where|when|which|who|why)\b|\?\s*$", re.I)
+
+
+def human_needed(v: View) -> Step:
+    """Requests Tier-1 cannot complete from chat: the runbook's guidance, then a person.
+
+    A question about the topic ("what's the policy for ...?") is answered from the runbooks, and a
+    person is offered rather than assigned.
+    """
+    if _QUESTION.search(v.request_text) and v.agent == "lookup":
+        return kb_answer(v)
+    found = v.latest("kb_search")
+    if found is None:
+        return kb_answer(v, follow_up=False)
+    answer = kb_answer(v, follow_up=False)
+    text = answer.text if isinstance(answer, Say) else ""
+    return escalate_and_say(v, f"{text}\n\nThis needs a person, so I've passed it on.")
