@@ -10,6 +10,7 @@ says what went wrong *and what to do next* (the setting to change, the command t
     FirstlineError
     ├── ConfigError                     bad or missing configuration (names the setting)
     ├── InputError                      the caller's input is unusable
+    │   ├── ConflictError               the change clashes with the current state (an approval already decided)
     │   ├── EmptyQueryError             a blank search query
     │   └── QueryTooLongError           a query over the configured limit
     ├── KnowledgeError                  the knowledge engine
@@ -17,6 +18,9 @@ says what went wrong *and what to do next* (the setting to change, the command t
     │   ├── IngestLockedError           another ingest holds the index lock
     │   ├── IndexNotReadyError          searching before anything was ingested
     │   └── CorpusFormatError           a BEIR corpus / queries / qrels file is malformed
+    ├── AccessError                     who is asking, and whether they may
+    │   ├── AuthenticationError         no, expired or unknown credentials (HTTP 401)
+    │   └── PermissionDeniedError       known, but the role may not do this (HTTP 403)
     ├── TicketingError                  the ticket store and its lifecycle rules
     │   ├── TicketNotFoundError         no ticket has that number (names it)
     │   ├── ConversationNotFoundError   no conversation (or approval) has that id, or it is someone else's
@@ -41,12 +45,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccessError",
     "AccountDisabledError",
     "AgentError",
+    "AuthenticationError",
     "BackendError",
     "BackendResponseError",
     "BackendUnavailableError",
     "ConfigError",
+    "ConflictError",
     "ConversationNotFoundError",
     "CorpusFormatError",
     "DirectoryEntryNotFoundError",
@@ -61,6 +68,7 @@ __all__ = [
     "KnowledgeError",
     "MaxTurnsExceeded",
     "ModelCallError",
+    "PermissionDeniedError",
     "PersonNotFoundError",
     "QueryTooLongError",
     "RerankError",
@@ -81,6 +89,22 @@ class ConfigError(FirstlineError):
 
 class InputError(FirstlineError):
     """The caller's input cannot be used as given."""
+
+
+class ConflictError(InputError):
+    """The request is well formed but clashes with the current state (e.g. an approval already decided)."""
+
+
+class AccessError(FirstlineError):
+    """Who is asking, and whether they may: the base of the 401 and 403 answers."""
+
+
+class AuthenticationError(AccessError):
+    """No credentials, or ones that are wrong, expired or revoked."""
+
+
+class PermissionDeniedError(AccessError):
+    """The caller is known, but their role does not allow this."""
 
 
 class EmptyQueryError(InputError):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.agents import Agent
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
+    from firstline.helpdesk.tools.deps import Outbox
     from firstline.helpdesk.triage import Triage
     from firstline.llm.catalog import ModelInfo
     from firstline.llm.messages import ChatModel
@@ -216,6 +217,16 @@ class Runtime:
         self._tickets: SqlTicketing | None = None
         self._directory: DirectoryBackend | None = None
         self._helpdesk: Helpdesk | None = None
+        self._outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where the demo delivery "sends" one-time codes (the stand-in for an SMS gateway)."""
+        if self._outbox is None:
+            from firstline.helpdesk.tools.deps import Outbox
+
+            self._outbox = Outbox()
+        return self._outbox
 
     @property
     def embedder(self) -> Embedder:
@@ -261,9 +272,11 @@ class Runtime:
         """Triage, the specialists on the offline engine, tickets and conversations: ``ask`` / ``decide``."""
         if self._helpdesk is None:
             from firstline.helpdesk.desk import Helpdesk
+            from firstline.helpdesk.tools.deps import OneTimeCodes
 
             knowledge = self.knowledge
             self._helpdesk = Helpdesk(
+                codes=OneTimeCodes(store=self.tickets.conversations, deliver=self.outbox.deliver),
                 directory=self.directory,
                 tickets=self.tickets,
                 triage=self.triage,

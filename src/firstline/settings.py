@@ -181,6 +181,26 @@ class LlmSettings(_Section):
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
+    max_upload_bytes: int = Field(20 * 1_048_576, ge=1024, description="largest knowledge upload")
+    rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per account or API key")
+    ip_rate_limit_per_minute: int = Field(600, ge=1, description="requests per minute per client IP")
+    login_rate_limit_per_minute: int = Field(10, ge=1, description="sign-in attempts per minute per client IP")
+    session_hours: float = Field(8.0, gt=0, le=24 * 30, description="a login session lasts this long after last use")
+    secure_cookies: bool = Field(False, description="mark the session cookie Secure (set when served over HTTPS)")
+    seed_demo_accounts: bool = Field(True, description="create and print demo accounts when there are none")
+    demo_outbox: bool = Field(
+        True, description="show one-time codes in the web chat's demo phone (demo organisation only)"
+    )
+    log_format: Literal["json", "text"] = "json"
+
+
+class TelemetrySettings(_Section):
+    """OpenTelemetry spans for turns, agent runs, tool calls and model calls (off by default)."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = Field("http://127.0.0.1:4317", description="OTLP/gRPC collector (exporter = otlp)")
+    service_name: str = "firstline"
 
 
 class Settings(BaseSettings):
@@ -197,6 +217,7 @@ class Settings(BaseSettings):
     directory: DirectorySettings = DirectorySettings()
     service: ServiceSettings = ServiceSettings()
     llm: LlmSettings = LlmSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

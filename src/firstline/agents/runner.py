@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from opentelemetry import trace
+
 from firstline.agents.agent import Agent, GuardrailResult
 from firstline.agents.context import Approval, RunContext
 from firstline.agents.events import EventKind, RunEvent
@@ -28,6 +30,7 @@ from firstline.llm.messages import ChatModel, ChatRequest, Message, ToolCall, To
 __all__ = ["RunResult", "RunState", "Runner", "render_briefing"]
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("firstline.agents")  # a no-op until the service installs a tracer provider
 
 Status = Literal["running", "paused", "done", "failed"]
 
@@ -149,7 +152,9 @@ class Runner:
                 emit("done", current.name, status="done")
                 return RunResult(state, events)
         state.messages.append(Message("user", user_input))
-        await self._loop(state, context, emit)
+        with tracer.start_as_current_span("firstline.run", attributes=_run_attributes(state, context)) as span:
+            await self._loop(state, context, emit)
+            span.set_attribute("firstline.status", state.status)
         return RunResult(state, events)
 
     async def resume(
@@ -178,7 +183,10 @@ class Runner:
             emit("tool_refused", agent.name, tool=call.name, reason=f"denied by {decided_by}")
             self._audit(context, call, "denied", content, decided_by)
         state.messages.append(Message("tool", content, tool_call_id=call.id, name=call.name))
-        await self._loop(state, context, emit)
+        with tracer.start_as_current_span("firstline.run", attributes=_run_attributes(state, context)) as span:
+            span.set_attribute("firstline.resumed", True)
+            await self._loop(state, context, emit)
+            span.set_attribute("firstline.status", state.status)
         return RunResult(state, events)
 
     async def stream(
@@ -217,8 +225,17 @@ class Runner:
                 },
             )
             model = self.fallback if on_fallback and self.fallback is not None else self.model_for(agent)
-            response = await model.complete(request)
-            usage = response.usage
+            with tracer.start_as_current_span(
+                "firstline.model_call", attributes={"firstline.agent": agent.name}
+            ) as span:
+                response = await model.complete(request)
+                usage = response.usage
+                span.set_attributes({
+                    "gen_ai.request.model": model.name, "gen_ai.response.model": response.model,
+                    "gen_ai.usage.input_tokens": usage.prompt_tokens,
+                    "gen_ai.usage.output_tokens": usage.completion_tokens,
+                    "firstline.fallbacks": len(response.fallbacks),
+                })  # fmt: skip
             emit(
                 "model_call",
                 agent.name,
@@ -338,7 +355,10 @@ class Runner:
             return f"Unknown tool {call.name!r}."
         emit("tool_started", agent.name, tool=tool.name, arguments=call.arguments, call_id=call.id)
         retry: ToolRetry | None = None
-        with self._step_scope():
+        span = tracer.start_span(
+            "firstline.tool", attributes={"firstline.tool": tool.name, "firstline.agent": agent.name}
+        )
+        with trace.use_span(span, end_on_exit=True), self._step_scope():
             try:
                 result = await tool.invoke(context, call.arguments)
             except ToolRetry as exc:
@@ -359,6 +379,7 @@ class Runner:
             else:
                 emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id, **who)
             self._audit(context, call, outcome, content, approved_by)
+            span.set_attribute("firstline.outcome", outcome)
         if retry is not None:
             raise retry
         return content
@@ -384,6 +405,10 @@ class Runner:
                 sink(event)
 
         return emit
+
+
+def _run_attributes(state: RunState, context: RunContext) -> dict[str, Any]:
+    return {"firstline.agent": state.agent, "firstline.conversation_id": context.conversation_id or ""}
 
 
 def _handoff_spec(name: str, description: str) -> ToolSpec:

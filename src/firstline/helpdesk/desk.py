@@ -28,6 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import trace
+
 from firstline.agents import Agent, Approval, Runner, RunState
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 MAX_STORED_CHARS = 200_000  # a refused over-long message is still kept, up to this much
 _ASK_IDENTITY = "Before I can help I need to know who you are: what's your work e-mail address (name@nwmeridian.co.uk)?"
+tracer = trace.get_tracer("firstline.helpdesk")
 EventSink = Callable[[dict[str, Any]], None]
 
 
@@ -110,6 +113,20 @@ class Helpdesk:
         on_event: EventSink | None = None,
     ) -> DeskReply:
         """Handle one message; see the module docstring for what is stored when."""
+        with tracer.start_as_current_span("firstline.turn", attributes={"firstline.channel": channel}) as span:
+            reply = await self._ask(text, requester, conversation_id, channel, on_event)
+            span.set_attributes({"firstline.conversation_id": reply.conversation_id, "firstline.agent": reply.agent,
+                                 "firstline.intent": reply.intent, "firstline.status": reply.status})  # fmt: skip
+            return reply
+
+    async def _ask(
+        self,
+        text: str,
+        requester: str | None,
+        conversation_id: str | None,
+        channel: str,
+        on_event: EventSink | None,
+    ) -> DeskReply:
         conversation = self._open(conversation_id, requester, channel)
         cid = conversation.id
         raw = text if isinstance(text, str) else ""

@@ -1,318 +1,329 @@
 """The HTTP service: ``create_app(settings)`` with a lifespan that builds the runtime once.
 
-It serves the helpdesk (``POST /v1/ask``, the same JSON as ``firstline ask --json``) and the
-knowledge base (``GET /v1/kb/search``), plus ``GET /health`` and ``GET /ready``.
-Every error of the Firstline tree maps to one JSON shape in one handler.
+It serves the versioned JSON API under ``/v1`` (conversations with SSE, tickets, approvals,
+knowledge, analytics, admin; see docs/api.md), the web chat at ``/``, the agent console at
+``/console``, rendered runbooks at ``/kb/{chunk_id}``, and ``/health``, ``/ready``, ``/metrics``.
+
+Middleware, outermost first: request id + JSON access log + metrics + an HTTP span, body size
+(413), rate limits (429). Every error answers with one JSON shape: ``{"error", "detail"}`` (plus
+``fields`` for validation errors).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, cast
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstline import __version__
 from firstline.errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigError,
+    ConflictError,
     ConversationNotFoundError,
     FirstlineError,
     IndexNotReadyError,
+    IngestLockedError,
     InputError,
+    InvalidTransitionError,
+    PermissionDeniedError,
+    PersonNotFoundError,
     QueryTooLongError,
+    TicketNotFoundError,
 )
-from firstline.knowledge.models import Filters
-from firstline.knowledge.retriever import MODES, Mode
 from firstline.runtime import Runtime, demo_runbooks
+from firstline.service.limits import BodyLimit, RateLimit, TokenBuckets
+from firstline.service.observability import Metrics, configure_tracing, request_id
+from firstline.service.routes import admin, conversations, knowledge, tickets
+from firstline.service.schemas import ErrorBody
+from firstline.service.turns import TurnRunner
 from firstline.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["DEMO_ACCOUNTS", "create_app", "seed_demo_accounts"]
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("firstline.access")
+tracer = trace.get_tracer("firstline.service")
 
+STATIC = Path(str(resources.files("firstline") / "service" / "static"))
 
-class ErrorBody(BaseModel):
-    error: str
-    detail: str
+# (role, e-mail) of the demo accounts created on first start; the passwords are random and printed once.
+DEMO_ACCOUNTS: tuple[tuple[str, str], ...] = (
+    ("requester", "ruby.chen@nwmeridian.co.uk"),
+    ("requester", "marcus.bell@nwmeridian.co.uk"),
+    ("requester", "ben.carter@nwmeridian.co.uk"),
+    ("agent", "sarah.lindqvist@nwmeridian.co.uk"),
+    ("agent", "ravi.chandran@nwmeridian.co.uk"),
+    ("admin", "emily.watson@nwmeridian.co.uk"),
+)
 
-
-class CitationOut(BaseModel):
-    title: str
-    section_path: str
-    source: str
-    url: str | None
-    chunk_id: str
-    score: float
-
-
-class HitOut(BaseModel):
-    chunk_id: str
-    doc_id: str
-    text: str
-    score: float
-    dense_score: float | None
-    bm25_score: float | None
-    rerank_score: float | None
-    category: str | None
-    audience: str | None
-    tags: list[str]
-    citation: CitationOut
-
-
-class SearchOut(BaseModel):
-    query: str
-    mode: str
-    hits: list[HitOut]
-
-
-_STATUS: list[tuple[type[FirstlineError], int]] = [
-    (ConversationNotFoundError, 404),
-    (QueryTooLongError, 413),
-    (InputError, 422),
-    (IndexNotReadyError, 503),
-    (BackendUnavailableError, 503),
-    (ConfigError, 500),
+_STATUS: list[tuple[type[FirstlineError], int, str]] = [
+    (AuthenticationError, 401, "Unauthenticated"),
+    (PermissionDeniedError, 403, "Forbidden"),
+    (ConversationNotFoundError, 404, "NotFound"),
+    (TicketNotFoundError, 404, "NotFound"),
+    (PersonNotFoundError, 404, "NotFound"),
+    (ConflictError, 409, "Conflict"),
+    (InvalidTransitionError, 409, "Conflict"),
+    (IngestLockedError, 409, "Conflict"),
+    (QueryTooLongError, 413, "TooLarge"),
+    (InputError, 422, "InvalidInput"),
+    (IndexNotReadyError, 503, "NotReady"),
+    (BackendUnavailableError, 503, "Unavailable"),
+    (ConfigError, 500, "ConfigError"),
 ]
 
 
-class AskIn(BaseModel):
-    text: str = Field(description="what the person typed (at most 8,000 characters)", max_length=200_000)
-    user: str | None = Field(None, description="the requester's work e-mail address, when the caller knows it")
-    conversation_id: str | None = Field(None, description="continue this conversation", max_length=64)
+def seed_demo_accounts(runtime: Runtime, accounts: Iterable[tuple[str, str]] = DEMO_ACCOUNTS) -> list[dict[str, str]]:
+    """Create the demo accounts with random passwords when there are no accounts yet; returns them once."""
+    store = runtime.tickets.accounts
+    if store.count():
+        return []
+    created = []
+    for role, email in accounts:
+        person = runtime.directory.person(email)
+        password = secrets.token_urlsafe(12)
+        store.add(email, person.name, role, password)
+        created.append({"role": role, "email": email, "name": person.name, "password": password})
+    return created
 
 
-class NewConversationIn(BaseModel):
-    user: str | None = Field(None, description="the requester's work e-mail address, when the caller knows it")
+def _announce(settings: Settings, created: list[dict[str, str]]) -> None:
+    lines = [f"  {a['role']:<9} {a['email']:<36} {a['password']}" for a in created]
+    path = settings.data_dir / "demo-accounts.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Firstline demo accounts (role, e-mail, password). Delete this file once noted.\n"
+                    + "\n".join(lines) + "\n")  # fmt: skip
+    path.chmod(0o600)
+    print(
+        "\nDemo accounts (sign in at /login; web chat for requesters, /console for agents and admins):\n"
+        + "\n".join(lines)
+        + f"\n(also saved to {path}, readable only by you)\n",
+        flush=True,
+    )
 
 
-class MessageIn(BaseModel):
-    text: str = Field(description="what the person typed (at most 8,000 characters)", max_length=200_000)
-    user: str | None = Field(None, description="the requester's work e-mail address")
-    stream: bool = Field(False, description="answer with Server-Sent Events as the turn runs")
+class _TicketGauge(Collector):
+    """``firstline_tickets{state=...}``: tickets in the store by state, counted at scrape time."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily("firstline_tickets", "Tickets in the store by state", labels=["state"])
+        try:
+            for state, count in sorted(self.runtime.tickets.count_by_state().items()):
+                family.add_metric([state], count)
+        except Exception:  # the database being down must not break the scrape
+            log.warning("ticket counts unavailable for /metrics")
+        yield family
+        stored = GaugeMetricFamily("firstline_conversations_stored", "Conversations and events stored", labels=["kind"])
+        try:
+            for kind, count in self.runtime.tickets.conversations.count().items():
+                stored.add_metric([kind], count)
+        except Exception:
+            log.warning("conversation counts unavailable for /metrics")
+        yield stored
 
 
-class ConversationOut(BaseModel):
-    conversation_id: str
-    requester: str | None
-    status: str
-    agent: str
-    intent: str
-    ticket_number: str | None
-    created_at: str
-    events: list[dict[str, Any]]
+class RequestContext:
+    """Request id (``X-Request-ID`` in and out), one JSON access-log line, metrics and a span per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        name = f"HTTP {scope['method']}"
+        try:
+            with tracer.start_as_current_span(name, kind=trace.SpanKind.SERVER) as span:
+                await self.app(scope, receive, send_with_id)
+                span.set_attribute("http.response.status_code", status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            path = getattr(route, "path", None) or ("static" if scope["path"].startswith("/static/") else "unmatched")
+            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            self.metrics.request_seconds.labels(scope["method"], path).observe(seconds)
+            client = scope.get("client")
+            access.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "route": path,
+                    "client": client[0] if client else None,
+                },
+            )
+            request_id.reset(token)
 
 
-class AskOut(BaseModel):
-    conversation_id: str
-    agent: str
-    intent: str
-    reply: str
-    citations: list[dict[str, Any]]
-    ticket: dict[str, Any] | None
-    actions: list[dict[str, Any]]
-    status: str = Field(description="done | paused | failed | needs_identity | rejected | waiting")
-    approval: dict[str, Any] | None
-    known_incident: dict[str, Any] | None
-    secondary: dict[str, Any] | None
-    engine: str
-
-
-_ASK_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Unknown conversation id (or someone else's)"},
-    413: {"model": AskOut, "description": "The message is over 8,000 characters: refused, but stored"},
-    422: {"model": AskOut, "description": "The message is empty (stored), or the body is malformed"},
-}
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorBody, "description": "The query is longer than knowledge.retrieval.max_query_chars"},
-    422: {"model": ErrorBody, "description": "Empty query, unknown mode or bad parameter"},
-    503: {"model": ErrorBody, "description": "A backend (vector store, embedder) is unreachable"},
-}
+def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status)
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the ASGI app. The runtime (stores, models) is created in the lifespan, once."""
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_tracing(settings.telemetry)
         async with Runtime(settings) as runtime:
             app.state.runtime = runtime
             app.state.ready = False
-            app.state.turns = set()
+            app.state.turns = TurnRunner(metrics)
+            metrics.registry.register(_TicketGauge(runtime))
+            if settings.service.seed_demo_accounts and settings.directory.seed_demo_org:
+                created = await asyncio.to_thread(seed_demo_accounts, runtime)
+                if created:
+                    _announce(settings, created)
             if settings.knowledge.ingest_demo_runbooks:
                 report = await asyncio.to_thread(runtime.knowledge.ingest, [demo_runbooks()])
-                log.info("demo runbooks: %s", report.as_dict())
-            # Load the embedding model and keyword index before the first request.
+                log.info("demo runbooks ingested", extra={"report": report.as_dict()})
+            # Load the embedding model, the keyword index and the classifier before the first request.
             await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
             await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
             app.state.ready = True
             yield
             # Turns whose clients went away still finish and are stored before the stores close.
-            await asyncio.gather(*app.state.turns, return_exceptions=True)
+            await app.state.turns.drain()
 
-    app = FastAPI(title="Firstline", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Firstline",
+        version=__version__,
+        lifespan=lifespan,
+        description="Tier-1 IT helpdesk agent: conversations, tickets, approvals, knowledge. See docs/api.md.",
+    )
+    app.state.metrics = metrics
 
     @app.exception_handler(FirstlineError)
     async def firstline_error(request: Request, exc: FirstlineError) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 502)
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
+        status, kind = next(
+            ((code, name) for cls, code, name in _STATUS if isinstance(exc, cls)), (502, "BackendError")
+        )
+        return _error(status, kind, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return _error(422, "ValidationError", f"The request is malformed - {summary}", fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed", 400: "BadRequest"}
+        detail = exc.detail if isinstance(exc.detail, str) else "Request refused"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route {request.url.path}; the API is described at /docs."
+        return JSONResponse({"error": names.get(exc.status_code, "HTTPError"), "detail": detail},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))  # fmt: skip
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "InternalError", f"Something broke on our side (request id {request_id.get()}).")
+
+    for module in (admin, conversations, tickets, knowledge):
+        app.include_router(module.router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/ready", tags=["ops"], responses={503: {"model": ErrorBody}})
+    @app.get("/ready", tags=["ops"], responses={503: {"model": ErrorBody, "description": "still starting, or down"}})
     async def ready(request: Request) -> JSONResponse:
-        """Readiness: the knowledge base is loaded."""
+        """Readiness: the knowledge base is loaded and the ticket database answers."""
         if not getattr(request.app.state, "ready", False):
-            return JSONResponse({"error": "NotReady", "detail": "still starting"}, status_code=503)
-        stats = await asyncio.to_thread(request.app.state.runtime.knowledge.stats)
+            return _error(503, "NotReady", "still starting")
+        runtime: Runtime = request.app.state.runtime
+        try:
+            stats = await asyncio.to_thread(runtime.knowledge.stats)
+            await asyncio.to_thread(runtime.tickets.count_by_state)
+        except FirstlineError as exc:
+            return _error(503, "Unavailable", str(exc))
         return JSONResponse({"status": "ready", "chunks": stats.chunks})
 
-    @app.get("/v1/kb/search", response_model=SearchOut, tags=["knowledge"], responses=_ERRORS)
-    async def kb_search(
-        request: Request,
-        q: Annotated[str, Query(description="the question or symptom, e.g. 'VPN keeps disconnecting'")],
-        k: Annotated[int, Query(ge=1, le=50)] = 5,
-        mode: Annotated[str | None, Query(description="dense | bm25 | hybrid | hybrid+rerank | rrf")] = None,
-        category: Annotated[list[str] | None, Query()] = None,
-        audience: Annotated[list[str] | None, Query()] = None,
-        tag: Annotated[list[str] | None, Query()] = None,
-    ) -> dict[str, Any]:
-        """Search the runbooks; every hit carries a citation."""
-        runtime: Runtime = request.app.state.runtime
-        chosen = mode or settings.knowledge.retrieval.default_mode
-        if chosen not in MODES:
-            raise InputError(f"Unknown search mode {chosen!r}; choose one of {', '.join(MODES)}.")
-        filters = Filters.of(category, audience, tag)
-        hits = await asyncio.to_thread(runtime.knowledge.search, q, k, cast(Mode, chosen), filters)
-        return {"query": q, "mode": chosen, "hits": [h.as_dict() for h in hits]}
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        data = await asyncio.to_thread(generate_latest, metrics.registry)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/ask", response_model=AskOut, tags=["helpdesk"], responses=_ASK_ERRORS)
-    async def ask(request: Request, body: AskIn) -> JSONResponse:
-        """One message to the helpdesk: the same JSON as ``firstline ask --json``."""
-        runtime: Runtime = request.app.state.runtime
-        desk = runtime.helpdesk
+    def page(name: str) -> Any:
+        async def serve() -> Response:
+            path = STATIC / name
+            if not path.exists():
+                return _error(404, "NotFound", f"{name} is missing from this installation.")
+            return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
-        def run() -> dict[str, Any]:
-            return asyncio.run(
-                desk.ask(body.text, requester=body.user, conversation_id=body.conversation_id, channel="api")
-            ).as_dict()
+        return serve
 
-        reply = await asyncio.to_thread(run)
-        status = 200
-        if reply["status"] == "rejected":
-            status = 413 if body.text.strip() else 422
-        return JSONResponse(reply, status_code=status)
+    app.get("/", include_in_schema=False)(page("chat.html"))
+    app.get("/console", include_in_schema=False)(page("console.html"))
+    app.get("/login", include_in_schema=False)(page("login.html"))
 
-    @app.post("/v1/conversations", response_model=ConversationOut, status_code=201, tags=["helpdesk"])
-    async def create_conversation(request: Request, body: NewConversationIn) -> dict[str, Any]:
-        """Start a conversation for ``user`` (or for someone not yet known, who will be asked)."""
-        runtime: Runtime = request.app.state.runtime
-        conversation = await asyncio.to_thread(runtime.tickets.conversations.create, body.user, "api")
-        return _conversation_out(conversation, [])
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
 
-    @app.get(
-        "/v1/conversations/{conversation_id}",
-        response_model=ConversationOut,
-        tags=["helpdesk"],
-        responses={404: {"model": ErrorBody, "description": "Unknown conversation, or someone else's"}},
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+
+    service = settings.service
+    app.add_middleware(
+        RateLimit,
+        per_credential=TokenBuckets(service.rate_limit_per_minute),
+        per_ip=TokenBuckets(service.ip_rate_limit_per_minute),
+        logins=TokenBuckets(service.login_rate_limit_per_minute),
+        on_limited=lambda scope: metrics.rate_limited.labels(scope).inc(),
     )
-    async def get_conversation(
-        request: Request,
-        conversation_id: str,
-        user: Annotated[str | None, Query(description="the requester; another person's conversation is a 404")] = None,
-    ) -> dict[str, Any]:
-        """A conversation and its full event log (messages, routing, tool calls, ticket changes)."""
-        runtime: Runtime = request.app.state.runtime
-        conversation = await asyncio.to_thread(runtime.tickets.conversations.get, conversation_id)
-        if conversation.requester is not None and (user or "").strip().lower() != conversation.requester:
-            raise ConversationNotFoundError("conversation", conversation_id)
-        events = await asyncio.to_thread(runtime.tickets.conversations.events, conversation_id)
-        return _conversation_out(conversation, [e.as_dict() for e in events])
-
-    @app.post(
-        "/v1/conversations/{conversation_id}/messages",
-        tags=["helpdesk"],
-        responses={
-            200: {
-                "description": "The reply (AskOut JSON), or with `stream: true` Server-Sent Events: one event per "
-                "run event (routed, model_call, tool_started, tool_finished, tool_refused, approval_needed, message, "
-                "done) and a final `reply` event carrying the AskOut JSON.",
-                "content": {"text/event-stream": {}},
-            },
-            **_ASK_ERRORS,
-        },
+    upload_limit = service.max_upload_bytes
+    app.add_middleware(
+        BodyLimit,
+        limit_for=lambda path: upload_limit if path == "/v1/knowledge/documents" else service.max_body_bytes,
     )
-    async def post_message(request: Request, conversation_id: str, body: MessageIn) -> Any:
-        """Send a message. The turn runs to its end and is stored even if a streaming client disconnects."""
-        runtime: Runtime = request.app.state.runtime
-        desk = runtime.helpdesk
-        await asyncio.to_thread(desk.check_access, conversation_id, body.user)  # 404 before any stream starts
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        def sink(event: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, event)
-
-        def run() -> dict[str, Any]:
-            coroutine = desk.ask(body.text, requester=body.user, conversation_id=conversation_id, channel="api",
-                                 on_event=sink if body.stream else None)  # fmt: skip
-            return asyncio.run(coroutine).as_dict()
-
-        turn = asyncio.ensure_future(asyncio.to_thread(run))
-        request.app.state.turns.add(turn)  # keep it alive past a disconnect
-        turn.add_done_callback(request.app.state.turns.discard)
-        if not body.stream:
-            reply = await turn
-            status = 200 if reply["status"] != "rejected" else (413 if body.text.strip() else 422)
-            return JSONResponse(reply, status_code=status)
-
-        async def stream() -> AsyncIterator[bytes]:
-            while True:
-                waiter = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({waiter, turn}, return_when=asyncio.FIRST_COMPLETED)
-                if waiter in done:
-                    event = waiter.result()
-                    yield _sse(str(event.get("kind", "event")), event)
-                    continue
-                waiter.cancel()
-                while not events.empty():
-                    event = events.get_nowait()
-                    yield _sse(str(event.get("kind", "event")), event)
-                try:
-                    reply = turn.result()
-                except FirstlineError as exc:
-                    yield _sse("error", {"error": type(exc).__name__, "detail": str(exc)})
-                    return
-                yield _sse("reply", reply)
-                return
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
+    app.add_middleware(RequestContext, metrics=metrics)
     return app
-
-
-def _sse(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
-
-
-def _conversation_out(conversation: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "conversation_id": conversation.id,
-        "requester": conversation.requester,
-        "status": conversation.status,
-        "agent": conversation.agent,
-        "intent": conversation.intent,
-        "ticket_number": conversation.ticket_number,
-        "created_at": conversation.created_at.isoformat(),
-        "events": events,
-    }

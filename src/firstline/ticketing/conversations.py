@@ -147,6 +147,18 @@ class SqlConversations:
         with self._db.read() as conn:
             return [_conversation(row) for row in conn.execute(statement)]
 
+    def for_ticket(self, number: str) -> Conversation | None:
+        """The most recent conversation whose current ticket is ``number``, if any."""
+        statement = (
+            select(conversations)
+            .where(conversations.c.ticket_number == number.strip().upper())
+            .order_by(conversations.c.updated_at.desc())
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(statement).first()
+        return _conversation(row) if row is not None else None
+
     def save(
         self,
         conversation_id: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -28,9 +29,12 @@ from firstline.sqlstore.columns import UtcDateTime, new_metadata
 __all__ = [
     "COUNTER_NAME",
     "UtcDateTime",
+    "accounts",
+    "api_keys",
     "approvals",
     "conversation_events",
     "conversations",
+    "login_sessions",
     "metadata",
     "ticket_counters",
     "ticket_entries",
@@ -173,4 +177,45 @@ verification_codes = Table(
     Column("digest", String(100), nullable=False),
     Column("expires", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
+)
+
+
+# Who may sign in to the web chat and the console; passwords as argon2id hashes, never in clear.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_login_at", UtcDateTime),
+    CheckConstraint("role IN ('requester', 'agent', 'admin')", name="role"),
+)
+
+# Keys for integrations: only the SHA-256 digest of the key is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("subject", String(254)),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+    CheckConstraint("role IN ('requester', 'agent', 'admin')", name="role"),
+)
+
+# Console and web chat sign-ins: the SHA-256 digest of the cookie's token, sliding expiry.
+login_sessions = Table(
+    "login_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("email", String(254), ForeignKey("accounts.email", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "email"),
 )

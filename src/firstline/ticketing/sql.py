@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 
 from firstline.errors import TicketNotFoundError
 from firstline.sqlstore.transactions import Transactions
-from firstline.ticketing import lifecycle
+from firstline.ticketing import analytics, lifecycle
+from firstline.ticketing.accounts import SqlAccounts
 from firstline.ticketing.conversations import SqlConversations
 from firstline.ticketing.database import (
     DATABASE,
@@ -74,6 +75,7 @@ class SqlTicketing:
         self._clock = clock
         self._db = Transactions(DATABASE, self.url, upgrade)
         self.conversations = SqlConversations(self._db, clock)
+        self.accounts = SqlAccounts(self._db, clock)
 
     def unit_of_work(self) -> AbstractContextManager[Connection]:
         """One transaction for every ticket and conversation change inside the block (this thread/task)."""
@@ -153,6 +155,21 @@ class SqlTicketing:
             has_children = conn.execute(select(exists().where(tickets.c.parent_number == child.number))).scalar()
             change = lifecycle.apply_link(child, parent, bool(has_children), author, self._clock())
             return self._save(conn, child, change).ticket
+
+    def analytics(self, days: int = 30) -> dict[str, Any]:
+        """The console's metrics over the last ``days`` days (see :mod:`firstline.ticketing.analytics`)."""
+        since, until = analytics.window(days, self._clock())
+        return {
+            "window": {"days": days, "since": since.isoformat(), "until": until.isoformat()},
+            "metrics": analytics.analytics(self._db, since, until),
+            "definitions": dict(analytics.DEFINITIONS),
+        }
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many tickets are in each state (for the Prometheus gauge)."""
+        with self._db.read() as conn:
+            rows = conn.execute(select(tickets.c.state, func.count()).group_by(tickets.c.state)).all()
+        return {str(state): int(n) for state, n in rows}
 
     def close(self) -> None:
         """Close every pooled connection; harmless to call twice."""

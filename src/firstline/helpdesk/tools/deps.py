@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
@@ -24,6 +24,7 @@ __all__ = [
     "HelpdeskDeps",
     "MemoryCodeStore",
     "OneTimeCodes",
+    "Outbox",
     "conversation_ticket",
     "deps_of",
     "open_or_update_ticket",
@@ -64,6 +65,32 @@ class MemoryCodeStore:
 def _digest(code: str, salt: str | None = None) -> str:
     salt = salt or secrets.token_hex(8)
     return f"{salt}${hashlib.sha256(f'{salt}:{code}'.encode()).hexdigest()}"
+
+
+class Outbox:
+    """The demo delivery of one-time codes: logs each code and keeps the last few per person in memory.
+
+    It stands in for the SMS or e-mail gateway of a real deployment, so the demo's web chat can show
+    the code on a "demo phone". Per process, and only the ``keep`` most recent codes per person.
+    """
+
+    def __init__(self, keep: int = 5, clock: Callable[[], float] = time.time) -> None:
+        self._keep = keep
+        self._clock = clock
+        self._sent: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def deliver(self, requester: str, code: str, channel: str) -> None:
+        log.warning("one-time code for %s via %s: %s", requester, channel, code)
+        with self._lock:
+            sent = self._sent.setdefault(requester.lower(), [])
+            sent.append({"channel": channel, "code": code, "sent_at": self._clock()})
+            del sent[: -self._keep]
+
+    def messages(self, requester: str) -> list[dict[str, Any]]:
+        """What was sent to ``requester``, newest first."""
+        with self._lock:
+            return [dict(m) for m in reversed(self._sent.get(requester.lower(), []))]
 
 
 class OneTimeCodes:

@@ -1,0 +1,223 @@
+"""Conversations and messages: create, list own, read the event log, post a message (JSON or SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from firstline.errors import ConversationNotFoundError
+from firstline.helpdesk.reply import ticket_card
+from firstline.helpdesk.triage import MAX_CHARS
+from firstline.runtime import Runtime
+from firstline.service.auth import Principal, Requester
+from firstline.service.schemas import (
+    AskIn,
+    AskOut,
+    ConversationList,
+    ConversationOut,
+    MessageIn,
+    NewConversationIn,
+    OutboxOut,
+    errors,
+)
+from firstline.service.turns import TurnRunner, public_reply, stream_events
+from firstline.ticketing import Conversation
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["conversations"])
+
+# What a requester sees of their own conversation's log; agents see every event (tool calls, model calls).
+REQUESTER_EVENTS = {
+    "user_message",
+    "assistant_message",
+    "rejected_message",
+    "routed",
+    "ticket_change",
+    "approval_needed",
+    "approval_decided",
+}
+
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    413: {"model": AskOut, "description": "The message is over 8,000 characters: refused, but stored"},
+    422: {"model": AskOut, "description": "The message is empty (stored), or the body is malformed"},
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _turns(request: Request) -> TurnRunner:
+    runner: TurnRunner = request.app.state.turns
+    return runner
+
+
+def _refused_status(text: str) -> int:
+    return 422 if not text.strip() else 413
+
+
+def _summary(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation.id,
+        "requester": conversation.requester,
+        "status": conversation.status,
+        "agent": conversation.agent,
+        "intent": conversation.intent,
+        "ticket_number": conversation.ticket_number,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+
+
+def load_conversation(runtime: Runtime, conversation_id: str, who: Principal) -> Conversation:
+    """The conversation if ``who`` may see it; someone else's is reported as unknown."""
+    conversation = runtime.tickets.conversations.get(conversation_id)
+    if not who.can_see(conversation.requester):
+        raise ConversationNotFoundError("conversation", conversation_id)
+    return conversation
+
+
+def conversation_view(runtime: Runtime, conversation: Conversation, who: Principal, after: int) -> dict[str, Any]:
+    store = runtime.tickets.conversations
+    kinds = () if who.is_agent else tuple(sorted(REQUESTER_EVENTS))
+    events = [e.as_dict() for e in store.events(conversation.id, after=after, kinds=kinds)]
+    pending = store.approvals("pending", conversation.id)
+    ticket = None
+    if conversation.ticket_number:
+        try:
+            ticket = ticket_card(runtime.tickets.get(conversation.ticket_number))
+        except Exception:  # a missing ticket must not hide the conversation
+            ticket = None
+    return {
+        **_summary(conversation),
+        "ticket": ticket,
+        "pending_approval": pending[0].as_dict() if pending else None,
+        "events": events,
+    }
+
+
+@router.post("/v1/conversations", response_model=ConversationOut, status_code=201, responses=errors(401, 403, 422, 429))
+async def create_conversation(request: Request, body: NewConversationIn, who: Requester) -> dict[str, Any]:
+    """Start a conversation: for yourself, or (agents) for the employee named in ``user``."""
+    runtime = _runtime(request)
+    for_whom = who.speaks_for(body.user)
+    conversation = await asyncio.to_thread(runtime.tickets.conversations.create, for_whom, "web")
+    return {**_summary(conversation), "ticket": None, "pending_approval": None, "events": []}
+
+
+@router.get("/v1/conversations", response_model=ConversationList, responses=errors(401, 403, 422, 429))
+async def list_conversations(
+    request: Request,
+    who: Requester,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    requester: Annotated[str | None, Query(max_length=254, description="agents: whose conversations")] = None,
+) -> dict[str, Any]:
+    """Your conversations, most recently active first (agents may ask for anyone's)."""
+    runtime = _runtime(request)
+    whose = who.speaks_for(requester)
+    found = await asyncio.to_thread(runtime.tickets.conversations.recent, whose, limit, offset)
+    return {"conversations": [_summary(c) for c in found]}
+
+
+@router.get("/v1/conversations/{conversation_id}", response_model=ConversationOut, responses=errors(401, 404, 422, 429))
+async def get_conversation(
+    request: Request,
+    conversation_id: str,
+    who: Requester,
+    after: Annotated[int, Query(ge=0, le=1_000_000_000, description="only events after this seq")] = 0,
+) -> dict[str, Any]:
+    """A conversation with its ticket card, any pending approval, and its event log after ``after``."""
+    runtime = _runtime(request)
+
+    def view() -> dict[str, Any]:
+        return conversation_view(runtime, load_conversation(runtime, conversation_id, who), who, after)
+
+    return await asyncio.to_thread(view)
+
+
+@router.post(
+    "/v1/conversations/{conversation_id}/messages",
+    responses={
+        200: {
+            "model": AskOut,
+            "description": "The reply; with `stream: true` Server-Sent Events (routed, tool, approval_needed, "
+            "token, message, then done carrying this same JSON, or error)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **errors(401, 403, 404, 429),
+        **_REFUSED,
+    },
+)
+async def post_message(request: Request, conversation_id: str, body: MessageIn, who: Requester) -> Any:
+    """Send a message. The turn runs to its end and is stored even if a streaming client disconnects."""
+    runtime = _runtime(request)
+    for_whom = who.speaks_for(body.user)
+    await asyncio.to_thread(load_conversation, runtime, conversation_id, who)  # 404 before any stream starts
+    desk = runtime.helpdesk
+    agent_view = who.is_agent
+    refused = not body.text.strip() or len(body.text) > MAX_CHARS
+
+    def turn(sink: Any) -> Any:
+        return desk.ask(body.text, requester=for_whom, conversation_id=conversation_id, channel="web", on_event=sink)
+
+    if not body.stream or refused:
+        reply = await _turns(request).start(turn)
+        status = 200 if reply["status"] != "rejected" else _refused_status(body.text)
+        return JSONResponse(public_reply(reply, agent_view=agent_view), status_code=status)
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def sink(event: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    future = _turns(request).start(turn, sink)
+    body_iter = stream_events(future, queue, lambda r: public_reply(r, agent_view=agent_view), agent_view=agent_view)
+    return StreamingResponse(
+        body_iter, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+@router.post("/v1/ask", response_model=AskOut, responses={**errors(401, 403, 404, 429), **_REFUSED})
+async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
+    """One message, with or without a conversation id: the same JSON as ``firstline ask --json``."""
+    runtime = _runtime(request)
+    for_whom = who.speaks_for(body.user)
+    if body.conversation_id:
+        await asyncio.to_thread(load_conversation, runtime, body.conversation_id, who)
+    desk = runtime.helpdesk
+
+    def turn(sink: Any) -> Any:
+        return desk.ask(body.text, requester=for_whom, conversation_id=body.conversation_id, channel="api",
+                        on_event=sink)  # fmt: skip
+
+    reply = await _turns(request).start(turn)
+    status = 200 if reply["status"] != "rejected" else _refused_status(body.text)
+    return JSONResponse(public_reply(reply, agent_view=who.is_agent), status_code=status)
+
+
+@router.get("/v1/demo/outbox", response_model=OutboxOut, responses=errors(401, 404, 429))
+async def demo_outbox(request: Request, who: Requester) -> dict[str, Any]:
+    """The one-time codes the demo delivery "sent" to you (the demo stand-in for SMS; off in production)."""
+    runtime = _runtime(request)
+    settings = runtime.settings
+    if not (settings.service.demo_outbox and settings.directory.backend == "sql" and settings.directory.seed_demo_org):
+        raise HTTPException(404, "The demo phone is off: codes go to the configured delivery.")
+    messages = runtime.outbox.messages(who.email)
+    return {
+        "messages": [
+            {
+                "channel": m["channel"],
+                "code": m["code"],
+                "sent_at": datetime.fromtimestamp(m["sent_at"], UTC).isoformat(),
+            }
+            for m in messages
+        ]
+    }

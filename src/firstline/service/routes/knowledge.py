@@ -1,0 +1,207 @@
+"""Knowledge: search (anyone signed in), stats (agents), upload and re-ingest (admins), runbook pages."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse
+from markdown_it import MarkdownIt
+
+from firstline.errors import InputError
+from firstline.knowledge.ingest import IngestReport
+from firstline.knowledge.loaders import load_file
+from firstline.knowledge.models import PATH_SEPARATOR, Filters, Section
+from firstline.knowledge.retriever import MODES, Mode
+from firstline.runtime import Runtime, demo_runbooks
+from firstline.service.auth import Admin, Agent, Requester
+from firstline.service.schemas import IngestOut, KnowledgeStatsOut, errors
+from firstline.service.turns import anchor
+
+__all__ = ["router", "uploads_dir"]
+
+router = APIRouter(tags=["knowledge"])
+UPLOAD_TYPES = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf"}
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})  # raw HTML in a runbook is shown as text
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def uploads_dir(runtime: Runtime) -> Path:
+    return runtime.settings.data_dir / "uploads"
+
+
+def _search_errors() -> dict[int | str, dict[str, Any]]:
+    return {
+        **errors(401, 422, 429, 503),
+        413: {"model": errors(413)[413]["model"], "description": "The query is over the configured length"},
+    }
+
+
+@router.get("/v1/knowledge/search", responses=_search_errors())
+@router.get("/v1/kb/search", responses=_search_errors(), include_in_schema=False)
+async def search(
+    request: Request,
+    who: Requester,
+    q: Annotated[str, Query(max_length=100_000, description="the question or symptom, e.g. 'VPN keeps dropping'")],
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+    mode: Annotated[str | None, Query(description="dense | bm25 | hybrid | hybrid+rerank | rrf")] = None,
+    category: Annotated[list[str] | None, Query()] = None,
+    audience: Annotated[list[str] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Search the runbooks; every hit carries a citation and a link to its section."""
+    runtime = _runtime(request)
+    chosen = mode or runtime.settings.knowledge.retrieval.default_mode
+    if chosen not in MODES:
+        raise InputError(f"Unknown search mode {chosen!r}; choose one of {', '.join(MODES)}.")
+    filters = Filters.of(category, audience, tag)
+    hits = await asyncio.to_thread(runtime.knowledge.search, q, k, cast(Mode, chosen), filters)
+    out = []
+    for hit in hits:
+        item = hit.as_dict()
+        item["href"] = f"/kb/{hit.chunk.id}#{anchor(hit.chunk.section_path)}"
+        out.append(item)
+    return {"query": q, "mode": chosen, "hits": out}
+
+
+def _files(runtime: Runtime) -> list[dict[str, Any]]:
+    sources = runtime.knowledge.catalog.sources()
+    return [
+        {
+            "source": record.source,
+            "name": Path(record.source).name,
+            "documents": record.documents,
+            "chunks": record.chunks,
+            "size": record.size,
+            "ingested_at": datetime.fromtimestamp(record.ingested_at, UTC).isoformat(),
+        }
+        for record in sorted(sources.values(), key=lambda r: r.source)
+    ]
+
+
+@router.get("/v1/knowledge/stats", response_model=KnowledgeStatsOut, responses=errors(401, 403, 429, 503))
+async def stats(request: Request, who: Agent) -> dict[str, Any]:
+    """What the knowledge base holds: counts, store, embedder, and every ingested file."""
+    runtime = _runtime(request)
+
+    def load() -> dict[str, Any]:
+        numbers = runtime.knowledge.stats().as_dict()
+        numbers.pop("index_dir", None)
+        return {**numbers, "files": _files(runtime)}
+
+    return await asyncio.to_thread(load)
+
+
+def _safe_name(filename: str) -> str:
+    name = Path(filename.replace("\\", "/")).name
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()
+    if suffix not in UPLOAD_TYPES:
+        raise InputError(f"Upload a runbook as {', '.join(sorted(UPLOAD_TYPES))}; {name!r} is not one of those.")
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-")[:100]
+    if not clean:
+        raise InputError(f"The file name {filename!r} has no usable characters; rename it, e.g. vpn-setup.md.")
+    return clean + suffix
+
+
+def _report(report: IngestReport) -> dict[str, Any]:
+    out = report.as_dict()
+    out["failed"] = [{"source": source, "reason": reason} for source, reason in report.failed]
+    return out
+
+
+@router.post(
+    "/v1/knowledge/documents",
+    response_model=IngestOut,
+    status_code=201,
+    responses=errors(401, 403, 409, 413, 422, 429, 503),
+)
+async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(description="a runbook")]) -> Any:
+    """Upload a runbook (.md, .txt, .html, .pdf) and ingest it; a file of the same name is replaced."""
+    runtime = _runtime(request)
+    name = _safe_name(file.filename or "")
+    data = await file.read()
+    if not data.strip():
+        raise InputError(f"{name} is empty: nothing to ingest.")
+    folder = uploads_dir(runtime)
+
+    def store_and_ingest() -> dict[str, Any]:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name
+        staging = folder / f".{name}.part"
+        staging.write_bytes(data)
+        staging.replace(target)
+        return _report(runtime.knowledge.ingest([folder]))
+
+    return await asyncio.to_thread(store_and_ingest)
+
+
+@router.post("/v1/knowledge/reingest", response_model=IngestOut, responses=errors(401, 403, 409, 429, 503))
+async def reingest(request: Request, who: Admin) -> dict[str, Any]:
+    """Ingest the demo runbooks (when enabled) and the uploads again: the report says what changed."""
+    runtime = _runtime(request)
+    roots = [uploads_dir(runtime)] if uploads_dir(runtime).exists() else []
+    if runtime.settings.knowledge.ingest_demo_runbooks:
+        roots.insert(0, demo_runbooks())
+    if not roots:
+        return _report(IngestReport())
+    return await asyncio.to_thread(lambda: _report(runtime.knowledge.ingest(roots, prune=True)))
+
+
+# -- runbook pages (citations link here) ------------------------------------------------------------------
+
+
+def _sections_of(runtime: Runtime, chunk_id: str) -> tuple[str, str, list[Section]]:
+    chunk = runtime.knowledge.catalog.get([chunk_id]).get(chunk_id)
+    if chunk is None:
+        raise InputError("unknown")
+    source = Path(chunk.source)
+    try:
+        documents = [d for d in load_file(source, chunk.doc_id) if d.doc_id == chunk.doc_id] if source.exists() else []
+    except Exception:  # the file changed or broke since it was ingested: show what the index holds
+        documents = []
+    if documents:
+        return documents[0].title, chunk.source, list(documents[0].sections)
+    chunks = [c for c in runtime.knowledge.catalog.all_chunks() if c.doc_id == chunk.doc_id]
+    sections = [Section(tuple(c.section_path.split(PATH_SEPARATOR)), c.text) for c in chunks]
+    return chunk.title, chunk.source, sections
+
+
+@router.get("/kb/{chunk_id}", response_class=HTMLResponse, tags=["pages"], responses={404: {"description": "unknown"}})
+async def runbook_page(request: Request, chunk_id: str) -> HTMLResponse:
+    """The runbook a citation points to, rendered, with an anchor per section."""
+    runtime = _runtime(request)
+    try:
+        title, source, sections = await asyncio.to_thread(_sections_of, runtime, chunk_id)
+    except InputError:
+        return HTMLResponse(_page("Not found", "<p>No runbook section has that id. It may have been re-ingested.</p>"),
+                            status_code=404)  # fmt: skip
+    parts = []
+    for section in sections:
+        path = PATH_SEPARATOR.join(p for p in section.path if p)
+        heading = html.escape(section.path[-1] if section.path else title)
+        level = min(2 + max(len(section.path) - 2, 0), 4)
+        parts.append(
+            f'<section id="{anchor(path)}"><h{level}>{heading}</h{level}>{_markdown.render(section.text)}</section>'
+        )
+    body = f"<h1>{html.escape(title)}</h1><p class=source>Source: {html.escape(Path(source).name)}</p>" + "".join(parts)
+    return HTMLResponse(_page(title, body))
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)} - Firstline runbooks</title>"
+        '<link rel=stylesheet href="/static/style.css"></head>'
+        '<body class=runbook><main class=runbook-page><p><a href="/">Back to the chat</a></p>'
+        f"{body}</main></body></html>"
+    )

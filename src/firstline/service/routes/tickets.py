@@ -1,0 +1,331 @@
+"""Tickets (list, search, get, comment, close, escalate) and approvals (list, approve, deny)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from firstline.errors import ConflictError, ConversationNotFoundError, PermissionDeniedError, TicketNotFoundError
+from firstline.helpdesk.reply import ticket_card
+from firstline.runtime import Runtime
+from firstline.service.auth import Principal, Requester
+from firstline.service.schemas import (
+    ApprovalList,
+    AskOut,
+    CloseIn,
+    CommentIn,
+    DecisionIn,
+    DenyIn,
+    EntryOut,
+    EscalateIn,
+    TicketDetail,
+    TicketList,
+    TicketOut,
+    errors,
+)
+from firstline.service.turns import TurnRunner, public_reply
+from firstline.ticketing import (
+    ApprovalRecord,
+    Priority,
+    Ticket,
+    TicketEntry,
+    TicketQuery,
+    TicketState,
+    TicketUpdate,
+)
+from firstline.ticketing.models import MAX_SEARCH_LIMIT
+
+__all__ = ["router"]
+
+router = APIRouter()
+SERVICE_DESK = "Service Desk"
+AT_RISK = 0.75
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def sla_used(ticket: Ticket, now: datetime) -> float:
+    """Share of the resolution time used: 1.0 means due now; measured to resolution once resolved."""
+    end = ticket.resolved_at or now
+    total = (ticket.due_at - ticket.opened_at).total_seconds()
+    return round((end - ticket.opened_at).total_seconds() / total, 4) if total > 0 else 0.0
+
+
+def ticket_out(ticket: Ticket, now: datetime) -> dict[str, Any]:
+    card = ticket_card(ticket)
+    assert card is not None
+    return {
+        **card,
+        "requester": ticket.requester,
+        "description": ticket.description,
+        "category": ticket.category,
+        "specialist": ticket.specialist,
+        "intent": ticket.intent,
+        "impact": int(ticket.impact),
+        "urgency": int(ticket.urgency),
+        "assigned_to": ticket.assigned_to,
+        "opened_at": ticket.opened_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+        "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
+        "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+        "due_at": ticket.due_at.isoformat(),
+        "respond_by": ticket.respond_by.isoformat(),
+        "overdue": ticket.is_overdue(now),
+        "sla_used": sla_used(ticket, now),
+        "tags": list(ticket.tags),
+        "resolution_note": ticket.resolution_note,
+    }
+
+
+def _entry(entry: TicketEntry) -> dict[str, Any]:
+    return {
+        "kind": entry.kind.value,
+        "author": entry.author,
+        "body": entry.body,
+        "created_at": entry.created_at.isoformat(),
+        "field": entry.field,
+        "old_value": entry.old_value,
+        "new_value": entry.new_value,
+        "public": entry.public,
+    }
+
+
+def _own_ticket(runtime: Runtime, number: str, who: Principal) -> Ticket:
+    ticket = runtime.tickets.get(number)
+    if not who.can_see(ticket.requester):
+        raise TicketNotFoundError(number)  # never confirm that someone else's ticket exists
+    return ticket
+
+
+def _sla_matches(ticket: Ticket, sla: str, now: datetime) -> bool:
+    used = sla_used(ticket, now)
+    if sla == "overdue":
+        return ticket.is_overdue(now)
+    if sla == "at_risk":
+        return ticket.state.is_open and AT_RISK <= used <= 1.0
+    return not ticket.is_overdue(now) and not (ticket.state.is_open and used >= AT_RISK)
+
+
+@router.get("/v1/tickets", response_model=TicketList, tags=["tickets"], responses=errors(401, 422, 429))
+async def list_tickets(
+    request: Request,
+    who: Requester,
+    state: Annotated[list[TicketState] | None, Query(description="repeat for several")] = None,
+    priority: Annotated[list[Literal[1, 2, 3, 4, 5]] | None, Query(description="1 (critical) to 5")] = None,
+    specialist: Annotated[str | None, Query(max_length=64)] = None,
+    assignment_group: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in the number or description")] = None,
+    sla: Annotated[Literal["overdue", "at_risk", "ok"] | None, Query(description="age against the SLA")] = None,
+    requester: Annotated[str | None, Query(max_length=254, description="agents: whose tickets")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    """The ticket queue (agents) or your own tickets (requesters), newest first."""
+    runtime = _runtime(request)
+    whose = requester.strip().lower() if who.is_agent and requester else (None if who.is_agent else who.email)
+    now = datetime.now(UTC)
+
+    def search() -> list[Ticket]:
+        common: dict[str, Any] = {
+            "requester": whose,
+            "state": state or None,
+            "priority": [Priority(p) for p in priority] if priority else None,
+            "specialist": specialist or None,
+            "assignment_group": assignment_group or None,
+            "text": q,
+        }
+        if sla is None:
+            return runtime.tickets.search(TicketQuery(**common, limit=limit, offset=offset))
+        # The SLA filter depends on the clock: scan the newest tickets and page over the matches.
+        matched: list[Ticket] = []
+        scanned = 0
+        while len(matched) < offset + limit:
+            batch = runtime.tickets.search(TicketQuery(**common, limit=MAX_SEARCH_LIMIT, offset=scanned))
+            matched += [t for t in batch if _sla_matches(t, sla, now)]
+            scanned += len(batch)
+            if len(batch) < MAX_SEARCH_LIMIT or scanned >= 20 * MAX_SEARCH_LIMIT:
+                break
+        return matched[offset : offset + limit]
+
+    found = await asyncio.to_thread(search)
+    return {"tickets": [ticket_out(t, now) for t in found]}
+
+
+@router.get("/v1/tickets/{number}", response_model=TicketDetail, tags=["tickets"], responses=errors(401, 404, 429))
+async def get_ticket(request: Request, number: str, who: Requester) -> dict[str, Any]:
+    """One ticket with its history (requesters see comments and state changes only)."""
+    runtime = _runtime(request)
+
+    def load() -> dict[str, Any]:
+        ticket = _own_ticket(runtime, number, who)
+        history = runtime.tickets.history(ticket.number, public_only=not who.is_agent)
+        conversation = runtime.tickets.conversations.for_ticket(ticket.number)
+        return {
+            **ticket_out(ticket, datetime.now(UTC)),
+            "history": [_entry(e) for e in history],
+            "conversation_id": conversation.id if conversation and who.can_see(conversation.requester) else None,
+        }
+
+    return await asyncio.to_thread(load)
+
+
+@router.post(
+    "/v1/tickets/{number}/comments",
+    response_model=EntryOut,
+    status_code=201,
+    tags=["tickets"],
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def comment_ticket(request: Request, number: str, body: CommentIn, who: Requester) -> dict[str, Any]:
+    """Add a comment the requester sees, or (agents) an internal work note."""
+    runtime = _runtime(request)
+    if body.internal and not who.is_agent:
+        raise PermissionDeniedError("Only the IT team writes internal work notes; send it as a normal comment.")
+
+    def add() -> TicketEntry:
+        ticket = _own_ticket(runtime, number, who)
+        return runtime.tickets.comment(ticket.number, body.body, author=who.email, internal=body.internal)
+
+    return _entry(await asyncio.to_thread(add))
+
+
+@router.post(
+    "/v1/tickets/{number}/close",
+    response_model=TicketOut,
+    tags=["tickets"],
+    responses=errors(401, 404, 409, 422, 429),
+)
+async def close_ticket(request: Request, number: str, body: CloseIn, who: Requester) -> dict[str, Any]:
+    """Resolve (with the note) and close a ticket; a requester may close their own."""
+    runtime = _runtime(request)
+
+    def close() -> Ticket:
+        ticket = _own_ticket(runtime, number, who)
+        if ticket.state.is_final:
+            raise ConflictError(f"{ticket.number} is already {ticket.state.value}.")
+        with runtime.tickets.unit_of_work():
+            if ticket.state.is_open:
+                update = TicketUpdate(state=TicketState.RESOLVED, resolution_note=body.note)
+                ticket = runtime.tickets.update(ticket.number, update, author=who.email)
+            return runtime.tickets.update(ticket.number, TicketUpdate(state=TicketState.CLOSED), author=who.email)
+
+    return ticket_out(await asyncio.to_thread(close), datetime.now(UTC))
+
+
+@router.post(
+    "/v1/tickets/{number}/escalate",
+    response_model=TicketOut,
+    tags=["tickets"],
+    responses=errors(401, 404, 409, 422, 429),
+)
+async def escalate_ticket(request: Request, number: str, body: EscalateIn, who: Requester) -> dict[str, Any]:
+    """Hand the ticket to a group (agents choose it; an employee's request goes to the Service Desk)."""
+    runtime = _runtime(request)
+
+    def escalate() -> Ticket:
+        ticket = _own_ticket(runtime, number, who)
+        if not ticket.state.is_open:
+            raise ConflictError(f"{ticket.number} is {ticket.state.value}: open a new request instead.")
+        group = (body.group or "").strip() if who.is_agent else ""
+        return runtime.tickets.escalate(ticket.number, group or SERVICE_DESK, body.summary, author=who.email)
+
+    return ticket_out(await asyncio.to_thread(escalate), datetime.now(UTC))
+
+
+# -- approvals ---------------------------------------------------------------------------------------------
+
+
+def _approval_out(runtime: Runtime, record: ApprovalRecord) -> dict[str, Any]:
+    try:
+        conversation = runtime.tickets.conversations.get(record.conversation_id)
+        requester, ticket = conversation.requester, conversation.ticket_number
+    except ConversationNotFoundError:  # pragma: no cover - approvals cascade with their conversation
+        requester = ticket = None
+    return {**record.as_dict(), "requester": requester, "ticket_number": ticket}
+
+
+def _may_decide(record: ApprovalRecord, who: Principal) -> bool:
+    if record.approvers:
+        return who.email in record.approvers
+    return who.is_agent and who.email != record.requested_by.lower()
+
+
+@router.get("/v1/approvals", response_model=ApprovalList, tags=["approvals"], responses=errors(401, 422, 429))
+async def list_approvals(
+    request: Request,
+    who: Requester,
+    status: Annotated[Literal["pending", "approved", "denied"] | None, Query()] = "pending",
+) -> dict[str, Any]:
+    """Approvals (pending by default): agents see all; employees those of their own conversations or
+    the ones they are named to decide (a distribution list's owner)."""
+    runtime = _runtime(request)
+
+    def load() -> list[dict[str, Any]]:
+        records = runtime.tickets.conversations.approvals(status)
+        out = [_approval_out(runtime, r) for r in records]
+        if who.is_agent:
+            return out
+        return [a for a in out if a["requester"] == who.email or who.email in a["approvers"]]
+
+    return {"approvals": await asyncio.to_thread(load)}
+
+
+async def _decide(request: Request, approval_id: str, approved: bool, reason: str, who: Principal) -> dict[str, Any]:
+    runtime = _runtime(request)
+    store = runtime.tickets.conversations
+
+    def check() -> ApprovalRecord:
+        try:
+            record = store.approval(approval_id)
+        except ConversationNotFoundError:
+            raise
+        if not who.is_agent and who.email not in record.approvers:
+            conversation = store.get(record.conversation_id)
+            if conversation.requester != who.email:
+                raise ConversationNotFoundError("approval", approval_id)
+            raise PermissionDeniedError("You can't approve your own request: the IT team decides it.")
+        if record.status != "pending":
+            raise ConflictError(f"Approval {record.id} was already {record.status} by {record.decided_by}.")
+        if not _may_decide(record, who):
+            if record.approvers:
+                raise PermissionDeniedError(f"Only {', '.join(record.approvers)} may decide this request.")
+            raise PermissionDeniedError("You can't decide a request you made: another member of the desk must.")
+        return record
+
+    await asyncio.to_thread(check)
+    desk = runtime.helpdesk
+    turns: TurnRunner = request.app.state.turns
+
+    def turn(sink: Any) -> Any:
+        return desk.decide(approval_id, approved=approved, decided_by=who.email, reason=reason, on_event=sink)
+
+    reply = await turns.start(turn)
+    return public_reply(reply, agent_view=who.is_agent)
+
+
+@router.post(
+    "/v1/approvals/{approval_id}/approve",
+    response_model=AskOut,
+    tags=["approvals"],
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def approve(request: Request, approval_id: str, body: DecisionIn, who: Requester) -> dict[str, Any]:
+    """Approve the pending action; the paused conversation carries on and its reply is returned."""
+    return await _decide(request, approval_id, True, body.reason, who)
+
+
+@router.post(
+    "/v1/approvals/{approval_id}/deny",
+    response_model=AskOut,
+    tags=["approvals"],
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def deny(request: Request, approval_id: str, body: DenyIn, who: Requester) -> dict[str, Any]:
+    """Deny the pending action with a reason the employee is told."""
+    return await _decide(request, approval_id, False, body.reason, who)

@@ -1,0 +1,108 @@
+"""A real Firstline server on 127.0.0.1 for browser tests and benchmarks: uvicorn in a background thread.
+
+    with live_service(tmp_path) as service:
+        email, password = service.accounts["requester"]
+        httpx.post(f"{service.base_url}/v1/auth/login", json={"email": email, "password": password})
+
+The accounts are created before the server starts, with fresh random passwords: ``requester``
+(ruby.chen, whose account is locked in the demo organisation), ``requester2`` (marcus.bell),
+``requester3`` (ben.carter), ``agent`` (sarah.lindqvist), ``agent2`` (ravi.chandran) and ``admin``
+(emily.watson).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from firstline.settings import Settings, load_settings
+
+__all__ = ["LIVE_ACCOUNTS", "LiveService", "free_port", "live_service"]
+
+LIVE_ACCOUNTS: dict[str, tuple[str, str]] = {
+    "requester": ("requester", "ruby.chen@nwmeridian.co.uk"),
+    "requester2": ("requester", "marcus.bell@nwmeridian.co.uk"),
+    "requester3": ("requester", "ben.carter@nwmeridian.co.uk"),
+    "agent": ("agent", "sarah.lindqvist@nwmeridian.co.uk"),
+    "agent2": ("agent", "ravi.chandran@nwmeridian.co.uk"),
+    "admin": ("admin", "emily.watson@nwmeridian.co.uk"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveService:
+    base_url: str
+    settings: Settings
+    accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (email, password)
+    server: Any = None
+
+    def login(self, who: str, client: httpx.Client | None = None) -> httpx.Client:
+        """A client signed in as ``who`` (a key of :attr:`accounts`), sending the CSRF header."""
+        email, password = self.accounts[who]
+        client = client or httpx.Client(base_url=self.base_url, headers={"X-Requested-With": "firstline"}, timeout=60)
+        response = client.post("/v1/auth/login", json={"email": email, "password": password})
+        response.raise_for_status()
+        return client
+
+
+def _seed(settings: Settings) -> dict[str, tuple[str, str]]:
+    from firstline.runtime import Runtime
+
+    accounts: dict[str, tuple[str, str]] = {}
+    with Runtime(settings) as runtime:
+        store = runtime.tickets.accounts
+        for key, (role, email) in LIVE_ACCOUNTS.items():
+            password = secrets.token_urlsafe(12)
+            store.add(email, runtime.directory.person(email).name, role, password)
+            accounts[key] = (email, password)
+    return accounts
+
+
+@contextmanager
+def live_service(data_dir: Path, startup_s: float = 180.0, **overrides: Any) -> Iterator[LiveService]:
+    """Start the service on a free loopback port with its data in ``data_dir``; stop it on exit."""
+    service_overrides = {"seed_demo_accounts": False, **overrides.pop("service", {})}
+    settings = load_settings(data_dir=data_dir, service=service_overrides, **overrides)
+    accounts = _seed(settings)
+    from firstline.service.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="firstline-live", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + startup_s
+    try:
+        while True:
+            if not thread.is_alive():
+                raise RuntimeError("the Firstline server stopped during start-up; see the log above")
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Firstline server was not ready within {startup_s:.0f} s")
+            time.sleep(0.2)
+        yield LiveService(base, settings, accounts, server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)

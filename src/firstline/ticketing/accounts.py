@@ -1,0 +1,288 @@
+"""Who may use the service: accounts with roles, login sessions and API keys, in the ticket database.
+
+Passwords are kept as argon2id hashes; session tokens and API keys as SHA-256 digests (they are
+long random strings, so a fast hash is enough and a stolen table reveals none of them)::
+
+    accounts = SqlTicketing("sqlite:///tickets.db").accounts
+    accounts.add("ruby.chen@nwmeridian.co.uk", "Ruby Chen", "requester", "a long passphrase")
+    token, expires = accounts.login("ruby.chen@nwmeridian.co.uk", "a long passphrase")
+    accounts.session(token).role  # "requester"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Row, delete, insert, select, update
+
+from firstline.errors import AuthenticationError, ConflictError, InputError
+from firstline.sqlstore.transactions import Transactions
+from firstline.ticketing import lifecycle
+from firstline.ticketing.models import clean_email
+from firstline.ticketing.schema import accounts, api_keys, login_sessions
+
+__all__ = ["ROLES", "Account", "ApiKey", "Role", "SqlAccounts", "role_at_least"]
+
+Role = Literal["requester", "agent", "admin"]
+ROLES: tuple[Role, ...] = ("requester", "agent", "admin")  # each includes the rights of the ones before
+MIN_PASSWORD = 12
+KEY_PREFIX = "fl_"
+
+
+def role_at_least(role: str, needed: Role) -> bool:
+    """Whether ``role`` has the rights of ``needed`` (admin > agent > requester)."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _role(value: str) -> Role:
+    for role in ROLES:
+        if value == role:
+            return role
+    raise InputError(f"Unknown role {value!r}; choose one of {', '.join(ROLES)}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person who may sign in, and what they may do."""
+
+    email: str
+    name: str
+    role: Role
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"email": self.email, "name": self.name, "role": self.role, "active": self.active}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An integration's key (the key itself is shown once, at creation, and never stored)."""
+
+    id: str
+    name: str
+    role: Role
+    subject: str | None  # the person a requester-role key speaks for
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "subject": self.subject,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "revoked": self.revoked_at is not None,
+        }
+
+
+class SqlAccounts:
+    """Accounts, sessions and API keys (shares the ticket store's transactions)."""
+
+    def __init__(
+        self,
+        db: Transactions,
+        clock: Callable[[], datetime] = lifecycle.utc_now,
+        session_ttl: timedelta = timedelta(hours=8),
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.session_ttl = session_ttl
+        self._hasher = hasher or PasswordHasher()
+        self._decoy: str | None = None
+
+    # -- accounts ---------------------------------------------------------------------------------
+
+    def add(self, email: str, name: str, role: str, password: str) -> Account:
+        """Create an account; :class:`ConflictError` if the e-mail already has one."""
+        address = clean_email("email", email)
+        if len(password) < MIN_PASSWORD:
+            raise InputError(f"The password is {len(password)} characters; use at least {MIN_PASSWORD}.")
+        values = {
+            "email": address,
+            "name": name.strip()[:200] or address,
+            "role": _role(role),
+            "password_hash": self._hasher.hash(password),
+            "active": True,
+            "created_at": self._clock(),
+            "last_login_at": None,
+        }
+        with self._db.write() as conn:
+            if conn.execute(select(accounts.c.email).where(accounts.c.email == address)).first() is not None:
+                raise ConflictError(f"{address} already has an account.")
+            conn.execute(insert(accounts).values(**values))
+        return self.get(address)
+
+    def get(self, email: str) -> Account:
+        with self._db.read() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.email == email.strip().lower())).first()
+        if row is None:
+            raise InputError(f"No account for {email!r}.")
+        return _account(row)
+
+    def all(self) -> list[Account]:
+        with self._db.read() as conn:
+            return [_account(row) for row in conn.execute(select(accounts).order_by(accounts.c.email))]
+
+    def count(self) -> int:
+        return len(self.all())
+
+    def set_password(self, email: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise InputError(f"The password is {len(password)} characters; use at least {MIN_PASSWORD}.")
+        account = self.get(email)
+        with self._db.write() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.email == account.email)
+                .values(password_hash=self._hasher.hash(password))
+            )
+            conn.execute(delete(login_sessions).where(login_sessions.c.email == account.email))
+
+    def set_active(self, email: str, active: bool) -> None:
+        account = self.get(email)
+        with self._db.write() as conn:
+            conn.execute(update(accounts).where(accounts.c.email == account.email).values(active=active))
+            if not active:
+                conn.execute(delete(login_sessions).where(login_sessions.c.email == account.email))
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def login(self, email: str, password: str) -> tuple[str, datetime]:
+        """A new session token and its expiry; :class:`AuthenticationError` for any wrong detail."""
+        address = email.strip().lower()
+        with self._db.read() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.email == address)).first()
+        if row is None and self._decoy is None:
+            # Verified against when the e-mail is unknown, so a wrong address costs as long as a wrong password.
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        stored = row.password_hash if row is not None else self._decoy
+        assert stored is not None
+        try:
+            self._hasher.verify(stored, password)
+            ok = row is not None and bool(row.active)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok:
+            raise AuthenticationError("Wrong e-mail address or password.")
+        assert row is not None
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = now + self.session_ttl
+        with self._db.write() as conn:
+            conn.execute(insert(login_sessions).values(digest=_digest(token), email=address, created_at=now,
+                                                       expires_at=expires))  # fmt: skip
+            conn.execute(update(accounts).where(accounts.c.email == address).values(last_login_at=now))
+            conn.execute(delete(login_sessions).where(login_sessions.c.expires_at < now))
+            if self._hasher.check_needs_rehash(row.password_hash):
+                conn.execute(
+                    update(accounts)
+                    .where(accounts.c.email == address)
+                    .values(password_hash=self._hasher.hash(password))
+                )
+        return token, expires
+
+    def session(self, token: str) -> Account:
+        """The account behind a session token, sliding its expiry; :class:`AuthenticationError` if none."""
+        now = self._clock()
+        digest = _digest(token)
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(login_sessions.c.expires_at, accounts)
+                .join(accounts, accounts.c.email == login_sessions.c.email)
+                .where(login_sessions.c.digest == digest)
+            ).first()
+        if row is None or row.expires_at <= now or not row.active:
+            raise AuthenticationError("Your session has expired: sign in again.")
+        # Slide the expiry, but write at most once a minute per session.
+        if row.expires_at - now < self.session_ttl - timedelta(minutes=1):
+            with self._db.write() as conn:
+                conn.execute(
+                    update(login_sessions)
+                    .where(login_sessions.c.digest == digest)
+                    .values(expires_at=now + self.session_ttl)
+                )
+        return _account(row)
+
+    def logout(self, token: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(delete(login_sessions).where(login_sessions.c.digest == _digest(token)))
+
+    # -- API keys -----------------------------------------------------------------------------------
+
+    def create_key(self, name: str, role: str, subject: str | None = None) -> tuple[str, ApiKey]:
+        """A new key (returned once, in clear) and its record; a requester key must name its person."""
+        checked = _role(role)
+        person = clean_email("subject", subject) if subject else None
+        if checked == "requester" and person is None:
+            raise InputError("A requester key speaks for one person: give their e-mail address as the subject.")
+        label = name.strip()[:100]
+        if not label:
+            raise InputError("Give the key a name that says which integration uses it, e.g. 'teams-bot'.")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        values: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "name": label,
+            "role": checked,
+            "subject": person,
+            "digest": _digest(key),
+            "created_at": self._clock(),
+        }
+        with self._db.write() as conn:
+            conn.execute(insert(api_keys).values(**values))
+        return key, ApiKey(values["id"], label, checked, person, values["created_at"])
+
+    def key(self, key: str) -> ApiKey:
+        """The record behind a presented key; :class:`AuthenticationError` when unknown or revoked."""
+        if not key.startswith(KEY_PREFIX):
+            raise AuthenticationError("That is not a Firstline API key (they start with 'fl_').")
+        with self._db.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.digest == _digest(key))).first()
+        if row is None or row.revoked_at is not None:
+            raise AuthenticationError("Unknown or revoked API key.")
+        now = self._clock()
+        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+            with self._db.write() as conn:
+                conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
+        return _key(row)
+
+    def keys(self) -> list[ApiKey]:
+        with self._db.read() as conn:
+            return [_key(row) for row in conn.execute(select(api_keys).order_by(api_keys.c.created_at))]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        with self._db.write() as conn:
+            found = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id.strip(), api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            ).rowcount
+        if not found:
+            raise InputError(f"No active API key has the id {key_id!r}.")
+        return next(k for k in self.keys() if k.id == key_id.strip())
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(row.email, row.name, cast(Role, row.role), bool(row.active), row.created_at, row.last_login_at)
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(row.id, row.name, cast(Role, row.role), row.subject, row.created_at, row.last_used_at,
+                  row.revoked_at)  # fmt: skip
