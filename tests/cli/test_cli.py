@@ -156,3 +156,25 @@ def test_ask_approvals_conversation_and_chat(monkeypatch: pytest.MonkeyPatch) ->
     assert code == 2
     result = runner.invoke(app, ["chat", "--user", ruby], input="hello\n/quit\n")
     assert result.exit_code == 0 and "What can I help with?" in result.stdout
+
+
+def test_accounts_and_keys(tmp_path: Path) -> None:
+    email = "sarah.lindqvist@nwmeridian.co.uk"
+    code, out, _ = run("accounts", "add", email, "--role", "agent", "--name", "Sarah", "--password", "a long passphrase")
+    assert code == 0 and "added" in out
+    code, _, err = run("accounts", "add", email, "--role", "agent", "--password", "a long passphrase")
+    assert code == 2 and "already has an account" in err
+    code, _, err = run("accounts", "add", "x@nwmeridian.co.uk", "--role", "boss", "--password", "a long passphrase")
+    assert code == 2 and "Unknown role" in err
+    code, out, _ = run("accounts", "list")
+    assert code == 0 and email in out and "agent" in out
+    code, out, _ = run("keys", "create", "--name", "teams-bot", "--role", "agent")
+    key, key_id = out.strip().splitlines()[-1], out.split()[1]
+    assert code == 0 and key.startswith("fl_") and len(key_id) == 32
+    code, out, _ = run("keys", "list")
+    assert code == 0 and "teams-bot" in out and key not in out
+    assert run("keys", "revoke", key_id)[0] == 0
+    code, _, err = run("keys", "revoke", key_id)
+    assert code == 2 and "No active API key" in err
+    assert run("accounts", "password", email, "--password", "another passphrase")[0] == 0
+    assert run("accounts", "disable", email)[0] == 0

@@ -84,23 +84,32 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default: service.host)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: service.port)")] = None,
 ) -> None:
-    """Ingest the demo runbooks (unless disabled) and serve the API on http://127.0.0.1:8000."""
+    """Serve the web chat, the agent console and the API on http://127.0.0.1:8000 (demo runbooks ingested,
+    demo accounts created and printed on first start)."""
     settings = settings_or_exit()
     import uvicorn
 
     from firstline.service.app import create_app
+    from firstline.service.observability import configure_logging
+
+    configure_logging(settings)
 
     try:
         application = create_app(settings)
     except FirstlineError as exc:
         fail(exc)
-    console.print(
-        f"Firstline serving on http://{host or settings.service.host}:{port or settings.service.port} "
-        "(POST /v1/ask, GET /v1/kb/search?q=..., GET /health)"
+    base = f"http://{host or settings.service.host}:{port or settings.service.port}"
+    console.print(f"Firstline starting on {base}: web chat {base}/, agent console {base}/console, API {base}/docs")
+    uvicorn.run(
+        application,
+        host=host or settings.service.host,
+        port=port or settings.service.port,
+        log_config=None,
+        access_log=False,
     )
-    uvicorn.run(application, host=host or settings.service.host, port=port or settings.service.port, log_level="info")
 
 
+from firstline.cli import accounts as _accounts  # noqa: E402
 from firstline.cli import chat as _chat  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
 from firstline.cli import matchup as _matchup  # noqa: E402
@@ -110,6 +119,8 @@ from firstline.cli import triage as _triage  # noqa: E402
 app.command("ask")(_chat.ask)
 app.command("chat")(_chat.chat)
 app.command("matchup")(_matchup.matchup)
+app.add_typer(_accounts.accounts_app, name="accounts")
+app.add_typer(_accounts.keys_app, name="keys")
 app.add_typer(_chat.approvals_app, name="approvals")
 app.add_typer(_chat.conversation_app, name="conversation")
 app.add_typer(_kb.kb_app, name="kb")

@@ -263,7 +263,7 @@ class SqlAccounts:
                 conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
         return _key(row)
 
-    def keys(self) -> list[ApiKey]:
+    def list_keys(self) -> list[ApiKey]:
         with self._db.read() as conn:
             return [_key(row) for row in conn.execute(select(api_keys).order_by(api_keys.c.created_at))]
 
@@ -276,7 +276,7 @@ class SqlAccounts:
             ).rowcount
         if not found:
             raise InputError(f"No active API key has the id {key_id!r}.")
-        return next(k for k in self.keys() if k.id == key_id.strip())
+        return next(k for k in self.list_keys() if k.id == key_id.strip())
 
 
 def _account(row: Row[Any]) -> Account:

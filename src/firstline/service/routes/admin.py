@@ -99,7 +99,7 @@ async def settings(request: Request, who: Admin) -> dict[str, Any]:
 @router.get("/v1/admin/api-keys", response_model=ApiKeyList, tags=["admin"], responses=errors(401, 403, 429))
 async def list_keys(request: Request, who: Admin) -> dict[str, Any]:
     """Every API key (never the keys themselves)."""
-    keys = await asyncio.to_thread(_runtime(request).tickets.accounts.keys)
+    keys = await asyncio.to_thread(_runtime(request).tickets.accounts.list_keys)
     return {"keys": [k.as_dict() for k in keys]}
 
 

@@ -15,7 +15,7 @@ function svg(tag, attrs = {}, ...children) {
 }
 
 function frame(width, height, label) {
-  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": label });
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "aria-label": label });
   root.append(svg("title", {}, label));
   return root;
 }

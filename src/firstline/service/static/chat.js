@@ -85,9 +85,14 @@ function addNode(node, before = null) {
   return node;
 }
 
+function speaker(agent) {
+  return agent && agent !== "desk" && agent !== "triage" ? `Firstline · ${agentName(agent)}` : "Firstline";
+}
+
 function addMessage(role, text, agent = null, before = null) {
-  const label = role === "user" ? "You" : agent && agent !== "desk" ? `Firstline · ${agentName(agent)}` : "Firstline";
+  const label = role === "user" ? "You" : speaker(agent);
   const body = el("span", { class: "body", text });
+  if (role === "assistant" && text) setRich(body, text);
   return addNode(el("div", { class: `msg ${role}` }, el("span", { class: "who-said", text: label }), body), before);
 }
 
@@ -101,7 +106,10 @@ function chatError(text) {
 
 function citationList(citations) {
   const items = citations.map((c) => {
-    const text = c.section_path ? `${c.title} › ${c.section_path}` : c.title || c.source || "Runbook";
+    const title = c.title || c.source || "Runbook";
+    let section = c.section_path || c.section || "";
+    if (section.startsWith(`${title} > `)) section = section.slice(title.length + 3);
+    const text = section && section !== title ? `${title} › ${section}` : title;
     const href = typeof c.href === "string" && c.href.startsWith("/") && !c.href.startsWith("//") ? c.href : null;
     return el("li", {}, href ? el("a", { href, target: "_blank", rel: "noopener", text }) : text);
   });
@@ -251,7 +259,7 @@ async function catchUp(streamedReply) {
     for (const event of conversation.events || []) {
       if ((event.seq || 0) <= state.lastSeq) continue;
       const text = (event.data || {}).text;
-      if (event.kind === "assistant_message" && text && text === skip) skip = null;
+      if (event.kind === "assistant_message" && text && skip && text.trim() === skip.trim()) skip = null;
       else if (event.kind === "assistant_message" || event.kind === "approval_decided") renderEvent(event);
     }
     applyConversation(conversation);
@@ -296,15 +304,22 @@ function onStreamEvent(turn, { event, data }) {
   }
 }
 
+/** Put assistant text into `body`, turning **bold** into <strong> (built as text nodes, never parsed as HTML). */
+function setRich(body, text) {
+  const parts = String(text).split(/\*\*([^*\n][^*]*?)\*\*/g);
+  body.replaceChildren(...parts.map((part, i) => (i % 2 ? el("strong", { text: part }) : document.createTextNode(part))));
+}
+
 function finishTurn(turn, reply) {
   const text = reply.reply || "";
   if (text) {
-    turn.body().textContent = text;
+    setRich(turn.body(), text);
   } else if (turn.bubble && !turn.streamed) {
     turn.bubble.remove();
     turn.bubble = null;
   }
   turn.bubble?.classList.remove("streaming");
+  if (turn.bubble && reply.agent) turn.bubble.querySelector(".who-said").textContent = speaker(reply.agent);
   if (turn.bubble && Array.isArray(reply.citations) && reply.citations.length) {
     turn.bubble.append(citationList(reply.citations));
   }
@@ -343,7 +358,7 @@ async function streamTurn(response) {
   const detail = (turn.error && turn.error.detail) || "The answer did not arrive.";
   chatError(`${detail} Your message was received; any answer will appear here.`);
   state.status = state.status || "active";
-  return null;
+  return turn.streamed || null;
 }
 
 async function send() {

@@ -127,7 +127,7 @@ async function loadStats(container) {
       "div",
       { class: "cards" },
       scalars.map(([key, value]) =>
-        el("div", { class: "panel metric" }, el("div", { class: "hint", text: key.replaceAll("_", " ") }), el("div", { class: "value", text: show(value) })),
+        el("div", { class: "panel metric" }, el("div", { class: "hint", text: key.replaceAll("_", " ") }), el("div", { class: typeof value === "number" ? "value" : "value text", text: show(value) })),
       ),
     ),
     categories.length ? panel("Chunks by category", table([["category", "Category"], ["chunks", "Chunks"]], categories.map(([category, chunks]) => ({ category, chunks })))) : null,

@@ -233,8 +233,7 @@ function approvalPanel(approval, rerender) {
     el("h2", { id: "approval-title", text: "Waiting for your approval" }),
     el("p", {}, el("strong", { text: approval.tool }), ` requested by ${approval.requested_by || "the employee"}`),
     el("pre", { text: pretty(approval.arguments || {}) }),
-    el("label", { for: "decision-reason", text: "Reason (required to deny)" }),
-    reason,
+    el("div", { class: "field" }, el("label", { for: "decision-reason", text: "Reason (required to deny)" }), reason),
     error,
     el(
       "div",
