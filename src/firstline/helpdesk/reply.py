@@ -106,7 +106,14 @@ def citations(events: list[RunEvent], reply: str) -> list[dict[str, Any]]:
             continue
         for rank, hit in enumerate(hits if isinstance(hits, list) else []):
             if rank == 0 or str(hit.get("title", "")) in reply:
-                citation = {"title": hit.get("title"), "section": hit.get("section"), "source": hit.get("source")}
-                if citation not in out:
+                citation = {
+                    "title": hit.get("title"),
+                    "section": hit.get("section"),
+                    "section_path": hit.get("section") or "",
+                    "source": hit.get("source"),
+                    "chunk_id": hit.get("chunk_id") or "",
+                    "score": hit.get("score"),
+                }
+                if all(c["chunk_id"] != citation["chunk_id"] or c["title"] != citation["title"] for c in out):
                     out.append(citation)
     return out

@@ -101,12 +101,13 @@ class MessageIn(_Body):
 
 class Citation(BaseModel):
     title: str
-    section_path: str
+    section_path: str = Field(description="heading path, e.g. 'VPN keeps disconnecting > Steps'")
+    section: str | None = Field(None, description="the same as section_path (kept for older clients)")
     source: str
     url: str | None = None
     href: str | None = Field(None, description="link to the runbook section: /kb/{chunk_id}#{anchor}")
     chunk_id: str
-    score: float
+    score: float | None = None
 
 
 class TicketCard(BaseModel):

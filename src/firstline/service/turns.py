@@ -37,7 +37,9 @@ def public_reply(reply: dict[str, Any], *, agent_view: bool) -> dict[str, Any]:
     """The reply as the caller may see it: citations get their runbook link; tool details only for agents."""
     out = dict(reply)
     out["citations"] = [
-        {**c, "href": f"/kb/{quote(str(c.get('chunk_id', '')), safe='')}#{anchor(str(c.get('section_path', '')))}"}
+        {**c, "href": f"/kb/{quote(str(c['chunk_id']), safe='')}#{anchor(str(c.get('section_path') or ''))}"}
+        if c.get("chunk_id")
+        else {**c, "href": None}
         for c in reply.get("citations") or []
     ]
     if not agent_view:

@@ -24,6 +24,8 @@ DEFINITIONS = {
     "conversations": "Conversations started in the window.",
     "routed_conversations": "Of those, the ones triage handed to a specialist (greetings, chit-chat and "
     "identity questions that never reached one are left out of the rates below).",
+    "tickets": "Tickets opened in the window, whoever opened them.",
+    "resolved_tickets": "Of those, the ones resolved or closed (the ones the median time to resolution uses).",
     "deflection_rate": "Resolved without a human: routed conversations whose ticket Firstline resolved itself, "
     "or that were answered from the runbooks without a ticket, with no approval, no hand-off "
     "(escalate_to_human) and no escalation on the ticket - divided by all routed conversations.",
@@ -35,6 +37,7 @@ DEFINITIONS = {
     "tickets_by_specialist_per_day": "Tickets opened per UTC day, split by the specialist that owns them.",
     "cost_per_conversation_usd": "Sum of the model cost of every model call in the window's conversations "
     "(from the model catalog's prices), divided by the number of conversations; the offline engine costs 0.",
+    "total_cost_usd": "Sum of the model cost of every model call in the window's conversations.",
     "cost_by_model": "Model calls, tokens and cost in the window, per model that answered.",
 }
 

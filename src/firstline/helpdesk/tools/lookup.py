@@ -34,6 +34,7 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
             "text": h.chunk.text[:1200],
             "source": h.chunk.url or h.chunk.source,
             "score": round(h.score, 3),
+            "chunk_id": h.chunk.id,
         }
         for h in hits
     ]

@@ -170,8 +170,9 @@ function approvalsTable(approvals, reload, status) {
       }
       try {
         await decide(a.id, approve, reason.value.trim());
-        status.textContent = `${approve ? "Approved" : "Denied"} ${a.tool} for ${a.requester || a.requested_by}.`;
-        await reload();
+        await reload(); // then say what was done, ahead of what is still waiting
+        const done = `${approve ? "Approved" : "Denied"} ${a.tool} for ${a.requester || a.requested_by}.`;
+        status.textContent = `${done} ${status.textContent}`;
       } catch (err) {
         error.textContent = describeError(err);
         if (err instanceof ApiError && err.status === 409) await reload();

@@ -1,0 +1,129 @@
+"""Browser tests: the real service (firstline.testing.live) driven by Debian's Chromium through Playwright.
+
+Every page a test visits is saved as a full-page screenshot under ``test-artifacts/screenshots/``.
+Without /usr/bin/chromium the tests skip, except in CI (``CI=true``), where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Any]:
+    """The real Firstline service on a loopback port, started once for the browser tests."""
+    from firstline.testing.live import live_service
+
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("FIRSTLINE_"):
+                env.delenv(name)
+        env.setenv("XDG_CACHE_HOME", str(_session_cache))
+        env.setenv("HF_HUB_OFFLINE", "1")
+        # Every test signs in from 127.0.0.1: allow more than the default 10 sign-ins a minute.
+        with live_service(tmp_path_factory.mktemp("live-data"), service={"login_rate_limit_per_minute": 200}) as svc:
+            yield svc
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Pages:
+    """Opens pages in fresh browser contexts (separate cookies), signs in, and saves screenshots."""
+
+    browser: Any
+    live: Any
+    test_name: str
+    contexts: list[Any] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def new(self, width: int = 1280, height: int = 900) -> Any:
+        context = self.browser.new_context(viewport={"width": width, "height": height}, base_url=self.live.base_url)
+        context.set_default_timeout(30_000)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        return page
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def sign_in(self, page: Any, who: str, path: str = "/") -> None:
+        """Open ``path``, get sent to /login, sign in as ``who`` and land back on ``path``."""
+        email, password = self.live.accounts[who]
+        page.goto(path)
+        page.wait_for_url(re.compile(r"/login\?next="))
+        self.shot(page, f"login-{who}")
+        page.get_by_label("Work e-mail").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(re.escape(self.live.base_url + path.split("#")[0]) + r"(#.*)?$"))
+
+    def shot(self, page: Any, step: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.test_name}-{step}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def pages(browser: Any, live: Any, request: pytest.FixtureRequest) -> Iterator[Pages]:
+    opened = Pages(browser, live, re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name))
+    yield opened
+    opened.close()
+    assert opened.errors == [], f"JavaScript errors on the page: {opened.errors}"
+
+
+@pytest.fixture
+def send() -> Callable[[Any, str], None]:
+    """Type a message into the chat and press Enter."""
+
+    def type_and_send(page: Any, text: str) -> None:
+        box = page.get_by_label("Message to the IT helpdesk")
+        box.fill(text)
+        box.press("Enter")
+
+    return type_and_send
