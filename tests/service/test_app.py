@@ -328,3 +328,22 @@ def test_login_sessions_cookies_and_csrf(svc: Service) -> None:
         client.cookies.set("firstline_session", ok.cookies["firstline_session"])
         gone = client.get("/v1/me")
         assert gone.status_code == 401 and gone.json()["error"] == "Unauthenticated"
+
+
+def test_first_start_seeds_demo_accounts_once_and_prints_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from firstline.service.app import DEMO_ACCOUNTS, _announce, seed_demo_accounts
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    with Runtime(settings) as runtime:
+        created = seed_demo_accounts(runtime)
+        assert [(a["role"], a["email"]) for a in created] == list(DEMO_ACCOUNTS)
+        assert seed_demo_accounts(runtime) == []  # only into an empty account table
+        _announce(settings, created)
+        email, password = created[0]["email"], created[0]["password"]
+        assert runtime.tickets.accounts.login(email, password)[0]
+    printed = capsys.readouterr().out
+    assert all(a["password"] in printed and a["email"] in printed for a in created)
+    saved = settings.data_dir / "demo-accounts.txt"
+    assert saved.stat().st_mode & 0o777 == 0o600 and password in saved.read_text()

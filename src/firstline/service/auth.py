@@ -41,15 +41,19 @@ class Principal:
     role: Role
     via: str  # "session" | "api_key"
     key_id: str | None = None
+    person: bool = True  # False for an integration's key that speaks for no one in particular
 
     @property
     def is_agent(self) -> bool:
         return role_at_least(self.role, "agent")
 
-    def speaks_for(self, user: str | None) -> str:
-        """The requester a message or conversation is for: agents may name anyone, requesters only themselves."""
+    def speaks_for(self, user: str | None) -> str | None:
+        """The requester a message or conversation is for: agents may name anyone, requesters only themselves.
+
+        None when an integration's key names no one: the helpdesk then asks who is writing.
+        """
         if not user or user.strip().lower() == self.email:
-            return self.email
+            return self.email if self.person else None
         if not self.is_agent:
             raise PermissionDeniedError("You can only ask for help for yourself; leave `user` out.")
         return user.strip().lower()
@@ -71,7 +75,7 @@ def _identify(request: Request) -> Principal:
     if key:
         record = accounts.key(key)
         email = record.subject or f"{record.name}@api-key.invalid"
-        return Principal(email, record.name, record.role, "api_key", record.id)
+        return Principal(email, record.name, record.role, "api_key", record.id, person=record.subject is not None)
     token = request.cookies.get(COOKIE)
     if not token:
         raise AuthenticationError("Sign in first (POST /v1/auth/login), or send an API key as 'Authorization: Bearer'.")
