@@ -144,20 +144,6 @@ class EventOut(BaseModel):
     created_at: str
 
 
-class ConversationOut(BaseModel):
-    conversation_id: str
-    requester: str | None
-    status: str
-    agent: str
-    intent: str
-    ticket_number: str | None
-    created_at: str
-    updated_at: str
-    ticket: TicketCard | None = None
-    pending_approval: dict[str, Any] | None = None
-    events: list[EventOut]
-
-
 class ConversationSummary(BaseModel):
     conversation_id: str
     requester: str | None
@@ -167,6 +153,12 @@ class ConversationSummary(BaseModel):
     ticket_number: str | None
     created_at: str
     updated_at: str
+
+
+class ConversationOut(ConversationSummary):
+    ticket: TicketCard | None = None
+    pending_approval: dict[str, Any] | None = None
+    events: list[EventOut]
 
 
 class ConversationList(BaseModel):

@@ -21,6 +21,28 @@ export function decide(approvalId, approve, reason) {
   return api(`/v1/approvals/${encodeURIComponent(approvalId)}/${verb}`, { method: "POST", body: { reason } });
 }
 
+/**
+ * The Approve / Deny action for one approval: a denial needs a reason (the employee is told it), errors
+ * show in `error`; `after(approve)` runs once decided, `onConflict()` when someone else decided first.
+ */
+export function decisionAction(approvalId, reason, error, after, onConflict = null) {
+  return async (approve) => {
+    error.textContent = "";
+    if (!approve && !reason.value.trim()) {
+      error.textContent = "Give a reason to deny: the employee is told.";
+      reason.focus();
+      return;
+    }
+    try {
+      await decide(approvalId, approve, reason.value.trim());
+      await after(approve);
+    } catch (err) {
+      error.textContent = describeError(err);
+      if (onConflict && err instanceof ApiError && err.status === 409) await onConflict();
+    }
+  };
+}
+
 const FIELDS = [
   ["requester", "Requester"],
   ["specialist", "Specialist", agentName],
@@ -213,20 +235,7 @@ function line(text, kind = "status-line") {
 function approvalPanel(approval, rerender) {
   const reason = el("textarea", { id: "decision-reason", rows: 2, maxlength: 2000 });
   const error = el("p", { class: "error", role: "alert" });
-  const act = async (approve) => {
-    error.textContent = "";
-    if (!approve && !reason.value.trim()) {
-      error.textContent = "Give a reason to deny: the employee is told.";
-      reason.focus();
-      return;
-    }
-    try {
-      await decide(approval.id, approve, reason.value.trim());
-      await rerender();
-    } catch (err) {
-      error.textContent = describeError(err);
-    }
-  };
+  const act = decisionAction(approval.id, reason, error, () => rerender());
   return el(
     "section",
     { class: "panel", "aria-labelledby": "approval-title" },

@@ -17,7 +17,7 @@ import {
   when,
 } from "/static/common.js";
 import { renderAnalytics, renderKnowledge } from "/static/console-insights.js";
-import { decide, renderTicket } from "/static/console-ticket.js";
+import { decisionAction, renderTicket } from "/static/console-ticket.js";
 
 const view = document.getElementById("view");
 const tabs = document.getElementById("tabs");
@@ -161,23 +161,17 @@ function approvalsTable(approvals, reload, status) {
     const reasonId = `reason-${a.id}`;
     const reason = el("input", { id: reasonId, type: "text", maxlength: 2000, placeholder: "Reason" });
     const error = el("p", { class: "error", role: "alert" });
-    const act = async (approve) => {
-      error.textContent = "";
-      if (!approve && !reason.value.trim()) {
-        error.textContent = "Give a reason to deny: the employee is told.";
-        reason.focus();
-        return;
-      }
-      try {
-        await decide(a.id, approve, reason.value.trim());
+    const act = decisionAction(
+      a.id,
+      reason,
+      error,
+      async (approve) => {
         await reload(); // then say what was done, ahead of what is still waiting
         const done = `${approve ? "Approved" : "Denied"} ${a.tool} for ${a.requester || a.requested_by}.`;
         status.textContent = `${done} ${status.textContent}`;
-      } catch (err) {
-        error.textContent = describeError(err);
-        if (err instanceof ApiError && err.status === 409) await reload();
-      }
-    };
+      },
+      reload,
+    );
     const ticket = a.ticket_number
       ? el("a", { href: `#ticket/${encodeURIComponent(a.ticket_number)}`, text: a.ticket_number })
       : "—";
