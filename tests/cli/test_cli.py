@@ -160,7 +160,9 @@ def test_ask_approvals_conversation_and_chat(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_accounts_and_keys(tmp_path: Path) -> None:
     email = "sarah.lindqvist@nwmeridian.co.uk"
-    code, out, _ = run("accounts", "add", email, "--role", "agent", "--name", "Sarah", "--password", "a long passphrase")
+    code, out, _ = run(
+        "accounts", "add", email, "--role", "agent", "--name", "Sarah", "--password", "a long passphrase"
+    )
     assert code == 0 and "added" in out
     code, _, err = run("accounts", "add", email, "--role", "agent", "--password", "a long passphrase")
     assert code == 2 and "already has an account" in err

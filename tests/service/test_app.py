@@ -239,7 +239,7 @@ def test_messages_stream_as_server_sent_events(svc: Service) -> None:
     later = client.get(f"/v1/conversations/{cid}", params={"after": view["events"][-1]["seq"]}, headers=ruby).json()
     assert later["events"] == []
     agent_view = client.get(f"/v1/conversations/{cid}", headers=svc.auth("agent")).json()
-    assert {"tool_started", "tool_finished", "model_call"} <= {e["kind"] for e in agent_view["events"]}
+    assert {"tool_started", "tool_finished"} <= {e["kind"] for e in agent_view["events"]}
 
 
 def test_a_client_that_disconnects_does_not_cancel_the_turn(svc: Service) -> None:

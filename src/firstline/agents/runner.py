@@ -358,7 +358,10 @@ class Runner:
         span = tracer.start_span(
             "firstline.tool", attributes={"firstline.tool": tool.name, "firstline.agent": agent.name}
         )
-        with trace.use_span(span, end_on_exit=True), self._step_scope():
+        # A tool that changes something commits with its tool_finished event; a read-only one (a search,
+        # a status check) needs no shared transaction, so it holds no write lock while it runs.
+        scope = self._step_scope() if tool.risk != "read" else nullcontext()
+        with trace.use_span(span, end_on_exit=True), scope:
             try:
                 result = await tool.invoke(context, call.arguments)
             except ToolRetry as exc:

@@ -141,7 +141,7 @@ class IncidentLinker:
 
     def existing_parent(self, intent: str, site: Site) -> Linked | None:
         """An open major incident for this intent at this site."""
-        for ticket in self._open(specialist=None):
+        for ticket in self._open(specialist=None, intent=intent):
             if MAJOR_TAG in ticket.tags and ticket.intent == intent and site.tag in ticket.tags:
                 return Linked(ticket, ticket.short_description, ticket.assignment_group, "", "", False)
         return None
@@ -171,7 +171,7 @@ class IncidentLinker:
         """Open a parent when ``child`` makes ``threshold`` similar open reports at one site in the window."""
         similar = [
             t
-            for t in self._open(specialist=child.specialist, opened_after=now - self.window)
+            for t in self._open(specialist=child.specialist, intent=child.intent, opened_after=now - self.window)
             if t.intent == child.intent and site.tag in t.tags and MAJOR_TAG not in t.tags and t.parent_number is None
         ]
         if child.number not in {t.number for t in similar}:
@@ -200,6 +200,8 @@ class IncidentLinker:
             self.tickets.link_to_parent(ticket.number, parent.number, author="firstline")
         return Linked(parent, parent.short_description, parent.assignment_group, "", "", True)
 
-    def _open(self, specialist: str | None, opened_after: datetime | None = None) -> Iterable[Ticket]:
-        query = TicketQuery(state=OPEN_STATES, specialist=specialist, opened_after=opened_after, limit=500)
+    def _open(self, specialist: str | None, intent: str, opened_after: datetime | None = None) -> Iterable[Ticket]:
+        query = TicketQuery(
+            state=OPEN_STATES, specialist=specialist, intent=intent, opened_after=opened_after, limit=500
+        )
         return self.tickets.search(query)

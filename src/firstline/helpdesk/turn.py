@@ -11,7 +11,7 @@ from firstline.directory.models import Person
 from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError
 from firstline.helpdesk.agents import TRIAGE
 from firstline.helpdesk.incidents import Linked, matches, site_of
-from firstline.helpdesk.offline import FOLLOW_UP
+from firstline.helpdesk.offline import FOLLOW_UP, OfflineEngine
 from firstline.helpdesk.reply import DeskReply, add_usage, citations, ticket_card, usage_of
 from firstline.helpdesk.triage import TriageResult
 from firstline.ticketing import (
@@ -59,6 +59,10 @@ class Turn:
         self.context_ref: RunContext | None = None
         self.request_text = ""
         self.routed_to: str | None = None
+        # A language model's model_call events wait here and are written with the next event (same
+        # transaction): they are accounting, not actions, and this saves a commit per call. Always flushed
+        # before the reply. The offline engine's are not stored (no tokens, no cost; the reply names it).
+        self.unwritten: list[RunEvent] = []
 
     # -- context ---------------------------------------------------------------------------------
 
@@ -100,19 +104,22 @@ class Turn:
         self.events.append(event)
         context = self.context_ref
         assert context is not None
-        if event.kind == "routed" and event.agent != TRIAGE:
+        if event.kind == "model_call":
+            if event.data.get("model") != OfflineEngine.name:
+                self.unwritten.append(event)
+        elif event.kind == "routed" and event.agent != TRIAGE:
             with self.desk.tickets.unit_of_work():
-                self.desk._event(self.cid, event.kind, event.agent, event.data)
+                self._event(event)
                 if event.agent != self.routed_to:  # a turn restarted on the fallback engine routes again
                     self._routed(event.agent, context)
                     self.routed_to = event.agent
         elif event.kind == "approval_needed":
             with self.desk.tickets.unit_of_work():
-                self.desk._event(self.cid, event.kind, event.agent, event.data)
+                self._event(event)
                 self._approval(event, context)
         elif event.kind == "tool_finished" and not event.data.get("ok", True):
             with self.desk.tickets.unit_of_work():  # joins the tool's own step when inside one
-                self.desk._event(self.cid, event.kind, event.agent, event.data)
+                self._event(event)
                 if context.ticket_number:
                     self.desk.tickets.comment(
                         context.ticket_number,
@@ -121,9 +128,16 @@ class Turn:
                         internal=True,
                     )
         elif event.kind != "message":  # the reply is stored with the final state in finish()
-            self.desk._event(self.cid, event.kind, event.agent, event.data)
+            with self.desk.tickets.unit_of_work():
+                self._event(event)
         if self.sink is not None:
             self.sink(event.as_dict())
+
+    def _event(self, event: RunEvent | None) -> None:
+        """Store ``event`` after any model calls still waiting (call inside a unit of work)."""
+        waiting, self.unwritten = self.unwritten, []
+        for item in [*waiting, *([event] if event is not None else [])]:
+            self.desk._event(self.cid, item.kind, item.agent, item.data)
 
     def _routed(self, agent: str, context: RunContext) -> None:
         """A specialist took the problem: open (or link) its ticket and brief the specialist."""
@@ -297,6 +311,7 @@ class Turn:
         else:
             self.state.pop("known_incident", None)
         with desk.tickets.unit_of_work():
+            self._event(None)
             desk.conversations.save(
                 self.cid,
                 state=self.state,
@@ -343,6 +358,7 @@ class Turn:
             f"conversation ({self.cid}); try again in a minute, or call the service desk on 4357."
         )
         with desk.tickets.unit_of_work():
+            self._event(None)
             desk._event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
             desk._event(self.cid, "assistant_message", "desk", {"text": text, "status": "failed"})
         turn_usage = usage_of(e.data for e in self.events if e.kind == "model_call")

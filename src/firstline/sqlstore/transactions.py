@@ -37,6 +37,13 @@ class Transactions:
         self.engine = create_engine_for(database, url)
         self.url = self.engine.url
         self._serial: AbstractContextManager[Any] = threading.Lock() if is_memory_sqlite(self.url) else nullcontext()
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in growing steps
+        # (up to 100 ms) before it retries. Queue this process's writers on a lock instead: they then take
+        # turns as soon as the previous one commits. Other processes still meet SQLite's busy handler.
+        self._writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.url.get_backend_name() == "sqlite" and not is_memory_sqlite(self.url)
+            else nullcontext()
+        )  # fmt: skip
         try:
             with self._serial:
                 upgrade(self.engine)
@@ -51,7 +58,13 @@ class Transactions:
         if id(self) in ambient:
             yield ambient[id(self)]
             return
-        with translate_errors(self.database, self.url), self._serial, self.engine.connect() as conn, conn.begin():
+        with (
+            translate_errors(self.database, self.url),
+            self._writer,
+            self._serial,
+            self.engine.connect() as conn,
+            conn.begin(),
+        ):
             token = _AMBIENT.set({**ambient, id(self): conn})
             try:
                 yield conn
@@ -68,7 +81,7 @@ class Transactions:
         if ambient and id(self) in ambient:
             yield ambient[id(self)]
             return
-        with self._serial, self.engine.connect() as conn:
+        with nullcontext() if read_only else self._writer, self._serial, self.engine.connect() as conn:
             if read_only:
                 conn.execution_options(**{READ_ONLY: True})
             with conn.begin():

@@ -334,7 +334,9 @@ class TicketingContract:
             backend.escalate(number, "Network Operations", " ", AGENT)
 
     def test_search_filters(self, backend: TicketingBackend) -> None:
-        vpn = backend.create(new_ticket(short_description="VPN drops", specialist="network", urgency=Urgency.HIGH))
+        vpn = backend.create(
+            new_ticket(short_description="VPN drops", specialist="network", intent="vpn_drops", urgency=Urgency.HIGH)
+        )
         disk = backend.create(new_ticket(short_description="Disk 100% full", requester="bob@example.com"))
         near = backend.create(new_ticket(short_description="Disk 1000 GB", description="needs a_b"))
         backend.escalate(disk.number, "Desktop Support", "Disk full", AGENT)
@@ -351,6 +353,7 @@ class TicketingContract:
         assert found(priority=[Priority.HIGH, Priority.MODERATE], state=S.NEW) == [vpn.number]
         assert found(assignment_group="Desktop Support") == [disk.number]
         assert found(specialist="network") == [vpn.number]
+        assert found(intent="vpn_drops") == [vpn.number] and found(intent="vpn") == []
         assert found(text="vpn") == [vpn.number]
         assert found(text="100%") == [disk.number]
         assert found(text="A_B") == [near.number]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 
 from firstline.errors import ConversationNotFoundError, InputError
 from firstline.sqlstore.transactions import Transactions
@@ -32,6 +32,16 @@ __all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversati
 ConversationStatus = Literal["active", "paused", "closed"]
 ApprovalStatus = Literal["pending", "approved", "denied"]
 MAX_EVENT_LIST = 10_000
+
+# Built once: appending is the hottest write (about ten per turn), and building a statement costs more
+# CPU than running it.
+_NEXT_SEQ = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("cid"))
+    .values(event_count=conversations.c.event_count + 1, updated_at=bindparam("now"))
+    .returning(conversations.c.event_count)
+)
+_INSERT_EVENT = insert(conversation_events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,27 +201,14 @@ class SqlConversations:
         """Add one event at the end of the log (numbers are gap-free under concurrent appends)."""
         now = self._clock()
         with self._db.write() as conn:
-            row = conn.execute(
-                select(conversations.c.event_count).where(conversations.c.id == conversation_id).with_for_update()
-            ).first()
+            # One statement takes the row lock and the next number (gap-free under concurrent appends).
+            row = conn.execute(_NEXT_SEQ, {"cid": conversation_id, "now": now}).first()
             if row is None:
                 raise ConversationNotFoundError("conversation", conversation_id)
-            seq = int(row.event_count) + 1
-            conn.execute(
-                update(conversations)
-                .where(conversations.c.id == conversation_id)
-                .values(event_count=seq, updated_at=now)
-            )
-            conn.execute(
-                insert(conversation_events).values(
-                    conversation_id=conversation_id,
-                    seq=seq,
-                    kind=kind[:24],
-                    agent=agent[:64],
-                    data=data,
-                    created_at=now,
-                )
-            )
+            seq = int(row.event_count)
+            values = {"conversation_id": conversation_id, "seq": seq, "kind": kind[:24], "agent": agent[:64],
+                      "data": data, "created_at": now}  # fmt: skip
+            conn.execute(_INSERT_EVENT, values)
         return ConversationEvent(conversation_id, seq, kind, agent, data, now)
 
     def events(self, conversation_id: str, after: int = 0, kinds: Sequence[str] = ()) -> list[ConversationEvent]:

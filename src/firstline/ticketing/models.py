@@ -310,6 +310,7 @@ class TicketQuery:
     priority: Priority | Collection[Priority] | None = None
     assignment_group: str | None = None
     specialist: str | None = None
+    intent: str | None = None
     text: str | None = None
     parent: str | None = None
     opened_after: datetime | None = None
@@ -345,6 +346,8 @@ class TicketQuery:
         if self.assignment_group is not None and ticket.assignment_group != self.assignment_group:
             return False
         if self.specialist is not None and ticket.specialist != self.specialist:
+            return False
+        if self.intent is not None and ticket.intent != self.intent:
             return False
         if self.parent is not None and ticket.parent_number != self.parent:
             return False

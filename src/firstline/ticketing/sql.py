@@ -233,6 +233,8 @@ def _conditions(query: TicketQuery) -> list[ColumnElement[bool]]:
         conditions.append(c.assignment_group == query.assignment_group)
     if query.specialist is not None:
         conditions.append(c.specialist == query.specialist)
+    if query.intent is not None:
+        conditions.append(c.intent == query.intent)
     if query.parent is not None:
         conditions.append(c.parent_number == query.parent)
     if query.opened_after is not None:
