@@ -254,8 +254,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        names = {404: "NotFound", 405: "MethodNotAllowed", 400: "BadRequest"}
+        names = {404: "NotFound", 405: "MethodNotAllowed"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused"
+        if exc.status_code == 400:  # a body that cannot even be parsed (not UTF-8, broken multipart) is malformed
+            return _error(422, "ValidationError", f"The request body cannot be read: {detail}", fields=[])
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route {request.url.path}; the API is described at /docs."
         return JSONResponse({"error": names.get(exc.status_code, "HTTPError"), "detail": detail},

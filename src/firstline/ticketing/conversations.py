@@ -169,6 +169,19 @@ class SqlConversations:
             row = conn.execute(statement).first()
         return _conversation(row) if row is not None else None
 
+    def has_ticket(self, requester: str, number: str) -> bool:
+        """Whether one of ``requester``'s conversations has ``number`` as its ticket (e.g. a linked incident)."""
+        statement = (
+            select(conversations.c.id)
+            .where(
+                conversations.c.requester == requester.strip().lower(),
+                conversations.c.ticket_number == number.strip().upper(),
+            )
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            return conn.execute(statement).first() is not None
+
     def save(
         self,
         conversation_id: str,

@@ -19,6 +19,7 @@ from firstline.service.schemas import (
     AskOut,
     ConversationList,
     ConversationOut,
+    ErrorBody,
     MessageIn,
     NewConversationIn,
     OutboxOut,
@@ -43,8 +44,16 @@ REQUESTER_EVENTS = {
 }
 
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    413: {"model": AskOut, "description": "The message is over 8,000 characters: refused, but stored"},
-    422: {"model": AskOut, "description": "The message is empty (stored), or the body is malformed"},
+    413: {
+        "model": AskOut | ErrorBody,
+        "description": "The message is over 8,000 characters: refused but stored (the reply, status 'rejected'); "
+        "or the body is over service.max_body_bytes (an error body)",
+    },
+    422: {
+        "model": AskOut | ErrorBody,
+        "description": "The message is empty: refused but stored (the reply, status 'rejected'); or the body is "
+        "malformed (an error body naming the fields)",
+    },
 }
 
 
@@ -73,6 +82,14 @@ def _summary(conversation: Conversation) -> dict[str, Any]:
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
     }
+
+
+def _for_whom(who: Principal, user: str | None, conversation: Conversation | None) -> str | None:
+    """Who a message is from: the named employee (agents), the caller, or, when an agent names no one in a
+    conversation that already has its employee, that employee."""
+    if user is None and who.is_agent and conversation is not None and conversation.requester:
+        return conversation.requester
+    return who.speaks_for(user)
 
 
 def load_conversation(runtime: Runtime, conversation_id: str, who: Principal) -> Conversation:
@@ -158,8 +175,8 @@ async def get_conversation(
 async def post_message(request: Request, conversation_id: str, body: MessageIn, who: Requester) -> Any:
     """Send a message. The turn runs to its end and is stored even if a streaming client disconnects."""
     runtime = _runtime(request)
-    for_whom = who.speaks_for(body.user)
-    await asyncio.to_thread(load_conversation, runtime, conversation_id, who)  # 404 before any stream starts
+    conversation = await asyncio.to_thread(load_conversation, runtime, conversation_id, who)  # 404 before a stream
+    for_whom = _for_whom(who, body.user, conversation)
     desk = runtime.helpdesk
     agent_view = who.is_agent
     refused = not body.text.strip() or len(body.text) > MAX_CHARS
@@ -189,9 +206,10 @@ async def post_message(request: Request, conversation_id: str, body: MessageIn, 
 async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
     """One message, with or without a conversation id: the same JSON as ``firstline ask --json``."""
     runtime = _runtime(request)
-    for_whom = who.speaks_for(body.user)
+    conversation = None
     if body.conversation_id:
-        await asyncio.to_thread(load_conversation, runtime, body.conversation_id, who)
+        conversation = await asyncio.to_thread(load_conversation, runtime, body.conversation_id, who)
+    for_whom = _for_whom(who, body.user, conversation)
     desk = runtime.helpdesk
 
     def turn(sink: Any) -> Any:

@@ -8,7 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from firstline.errors import ConflictError, ConversationNotFoundError, PermissionDeniedError, TicketNotFoundError
+from firstline.errors import (
+    ConflictError,
+    ConversationNotFoundError,
+    InputError,
+    PermissionDeniedError,
+    TicketNotFoundError,
+)
 from firstline.helpdesk.reply import ticket_card
 from firstline.runtime import Runtime
 from firstline.service.auth import Principal, Requester
@@ -96,10 +102,25 @@ def _entry(entry: TicketEntry) -> dict[str, Any]:
     }
 
 
-def _own_ticket(runtime: Runtime, number: str, who: Principal) -> Ticket:
+def _visible(runtime: Runtime, number: str, who: Principal) -> tuple[Ticket, bool]:
+    """The ticket and whether the caller sees it only in part: a requester whose report was linked to a
+    major incident may follow that incident (card and public updates), but not read its description, which
+    lists the other reporters. Anything else of someone else's is unknown to a requester."""
     ticket = runtime.tickets.get(number)
-    if not who.can_see(ticket.requester):
-        raise TicketNotFoundError(number)  # never confirm that someone else's ticket exists
+    if who.can_see(ticket.requester):
+        return ticket, False
+    if runtime.tickets.conversations.has_ticket(who.email, ticket.number):
+        return ticket, True
+    raise TicketNotFoundError(number)  # never confirm that someone else's ticket exists
+
+
+def _own_ticket(runtime: Runtime, number: str, who: Principal) -> Ticket:
+    ticket, linked = _visible(runtime, number, who)
+    if linked:
+        raise PermissionDeniedError(
+            f"{ticket.number} is a major incident the IT team runs; your report is linked to it. Follow it here, "
+            "or start a new conversation if something else is wrong."
+        )
     return ticket
 
 
@@ -117,7 +138,7 @@ async def list_tickets(
     request: Request,
     who: Requester,
     state: Annotated[list[TicketState] | None, Query(description="repeat for several")] = None,
-    priority: Annotated[list[Literal[1, 2, 3, 4, 5]] | None, Query(description="1 (critical) to 5")] = None,
+    priority: Annotated[list[int] | None, Query(description="1 (critical) to 5; repeat for several")] = None,
     specialist: Annotated[str | None, Query(max_length=64)] = None,
     assignment_group: Annotated[str | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in the number or description")] = None,
@@ -128,7 +149,9 @@ async def list_tickets(
 ) -> dict[str, Any]:
     """The ticket queue (agents) or your own tickets (requesters), newest first."""
     runtime = _runtime(request)
-    whose = requester.strip().lower() if who.is_agent and requester else (None if who.is_agent else who.email)
+    whose = who.speaks_for(requester) if requester or not who.is_agent else None
+    if any(not 1 <= p <= 5 for p in priority or ()):
+        raise InputError(f"`priority` takes 1 (critical) to 5 (planning), not {priority}.")
     now = datetime.now(UTC)
 
     def search() -> list[Ticket]:
@@ -163,14 +186,17 @@ async def get_ticket(request: Request, number: str, who: Requester) -> dict[str,
     runtime = _runtime(request)
 
     def load() -> dict[str, Any]:
-        ticket = _own_ticket(runtime, number, who)
+        ticket, linked = _visible(runtime, number, who)
         history = runtime.tickets.history(ticket.number, public_only=not who.is_agent)
         conversation = runtime.tickets.conversations.for_ticket(ticket.number)
-        return {
+        out = {
             **ticket_out(ticket, datetime.now(UTC)),
             "history": [_entry(e) for e in history],
             "conversation_id": conversation.id if conversation and who.can_see(conversation.requester) else None,
         }
+        if linked:  # the incident's own text names the other reporters
+            out.update(description="", requester="", resolution_note=ticket.resolution_note, tags=[])
+        return out
 
     return await asyncio.to_thread(load)
 
@@ -199,7 +225,7 @@ async def comment_ticket(request: Request, number: str, body: CommentIn, who: Re
     "/v1/tickets/{number}/close",
     response_model=TicketOut,
     tags=["tickets"],
-    responses=errors(401, 404, 409, 422, 429),
+    responses=errors(401, 403, 404, 409, 422, 429),
 )
 async def close_ticket(request: Request, number: str, body: CloseIn, who: Requester) -> dict[str, Any]:
     """Resolve (with the note) and close a ticket; a requester may close their own."""
@@ -222,7 +248,7 @@ async def close_ticket(request: Request, number: str, body: CloseIn, who: Reques
     "/v1/tickets/{number}/escalate",
     response_model=TicketOut,
     tags=["tickets"],
-    responses=errors(401, 404, 409, 422, 429),
+    responses=errors(401, 403, 404, 409, 422, 429),
 )
 async def escalate_ticket(request: Request, number: str, body: EscalateIn, who: Requester) -> dict[str, Any]:
     """Hand the ticket to a group (agents choose it; an employee's request goes to the Service Desk)."""
