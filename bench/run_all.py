@@ -1,4 +1,4 @@
-"""Run every benchmark in turn (about 15-25 minutes on 2 cores); results land in bench/results/."""
+"""Run every benchmark in turn (about 25-35 minutes on 2 cores); results land in bench/results/."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ for script, extra in (
     ("retrieval_speed.py", ["--chunks", "20000", "--words", "40"]),
     ("triage.py", []),
     ("helpdesk.py", []),
+    ("load.py", ["--think", "0,1-3"]),
+    ("webchat_load.py", []),
 ):
     print(f"== {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)
