@@ -26,7 +26,7 @@ __all__ = ["Metrics", "configure_logging", "configure_tracing", "request_id"]
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("firstline_request_id", default="-")
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,6 +58,7 @@ class _RequestIdFilter(logging.Filter):
 def configure_logging(settings: Settings, stream: Any = None) -> None:
     """Route every logger (uvicorn's too) to one handler: JSON lines, or plain text when asked."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setLevel(settings.log_level)  # libraries that lower their own logger's level stay quiet too
     handler.addFilter(_RequestIdFilter())
     if settings.service.log_format == "json":
         handler.setFormatter(JsonFormatter())

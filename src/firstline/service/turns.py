@@ -42,12 +42,9 @@ def public_reply(reply: dict[str, Any], *, agent_view: bool) -> dict[str, Any]:
         else {**c, "href": None}
         for c in reply.get("citations") or []
     ]
-    if not agent_view:
+    if not agent_view:  # requesters see which engine answered, not the tool calls or the costs
         out["actions"] = []
-        usage = reply.get("usage") or {}
         out["usage"] = {}
-        if usage:  # requesters see that a model answered, not its costs
-            out["engine"] = reply.get("engine", "")
     return out
 
 
