@@ -51,8 +51,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iter
             yield svc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main thread
+    # while it is open, and every later test that calls asyncio.run() would fail.
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
