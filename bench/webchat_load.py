@@ -39,19 +39,9 @@ from typing import Any
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from _common import ROOT, save
+from firstline.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from load import LIMITS, ServerProcess, dist
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 STATIC = ROOT / "src" / "firstline" / "service" / "static"
 
 # JavaScript predicates: true once the page is usable.
