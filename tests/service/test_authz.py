@@ -300,12 +300,23 @@ def test_public_pages_need_no_identity(desk: Desk, path: str, kind: str) -> None
     assert response.headers["content-type"].startswith(kind)
 
 
-def test_runbook_pages_need_no_identity(desk: Desk) -> None:
+def test_runbook_pages_need_a_sign_in_and_it_runbooks_the_it_team(desk: Desk) -> None:
     hits = desk.ok("requester", "GET", "/v1/knowledge/search", params={"q": "vpn keeps dropping", "k": 1})["hits"]
-    href = hits[0]["href"]
-    page = desk.call("anonymous", "GET", href.split("#")[0])
+    path = hits[0]["href"].split("#")[0]
+    anonymous = desk.call("anonymous", "GET", path, follow_redirects=False)
+    assert anonymous.status_code == 307 and anonymous.headers["location"].startswith("/login?next=%2Fkb%2F")
+    page = desk.call("requester", "GET", path)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert hits[0]["citation"]["title"] in page.text
+    query = {"q": "priority and escalation matrix for the service desk", "k": 10}
+    staff = desk.ok("agent", "GET", "/v1/knowledge/search", params=query)["hits"]
+    internal = [h for h in staff if h["audience"] == "it-staff"]
+    assert internal, "the matrix is an IT-staff runbook"
+    mine = desk.ok("requester", "GET", "/v1/knowledge/search", params=query)["hits"]
+    assert mine and all(h["audience"] != "it-staff" for h in mine)
+    internal_path = internal[0]["href"].split("#")[0]
+    assert desk.call("requester", "GET", internal_path).status_code == 404
+    assert desk.call("agent", "GET", internal_path).status_code == 200
 
 
 @pytest.mark.parametrize("email", [RUBY, "nobody@nwmeridian.co.uk"])

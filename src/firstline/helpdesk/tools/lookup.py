@@ -12,6 +12,9 @@ from firstline.knowledge.models import Filters
 __all__ = ["LOOKUP_TOOLS"]
 
 
+EMPLOYEE_AUDIENCES = ("all", "employee", "manager")  # everything but "it-staff"
+
+
 @tool
 def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[dict[str, Any]]:
     """Search the IT runbooks and policies; answer only from what comes back, and cite it.
@@ -24,7 +27,9 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
     if knowledge is None:
         raise ToolFailed("the knowledge base is not available right now: offer to raise a ticket instead")
     try:
-        hits = knowledge.search(query, k=3, filters=Filters.of(category=category), by_document=True)
+        # The chat talks to employees: runbooks written for the IT team (audience it-staff) stay out of it.
+        filters = Filters.of(category=category, audience=EMPLOYEE_AUDIENCES)
+        hits = knowledge.search(query, k=3, filters=filters, by_document=True)
     except InputError as exc:
         raise ToolRetry(str(exc)) from exc
     return [

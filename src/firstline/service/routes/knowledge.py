@@ -8,18 +8,20 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 
-from firstline.errors import InputError
+from firstline.errors import AccessError, InputError
+from firstline.helpdesk.tools.lookup import EMPLOYEE_AUDIENCES
 from firstline.knowledge.ingest import IngestReport
 from firstline.knowledge.loaders import load_file
 from firstline.knowledge.models import PATH_SEPARATOR, Filters, Section
 from firstline.knowledge.retriever import MODES, Mode
 from firstline.runtime import Runtime, demo_runbooks
-from firstline.service.auth import Admin, Agent, Requester
+from firstline.service.auth import Admin, Agent, Requester, principal
 from firstline.service.schemas import IngestOut, KnowledgeStatsOut, errors
 from firstline.service.turns import anchor
 
@@ -27,6 +29,7 @@ __all__ = ["router", "uploads_dir"]
 
 router = APIRouter(tags=["knowledge"])
 UPLOAD_TYPES = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf"}
+IT_ONLY = "it-staff"  # runbooks with this audience are for the IT team: employees neither find nor open them
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})  # raw HTML in a runbook is shown as text
 
 
@@ -58,11 +61,15 @@ async def search(
     audience: Annotated[list[str] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Search the runbooks; every hit carries a citation and a link to its section."""
+    """Search the runbooks; every hit carries a citation and a link to its section. Employees do not see
+    runbooks written for the IT team (audience it-staff)."""
     runtime = _runtime(request)
     chosen = mode or runtime.settings.knowledge.retrieval.default_mode
     if chosen not in MODES:
         raise InputError(f"Unknown search mode {chosen!r}; choose one of {', '.join(MODES)}.")
+    if not who.is_agent:
+        wanted = [a.strip().lower() for a in audience or EMPLOYEE_AUDIENCES]
+        audience = [a for a in wanted if a != IT_ONLY] or ["(none)"]
     filters = Filters.of(category, audience, tag)
     hits = await asyncio.to_thread(runtime.knowledge.search, q, k, cast(Mode, chosen), filters)
     out = []
@@ -159,9 +166,9 @@ async def reingest(request: Request, who: Admin) -> dict[str, Any]:
 # -- runbook pages (citations link here) ------------------------------------------------------------------
 
 
-def _sections_of(runtime: Runtime, chunk_id: str) -> tuple[str, str, list[Section]]:
+def _sections_of(runtime: Runtime, chunk_id: str, agent_view: bool) -> tuple[str, str, list[Section]]:
     chunk = runtime.knowledge.catalog.get([chunk_id]).get(chunk_id)
-    if chunk is None:
+    if chunk is None or (chunk.audience == IT_ONLY and not agent_view):
         raise InputError("unknown")
     source = Path(chunk.source)
     try:
@@ -175,12 +182,22 @@ def _sections_of(runtime: Runtime, chunk_id: str) -> tuple[str, str, list[Sectio
     return chunk.title, chunk.source, sections
 
 
-@router.get("/kb/{chunk_id}", response_class=HTMLResponse, tags=["pages"], responses={404: {"description": "unknown"}})
-async def runbook_page(request: Request, chunk_id: str) -> HTMLResponse:
-    """The runbook a citation points to, rendered, with an anchor per section."""
+@router.get(
+    "/kb/{chunk_id}",
+    response_class=HTMLResponse,
+    tags=["pages"],
+    responses={307: {"description": "not signed in: to /login"}, 404: {"description": "unknown, or not for you"}},
+)
+async def runbook_page(request: Request, chunk_id: str) -> Response:
+    """The runbook a citation points to, rendered, with an anchor per section (signed-in users; IT-staff
+    runbooks for the IT team only)."""
     runtime = _runtime(request)
     try:
-        title, source, sections = await asyncio.to_thread(_sections_of, runtime, chunk_id)
+        who = await principal(request)
+    except AccessError:
+        return RedirectResponse(f"/login?next={quote(request.url.path, safe='')}", status_code=307)
+    try:
+        title, source, sections = await asyncio.to_thread(_sections_of, runtime, chunk_id, who.is_agent)
     except InputError:
         return HTMLResponse(_page("Not found", "<p>No runbook section has that id. It may have been re-ingested.</p>"),
                             status_code=404)  # fmt: skip
