@@ -115,12 +115,18 @@ def memory() -> dict[str, Any]:
                     raise RuntimeError("serve did not become ready in 300 s")
                 time.sleep(0.5)
             ready_s = time.perf_counter() - started
+            # The API needs an identity: an agent-role key that speaks for the demo employee.
+            made = subprocess.run([FIRSTLINE, "keys", "create", "--name", "bench", "--role", "agent"], env=env,
+                                  capture_output=True, text=True, check=True)  # fmt: skip
+            key = made.stdout.strip().splitlines()[-1]
             time.sleep(10)
             idle = _rss_mb(server.pid)
             for i in range(50):
                 body = json.dumps({"text": f"my vpn keeps dropping ({i})", "user": "kwame.mensah@nwmeridian.co.uk"})
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/v1/ask", body.encode(), {"Content-Type": "application/json"}
+                    f"http://127.0.0.1:{port}/v1/ask",
+                    body.encode(),
+                    {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
                 )
                 with urllib.request.urlopen(request, timeout=30) as response:
                     json.load(response)
