@@ -115,6 +115,10 @@ def send() -> Callable[[Any, str], None]:
     """Type a message into the chat and press Enter."""
 
     def type_and_send(page: Any, text: str) -> None:
+        from playwright.sync_api import expect
+
+        # Like a person: wait until the previous answer is in (Send is disabled while a turn runs).
+        expect(page.get_by_role("button", name="Send")).to_be_enabled()
         box = page.get_by_label("Message to the IT helpdesk")
         box.fill(text)
         box.press("Enter")

@@ -67,6 +67,8 @@ const state = {
   pendingApproval: null,
   status: null,
   busy: false,
+  sending: "", // the message on its way, until it is answered
+  polling: false,
   pollTimer: null,
   redirecting: false,
 };
@@ -235,8 +237,9 @@ function schedulePoll(delay = POLL_MS) {
 }
 
 async function poll() {
-  if (state.busy || document.hidden || !state.conversationId) return schedulePoll();
+  if (state.busy || state.polling || document.hidden || !state.conversationId) return schedulePoll();
   const id = state.conversationId;
+  state.polling = true; // one poll at a time: two in flight could both show the same new event
   try {
     const conversation = await api(`/v1/conversations/${encodeURIComponent(id)}?after=${state.lastSeq}`);
     if (state.busy || id !== state.conversationId) return schedulePoll();
@@ -246,6 +249,8 @@ async function poll() {
     if (err instanceof ApiError && err.status === 401) return;
     if (err instanceof ApiError && err.status === 404) return forget();
     if (err instanceof ApiError && err.status === 429) return schedulePoll(1000 * (err.retryAfter || 10));
+  } finally {
+    state.polling = false;
   }
   schedulePoll();
 }
@@ -376,6 +381,10 @@ async function send() {
   state.busy = true;
   sendButton.disabled = true;
   clearTimeout(state.pollTimer);
+  // Clear the box now, so what the user types while this turn runs is theirs; the text comes back on failure.
+  state.sending = text;
+  input.value = "";
+  updateCounter();
   let bubble = null;
   try {
     if (!state.conversationId) await startConversation();
@@ -387,8 +396,6 @@ async function send() {
       if (response.status === 401) unauthenticated();
       throw new ApiError(response.status, body, retryAfterOf(response));
     }
-    input.value = "";
-    updateCounter();
     $("draft-note").textContent = "";
     let replyText = null;
     if ((response.headers.get("Content-Type") || "").includes("text/event-stream")) {
@@ -402,6 +409,10 @@ async function send() {
     }
     await catchUp(replyText);
   } catch (err) {
+    if (!input.value) {
+      input.value = text; // nothing typed since: give the message back
+      updateCounter();
+    }
     if (err instanceof ApiError && err.status === 401) return;
     if (bubble) {
       bubble.classList.add("failed");
@@ -415,6 +426,7 @@ async function send() {
     }
   } finally {
     state.busy = false;
+    state.sending = "";
     sendButton.disabled = false;
     schedulePoll();
   }
@@ -426,7 +438,7 @@ setUnauthenticatedHandler(() => {
   if (state.redirecting) return;
   state.redirecting = true;
   clearTimeout(state.pollTimer);
-  saveDraft({ text: input.value, conversationId: state.conversationId });
+  saveDraft({ text: input.value || state.sending, conversationId: state.conversationId });
   goToLogin("/");
 });
 
