@@ -73,6 +73,10 @@ def test_health_ready_and_metrics(svc: Service) -> None:
     assert "firstline_turn_duration_seconds_count" in text and 'firstline_tickets{state="new"}' in text
     assert 'firstline_tool_calls_total{ok="true",tool=' in text
     assert 'firstline_conversations_stored{kind="events"}' in text
+    page = client.get("/login")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in client.get("/docs").headers  # Swagger UI comes from a CDN
 
 
 def test_openapi_documents_every_error(svc: Service) -> None:
