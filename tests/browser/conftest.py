@@ -29,17 +29,12 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Any]:
     """The real Firstline service on a loopback port, started once for the browser tests."""
-    from firstline.testing.live import live_service
+    from firstline.testing.live import clean_environment, live_service
 
-    with pytest.MonkeyPatch.context() as env:
-        for name in list(os.environ):
-            if name.startswith("FIRSTLINE_"):
-                env.delenv(name)
-        env.setenv("XDG_CACHE_HOME", str(_session_cache))
-        env.setenv("HF_HUB_OFFLINE", "1")
-        # Every test signs in from 127.0.0.1: allow more than the default 10 sign-ins a minute.
-        with live_service(tmp_path_factory.mktemp("live-data"), service={"login_rate_limit_per_minute": 200}) as svc:
-            yield svc
+    # Every test signs in from 127.0.0.1: allow more than the default 10 sign-ins a minute.
+    data = tmp_path_factory.mktemp("live-data")
+    with clean_environment(_session_cache), live_service(data, service={"login_rate_limit_per_minute": 200}) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")

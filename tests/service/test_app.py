@@ -18,11 +18,10 @@ from firstline.runtime import Runtime
 from firstline.service.app import create_app
 from firstline.service.observability import configure_logging
 from firstline.settings import Settings, load_settings
-from firstline.testing.live import _seed
+from firstline.testing.live import UNLIMITED, _seed
 
 RUBY = "ruby.chen@nwmeridian.co.uk"  # p019: locked out in the demo organisation
 MARCUS = "marcus.bell@nwmeridian.co.uk"
-UNLIMITED = {"rate_limit_per_minute": 100_000, "ip_rate_limit_per_minute": 100_000, "seed_demo_accounts": False}
 
 
 @dataclass

@@ -9,7 +9,6 @@ all of them. The role table below is the contract of docs/api.md; a test fails w
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from fastapi.testclient import TestClient
 from firstline.service.app import create_app
 from firstline.service.routes.conversations import REQUESTER_EVENTS
 from firstline.settings import load_settings
-from firstline.testing.live import _seed
+from firstline.testing.live import UNLIMITED, _seed, clean_environment
 
 pytestmark = [pytest.mark.slow]
 
@@ -162,20 +161,8 @@ class Desk:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Desk]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("FIRSTLINE_")]:
-            env.delenv(name)
-        env.setenv("XDG_CACHE_HOME", str(_session_cache))
-        env.setenv("HF_HUB_OFFLINE", "1")
-        settings = load_settings(
-            data_dir=Path(tmp_path_factory.mktemp("authz-data")),
-            service={
-                "seed_demo_accounts": False,
-                "rate_limit_per_minute": 100_000,
-                "ip_rate_limit_per_minute": 100_000,
-                "login_rate_limit_per_minute": 100_000,
-            },
-        )
+    with clean_environment(_session_cache):
+        settings = load_settings(data_dir=Path(tmp_path_factory.mktemp("authz-data")), service=UNLIMITED)
         accounts = _seed(settings)
         app = create_app(settings)
         with TestClient(app) as client:

@@ -17,7 +17,6 @@ documented with one shape of two) are fixed; the tests at the end keep them fixe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from schemathesis.python import asgi
 
 from firstline.service.app import create_app
 from firstline.settings import Settings, load_settings
-from firstline.testing.live import _seed
+from firstline.testing.live import UNLIMITED, _seed, clean_environment
 
 pytestmark = [pytest.mark.slow]
 
@@ -131,20 +130,8 @@ def _real_ids(client: TestClient, admin: dict[str, str], marcus: dict[str, str])
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Target]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("FIRSTLINE_")]:
-            env.delenv(name)
-        env.setenv("XDG_CACHE_HOME", str(_session_cache))
-        env.setenv("HF_HUB_OFFLINE", "1")
-        config = load_settings(
-            data_dir=Path(tmp_path_factory.mktemp("schemathesis-data")),
-            service={
-                "seed_demo_accounts": False,
-                "rate_limit_per_minute": 1_000_000,
-                "ip_rate_limit_per_minute": 1_000_000,
-                "login_rate_limit_per_minute": 1_000_000,
-            },
-        )
+    with clean_environment(_session_cache):
+        config = load_settings(data_dir=Path(tmp_path_factory.mktemp("schemathesis-data")), service=UNLIMITED)
         accounts = _seed(config)
         app = create_app(config)
         with TestClient(app) as client:

@@ -12,6 +12,7 @@ The accounts are created before the server starts, with fresh random passwords: 
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import threading
@@ -27,7 +28,34 @@ import uvicorn
 
 from firstline.settings import Settings, load_settings
 
-__all__ = ["LIVE_ACCOUNTS", "LiveService", "free_port", "live_service"]
+__all__ = ["LIVE_ACCOUNTS", "UNLIMITED", "LiveService", "clean_environment", "free_port", "live_service"]
+
+# Service settings for tests that make many requests from 127.0.0.1 with accounts they seed themselves.
+UNLIMITED: dict[str, Any] = {
+    "seed_demo_accounts": False,
+    "rate_limit_per_minute": 1_000_000,
+    "ip_rate_limit_per_minute": 1_000_000,
+    "login_rate_limit_per_minute": 1_000_000,
+}
+
+
+@contextmanager
+def clean_environment(cache_dir: Path) -> Iterator[None]:
+    """No ``FIRSTLINE_*`` variables from the caller, models from ``cache_dir``, no model hub downloads.
+
+    For fixtures wider than one test, which start before the per-test environment isolation does.
+    """
+    saved = dict(os.environ)
+    try:
+        for name in [n for n in os.environ if n.startswith("FIRSTLINE_")]:
+            del os.environ[name]
+        os.environ["XDG_CACHE_HOME"] = str(cache_dir)
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
 
 LIVE_ACCOUNTS: dict[str, tuple[str, str]] = {
     "requester": ("requester", "ruby.chen@nwmeridian.co.uk"),
