@@ -135,6 +135,17 @@ def _printer_or_ask(v: View) -> str | Say:
     return str(name)
 
 
+def _printer_status(v: View) -> Step | tuple[str, Any]:
+    """The printer the requester means and its status, or the question / the tool call that gets them."""
+    name = _printer_or_ask(v)
+    if isinstance(name, Say):
+        return name
+    status = v.latest("printer_status")
+    if status is None:
+        return call("printer_status", name=name)
+    return name, status
+
+
 def _printer_incident(data: dict[str, Any]) -> str:
     incidents = data.get("known_incidents") or []
     if not incidents:
@@ -144,11 +155,11 @@ def _printer_incident(data: dict[str, Any]) -> str:
 
 
 def print_queue_stuck(v: View) -> Step:
-    name = _printer_or_ask(v)
-    if isinstance(name, Say):
-        return name
-    status = v.latest("printer_status")
-    if status is None or not status.ok:
+    found = _printer_status(v)
+    if not isinstance(found, tuple):
+        return found
+    name, status = found
+    if not status.ok:
         return call("printer_status", name=name)
     data = as_dict(status.data)
     cleared = v.latest("clear_my_print_jobs")
@@ -163,12 +174,10 @@ def print_queue_stuck(v: View) -> Step:
 
 
 def printer_status_answer(v: View) -> Step:
-    name = _printer_or_ask(v)
-    if isinstance(name, Say):
-        return name
-    status = v.latest("printer_status")
-    if status is None:
-        return call("printer_status", name=name)
+    found = _printer_status(v)
+    if not isinstance(found, tuple):
+        return found
+    _, status = found
     data = as_dict(status.data)
     error = f" ({data['error']})" if data.get("error") else ""
     known = _printer_incident(data)
@@ -178,12 +187,10 @@ def printer_status_answer(v: View) -> Step:
 
 
 def toner(v: View) -> Step:
-    name = _printer_or_ask(v)
-    if isinstance(name, Say):
-        return name
-    status = v.latest("printer_status")
-    if status is None:
-        return call("printer_status", name=name)
+    found = _printer_status(v)
+    if not isinstance(found, tuple):
+        return found
+    name, status = found
     data = as_dict(status.data)
     levels: dict[str, int] = data.get("toner_percent") or {}
     colour = v.slot(slots.colour) or (min(levels, key=lambda c: levels[c]) if levels else "black")
