@@ -18,7 +18,7 @@ from firstline.runtime import Runtime
 from firstline.service.app import create_app
 from firstline.service.observability import configure_logging
 from firstline.settings import Settings, load_settings
-from firstline.testing.live import UNLIMITED, _seed
+from firstline.testing.live import UNLIMITED, seed_accounts
 
 RUBY = "ruby.chen@nwmeridian.co.uk"  # p019: locked out in the demo organisation
 MARCUS = "marcus.bell@nwmeridian.co.uk"
@@ -38,7 +38,7 @@ class Service:
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     settings = load_settings(data_dir=Path(tmp_path_factory.mktemp("service-data")), service=UNLIMITED)
-    accounts = _seed(settings)
+    accounts = seed_accounts(settings)
     keys: dict[str, str] = {}
     with Runtime(settings) as runtime:
         store = runtime.tickets.accounts

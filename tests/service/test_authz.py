@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from firstline.service.app import create_app
 from firstline.service.routes.conversations import REQUESTER_EVENTS
 from firstline.settings import load_settings
-from firstline.testing.live import UNLIMITED, _seed, clean_environment
+from firstline.testing.live import UNLIMITED, clean_environment, seed_accounts
 
 pytestmark = [pytest.mark.slow]
 
@@ -163,7 +163,7 @@ class Desk:
 def desk(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Desk]:
     with clean_environment(_session_cache):
         settings = load_settings(data_dir=Path(tmp_path_factory.mktemp("authz-data")), service=UNLIMITED)
-        accounts = _seed(settings)
+        accounts = seed_accounts(settings)
         app = create_app(settings)
         with TestClient(app) as client:
             desk = Desk(client, app, accounts)

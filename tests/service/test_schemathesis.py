@@ -34,7 +34,7 @@ from schemathesis.python import asgi
 
 from firstline.service.app import create_app
 from firstline.settings import Settings, load_settings
-from firstline.testing.live import UNLIMITED, _seed, clean_environment
+from firstline.testing.live import UNLIMITED, clean_environment, seed_accounts
 
 pytestmark = [pytest.mark.slow]
 
@@ -132,7 +132,7 @@ def _real_ids(client: TestClient, admin: dict[str, str], marcus: dict[str, str])
 def target(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Target]:
     with clean_environment(_session_cache):
         config = load_settings(data_dir=Path(tmp_path_factory.mktemp("schemathesis-data")), service=UNLIMITED)
-        accounts = _seed(config)
+        accounts = seed_accounts(config)
         app = create_app(config)
         with TestClient(app) as client:
             sessions = {}

@@ -130,7 +130,7 @@ class Helpdesk:
         conversation = self._open(conversation_id, requester, channel)
         cid = conversation.id
         raw = text if isinstance(text, str) else ""
-        problem = self._invalid(raw)
+        problem = self.refusal(raw)
         if problem is not None:
             self._event(cid, "rejected_message", "desk", {"text": raw[:MAX_STORED_CHARS], "reason": problem})
             return self._plain(conversation, problem, "rejected")
@@ -203,10 +203,6 @@ class Helpdesk:
             return turn.failed(exc)
         return turn.finish(result.state, context, None)
 
-    def check_access(self, conversation_id: str, requester: str | None) -> None:
-        """Raise ConversationNotFoundError unless ``requester`` may continue this conversation."""
-        self._open(conversation_id, requester, "api")
-
     def transcript(self, conversation_id: str, requester: str | None = None) -> list[dict[str, Any]]:
         conversation = self.conversations.get(conversation_id)
         if requester is not None and conversation.requester not in (None, requester.strip().lower()):
@@ -224,7 +220,8 @@ class Helpdesk:
         return conversation
 
     @staticmethod
-    def _invalid(text: str) -> str | None:
+    def refusal(text: str) -> str | None:
+        """Why a message is refused before any work (empty, or over 8,000 characters); None when it is fine."""
         if not text.strip():
             return "Your message is empty. Tell me what's wrong, e.g. 'my VPN drops every few minutes'."
         if len(text) > MAX_CHARS:

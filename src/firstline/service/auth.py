@@ -13,8 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from firstline.errors import AuthenticationError, InputError, PermissionDeniedError
-from firstline.ticketing.accounts import Role, SqlAccounts, role_at_least
+from firstline.errors import AuthenticationError, PermissionDeniedError
+from firstline.service.state import runtime_of
+from firstline.ticketing.accounts import Role, role_at_least
 
 __all__ = [
     "COOKIE",
@@ -63,13 +64,8 @@ class Principal:
         return self.is_agent or (owner is not None and owner == self.email)
 
 
-def _accounts(request: Request) -> SqlAccounts:
-    accounts: SqlAccounts = request.app.state.runtime.tickets.accounts
-    return accounts
-
-
 def _identify(request: Request) -> Principal:
-    accounts = _accounts(request)
+    accounts = runtime_of(request).tickets.accounts
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "").strip()
     if key:
@@ -92,10 +88,7 @@ async def principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    try:
-        found = await asyncio.to_thread(_identify, request)
-    except InputError as exc:  # pragma: no cover - defensive: a malformed credential is not an input error
-        raise AuthenticationError(str(exc)) from exc
+    found = await asyncio.to_thread(_identify, request)
     request.state.principal = found
     return found
 

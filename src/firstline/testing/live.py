@@ -13,7 +13,6 @@ The accounts are created before the server starts, with fresh random passwords: 
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import threading
 import time
@@ -28,7 +27,15 @@ import uvicorn
 
 from firstline.settings import Settings, load_settings
 
-__all__ = ["LIVE_ACCOUNTS", "UNLIMITED", "LiveService", "clean_environment", "free_port", "live_service"]
+__all__ = [
+    "LIVE_ACCOUNTS",
+    "UNLIMITED",
+    "LiveService",
+    "clean_environment",
+    "free_port",
+    "live_service",
+    "seed_accounts",
+]
 
 # Service settings for tests that make many requests from 127.0.0.1 with accounts they seed themselves.
 UNLIMITED: dict[str, Any] = {
@@ -90,17 +97,17 @@ class LiveService:
         return client
 
 
-def _seed(settings: Settings) -> dict[str, tuple[str, str]]:
+def seed_accounts(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Create the :data:`LIVE_ACCOUNTS` (in an empty account table) with fresh random passwords; key -> (e-mail,
+    password)."""
     from firstline.runtime import Runtime
+    from firstline.service.app import seed_demo_accounts
 
-    accounts: dict[str, tuple[str, str]] = {}
     with Runtime(settings) as runtime:
-        store = runtime.tickets.accounts
-        for key, (role, email) in LIVE_ACCOUNTS.items():
-            password = secrets.token_urlsafe(12)
-            store.add(email, runtime.directory.person(email).name, role, password)
-            accounts[key] = (email, password)
-    return accounts
+        created = seed_demo_accounts(runtime, LIVE_ACCOUNTS.values())
+    if not created:
+        raise RuntimeError(f"{settings.data_dir} already has accounts: give each live service a fresh data folder")
+    return {key: (a["email"], a["password"]) for key, a in zip(LIVE_ACCOUNTS, created, strict=True)}
 
 
 @contextmanager
@@ -108,7 +115,7 @@ def live_service(data_dir: Path, startup_s: float = 180.0, **overrides: Any) -> 
     """Start the service on a free loopback port with its data in ``data_dir``; stop it on exit."""
     service_overrides = {"seed_demo_accounts": False, **overrides.pop("service", {})}
     settings = load_settings(data_dir=data_dir, service=service_overrides, **overrides)
-    accounts = _seed(settings)
+    accounts = seed_accounts(settings)
     from firstline.service.app import create_app
 
     port = free_port()

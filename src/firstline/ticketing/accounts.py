@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from firstline.errors import AuthenticationError, ConflictError, InputError
 from firstline.sqlstore.transactions import Transactions
@@ -142,7 +142,8 @@ class SqlAccounts:
             return [_account(row) for row in conn.execute(select(accounts).order_by(accounts.c.email))]
 
     def count(self) -> int:
-        return len(self.all())
+        with self._db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(accounts)).scalar() or 0)
 
     def set_password(self, email: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:

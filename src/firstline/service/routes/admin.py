@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from firstline.errors import AuthenticationError, InputError
-from firstline.runtime import Runtime
 from firstline.service.auth import COOKIE, Admin, Agent, Requester
 from firstline.service.observability import Metrics
 from firstline.service.schemas import (
@@ -22,6 +21,7 @@ from firstline.service.schemas import (
     NewApiKeyOut,
     errors,
 )
+from firstline.service.state import runtime_of
 from firstline.settings import redacted
 
 __all__ = ["router"]
@@ -29,15 +29,10 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 @router.post("/v1/auth/login", response_model=LoginOut, tags=["auth"], responses=errors(401, 422, 429))
 async def login(request: Request, body: LoginIn) -> JSONResponse:
     """Sign in with e-mail and password; sets the session cookie the web chat and console use."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     accounts = runtime.tickets.accounts
     metrics: Metrics = request.app.state.metrics
     try:
@@ -70,7 +65,7 @@ async def logout(request: Request, who: Requester) -> Response:
     """End this session (the cookie is cleared and the token forgotten)."""
     token = request.cookies.get(COOKIE)
     if token:
-        await asyncio.to_thread(_runtime(request).tickets.accounts.logout, token)
+        await asyncio.to_thread(runtime_of(request).tickets.accounts.logout, token)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -86,20 +81,20 @@ async def me(who: Requester) -> dict[str, Any]:
 async def analytics(request: Request, who: Agent, days: Annotated[int, Query(ge=1, le=366)] = 30) -> dict[str, Any]:
     """Deflection, escalation, time to resolution, top intents, tickets per specialist per day, cost;
     each metric with the sentence that defines it."""
-    result: dict[str, Any] = await asyncio.to_thread(_runtime(request).tickets.analytics, days)
+    result: dict[str, Any] = await asyncio.to_thread(runtime_of(request).tickets.analytics, days)
     return result
 
 
 @router.get("/v1/admin/settings", tags=["admin"], responses=errors(401, 403, 429))
 async def settings(request: Request, who: Admin) -> dict[str, Any]:
     """The running configuration, secrets redacted."""
-    return redacted(_runtime(request).settings)
+    return redacted(runtime_of(request).settings)
 
 
 @router.get("/v1/admin/api-keys", response_model=ApiKeyList, tags=["admin"], responses=errors(401, 403, 429))
 async def list_keys(request: Request, who: Admin) -> dict[str, Any]:
     """Every API key (never the keys themselves)."""
-    keys = await asyncio.to_thread(_runtime(request).tickets.accounts.list_keys)
+    keys = await asyncio.to_thread(runtime_of(request).tickets.accounts.list_keys)
     return {"keys": [k.as_dict() for k in keys]}
 
 
@@ -112,7 +107,7 @@ async def list_keys(request: Request, who: Admin) -> dict[str, Any]:
 )
 async def create_key(request: Request, body: ApiKeyIn, who: Admin) -> dict[str, Any]:
     """Make a key for an integration; the key is in this answer only."""
-    accounts = _runtime(request).tickets.accounts
+    accounts = runtime_of(request).tickets.accounts
     key, record = await asyncio.to_thread(accounts.create_key, body.name, body.role, body.subject)
     return {**record.as_dict(), "key": key}
 
@@ -120,7 +115,7 @@ async def create_key(request: Request, body: ApiKeyIn, who: Admin) -> dict[str, 
 @router.delete("/v1/admin/api-keys/{key_id}", tags=["admin"], responses=errors(401, 403, 404, 429))
 async def revoke_key(request: Request, key_id: str, who: Admin) -> dict[str, Any]:
     """Revoke a key: it stops working at once."""
-    accounts = _runtime(request).tickets.accounts
+    accounts = runtime_of(request).tickets.accounts
     try:
         record = await asyncio.to_thread(accounts.revoke_key, key_id)
     except InputError as exc:

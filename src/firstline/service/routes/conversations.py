@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from firstline.errors import ConversationNotFoundError
 from firstline.helpdesk.reply import ticket_card
-from firstline.helpdesk.triage import MAX_CHARS
 from firstline.runtime import Runtime
 from firstline.service.auth import Principal, Requester
 from firstline.service.schemas import (
@@ -25,7 +24,8 @@ from firstline.service.schemas import (
     OutboxOut,
     errors,
 )
-from firstline.service.turns import TurnRunner, public_reply, stream_events
+from firstline.service.state import runtime_of, turns_of
+from firstline.service.turns import public_reply, stream_events
 from firstline.ticketing import Conversation
 
 __all__ = ["router"]
@@ -55,16 +55,6 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
         "malformed (an error body naming the fields)",
     },
 }
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _turns(request: Request) -> TurnRunner:
-    runner: TurnRunner = request.app.state.turns
-    return runner
 
 
 def _refused_status(text: str) -> int:
@@ -122,7 +112,7 @@ def conversation_view(runtime: Runtime, conversation: Conversation, who: Princip
 @router.post("/v1/conversations", response_model=ConversationOut, status_code=201, responses=errors(401, 403, 422, 429))
 async def create_conversation(request: Request, body: NewConversationIn, who: Requester) -> dict[str, Any]:
     """Start a conversation: for yourself, or (agents) for the employee named in ``user``."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     for_whom = who.speaks_for(body.user)
     conversation = await asyncio.to_thread(runtime.tickets.conversations.create, for_whom, "web")
     return {**_summary(conversation), "ticket": None, "pending_approval": None, "events": []}
@@ -137,7 +127,7 @@ async def list_conversations(
     requester: Annotated[str | None, Query(max_length=254, description="agents: whose conversations")] = None,
 ) -> dict[str, Any]:
     """Your conversations, most recently active first (agents may ask for anyone's)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     whose = who.speaks_for(requester)
     found = await asyncio.to_thread(runtime.tickets.conversations.recent, whose, limit, offset)
     return {"conversations": [_summary(c) for c in found]}
@@ -151,7 +141,7 @@ async def get_conversation(
     after: Annotated[int, Query(ge=0, le=1_000_000_000, description="only events after this seq")] = 0,
 ) -> dict[str, Any]:
     """A conversation with its ticket card, any pending approval, and its event log after ``after``."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     def view() -> dict[str, Any]:
         return conversation_view(runtime, load_conversation(runtime, conversation_id, who), who, after)
@@ -174,18 +164,18 @@ async def get_conversation(
 )
 async def post_message(request: Request, conversation_id: str, body: MessageIn, who: Requester) -> Any:
     """Send a message. The turn runs to its end and is stored even if a streaming client disconnects."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     conversation = await asyncio.to_thread(load_conversation, runtime, conversation_id, who)  # 404 before a stream
     for_whom = _for_whom(who, body.user, conversation)
     desk = runtime.helpdesk
     agent_view = who.is_agent
-    refused = not body.text.strip() or len(body.text) > MAX_CHARS
+    refused = desk.refusal(body.text) is not None
 
     def turn(sink: Any) -> Any:
         return desk.ask(body.text, requester=for_whom, conversation_id=conversation_id, channel="web", on_event=sink)
 
     if not body.stream or refused:
-        reply = await _turns(request).start(turn)
+        reply = await turns_of(request).start(turn)
         status = 200 if reply["status"] != "rejected" else _refused_status(body.text)
         return JSONResponse(public_reply(reply, agent_view=agent_view), status_code=status)
 
@@ -195,7 +185,7 @@ async def post_message(request: Request, conversation_id: str, body: MessageIn, 
     def sink(event: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, event)
 
-    future = _turns(request).start(turn, sink)
+    future = turns_of(request).start(turn, sink)
     body_iter = stream_events(future, queue, lambda r: public_reply(r, agent_view=agent_view), agent_view=agent_view)
     return StreamingResponse(
         body_iter, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -205,7 +195,7 @@ async def post_message(request: Request, conversation_id: str, body: MessageIn, 
 @router.post("/v1/ask", response_model=AskOut, responses={**errors(401, 403, 404, 429), **_REFUSED})
 async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
     """One message, with or without a conversation id: the same JSON as ``firstline ask --json``."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     conversation = None
     if body.conversation_id:
         conversation = await asyncio.to_thread(load_conversation, runtime, body.conversation_id, who)
@@ -216,7 +206,7 @@ async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
         return desk.ask(body.text, requester=for_whom, conversation_id=body.conversation_id, channel="api",
                         on_event=sink)  # fmt: skip
 
-    reply = await _turns(request).start(turn)
+    reply = await turns_of(request).start(turn)
     status = 200 if reply["status"] != "rejected" else _refused_status(body.text)
     return JSONResponse(public_reply(reply, agent_view=who.is_agent), status_code=status)
 
@@ -224,7 +214,7 @@ async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
 @router.get("/v1/demo/outbox", response_model=OutboxOut, responses=errors(401, 404, 429))
 async def demo_outbox(request: Request, who: Requester) -> dict[str, Any]:
     """The one-time codes the demo delivery "sent" to you (the demo stand-in for SMS; off in production)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     settings = runtime.settings
     if not (settings.service.demo_outbox and settings.directory.backend == "sql" and settings.directory.seed_demo_org):
         raise HTTPException(404, "The demo phone is off: codes go to the configured delivery.")

@@ -23,6 +23,7 @@ from firstline.knowledge.retriever import MODES, Mode
 from firstline.runtime import Runtime, demo_runbooks
 from firstline.service.auth import Admin, Agent, Requester, principal
 from firstline.service.schemas import IngestOut, KnowledgeStatsOut, errors
+from firstline.service.state import runtime_of
 from firstline.service.turns import anchor
 
 __all__ = ["router", "uploads_dir"]
@@ -33,20 +34,12 @@ IT_ONLY = "it-staff"  # runbooks with this audience are for the IT team: employe
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})  # raw HTML in a runbook is shown as text
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def uploads_dir(runtime: Runtime) -> Path:
     return runtime.settings.data_dir / "uploads"
 
 
 def _search_errors() -> dict[int | str, dict[str, Any]]:
-    return {
-        **errors(401, 422, 429, 503),
-        413: {"model": errors(413)[413]["model"], "description": "The query is over the configured length"},
-    }
+    return errors(401, 413, 422, 429, 503, e413="The query is over the configured length")
 
 
 @router.get("/v1/knowledge/search", responses=_search_errors())
@@ -63,7 +56,7 @@ async def search(
 ) -> dict[str, Any]:
     """Search the runbooks; every hit carries a citation and a link to its section. Employees do not see
     runbooks written for the IT team (audience it-staff)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     chosen = mode or runtime.settings.knowledge.retrieval.default_mode
     if chosen not in MODES:
         raise InputError(f"Unknown search mode {chosen!r}; choose one of {', '.join(MODES)}.")
@@ -98,7 +91,7 @@ def _files(runtime: Runtime) -> list[dict[str, Any]]:
 @router.get("/v1/knowledge/stats", response_model=KnowledgeStatsOut, responses=errors(401, 403, 429, 503))
 async def stats(request: Request, who: Agent) -> dict[str, Any]:
     """What the knowledge base holds: counts, store, embedder, and every ingested file."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     def load() -> dict[str, Any]:
         numbers = runtime.knowledge.stats().as_dict()
@@ -133,7 +126,7 @@ def _report(report: IngestReport) -> dict[str, Any]:
 )
 async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(description="a runbook")]) -> Any:
     """Upload a runbook (.md, .txt, .html, .pdf) and ingest it; a file of the same name is replaced."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     name = _safe_name(file.filename or "")
     data = await file.read()
     if not data.strip():
@@ -154,7 +147,7 @@ async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(
 @router.post("/v1/knowledge/reingest", response_model=IngestOut, responses=errors(401, 403, 409, 429, 503))
 async def reingest(request: Request, who: Admin) -> dict[str, Any]:
     """Ingest the demo runbooks (when enabled) and the uploads again: the report says what changed."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     roots = [uploads_dir(runtime)] if uploads_dir(runtime).exists() else []
     if runtime.settings.knowledge.ingest_demo_runbooks:
         roots.insert(0, demo_runbooks())
@@ -191,7 +184,7 @@ def _sections_of(runtime: Runtime, chunk_id: str, agent_view: bool) -> tuple[str
 async def runbook_page(request: Request, chunk_id: str) -> Response:
     """The runbook a citation points to, rendered, with an anchor per section (signed-in users; IT-staff
     runbooks for the IT team only)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
         who = await principal(request)
     except AccessError:

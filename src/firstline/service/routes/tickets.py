@@ -32,7 +32,8 @@ from firstline.service.schemas import (
     TicketOut,
     errors,
 )
-from firstline.service.turns import TurnRunner, public_reply
+from firstline.service.state import runtime_of, turns_of
+from firstline.service.turns import public_reply
 from firstline.ticketing import (
     ApprovalRecord,
     Priority,
@@ -49,11 +50,6 @@ __all__ = ["router"]
 router = APIRouter()
 SERVICE_DESK = "Service Desk"
 AT_RISK = 0.75
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def sla_used(ticket: Ticket, now: datetime) -> float:
@@ -148,7 +144,7 @@ async def list_tickets(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """The ticket queue (agents) or your own tickets (requesters), newest first."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     whose = who.speaks_for(requester) if requester or not who.is_agent else None
     if any(not 1 <= p <= 5 for p in priority or ()):
         raise InputError(f"`priority` takes 1 (critical) to 5 (planning), not {priority}.")
@@ -183,7 +179,7 @@ async def list_tickets(
 @router.get("/v1/tickets/{number}", response_model=TicketDetail, tags=["tickets"], responses=errors(401, 404, 429))
 async def get_ticket(request: Request, number: str, who: Requester) -> dict[str, Any]:
     """One ticket with its history (requesters see comments and state changes only)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     def load() -> dict[str, Any]:
         ticket, linked = _visible(runtime, number, who)
@@ -210,7 +206,7 @@ async def get_ticket(request: Request, number: str, who: Requester) -> dict[str,
 )
 async def comment_ticket(request: Request, number: str, body: CommentIn, who: Requester) -> dict[str, Any]:
     """Add a comment the requester sees, or (agents) an internal work note."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     if body.internal and not who.is_agent:
         raise PermissionDeniedError("Only the IT team writes internal work notes; send it as a normal comment.")
 
@@ -229,7 +225,7 @@ async def comment_ticket(request: Request, number: str, body: CommentIn, who: Re
 )
 async def close_ticket(request: Request, number: str, body: CloseIn, who: Requester) -> dict[str, Any]:
     """Resolve (with the note) and close a ticket; a requester may close their own."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     def close() -> Ticket:
         ticket = _own_ticket(runtime, number, who)
@@ -252,7 +248,7 @@ async def close_ticket(request: Request, number: str, body: CloseIn, who: Reques
 )
 async def escalate_ticket(request: Request, number: str, body: EscalateIn, who: Requester) -> dict[str, Any]:
     """Hand the ticket to a group (agents choose it; an employee's request goes to the Service Desk)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     def escalate() -> Ticket:
         ticket = _own_ticket(runtime, number, who)
@@ -290,7 +286,7 @@ async def list_approvals(
 ) -> dict[str, Any]:
     """Approvals (pending by default): agents see all; employees those of their own conversations or
     the ones they are named to decide (a distribution list's owner)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     def load() -> list[dict[str, Any]]:
         records = runtime.tickets.conversations.approvals(status)
@@ -303,14 +299,11 @@ async def list_approvals(
 
 
 async def _decide(request: Request, approval_id: str, approved: bool, reason: str, who: Principal) -> dict[str, Any]:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     store = runtime.tickets.conversations
 
     def check() -> ApprovalRecord:
-        try:
-            record = store.approval(approval_id)
-        except ConversationNotFoundError:
-            raise
+        record = store.approval(approval_id)
         if not who.is_agent and who.email not in record.approvers:
             conversation = store.get(record.conversation_id)
             if conversation.requester != who.email:
@@ -326,7 +319,7 @@ async def _decide(request: Request, approval_id: str, approved: bool, reason: st
 
     await asyncio.to_thread(check)
     desk = runtime.helpdesk
-    turns: TurnRunner = request.app.state.turns
+    turns = turns_of(request)
 
     def turn(sink: Any) -> Any:
         return desk.decide(approval_id, approved=approved, decided_by=who.email, reason=reason, on_event=sink)
