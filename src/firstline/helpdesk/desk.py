@@ -289,10 +289,11 @@ class Helpdesk:
         )
         reply = self._plain(conversation, text, "waiting")
         reply.approval = pending[0].as_dict() if pending else None
-        reply.ticket = ticket_card(self._ticket(conversation.ticket_number))
+        reply.ticket = ticket_card(self.ticket_or_none(conversation.ticket_number))
         return reply
 
-    def _ticket(self, number: str | None) -> Ticket | None:
+    def ticket_or_none(self, number: str | None) -> Ticket | None:
+        """The ticket, or None when there is none or it cannot be loaded (a reply never fails for it)."""
         if not number:
             return None
         try:

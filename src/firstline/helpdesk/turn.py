@@ -321,7 +321,7 @@ class Turn:
                 ticket_number=self.ticket_number,
             )
             desk._event(self.cid, "assistant_message", run_state.agent, {"text": reply, "status": status})
-            ticket = desk._ticket(self.ticket_number)
+            ticket = desk.ticket_or_none(self.ticket_number)
             if ticket is not None and ticket.requester == self.person.email.lower():
                 lines = ([(self.person.email, user_text)] if user_text else []) + [(f"firstline[{answered_by}]", reply)]
                 desk.tickets.add_transcript(ticket.number, lines)

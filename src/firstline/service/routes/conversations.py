@@ -95,15 +95,9 @@ def conversation_view(runtime: Runtime, conversation: Conversation, who: Princip
     kinds = () if who.is_agent else tuple(sorted(REQUESTER_EVENTS))
     events = [e.as_dict() for e in store.events(conversation.id, after=after, kinds=kinds)]
     pending = store.approvals("pending", conversation.id)
-    ticket = None
-    if conversation.ticket_number:
-        try:
-            ticket = ticket_card(runtime.tickets.get(conversation.ticket_number))
-        except Exception:  # a missing ticket must not hide the conversation
-            ticket = None
     return {
         **_summary(conversation),
-        "ticket": ticket,
+        "ticket": ticket_card(runtime.helpdesk.ticket_or_none(conversation.ticket_number)),
         "pending_approval": pending[0].as_dict() if pending else None,
         "events": events,
     }
