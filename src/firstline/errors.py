@@ -43,6 +43,7 @@ says what went wrong *and what to do next* (the setting to change, the command t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AccessError",
@@ -206,7 +207,13 @@ class ToolRetry(AgentError):
 
 
 class ToolFailed(AgentError):
-    """A tool could not do its job; the model sees the reason and offers the user a way on."""
+    """A tool could not do its job. The message is written for the employee (it may be shown as it
+    is); ``guidance`` tells a model what to do next and is never shown to the employee."""
+
+    def __init__(self, message: str, *, guidance: str = "", data: Any = None) -> None:
+        super().__init__(message)
+        self.guidance = guidance
+        self.data = data
 
 
 class MaxTurnsExceeded(AgentError):

@@ -206,6 +206,14 @@ def triage_model_path(settings: Settings) -> Path:
     return local if local.exists() else packaged_model_path()
 
 
+def act_model_path(settings: Settings) -> Path:
+    """The dialogue-act model: one trained here (``firstline triage train``) wins over the packaged one."""
+    from firstline.helpdesk.acts import packaged_act_model_path
+
+    local = settings.data_dir / "models" / "acts-model.npz"
+    return local if local.exists() else packaged_act_model_path()
+
+
 class Runtime:
     """Owns every live object for one process; use as a (sync or async) context manager."""
 
@@ -275,7 +283,10 @@ class Runtime:
             from firstline.helpdesk.tools.deps import OneTimeCodes
 
             knowledge = self.knowledge
+            from firstline.helpdesk.acts import ActModel, Acts
+
             self._helpdesk = Helpdesk(
+                acts=Acts(ActModel.load(act_model_path(self.settings)), self.embedder),
                 codes=OneTimeCodes(store=self.tickets.conversations, deliver=self.outbox.deliver),
                 directory=self.directory,
                 tickets=self.tickets,

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -156,6 +160,93 @@ def test_ask_approvals_conversation_and_chat(monkeypatch: pytest.MonkeyPatch) ->
     assert code == 2
     result = runner.invoke(app, ["chat", "--user", ruby], input="hello\n/quit\n")
     assert result.exit_code == 0 and "What can I help with?" in result.stdout
+
+
+FORWARDED = """---------- Forwarded message ---------
+From: Priya Shah <priya.shah@nwmeridian.co.uk>
+Date: Tue, 3 Mar 2026 at 09:12
+Subject: VPN keeps dropping
+To: <servicedesk@nwmeridian.co.uk>
+
+my vpn drops every few minutes when I work from home"""
+
+
+def test_ask_takes_a_message_starting_with_dashes_or_from_stdin() -> None:
+    ruby = "ruby.chen@nwmeridian.co.uk"
+    code, out, err = run("ask", FORWARDED, "--user", ruby, "--json")
+    assert code == 0, err
+    assert json.loads(out)["agent"] == "network"
+    result = runner.invoke(
+        app, ["ask", "-", "--user", ruby, "--json"], input="my vpn keeps dropping\nevery few minutes\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["agent"] == "network"
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
+    """Stand in for the runtime: what ``ask`` would send to the helpdesk lands here, a canned reply comes back."""
+    from firstline.cli import chat
+
+    received: list[tuple[str, str | None]] = []
+
+    class Desk:
+        async def ask(self, text: str, *, requester: str | None, **_: Any) -> SimpleNamespace:
+            received.append((text, requester))
+            reply = {"conversation_id": "c1", "agent": "network", "reply": "ok", "status": "done", "citations": []}
+            return SimpleNamespace(as_dict=lambda: reply)
+
+    @contextmanager
+    def runtime() -> Iterator[SimpleNamespace]:
+        yield SimpleNamespace(helpdesk=Desk())
+
+    monkeypatch.setattr(chat, "_runtime", runtime)
+    monkeypatch.setattr(chat, "_ready", lambda _: None)
+    return received
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "user"),
+    [
+        (("ask", FORWARDED, "--user", "a@x.co"), FORWARDED, "a@x.co"),
+        (("ask", "--user", "a@x.co", "-- my printer is offline"), "-- my printer is offline", "a@x.co"),
+        (("ask", "- printer offline", "-ua@x.co", "--json"), "- printer offline", "a@x.co"),
+        (("ask", "--user=a@x.co", "--", "--json"), "--json", "a@x.co"),
+        (("ask", "-u", "-odd@x.co", "---"), "---", "-odd@x.co"),
+        (("ask", "--", "-u is not my user"), "-u is not my user", None),
+        (("ask", "my vpn drops"), "my vpn drops", None),
+    ],
+)
+def test_ask_reads_options_and_any_message(
+    asked: list[tuple[str, str | None]], args: tuple[str, ...], text: str, user: str | None
+) -> None:
+    code, _, err = run(*args)
+    assert code == 0, err
+    assert asked == [(text, user)]
+
+
+def test_ask_reads_a_multi_line_message_from_stdin(asked: list[tuple[str, str | None]]) -> None:
+    result = runner.invoke(app, ["ask", "-", "-u", "a@x.co"], input="\n---- Forwarded ----\nmy vpn\n  drops\n\n")
+    assert result.exit_code == 0, result.stderr
+    assert asked == [("---- Forwarded ----\nmy vpn\n  drops", "a@x.co")]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("ask", "-", "--user", "a@x.co"), "", "standard input was empty"),
+        (("ask", "-"), " \n\n", "standard input was empty"),
+        (("ask", "--jsn", "my vpn drops"), None, "No such option: --jsn (did you mean --json?)"),
+        (("ask",), None, "Missing argument"),
+    ],
+)
+def test_ask_usage_errors(
+    asked: list[tuple[str, str | None]], args: tuple[str, ...], stdin: str | None, message: str
+) -> None:
+    result = runner.invoke(app, list(args), input=stdin)
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.replace("│", " ").split())
+    assert asked == []
 
 
 def test_accounts_and_keys(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_unknown_or_wrong_platform_software_is_refused(deps: HelpdeskDeps) -> No
         run(request, RunContext(RUBY, verified=True, deps=deps), name="Winamp")
     with pytest.raises(ToolFailed, match="windows only"):
         run(request, RunContext(JAMAL, verified=True, deps=deps), name="Visio")
-    with pytest.raises(ToolFailed, match="not in the directory"):
+    with pytest.raises(ToolFailed, match="in the company directory"):
         run(request, RunContext("someone@example.com", verified=True, deps=deps), name="Visio")
     assert deps.tickets.search(TicketQuery()) == []
 

@@ -91,7 +91,8 @@ def test_owner_approval_for_a_closed_distribution_list(helpdesk_world: HelpdeskW
     assert paused.approval["approvers"] == [LIST_OWNER] and paused.ticket is not None
     assert paused.ticket["state"] == "on_hold"
     waiting = ask(desk, "any news?", requester=RUBY, conversation_id=first.conversation_id)
-    assert waiting.status == "waiting" and "waiting for a person to approve" in waiting.reply
+    assert waiting.status == "waiting" and "approval to add you to the list first-aiders" in waiting.reply
+    assert LIST_OWNER in waiting.reply  # who decides
     approval = paused.approval["id"]
     with pytest.raises(InputError, match="can't approve your own"):
         asyncio.run(desk.decide(approval, approved=True, decided_by=RUBY))

@@ -63,11 +63,11 @@ def test_health_defaults_to_the_laptop_in_use_and_checks_the_baseline(deps: Help
 
 
 def test_someone_elses_or_an_unknown_device_is_refused(deps: HelpdeskDeps) -> None:
-    with pytest.raises(ToolFailed, match="not registered to the requester"):
+    with pytest.raises(ToolFailed, match="isn't registered to you"):
         run(health, RunContext(KWAME, deps=deps), device="NW-M-0101")
-    with pytest.raises(ToolFailed, match="there is no device"):
+    with pytest.raises(ToolFailed, match="can't find a device called"):
         run(health, RunContext(KWAME, deps=deps), device="NW-L-9999")
-    with pytest.raises(ToolFailed, match="not in the directory"):
+    with pytest.raises(ToolFailed, match="in the company directory"):
         run(devices, RunContext("someone@example.com", deps=deps))
     with pytest.raises(ToolFailed, match="work e-mail address"):
         run(compliance, RunContext(None, deps=deps))
@@ -107,7 +107,7 @@ def test_report_lost_device_marks_it_and_opens_one_p2_ticket(deps: HelpdeskDeps)
     assert ticket.intent == "lost_device" and "bus, Friday 18:00" in ticket.description
     run(report_lost, context, device="NW-M-0176", stolen=True, where_and_when="bus, Friday 18:00")
     assert len(deps.tickets.search(TicketQuery(requester=ZARA))) == 1  # the same report does not duplicate
-    with pytest.raises(ToolFailed, match="not registered to the requester"):
+    with pytest.raises(ToolFailed, match="isn't registered to you"):
         run(report_lost, context, device="NW-L-0206", stolen=False, where_and_when="?")
     assert deps.directory.device("NW-L-0206").status == "in_use"
 
@@ -127,7 +127,7 @@ def test_remote_lock_waits_for_approval_then_locks_only_the_requesters_device(de
     assert paused.status == "paused" and deps.directory.device("NW-M-0101").lock_requested_at is None
     done = asyncio.run(runner.resume(paused.state, context, approved=True, decided_by="agent:lee"))
     assert done.status == "done" and deps.directory.device("NW-M-0101").lock_requested_at is not None
-    with pytest.raises(ToolFailed, match="not registered to the requester"):
+    with pytest.raises(ToolFailed, match="isn't registered to you"):
         run(lock, context, device="NW-L-0303")  # Liam's stolen laptop
     assert deps.directory.device("NW-L-0303").lock_requested_at is None
 

@@ -60,9 +60,9 @@ def test_mailbox_quota_with_advice_when_nearly_full(deps: HelpdeskDeps) -> None:
 
 
 def test_leavers_and_strangers_have_no_mailbox(deps: HelpdeskDeps) -> None:
-    with pytest.raises(ToolFailed, match="no mailbox"):
+    with pytest.raises(ToolFailed, match="can't find a mailbox of your own"):
         run(quota, RunContext("george.whitfield@nwmeridian.co.uk", deps=deps))
-    with pytest.raises(ToolFailed, match="not in the directory"):
+    with pytest.raises(ToolFailed, match="in the company directory"):
         run(quota, RunContext("someone@example.com", deps=deps))
 
 
@@ -78,7 +78,7 @@ def test_distribution_list_info(deps: HelpdeskDeps) -> None:
     exec_team = run(list_info, context, address="exec-team@nwmeridian.co.uk")
     assert exec_team["restricted"] and exec_team["requester_may_send"] is False
     assert "add_to_distribution_list" in exec_team["how_to_join"]
-    with pytest.raises(ToolFailed, match="no distribution list"):
+    with pytest.raises(ToolFailed, match="can't find a distribution list"):
         run(list_info, context, address="nope@nwmeridian.co.uk")
 
 
@@ -87,8 +87,9 @@ def test_join_works_only_for_open_lists(deps: HelpdeskDeps) -> None:
     assert "now a member" in run(join, context, address="social-club-leeds@nwmeridian.co.uk")
     assert "p065" in members(deps, "social-club-leeds@nwmeridian.co.uk")
     assert "already a member" in run(join, context, address="social-club-leeds@nwmeridian.co.uk")
-    with pytest.raises(ToolFailed, match="use add_to_distribution_list"):
+    with pytest.raises(ToolFailed, match="a list owner must approve") as refused:
         run(join, context, address="first-aiders@nwmeridian.co.uk")
+    assert "add_to_distribution_list" in refused.value.guidance  # the way on is told to a model, not the employee
     assert "p065" not in members(deps, "first-aiders@nwmeridian.co.uk")
     with pytest.raises(ToolFailed, match="dynamic list"):
         run(join, context, address="leeds-all@nwmeridian.co.uk")

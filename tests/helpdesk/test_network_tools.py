@@ -78,6 +78,6 @@ def test_outages_for_a_named_site_or_free_text_area(deps: HelpdeskDeps) -> None:
 
 
 def test_outage_check_needs_a_site_when_the_requester_is_unknown(deps: HelpdeskDeps) -> None:
-    with pytest.raises(ToolFailed, match="london, leeds or remote"):
+    with pytest.raises(ToolFailed, match="London, Leeds or remote"):
         run(outage, RunContext(None, deps=deps))
     assert ids(run(outage, RunContext(None, deps=deps), site="leeds")["incidents"]) == ["INC0049002", "INC0049003"]

@@ -51,5 +51,5 @@ def test_call_forwarding_set_validated_and_cleared(deps: HelpdeskDeps) -> None:
 
 
 def test_unknown_requester(deps: HelpdeskDeps) -> None:
-    with pytest.raises(ToolFailed, match="not in the directory"):
+    with pytest.raises(ToolFailed, match="in the company directory"):
         run(status, RunContext("someone@example.com", deps=deps))

@@ -150,3 +150,24 @@ def test_required_sections(runbook: Runbook) -> None:
 def test_has_numbered_steps(runbook: Runbook) -> None:
     visible = "\n".join(_lines_outside_fences(runbook.body))
     assert NUMBERED_ITEM_RE.search(visible), f"{runbook.name}: no numbered list found"
+
+
+# Sections written for the IT team; the chat never shows them to employees (helpdesk/tools/lookup.py).
+IT_SECTIONS = ("When to escalate", "What Tier-1 may and may not do")
+TECHNICIAN_VOICE = re.compile(
+    r"ask the user|tell the user|contact the user|the requester|\bthe user\b|\bthe caller\b|tier-1|tier 1|"
+    r"\b(?:my|get|set|send|check|mark|escalate|verify|report|clear|order|reset|unlock)_[a-z_]+\b",
+    re.I,
+)
+
+
+@pytest.mark.parametrize("runbook", RUNBOOKS, ids=IDS)
+def test_what_employees_read_is_written_to_them(runbook: Runbook) -> None:
+    """Everything outside the IT sections is shown in the chat as it is: it speaks to the employee."""
+    shown, wrong = True, []
+    for line in runbook.body.splitlines():
+        if line.startswith("## "):
+            shown = line[3:].strip() not in IT_SECTIONS
+        if shown and (match := TECHNICIAN_VOICE.search(line)):
+            wrong.append(f"{match.group(0)!r} in: {line.strip()[:100]}")
+    assert not wrong, "\n".join(wrong)

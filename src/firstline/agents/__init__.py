@@ -4,6 +4,7 @@ from firstline.agents.agent import Agent, Guardrail, GuardrailResult, Handoff
 from firstline.agents.context import Approval, RunContext
 from firstline.agents.events import RunEvent
 from firstline.agents.policy import Decision, ToolPolicy
+from firstline.agents.result import Result, ToolOutcome
 from firstline.agents.runner import Runner, RunResult, RunState
 from firstline.agents.tool import Tool, tool
 
@@ -14,12 +15,14 @@ __all__ = [
     "Guardrail",
     "GuardrailResult",
     "Handoff",
+    "Result",
     "RunContext",
     "RunEvent",
     "RunResult",
     "RunState",
     "Runner",
     "Tool",
+    "ToolOutcome",
     "ToolPolicy",
     "tool",
 ]

@@ -41,3 +41,6 @@ class RunContext:
     audit: list[dict[str, Any]] = field(default_factory=list)
     briefing: dict[str, Any] = field(default_factory=dict)
     ticket_number: str | None = None
+    # Actions the requester asked for in so many words or confirmed (e.g. "close_ticket:INC0000012"); a
+    # policy may require one before a tool runs.
+    confirmed: set[str] = field(default_factory=set)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from firstline.agents.context import RunContext
 from firstline.agents.tool import Tool
+from firstline.llm.messages import ToolCall
 
 __all__ = ["Decision", "ToolPolicy"]
 
@@ -26,7 +27,8 @@ class Decision:
 class ToolPolicy:
     """Decides per call; subclass or replace to add rules (e.g. VIP accounts always need approval)."""
 
-    def decide(self, tool: Tool, context: RunContext, approved: bool = False) -> Decision:
+    def decide(self, tool: Tool, context: RunContext, approved: bool = False, call: ToolCall | None = None) -> Decision:
+        """The verdict on running ``tool`` (with ``call``'s arguments, when known) in ``context``."""
         if tool.risk == "read":
             return Decision("allow")
         if context.requester is None:

@@ -23,6 +23,7 @@ from firstline.agents.agent import Agent, GuardrailResult
 from firstline.agents.context import Approval, RunContext
 from firstline.agents.events import EventKind, RunEvent
 from firstline.agents.policy import ToolPolicy
+from firstline.agents.result import ToolOutcome
 from firstline.agents.tool import Tool
 from firstline.errors import ConfigError, ToolFailed, ToolRetry
 from firstline.llm.messages import ChatModel, ChatRequest, Message, ToolCall, ToolSpec
@@ -177,12 +178,12 @@ class Runner:
         call, agent = state.pending_call, self.agent(state.agent)
         state.pending_call, state.pending_approval, state.status, state.turns = None, None, "running", 0
         if approved:
-            content = await self._execute(agent, agent.tool(call.name), call, context, emit, approved_by=decided_by)
+            outcome = await self._execute(agent, agent.tool(call.name), call, context, emit, approved_by=decided_by)
         else:
-            content = f"DENIED by {decided_by}: {reason or 'no reason given'}. Tell the user and offer the next step."
-            emit("tool_refused", agent.name, tool=call.name, reason=f"denied by {decided_by}")
-            self._audit(context, call, "denied", content, decided_by)
-        state.messages.append(Message("tool", content, tool_call_id=call.id, name=call.name))
+            outcome = ToolOutcome(call.name, "denied", by=decided_by, reason=reason or "no reason given")
+            emit("tool_refused", agent.name, tool=call.name, reason=f"denied by {decided_by}", outcome="denied")
+            self._audit(context, call, "denied", outcome.for_model(), decided_by)
+        state.messages.append(_tool_message(call, outcome))
         with tracer.start_as_current_span("firstline.run", attributes=_run_attributes(state, context)) as span:
             span.set_attribute("firstline.resumed", True)
             await self._loop(state, context, emit)
@@ -250,7 +251,7 @@ class Runner:
             )
             if not response.tool_calls:
                 state.messages.append(Message("assistant", response.text))
-                emit("message", agent.name, text=response.text, model=response.model)
+                emit("message", agent.name, text=response.text, model=response.model, expects=response.expects)
                 state.status = "done"
                 emit("done", agent.name, status="done")
                 return
@@ -258,10 +259,13 @@ class Runner:
             for index, call in enumerate(response.tool_calls):
                 if await self._handle(agent, call, state, context, emit, retries):
                     for skipped in response.tool_calls[index + 1 :]:
-                        state.messages.append(
-                            Message("tool", "NOT RUN: an earlier action is waiting for approval; call it again "
-                                    "afterwards if it is still needed.", tool_call_id=skipped.id, name=skipped.name)
-                        )  # fmt: skip
+                        waiting = ToolOutcome(
+                            skipped.name,
+                            "not_run",
+                            guidance="an earlier action is waiting for "
+                            "approval; call it again afterwards if it is still needed.",
+                        )
+                        state.messages.append(_tool_message(skipped, waiting))  # fmt: skip
                     state.status = "paused"
                     emit("done", agent.name, status="paused", approval=state.pending_approval)
                     return
@@ -316,9 +320,11 @@ class Runner:
         tool = agent.tool(call.name)
         if tool is None:
             names = ", ".join([t.name for t in agent.tools] + [h.tool_name for h in agent.handoffs]) or "none"
-            content = f"Unknown tool {call.name!r}. Available tools: {names}."
+            outcome = ToolOutcome(
+                call.name, "unknown_tool", guidance=f"Unknown tool {call.name!r}. Available tools: {names}."
+            )
         else:
-            decision = self.policy.decide(tool, context)
+            decision = self.policy.decide(tool, context, call=call)
             if decision.verdict == "needs_approval":
                 approval = Approval(uuid.uuid4().hex[:12], tool.name, call.arguments, context.requester or "unknown")
                 context.approvals[approval.id] = approval
@@ -327,19 +333,23 @@ class Runner:
                 self._audit(context, call, "approval_requested", "", None)
                 return True
             if decision.verdict != "allow":
-                content = f"REFUSED: {decision.reason}"
-                emit("tool_refused", agent.name, tool=tool.name, reason=decision.reason)
-                self._audit(context, call, decision.verdict, content, None)
+                outcome = ToolOutcome(tool.name, "refused", data={"verdict": decision.verdict}, reason=decision.reason)
+                emit("tool_refused", agent.name, tool=tool.name, reason=decision.reason, verdict=decision.verdict)
+                self._audit(context, call, decision.verdict, outcome.for_model(), None)
             else:
                 try:
-                    content = await self._execute(agent, tool, call, context, emit)
+                    outcome = await self._execute(agent, tool, call, context, emit)
                 except ToolRetry as exc:
                     retries[call.name] = retries.get(call.name, 0) + 1
                     if retries[call.name] > self.max_tool_retries:
-                        content = f"FAILED: {exc} (no more retries: tell the user and offer to escalate)"
+                        outcome = ToolOutcome(
+                            call.name,
+                            "failed",
+                            guidance=f"{exc} (no more retries: tell the user and offer to escalate)",
+                        )
                     else:
-                        content = f"RETRY: {exc}"
-        state.messages.append(Message("tool", content, tool_call_id=call.id, name=call.name))
+                        outcome = ToolOutcome(call.name, "retry", guidance=str(exc))
+        state.messages.append(_tool_message(call, outcome))
         return False
 
     async def _execute(
@@ -350,9 +360,9 @@ class Runner:
         context: RunContext,
         emit: Callable[..., None],
         approved_by: str | None = None,
-    ) -> str:
+    ) -> ToolOutcome:
         if tool is None:
-            return f"Unknown tool {call.name!r}."
+            return ToolOutcome(call.name, "unknown_tool", guidance=f"Unknown tool {call.name!r}.")
         emit("tool_started", agent.name, tool=tool.name, arguments=call.arguments, call_id=call.id)
         retry: ToolRetry | None = None
         span = tracer.start_span(
@@ -363,29 +373,34 @@ class Runner:
         scope = self._step_scope() if tool.risk != "read" else nullcontext()
         with trace.use_span(span, end_on_exit=True), scope:
             try:
-                result = await tool.invoke(context, call.arguments)
+                value = await tool.invoke(context, call.arguments)
             except ToolRetry as exc:
-                retry, content, outcome = exc, str(exc), "retry"
+                retry, outcome = exc, ToolOutcome(tool.name, "retry", guidance=str(exc))
             except ToolFailed as exc:
-                content, outcome = f"FAILED: {exc}", "failed"
+                outcome = ToolOutcome(tool.name, "failed", str(exc), exc.data, exc.guidance)
             except Exception as exc:  # a broken backend must not take the conversation down
                 log.exception("tool %s failed", tool.name)
-                error = type(exc).__name__
-                content = f"FAILED: the {tool.name} tool hit an internal error ({error}). Tell the user plainly."
-                outcome = "failed"
+                outcome = ToolOutcome(
+                    tool.name,
+                    "failed",
+                    data={"internal_error": type(exc).__name__},
+                    guidance=f"the {tool.name} tool hit an internal error ({type(exc).__name__}). "
+                    "Tell the user plainly.",
+                )
             else:
-                content = result if isinstance(result, str) else json.dumps(result, default=str)
-                outcome = "ok"
+                outcome = ToolOutcome.of(tool.name, value)
+            content = outcome.for_model()
             who = {"approved_by": approved_by} if approved_by else {}
-            if outcome == "ok":
+            if outcome.ok:
                 emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id, **who)
             else:
-                emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, call_id=call.id, **who)
-            self._audit(context, call, outcome, content, approved_by)
-            span.set_attribute("firstline.outcome", outcome)
+                emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, outcome=outcome.outcome,
+                     call_id=call.id, **who)  # fmt: skip
+            self._audit(context, call, "ok" if outcome.ok else outcome.outcome, content, approved_by)
+            span.set_attribute("firstline.outcome", outcome.outcome)
         if retry is not None:
             raise retry
-        return content
+        return outcome
 
     @staticmethod
     def _audit(context: RunContext, call: ToolCall, outcome: str, result: str, approved_by: str | None) -> None:
@@ -408,6 +423,10 @@ class Runner:
                 sink(event)
 
         return emit
+
+
+def _tool_message(call: ToolCall, outcome: ToolOutcome) -> Message:
+    return Message("tool", outcome.for_model(), tool_call_id=call.id, name=call.name, result=outcome.as_dict())
 
 
 def _run_attributes(state: RunState, context: RunContext) -> dict[str, Any]:

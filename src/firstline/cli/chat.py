@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from difflib import get_close_matches
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.panel import Panel
 from rich.table import Table
 
 from firstline.errors import FirstlineError
 
-__all__ = ["approvals_app", "ask", "chat", "conversation_app"]
+__all__ = ["AskCommand", "approvals_app", "ask", "chat", "conversation_app"]
 
 UserOption = Annotated[
     str | None,
@@ -65,8 +68,75 @@ def _show(reply: dict[str, Any]) -> None:
         )
 
 
+_OPTION_LIKE = re.compile(r"--?[A-Za-z][\w-]*(?:=\S*)?")
+
+
+class AskCommand(typer.core.TyperCommand):
+    """``ask``: its one argument is the message, whatever it starts with.
+
+    Click reads anything that starts with ``-`` as an option, so a pasted e-mail
+    (``---------- Forwarded message ---------``) would be refused. Before parsing, the
+    command's own options are picked out and everything else goes after ``--``, as a
+    message. A stray single word like ``--jsn`` is still reported as an unknown option.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._message_last(ctx, args))
+
+    def _message_last(self, ctx: Any, args: list[str]) -> list[str]:
+        takes_value = {  # each option name: whether a value follows it
+            name: not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+            for param in self.get_params(ctx)
+            if param.param_type_name == "option"
+            for name in (*param.opts, *param.secondary_opts)
+        }
+        options: list[str] = []
+        texts: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+            if arg == "--":
+                texts.extend(args[i + 1 :])
+                break
+            if name in takes_value:
+                options.append(arg)
+                if takes_value[name] and name == arg and i + 1 < len(args):
+                    options.append(args[i + 1])  # the option's value, even one starting with "-"
+                    i += 1
+            elif takes_value.get(arg[:2]) and not arg.startswith("--") and not any(c.isspace() for c in arg):
+                options.append(arg)  # a short option with its value attached: -uruby.chen@...
+            elif _OPTION_LIKE.fullmatch(arg) and not ctx.resilient_parsing:
+                near = get_close_matches(name, list(takes_value), n=1)
+                ctx.fail(f"No such option: {name}" + (f" (did you mean {near[0]}?)" if near else ""))
+            else:
+                texts.append(arg)
+            i += 1
+        return [*options, "--", *texts] if texts else options
+
+
+def _read_stdin() -> str:
+    """The message piped in (``echo "my vpn drops" | firstline ask -``), or typed until Ctrl-D."""
+    from firstline.cli.main import err
+
+    if sys.stdin.isatty():
+        err.print("[dim]type the message, then Ctrl-D on a line of its own[/]")
+    text = sys.stdin.read().strip()
+    if not text:
+        raise typer.BadParameter(
+            'standard input was empty; pipe the message in, e.g. echo "my vpn keeps dropping" | firstline ask -',
+            param_hint="'TEXT'",
+        )
+    return text
+
+
 def ask(
-    text: Annotated[str, typer.Argument(help='the message, e.g. "I\'m locked out of my account"')],
+    text: Annotated[
+        str,
+        typer.Argument(
+            help='the message, e.g. "I\'m locked out of my account" (it may start with "-"); - reads it from stdin'
+        ),
+    ],
     user: UserOption = None,
     conversation: ConversationOption = None,
     as_json: Annotated[
@@ -77,6 +147,8 @@ def ask(
     """Send one message to the helpdesk and print the reply (continue with --conversation ID)."""
     from firstline.cli.main import console, fail, print_json
 
+    if text == "-":
+        text = _read_stdin()
     try:
         with _runtime() as runtime:
             _ready(runtime)

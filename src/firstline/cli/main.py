@@ -116,7 +116,7 @@ from firstline.cli import matchup as _matchup  # noqa: E402
 from firstline.cli import models as _models  # noqa: E402
 from firstline.cli import triage as _triage  # noqa: E402
 
-app.command("ask")(_chat.ask)
+app.command("ask", cls=_chat.AskCommand)(_chat.ask)
 app.command("chat")(_chat.chat)
 app.command("matchup")(_matchup.matchup)
 app.add_typer(_accounts.accounts_app, name="accounts")

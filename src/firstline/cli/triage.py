@@ -67,8 +67,10 @@ def train(
     dataset: Annotated[Path | None, typer.Option("--dataset", help="JSONL with text, agent, intent")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="default: <data_dir>/models/triage-model.npz")] = None,
 ) -> None:
-    """Train the triage model on the shipped utterances (or --dataset) plus the demo runbooks."""
+    """Train the triage model on the shipped utterances (or --dataset) plus the demo runbooks, and the
+    dialogue-act model on the shipped act utterances (saved beside it as acts-model.npz)."""
     from firstline.cli.main import console, fail, settings_or_exit
+    from firstline.helpdesk.acts import ActModel, Acts, load_act_examples
     from firstline.helpdesk.taxonomy import data_dir
     from firstline.helpdesk.triage import TriageModel, load_examples, runbook_references
     from firstline.runtime import build_embedder, demo_runbooks
@@ -77,14 +79,22 @@ def train(
     source = dataset or data_dir() / "utterances" / "train.jsonl"
     target = output or settings.data_dir / "models" / "triage-model.npz"
     try:
+        embedder = build_embedder(settings.knowledge)
         examples = load_examples(source)
-        model = TriageModel.train(examples, build_embedder(settings.knowledge), runbook_references(demo_runbooks()))
+        model = TriageModel.train(examples, embedder, runbook_references(demo_runbooks()))
         model.save(target)
+        acts = ActModel.train(load_act_examples(data_dir() / "acts" / "train.jsonl"), embedder)
+        acts.save(target.with_name("acts-model.npz"))
+        held_out = Acts(acts, embedder).evaluate(load_act_examples(data_dir() / "acts" / "heldout.jsonl"))
     except FirstlineError as exc:
         fail(exc)
     console.print(
         f"trained on {len(examples)} utterances + {model.meta['references']} runbook sections "
         f"in {model.meta['seconds']} s -> {target}"
+    )
+    console.print(
+        f"dialogue acts: {acts.meta['examples']} utterances, held-out accuracy {held_out['accuracy']:.3f} "
+        f"-> {target.with_name('acts-model.npz')}"
     )
 
 

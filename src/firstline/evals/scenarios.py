@@ -32,6 +32,35 @@ A scenario is a YAML file (the shipped suite is in ``evals/scenarios/``)::
       printer: {name: LON-F4-HP-02, requester_jobs: 0, toner_ordered: [black]}
       reply_mentions: [INC]                 # every string appears in the last reply (use sparingly)
 
+More checks, for what a person notices when a conversation goes wrong::
+
+    expect:
+      agent_not: [triage]                   # the last turn is not with any of these agents
+      intent_not: [disk_space, lost_device] # the last turn's intent is none of these
+      reply_says: [NW-L-0505, [first-aiders, first aiders]]  # each item appears in the last reply
+                                            #   (case-insensitive); a list item is alternatives
+      reply_matches: ['\\bHR\\b']           # each regular expression matches the last reply
+                                            #   (case-insensitive; for whole words)
+      reply_excludes: ["did that fix it"]   # no string appears in the last reply (case-insensitive)
+      replies_exclude: ["ask the user", "mark_resolved"]   # ... nor in any reply of the scenario
+      replies_distinct: true                # no reply repeats the one before it word for word
+      replies_nonempty: true                # every reply has some text
+      escalated: true                       # the conversation's ticket was handed to a person
+      ticket_states_not:                    # a ticket is in none of these states at the end:
+        T1: [resolved, closed, canceled]    #   a setup ticket, by its ref
+        current: [new, in_progress, on_hold]  # or the conversation's ticket
+      citation_mentions: [BYOD]             # each string is in the title of one of the last reply's
+                                            #   citations (case-insensitive)
+      citation_excludes: [Offboarding]      # no citation title of the last reply contains these
+      device:                               # ``device`` may also list several devices
+        - {key: NW-L-0338, status: lost}
+        - {key: NW-L-0288, status: in_use}
+
+"The conversation's ticket" is the one on the last reply that shows a ticket; it was handed to a
+person when its history has an escalation entry (however the engine made it). These text checks
+ignore case and runs of white space (``reply_mentions`` does not); ``{ticket:T1}`` in an expected
+reply or citation string is replaced as in a turn. Every reply of a turn or decision counts, in order.
+
 ``{ticket:T1}`` in a turn is replaced by the number of the setup ticket ``T1``; ``{code}`` by the
 code the demo delivery captured. Each scenario runs against a fresh copy of the demo organisation
 and an empty in-memory ticket store.
@@ -39,6 +68,7 @@ and an empty in-memory ticket store.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +82,7 @@ from firstline.directory.models import OrgData
 from firstline.errors import ConfigError
 from firstline.helpdesk.desk import DeskReply, Helpdesk
 from firstline.helpdesk.tools.deps import OneTimeCodes
-from firstline.ticketing import NewTicket, SqlTicketing, TicketQuery, TicketState, TicketUpdate
+from firstline.ticketing import EntryKind, NewTicket, SqlTicketing, TicketQuery, TicketState, TicketUpdate
 
 __all__ = ["Scenario", "ScenarioResult", "load_scenarios", "run_scenario", "scenario_dir"]
 
@@ -74,7 +104,30 @@ _EXPECT_KEYS = {
     "distribution_list",
     "printer",
     "reply_mentions",
+    "agent_not",
+    "intent_not",
+    "reply_says",
+    "reply_matches",
+    "reply_excludes",
+    "replies_exclude",
+    "replies_distinct",
+    "replies_nonempty",
+    "escalated",
+    "ticket_states_not",
+    "citation_mentions",
+    "citation_excludes",
 }
+_STRING_LIST_KEYS = (
+    "reply_matches",
+    "agent_not",
+    "intent_not",
+    "reply_excludes",
+    "replies_exclude",
+    "citation_mentions",
+    "citation_excludes",
+)
+_FLAG_KEYS = ("replies_distinct", "replies_nonempty", "escalated")
+CURRENT_TICKET = "current"  # ticket_states_not: the conversation's own ticket
 
 
 def scenario_dir() -> Path:
@@ -128,7 +181,64 @@ def _parse(path: Path) -> Scenario:
     unknown = set(expect) - _EXPECT_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown expectations {sorted(unknown)}; known: {sorted(_EXPECT_KEYS)}")
+    problem = _check_expect(expect, scenario.setup)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     return scenario
+
+
+def _check_expect(expect: dict[str, Any], setup: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of the newer expectations, or None."""
+    for key in _STRING_LIST_KEYS:
+        if key in expect:
+            value = expect[key]
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+                return f"{key} must be a non-empty list of non-empty strings, got {value!r}"
+    for pattern in expect.get("reply_matches") or []:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return f"reply_matches: {pattern!r} is not a regular expression ({exc})"
+    if "reply_says" in expect:
+        value = expect["reply_says"]
+        items = value if isinstance(value, list) else []
+        if not items or not all(_alternatives(item) for item in items):
+            return f"reply_says must list strings or lists of alternative strings, got {value!r}"
+    for key in _FLAG_KEYS:
+        if key in expect and not isinstance(expect[key], bool):
+            return f"{key} must be true or false, got {expect[key]!r}"
+    for key in ("replies_distinct", "replies_nonempty"):
+        if expect.get(key) is False:
+            return f"{key}: false checks nothing; leave it out instead"
+    if "ticket_states_not" in expect:
+        value = expect["ticket_states_not"]
+        refs = {str(t.get("ref")) for t in setup.get("tickets", []) if isinstance(t, dict) and t.get("ref")}
+        states = {s.value for s in TicketState}
+        if not isinstance(value, dict) or not value:
+            return f"ticket_states_not must map a setup ticket ref or {CURRENT_TICKET!r} to states, got {value!r}"
+        for ref, banned in value.items():
+            if ref != CURRENT_TICKET and str(ref) not in refs:
+                return f"ticket_states_not: {ref!r} is neither a setup ticket ref {sorted(refs)} nor {CURRENT_TICKET!r}"
+            if not isinstance(banned, list) or not banned or not set(map(str, banned)) <= states:
+                return f"ticket_states_not.{ref} must be a non-empty list of {sorted(states)}, got {banned!r}"
+    for key in ("reply_mentions", "reply_says", *(k for k in _STRING_LIST_KEYS if k != "reply_matches")):
+        for text in [t for item in expect.get(key) or [] for t in (item if isinstance(item, list) else [item])]:
+            for ref in re.findall(r"\{ticket:([^}]*)\}", str(text)):
+                if ref not in {str(t.get("ref")) for t in setup.get("tickets", []) if isinstance(t, dict)}:
+                    return f"{key}: {{ticket:{ref}}} names no setup ticket"
+    if "device" in expect:
+        devices = expect["device"] if isinstance(expect["device"], list) else [expect["device"]]
+        if not devices or not all(isinstance(d, dict) and "key" in d for d in devices):
+            return f"device must be a mapping with a key, or a list of them, got {expect['device']!r}"
+    return None
+
+
+def _alternatives(item: Any) -> list[str]:
+    """The strings a ``reply_says`` item accepts (empty when the item is malformed)."""
+    options = item if isinstance(item, list) else [item]
+    if not options or not all(isinstance(o, str) and o.strip() for o in options):
+        return []
+    return [str(o) for o in options]
 
 
 @dataclass
@@ -188,7 +298,7 @@ async def run_scenario(scenario: Scenario, org: OrgData, make_desk: DeskFactory)
                 )
             timings.append((time.perf_counter() - started) * 1000)
             replies.append(reply)
-        failures = _grade(scenario, replies, directory, tickets, before, conversation)
+        failures = _grade(scenario, replies, directory, tickets, before, conversation, refs)
     finally:
         tickets.close()
     return ScenarioResult(scenario, failures, replies, timings)
@@ -227,10 +337,12 @@ def _grade(
     tickets: SqlTicketing,
     before: set[str],
     conversation: str | None,
+    refs: dict[str, str] | None = None,
 ) -> list[str]:
     expect = scenario.expect
     failures: list[str] = []
     last = replies[-1] if replies else None
+    refs = refs or {}
 
     def check(name: str, actual: Any, wanted: Any) -> None:
         if actual != wanted:
@@ -247,8 +359,8 @@ def _grade(
             check("intent", last.intent, expect["intent"])
         if "known_incident" in expect:
             check("known_incident", last.known_incident is not None, bool(expect["known_incident"]))
-        for fragment in expect.get("reply_mentions", []):
-            if str(fragment) not in last.reply:
+        for fragment in (_fill(str(f), refs, "") for f in expect.get("reply_mentions", [])):
+            if fragment not in last.reply:
                 failures.append(f"reply_mentions: {fragment!r} not in the last reply")
     for tool in expect.get("tools_called", []):
         if tool not in ok:
@@ -286,7 +398,91 @@ def _grade(
             }
             for key, value in wanted.items():
                 check(f"ticket.{key}", values.get(key, f"<unknown field {key}>"), value)
+    failures += _grade_conversation(expect, replies, tickets, refs)
     failures += _grade_directory(expect, directory)
+    return failures
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def _quote(text: str, limit: int = 160) -> str:
+    flat = " ".join(str(text).split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+def _grade_conversation(
+    expect: dict[str, Any], replies: Sequence[DeskReply], tickets: SqlTicketing, refs: dict[str, str]
+) -> list[str]:
+    """The checks on the conversation as a whole: texts, citations, hand-overs, ticket states."""
+    failures: list[str] = []
+    last = replies[-1] if replies else None
+
+    def wanted(key: str) -> list[str]:
+        return [_fill(str(v), refs, "") for v in expect.get(key, [])]
+
+    if last is not None:
+        if last.agent in expect.get("agent_not", []):
+            failures.append(f"agent_not: the last turn is with {last.agent!r}, one of {expect['agent_not']}")
+        if last.intent in expect.get("intent_not", []):
+            failures.append(f"intent_not: the last turn's intent is {last.intent!r}, one of {expect['intent_not']}")
+        for item in expect.get("reply_says", []):
+            options = [_fill(o, refs, "") for o in _alternatives(item)]
+            if not any(_norm(o) in _norm(last.reply) for o in options):
+                said = options[0] if len(options) == 1 else f"any of {options}"
+                failures.append(f"reply_says: the last reply does not say {said!r}: {_quote(last.reply)}")
+        for pattern in expect.get("reply_matches", []):
+            if not re.search(pattern, last.reply, re.IGNORECASE):
+                failures.append(f"reply_matches: /{pattern}/ does not match the last reply: {_quote(last.reply)}")
+        for fragment in wanted("reply_excludes"):
+            if _norm(fragment) in _norm(last.reply):
+                failures.append(f"reply_excludes: {fragment!r} is in the last reply: {_quote(last.reply)}")
+        titles = [str(c.get("title") or "") for c in last.citations]
+        for fragment in wanted("citation_mentions"):
+            if not any(_norm(fragment) in _norm(t) for t in titles):
+                failures.append(
+                    f"citation_mentions: no citation of the last reply names {fragment!r} (cited: {titles})"
+                )
+        for fragment in wanted("citation_excludes"):
+            hits = [t for t in titles if _norm(fragment) in _norm(t)]
+            if hits:
+                failures.append(f"citation_excludes: the last reply cites {hits}, which name {fragment!r}")
+    elif any(k in expect for k in ("agent_not", "intent_not", "reply_says", "reply_matches", "citation_mentions")):
+        failures.append("the scenario produced no reply to check")
+    for fragment in wanted("replies_exclude"):
+        for n, reply in enumerate(replies, 1):
+            if _norm(fragment) in _norm(reply.reply):
+                failures.append(f"replies_exclude: {fragment!r} is in reply {n}: {_quote(reply.reply)}")
+    if expect.get("replies_nonempty"):
+        for n, reply in enumerate(replies, 1):
+            if not reply.reply.strip():
+                failures.append(f"replies_nonempty: reply {n} (status {reply.status}) is empty")
+    if expect.get("replies_distinct"):
+        for n in range(1, len(replies)):
+            if _norm(replies[n].reply) == _norm(replies[n - 1].reply):
+                failures.append(f"replies_distinct: reply {n + 1} repeats reply {n}: {_quote(replies[n].reply)}")
+    current = next((r.ticket["number"] for r in reversed(replies) if r.ticket), None)
+    if "escalated" in expect:
+        if current is None:
+            if expect["escalated"]:
+                failures.append("escalated: expected a hand-over to a person, but the conversation has no ticket")
+        else:
+            handed = [e for e in tickets.history(current) if e.kind is EntryKind.ESCALATION]
+            if bool(handed) != bool(expect["escalated"]):
+                state = tickets.get(current).state.value
+                failures.append(
+                    f"escalated: expected {bool(expect['escalated'])}, but {current} ({state}) "
+                    + (f"was handed over {len(handed)} time(s)" if handed else "was never handed to a person")
+                )
+    for ref, banned in (expect.get("ticket_states_not") or {}).items():
+        number = current if ref == CURRENT_TICKET else refs.get(str(ref))
+        if number is None:
+            failures.append(f"ticket_states_not.{ref}: the conversation has no ticket")
+            continue
+        state = tickets.get(number).state.value
+        if state in {str(b) for b in banned}:
+            failures.append(f"ticket_states_not.{ref}: {number} is {state}, which it must not be ({banned})")
     return failures
 
 
@@ -309,11 +505,13 @@ def _grade_directory(expect: dict[str, Any], directory: DirectoryBackend) -> lis
         for key, value in want.items():
             check(f"account.{key}", values.get(key), value)
     if "device" in expect:
-        want = dict(expect["device"])
-        device = directory.device(str(want.pop("key")))
-        values = {"status": device.status, "lock_requested": device.lock_requested_at is not None}
-        for key, value in want.items():
-            check(f"device.{key}", values.get(key), value)
+        for raw in expect["device"] if isinstance(expect["device"], list) else [expect["device"]]:
+            want = dict(raw)
+            key = str(want.pop("key"))
+            device = directory.device(key)
+            values = {"status": device.status, "lock_requested": device.lock_requested_at is not None}
+            for name, value in want.items():
+                check(f"device.{name} of {key}", values.get(name), value)
     if "phone" in expect:
         want = dict(expect["phone"])
         phone = directory.phone(str(want.pop("extension")))

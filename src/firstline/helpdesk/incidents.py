@@ -29,23 +29,32 @@ from firstline.ticketing import (
     Urgency,
 )
 
-__all__ = ["IncidentLinker", "Site", "site_of"]
+__all__ = ["PERSONAL", "IncidentLinker", "Site", "matches", "on_topic", "site_of"]
 
 MAJOR_TAG = "major_incident"
 OPEN_STATES = (TicketState.NEW, TicketState.IN_PROGRESS, TicketState.ON_HOLD)
 
-# The word an incident's text must contain for a request of this intent to be about it.
-_TOPIC = {
-    "vpn_drops": ("vpn",),
-    "vpn_cannot_connect": ("vpn",),
-    "wifi": ("wi-fi", "wifi", "wireless"),
-    "network_share": ("share", "drive"),
-    "slow_internet": ("internet",),
-    "print_queue_stuck": ("print",),
-    "printer_offline": ("print",),
-    "paper_jam": ("print",),
-    "desk_phone_down": ("phone",),
+# What an incident must be about for a request of this intent to be linked to it: a service word (in its
+# title or affected list) and, where given, a symptom word in its title ("VPN drops" is not "VPN won't
+# connect"). Intents not listed here are personal or too vague to link by topic.
+_TOPIC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "vpn_drops": (("vpn",), ("drop", "disconnect", "intermittent", "unstable", "outage", "down")),
+    "vpn_cannot_connect": (("vpn",), ("outage", "down", "unavailable", "cannot connect", "can't connect", "failing")),
+    "wifi": (("wi-fi", "wifi", "wireless"), ()),
+    "network_share": (("share", "drive"), ()),
+    "slow_internet": (("internet",), ()),
+    "print_queue_stuck": (("print",), ()),
+    "printer_offline": (("print",), ()),
+    "paper_jam": (("print",), ()),
+    "desk_phone_down": (("phone",), ()),
 }
+# Intents about one person's own things: never linked to an incident by shared words, never clustered.
+PERSONAL = frozenset({
+    "password_reset", "account_unlock", "mfa_reset", "lost_device", "lost_security_key", "mdm_enrolment",
+    "device_compliance", "new_phone_setup", "broken_hardware", "mailbox_full", "distribution_list",
+    "shared_mailbox", "calendar_delegation", "software_request", "disk_space", "voicemail_pin", "call_forwarding",
+    "new_extension", "phishing_report", "suspicious_signin",
+})  # fmt: skip
 # ServiceNow's lookup read backwards: the impact and urgency that give an incident's P1-P5.
 _IMPACT_URGENCY = {
     "P1": (Impact.HIGH, Urgency.HIGH),
@@ -55,6 +64,7 @@ _IMPACT_URGENCY = {
     "P5": (Impact.LOW, Urgency.LOW),
 }
 _SITES = {"london": ("london", "lon"), "leeds": ("leeds", "lds")}
+_PRINTER = re.compile(r"\b(?:LON|LDS)-F\d-(?:HP|LX)-\d{2}\b", re.I)
 _FLOOR = re.compile(r"\b(?:floor\s*(\d)|(\d)(?:st|nd|rd|th)\s+floor|F(\d)\b)", re.I)
 
 
@@ -96,26 +106,53 @@ def _content_words(text: str) -> set[str]:
     return {w.rstrip("s") for w in re.findall(r"[a-z][a-z-]{3,}", text.lower()) if w not in _STOP}
 
 
-def matches(incident: KnownIncident, intent: str, person: Person, phone: Phone | None, request: str = "") -> bool:
+def on_topic(intent: str, title: str, affected: str = "") -> bool | None:
+    """Whether an incident (its title and affected list) is about ``intent``'s service and symptom;
+    None when the intent has no topic to judge by."""
+    topic = _TOPIC.get(intent)
+    if topic is None:
+        return None
+    services, symptoms = topic
+    scope = f"{title} {affected}".lower()
+    return any(word in scope for word in services) and (not symptoms or any(w in title.lower() for w in symptoms))
+
+
+def matches(
+    incident: KnownIncident,
+    intent: str,
+    person: Person,
+    phone: Phone | None,
+    request: str = "",
+    group: str | None = None,
+) -> bool:
     """Whether a request of ``intent`` from ``person`` is most likely about ``incident``.
 
-    The incident's text must name the intent's topic (``vpn`` for VPN drops, ...), or share at
-    least three content words with the request itself ("external e-mail arriving late"); then
-    the requester's site, floor or extension must be among those the incident names.
+    The incident must be about the intent's service and symptom (``vpn`` + ``drops`` for VPN
+    drops), or — for intents without a topic — belong to the specialist's team (``group``) and
+    share at least three content words with the request ("external e-mail arriving late"). A
+    personal request (an unlock, a full mailbox, a lost phone) is never linked. Then the scope
+    must match: a printer the request names, the requester's extension, site and floor.
     """
-    if not incident.active:
+    if not incident.active or intent in PERSONAL:
         return False
     text = " ".join((incident.title, incident.description, *incident.affected))
-    topic = _TOPIC.get(intent)
-    on_topic = bool(topic) and any(word in text.lower() for word in topic or ())
-    if not on_topic and len(_content_words(request) & _content_words(text)) < 3:
+    scope_text = " ".join((incident.title, *incident.affected))
+    about = on_topic(intent, incident.title, " ".join(incident.affected))
+    if about is False:
         return False
+    if about is None and (
+        group is None or incident.assignment_group != group or len(_content_words(request) & _content_words(text)) < 3
+    ):
+        return False
+    named = {m.upper() for m in _PRINTER.findall(request)}
+    if named and not any(name in text.upper() for name in named):
+        return False  # the request names a printer the incident does not
     if incident.related_extensions:
         return phone is not None and phone.extension in incident.related_extensions
-    sites = _incident_sites(" ".join((incident.title, *incident.affected)))
+    sites = _incident_sites(scope_text)
     if sites and person.location not in sites:
         return False
-    floors = _incident_floors(" ".join((incident.title, *incident.affected)))
+    floors = _incident_floors(scope_text)
     return not floors or person.floor in floors
 
 

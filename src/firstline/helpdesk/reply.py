@@ -30,6 +30,8 @@ class DeskReply:
     secondary: dict[str, Any] | None = None
     engine: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
+    topics: list[dict[str, Any]] = field(default_factory=list)  # every topic raised, with its status
+    awaiting: str | None = None  # what the reply waits for: code, choice, detail, confirmation, approval, ...
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,8 @@ class DeskReply:
             "secondary": self.secondary,
             "engine": self.engine,
             "usage": self.usage,
+            "topics": self.topics,
+            "awaiting": self.awaiting,
         }
 
 

@@ -16,9 +16,11 @@ __all__ = [
     "colour",
     "device_kind",
     "emails",
+    "explicit_requests",
     "extension",
     "forwarding_mode",
     "forwarding_target",
+    "hostname",
     "mentions_someone_else",
     "names_someone_else",
     "negative",
@@ -45,10 +47,19 @@ _NO = re.compile(
     r"not working|not fixed|same problem|no luck)\b",
     re.I,
 )
+_THINGS = (
+    r"(account|password|login|log-?in|mfa|authenticator|laptop|computer|pc|mac|macbook|phone|iphone|mobile|"
+    r"ipad|tablet|device|mailbox|e-?mail|inbox|voicemail|extension|line|calls|pin|ticket|access)"
+)
 _OTHERS = re.compile(
-    r"\b(ceo|cfo|cto|director'?s|my (boss|manager|colleague|team ?mate)'?s?|someone else'?s|another user'?s|"
-    r"other (people|users)'?s?|everyone'?s|all users|for (him|her|them)|his|her)\b",
+    r"\b(ceo|cfo|cto|director'?s|my (boss|manager|colleague|team ?mate|assistant)'s|someone else'?s|"
+    r"another user'?s|other (people|users)'?s?|everyone'?s|all users|on behalf of|"
+    rf"(his|her|their) (own |work |new |old )?{_THINGS}|(for|unlock|reset) (him|her|them)\b)\b",
     re.I,
+)
+_HOSTNAME = re.compile(r"\bNW-?([A-Z])-?(\d{4})\b", re.I)
+_CLOSE = re.compile(
+    r"\b(close|cancel|withdraw|shut)\b|\bno longer (need|needed)\b|\bdon'?t need (it|this|that)\b", re.I
 )
 _STOLEN = re.compile(r"\b(stolen|stole|robbed|nicked|snatched|theft|burglar\w*|mugged)\b", re.I)
 
@@ -153,6 +164,20 @@ def names_someone_else(text: str, requester_name: str) -> bool:
         if not words <= mine:
             return True
     return False
+
+
+def hostname(text: str) -> str | None:
+    """A device hostname (``nw-l-0450`` -> ``NW-L-0450``)."""
+    match = _HOSTNAME.search(text)
+    return f"NW-{match.group(1).upper()}-{match.group(2)}" if match else None
+
+
+def explicit_requests(text: str) -> set[str]:
+    """Actions a message asks for in so many words: ``close_ticket:<number>`` when it asks to close a named ticket."""
+    number = ticket_number(text)
+    if number is not None and _CLOSE.search(text):
+        return {f"close_ticket:{number}"}
+    return set()
 
 
 def stolen(text: str) -> bool:

@@ -30,6 +30,9 @@ SPECIALISTS: tuple[str, ...] = (
 )
 
 Risk = Literal["read", "write", "destructive"]
+ActsOn = Literal["person", "ticket", "none"]
+TicketPolicy = Literal["open", "on_escalation"]
+FollowUp = Literal["confirm_fix", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,11 @@ class Intent:
     slots: tuple[str, ...]
     default_impact: int
     default_urgency: int
+    playbook: str = "runbook"  # the offline engine's playbook; "runbook" answers from the runbooks
+    acts_on: ActsOn = "none"
+    ticket: TicketPolicy = "open"
+    follow_up: FollowUp = "confirm_fix"
+    runbooks: tuple[str, ...] = ()  # runbook file names (without .md) written for this intent
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,13 @@ class Taxonomy:
     def labels(self) -> tuple[str, ...]:
         """Every routing label: the nine specialists, then greeting / gibberish / out_of_scope."""
         return (*self.specialists, *self.other_labels)
+
+
+def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> Any:
+    value = str(raw.get(key) or default)
+    if value not in allowed:
+        raise ValueError(f"intent {raw.get('name')}: {key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def data_dir() -> Path:
@@ -85,6 +100,11 @@ def _parse(raw: Any, source: str) -> Taxonomy:
                 tuple(i.get("slots") or ()),
                 int(i["default_impact"]),
                 int(i["default_urgency"]),
+                str(i.get("playbook") or "runbook"),
+                _choice(i, "acts_on", ("person", "ticket", "none"), "none"),
+                _choice(i, "ticket", ("open", "on_escalation"), "open"),
+                _choice(i, "follow_up", ("confirm_fix", "none"), "confirm_fix"),
+                tuple(str(r) for r in i.get("runbooks") or ()),
             )
             for i in raw["intents"]
         }

@@ -46,6 +46,7 @@ __all__ = [
 
 MAX_CHARS = 8000
 _CACHE_SIZE = 512
+_SECOND_PROBLEM = 0.7  # a clause is a second problem only when it is confidently another specialist's
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget) (all |any |the |your )?(previous|prior|above|earlier) (instructions|rules|prompts?)|"
     r"\byou are now\b|\bsystem prompt\b|\bact as (an? )?(admin|administrator|root|system)|\bdeveloper mode\b|"
@@ -319,7 +320,11 @@ class Triage:
         if len(texts) > 1:
             parts = [self._decide(agents[i], intents[i]) for i in range(1, len(texts))]
             specialists = self.taxonomy.specialists
-            confident = [(p, texts[i + 1]) for i, p in enumerate(parts) if p[2] >= 0.5 and p[0] in specialists]
+            confident = [
+                (p, texts[i + 1])
+                for i, p in enumerate(parts)
+                if p[2] >= _SECOND_PROBLEM and p[0] in specialists and len(texts[i + 1].split()) >= 4
+            ]
             if len({p[0] for p, _ in confident}) > 1:
                 primary = confident[0][0]
                 secondary = next((p[0], p[1], t) for p, t in confident if p[0] != primary[0])
@@ -358,12 +363,16 @@ class Triage:
     def _question(self, alternatives: tuple[tuple[str, float], ...]) -> str:
         options = [self.taxonomy.specialists[a].name for a, _ in alternatives if a in self.taxonomy.specialists][:2]
         if len(options) == 2:
+            first, second = (_article(o.lower()) for o in options)
             return (
-                f"I want to send this to the right team: is it mainly a {options[0].lower()} problem or a "
-                f"{options[1].lower()} problem? A few more words about what you see (an error message, the "
-                "device or app) will help."
+                f"I want to send this to the right team: is it mainly {first} problem or {second} problem? A few "
+                "more words about what you see (an error message, the device or app) will help."
             )
         return "Could you tell me a bit more: what are you trying to do, and what happens instead?"
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _validate(text: str) -> str:

@@ -4,15 +4,20 @@ event sink (tickets on routing, approvals, failures), and the final commit of re
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from firstline.agents import RunContext, RunEvent, RunState
 from firstline.directory.models import Person
 from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError
-from firstline.helpdesk.agents import TRIAGE
-from firstline.helpdesk.incidents import Linked, matches, site_of
-from firstline.helpdesk.offline import FOLLOW_UP, OfflineEngine
+from firstline.helpdesk.agents import TRIAGE, build_agents
+from firstline.helpdesk.compose import FOLLOW_UP, approval_wait, compose, open_topics
+from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
+from firstline.helpdesk.incidents import PERSONAL, Linked, matches, site_of
+from firstline.helpdesk.offline import OfflineEngine
+from firstline.helpdesk.repair import TopicTickets
 from firstline.helpdesk.reply import DeskReply, add_usage, citations, ticket_card, usage_of
+from firstline.helpdesk.services import DeskServices
 from firstline.helpdesk.triage import TriageResult
 from firstline.ticketing import (
     ApprovalRecord,
@@ -25,12 +30,10 @@ from firstline.ticketing import (
     Urgency,
 )
 
-if TYPE_CHECKING:
-    from firstline.helpdesk.desk import EventSink, Helpdesk
-
 __all__ = ["Turn"]
 
-NO_TICKET = {"lookup", "ticket"}  # questions and ticket look-ups: a ticket only if escalated
+EventSink = Callable[[dict[str, Any]], None]
+_ESCALATIONS = ("escalate_to_human", "escalate_ticket")
 
 
 class Turn:
@@ -38,27 +41,33 @@ class Turn:
 
     def __init__(
         self,
-        desk: Helpdesk,
+        services: DeskServices,
         conversation: Conversation,
         person: Person,
         state: dict[str, Any],
+        dialogue: Dialogue,
+        topic: Topic,
         on_event: EventSink | None,
     ) -> None:
-        self.desk = desk
+        self.services = services
         self.conversation = conversation
         self.cid = conversation.id
         self.person = person
         self.state = state
+        self.dialogue = dialogue
+        self.topic = topic
         self.sink = on_event
         self.triage: TriageResult | None = None
-        self.ticket_number: str | None = conversation.ticket_number
-        self.known: dict[str, Any] | None = state.get("known_incident")
+        self.ticket_number: str | None = topic.ticket
+        self.known: dict[str, Any] | None = topic.known
         self.events: list[RunEvent] = []
-        self.agent = conversation.agent
-        self.intent = conversation.intent
+        self.agent = topic.agent
+        self.intent = topic.intent
         self.context_ref: RunContext | None = None
-        self.request_text = ""
+        self.request_text = topic.text
         self.routed_to: str | None = None
+        self.secondary: tuple[str, str, str] | None = None
+        self.rejected: tuple[str, str, str] | None = None  # (what, by whom, why) when a person declined
         # A language model's model_call events wait here and are written with the next event (same
         # transaction): they are accounting, not actions, and this saves a commit per call. Always flushed
         # before the reply. The offline engine's are not stored (no tokens, no cost; the reply names it).
@@ -67,7 +76,7 @@ class Turn:
     # -- context ---------------------------------------------------------------------------------
 
     def context(self, run_state: RunState | None) -> RunContext:
-        person = self.person
+        person, topic = self.person, self.topic
         briefing: dict[str, Any] = {
             "requester_name": person.name,
             "requester_email": person.email,
@@ -77,26 +86,36 @@ class Turn:
         }
         if self.ticket_number:
             briefing["ticket"] = self.ticket_number
-        for key in ("request", "specialist", "intent", "tier2_group"):
-            if key in self.state:
-                briefing[key] = self.state[key]
+        if topic.agent:
+            briefing.update(self._topic_facts(topic.agent, topic.intent))
         if self.known:
             briefing["known_incident"] = self.known
+        if topic.confirmed:
+            briefing["confirmed"] = list(topic.confirmed)
+        others = [t.label() for t in self.dialogue.open_topics(but=topic)]
+        if others:
+            briefing["other_open_topics"] = others
         context = RunContext(
             person.email,
             self.cid,
             verified=bool(self.state.get("verified")),
-            deps=self.desk.deps,
+            deps=self.services.deps,
             briefing=briefing,
             ticket_number=self.ticket_number,
+            confirmed=set(topic.confirmed),
         )
         self.context_ref = context
         return context
 
+    def _topic_facts(self, agent: str, intent: str) -> dict[str, Any]:
+        specialist = self.services.triage.taxonomy.specialists[agent]
+        return {"request": self.request_text, "specialist": agent, "intent": intent,
+                "tier2_group": specialist.assignment_group}  # fmt: skip
+
     def note_injection(self, text: str) -> None:
         if self.triage is not None and self.triage.injection:
             self.state["injection_suspected"] = True
-            self.desk._event(self.cid, "injection_suspected", "desk", {"text": text[:2000]})
+            self.services.event(self.cid, "injection_suspected", "desk", {"text": text[:2000]})
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -108,27 +127,27 @@ class Turn:
             if event.data.get("model") != OfflineEngine.name:
                 self.unwritten.append(event)
         elif event.kind == "routed" and event.agent != TRIAGE:
-            with self.desk.tickets.unit_of_work():
+            with self.services.tickets.unit_of_work():
                 self._event(event)
                 if event.agent != self.routed_to:  # a turn restarted on the fallback engine routes again
                     self._routed(event.agent, context)
                     self.routed_to = event.agent
         elif event.kind == "approval_needed":
-            with self.desk.tickets.unit_of_work():
+            with self.services.tickets.unit_of_work():
                 self._event(event)
                 self._approval(event, context)
         elif event.kind == "tool_finished" and not event.data.get("ok", True):
-            with self.desk.tickets.unit_of_work():  # joins the tool's own step when inside one
+            with self.services.tickets.unit_of_work():  # joins the tool's own step when inside one
                 self._event(event)
                 if context.ticket_number:
-                    self.desk.tickets.comment(
+                    self.services.tickets.comment(
                         context.ticket_number,
                         f"Tool {event.data.get('tool')} failed: {event.data.get('error')}",
                         author="firstline",
                         internal=True,
                     )
         elif event.kind != "message":  # the reply is stored with the final state in finish()
-            with self.desk.tickets.unit_of_work():
+            with self.services.tickets.unit_of_work():
                 self._event(event)
         if self.sink is not None:
             self.sink(event.as_dict())
@@ -137,49 +156,51 @@ class Turn:
         """Store ``event`` after any model calls still waiting (call inside a unit of work)."""
         waiting, self.unwritten = self.unwritten, []
         for item in [*waiting, *([event] if event is not None else [])]:
-            self.desk._event(self.cid, item.kind, item.agent, item.data)
+            self.services.event(self.cid, item.kind, item.agent, item.data)
 
     def _routed(self, agent: str, context: RunContext) -> None:
         """A specialist took the problem: open (or link) its ticket and brief the specialist."""
-        desk = self.desk
-        taxonomy = desk.triage.taxonomy
+        services = self.services
+        taxonomy = services.triage.taxonomy
         result = self.triage
         request = self.request_text
         intent = (
             result.intent
             if result is not None and result.agent == agent
-            else desk.triage.intent_for(request or agent, agent)
+            else services.triage.intent_for(request or agent, agent)
         )
-        specialist = taxonomy.specialists[agent]
         self.agent, self.intent = agent, intent
+        self.topic.agent, self.topic.intent = agent, intent
         self.known = None
-        self.state.update(request=request, specialist=agent, intent=intent, tier2_group=specialist.assignment_group)
-        context.briefing.update(
-            request=request, specialist=agent, intent=intent, tier2_group=specialist.assignment_group
-        )
+        facts = self._topic_facts(agent, intent)
+        context.briefing.update(facts)
         context.briefing.pop("known_incident", None)
         if result is not None and result.secondary is not None:
-            second_agent, second_intent, second_text = result.secondary
-            self.state["secondary"] = {"agent": second_agent, "intent": second_intent, "text": second_text}
-        if agent in NO_TICKET:
+            self.secondary = result.secondary
+        registered = taxonomy.intents.get(intent)
+        if registered is not None and registered.ticket == "on_escalation":
             self.ticket_number = context.ticket_number = None
             context.briefing.pop("ticket", None)
             return
         site = site_of(self.person)
-        linked = desk.incidents.existing_parent(intent, site)
+        linked = None if intent in PERSONAL else services.incidents.existing_parent(intent, site)
         if linked is None:
-            phone = desk.directory.phone_of(self.person.id)
+            phone = services.directory.phone_of(self.person.id)
             known = next(
-                (i for i in desk.directory.incidents() if matches(i, intent, self.person, phone, request)),
+                (
+                    i
+                    for i in services.directory.incidents()
+                    if matches(i, intent, self.person, phone, request, str(facts["tier2_group"]))
+                ),
                 None,
             )
             if known is not None:
-                linked = desk.incidents.for_known(known, intent, agent, site)
+                linked = services.incidents.for_known(known, intent, agent, site)
         if linked is not None:
             self._link_reporter(linked, request, context)
             return
         assessment = result.assessment if result is not None else None
-        ticket = desk.tickets.create(
+        ticket = services.tickets.create(
             NewTicket(
                 requester=self.person.email,
                 short_description=_short(request),
@@ -189,31 +210,31 @@ class Turn:
                 intent=intent,
                 impact=Impact(assessment.impact) if assessment else Impact.LOW,
                 urgency=Urgency(assessment.urgency) if assessment else Urgency.MEDIUM,
-                assignment_group=specialist.assignment_group,
+                assignment_group=str(facts["tier2_group"]),
                 correlation_id=f"{self.cid}:{uuid.uuid4().hex[:8]}",
                 tags=[site.tag, f"intent:{intent}"],
             )
         )
         self._set_ticket(ticket, context)
-        desk._event(self.cid, "ticket_change", "desk", {"action": "opened", "ticket": ticket_card(ticket)})
+        services.event(self.cid, "ticket_change", "desk", {"action": "opened", "ticket": ticket_card(ticket)})
         if self.state.get("injection_suspected"):
-            desk.tickets.comment(
+            services.tickets.comment(
                 ticket.number,
                 "The message contained text that looks like instructions to the assistant; it was treated as the "
                 "requester's own request and nothing outside their own account was changed.",
                 author="firstline",
                 internal=True,
             )
-        cluster = desk.incidents.cluster(ticket, site, desk._clock())
+        cluster = None if intent in PERSONAL else services.incidents.cluster(ticket, site, services.clock())
         if cluster is not None:
             self._brief_known(cluster, context)
-            desk._event(
+            services.event(
                 self.cid, "ticket_change", "desk", {"action": "major_incident", "ticket": ticket_card(cluster.parent)}
             )
 
     def _link_reporter(self, linked: Linked, request: str, context: RunContext) -> None:
         parent = linked.parent
-        self.desk.tickets.comment(
+        self.services.tickets.comment(
             parent.number,
             f"Also affected: {self.person.name} <{self.person.email}> ({site_of(self.person).tag}): {request[:500]}",
             author="firstline",
@@ -221,7 +242,7 @@ class Turn:
         )
         self._set_ticket(parent, context)
         self._brief_known(linked, context)
-        self.desk._event(
+        self.services.event(
             self.cid, "ticket_change", "desk", {"action": "linked_to_incident", "ticket": ticket_card(parent)}
         )
 
@@ -246,7 +267,7 @@ class Turn:
         approvers: tuple[str, ...] = ()
         if tool == "add_to_distribution_list" and arguments.get("address"):
             approvers = self._list_owners(str(arguments["address"]))
-        record = self.desk.conversations.add_approval(
+        record = self.services.conversations.add_approval(
             ApprovalRecord(approval_id, self.cid, tool, arguments, self.person.email, approvers)
         )
         event.data["approvers"] = list(record.approvers)
@@ -254,7 +275,7 @@ class Turn:
         self.ticket_update(TicketState.ON_HOLD, f"Waiting for approval {approval_id}: {tool} {arguments}")
 
     def _list_owners(self, address: str) -> tuple[str, ...]:
-        directory = self.desk.directory
+        directory = self.services.directory
         if "@" not in address:
             address = f"{address}@{self.person.email.split('@', 1)[1]}"
         try:
@@ -275,56 +296,60 @@ class Turn:
         number = self.ticket_number
         if not number:
             return
-        ticket = self.desk.tickets.get(number)
+        ticket = self.services.tickets.get(number)
         if ticket.requester != self.person.email.lower() or ticket.state == state:
             return
         if state in ticket.state.allowed_next:
-            self.desk.tickets.update(number, TicketUpdate(state=state), author="firstline")
-        self.desk.tickets.comment(number, note, author="firstline", internal=True)
+            self.services.tickets.update(number, TicketUpdate(state=state), author="firstline")
+        self.services.tickets.comment(number, note, author="firstline", internal=True)
 
     # -- the end of the turn ---------------------------------------------------------------------
 
     def finish(self, run_state: RunState, context: RunContext, user_text: str | None) -> DeskReply:
-        desk = self.desk
-        reply = next((str(e.data["text"]) for e in reversed(self.events) if e.kind == "message"), "")
-        secondary = self.state.get("secondary")
-        open_question = FOLLOW_UP in reply  # one question at a time: "did that fix it?" comes first
-        if run_state.status == "done" and secondary and not self.state.get("secondary_offered") and not open_question:
-            label = desk.triage.taxonomy.specialists.get(secondary["agent"])
-            reply += (
-                f'\n\nYou also mentioned: "{secondary["text"]}". Shall I look at that next'
-                f"{f' ({label.name.lower()})' if label else ''}? Reply 'yes' and I'll start."
-            )
-            self.state["secondary_offered"] = True
-            self.state["secondary_offer_open"] = True
-        self.state["run"] = run_state.as_dict()
-        self.state["verified"] = context.verified
+        """Settle the topic's status and the pending question, compose the reply and store it all together."""
+        services, topic, dialogue = self.services, self.topic, self.dialogue
+        message = next((e for e in reversed(self.events) if e.kind == "message"), None)
+        reply = str(message.data.get("text") or "") if message is not None else ""
+        expects = str(message.data.get("expects") or "") if message is not None else ""
+        self.ticket_number = context.ticket_number or self.ticket_number
+        topic.run = run_state.as_dict()
+        topic.ticket = self.ticket_number
+        topic.known = self.known
+        status = {"paused": "paused", "failed": "failed"}.get(run_state.status, "done")
+        pending = services.conversations.approvals("pending", self.cid) if status == "paused" else []
+        tickets = TopicTickets(services, self.cid, self.person)
         turn_usage = usage_of(e.data for e in self.events if e.kind == "model_call")
         total = add_usage(dict(self.state.get("usage") or {}), turn_usage)
         self.state["usage"] = total
-        answered_by = ", ".join(turn_usage["models"]) or desk.engine_name
-        self.ticket_number = context.ticket_number or self.ticket_number
-        status = {"paused": "paused", "failed": "failed"}.get(run_state.status, "done")
-        pending = desk.conversations.approvals("pending", self.cid) if status == "paused" else []
-        if self.known is not None:
-            self.state["known_incident"] = self.known
-        else:
-            self.state.pop("known_incident", None)
-        with desk.tickets.unit_of_work():
+        self.state["verified"] = context.verified
+        answered_by = ", ".join(turn_usage["models"]) or services.engine_name
+        with services.tickets.unit_of_work():
             self._event(None)
-            desk.conversations.save(
+            parts = self._settle(run_state, context, reply, expects, pending, tickets)
+            text = compose(*parts)
+            if text == dialogue.last_reply and dialogue.pending is not None and dialogue.pending.topic == topic.id:
+                text = compose("Sorry, I still need this to carry on:", *parts)  # the same question again
+            elif text == dialogue.last_reply:
+                text = compose(f'For "{topic.label()}", my answer is the same as just now.', *parts[1:])
+            topic.last_reply = text
+            dialogue.last_reply = text
+            self.state["dialogue"] = dialogue.as_dict()
+            services.conversations.save(
                 self.cid,
                 state=self.state,
                 status="paused" if status == "paused" else "active",
-                agent=run_state.agent if run_state.agent != TRIAGE else self.agent,
-                intent=self.intent,
+                agent=run_state.agent if run_state.agent != TRIAGE else (self.agent or self.conversation.agent),
+                intent=self.intent or self.conversation.intent,
                 ticket_number=self.ticket_number,
             )
-            desk._event(self.cid, "assistant_message", run_state.agent, {"text": reply, "status": status})
-            ticket = desk.ticket_or_none(self.ticket_number)
+            awaiting = dialogue.pending.kind if dialogue.pending else None
+            services.event(
+                self.cid, "assistant_message", run_state.agent, {"text": text, "status": status, "awaiting": awaiting}
+            )
+            ticket = services.ticket_or_none(self.ticket_number)
             if ticket is not None and ticket.requester == self.person.email.lower():
-                lines = ([(self.person.email, user_text)] if user_text else []) + [(f"firstline[{answered_by}]", reply)]
-                desk.tickets.add_transcript(ticket.number, lines)
+                lines = ([(self.person.email, user_text)] if user_text else []) + [(f"firstline[{answered_by}]", text)]
+                services.tickets.add_transcript(ticket.number, lines)
         actions = [
             {
                 "tool": a["tool"],
@@ -335,32 +360,133 @@ class Turn:
             }
             for a in context.audit
         ]
-        return DeskReply(
+        reply_out = DeskReply(
             self.cid,
             run_state.agent,
             self.intent,
-            reply,
+            text,
             status,
-            citations=citations(self.events, reply),
+            citations=citations(self.events, text),
             ticket=ticket_card(ticket),
             actions=actions,
             approval=pending[0].as_dict() if pending else None,
             known_incident=self.known,
-            secondary=secondary if isinstance(secondary, dict) else None,
+            secondary=(
+                {"agent": self.secondary[0], "intent": self.secondary[1], "text": self.secondary[2]}
+                if self.secondary
+                else None
+            ),
             engine=answered_by,
             usage={"turn": turn_usage, "conversation": total},
         )
+        reply_out.topics = [t.public() for t in dialogue.topics]
+        reply_out.awaiting = dialogue.pending.kind if dialogue.pending else None
+        return reply_out
+
+    def _settle(
+        self,
+        run_state: RunState,
+        context: RunContext,
+        reply: str,
+        expects: str,
+        pending: list[ApprovalRecord],
+        tickets: TopicTickets,
+    ) -> list[str]:
+        """Set the topic's status and the pending question from what happened; the parts of the reply."""
+        topic, dialogue = self.topic, self.dialogue
+        done = [a for a in context.audit if a["outcome"] == "ok"]
+        names = {a["tool"] for a in done}
+        changed = any(self._risk(a["tool"]) != "read" for a in done)
+        parts = [reply]
+        if run_state.status == "paused":
+            topic.status = "awaiting_approval"
+            topic.waiting = "approval"
+            dialogue.pending = Pending("approval", topic.id)
+            return [reply, approval_wait(pending[0] if pending else None, self.ticket_number)]
+        if run_state.status == "failed":
+            return [reply, tickets.escalate(topic, dialogue, "Firstline could not finish this in its step limit")]
+        if self.rejected is not None:
+            what, by, why = self.rejected
+            note = tickets.reject(topic, what, by, why)
+            return [reply, note, "If you still need it, tell me what has changed, or ask for a person."]
+        ticket = self.services.ticket_or_none(self.ticket_number)
+        if names & set(_ESCALATIONS):
+            topic.status = "escalated"
+        elif "mark_resolved" in names or (
+            ticket is not None and ticket.state == TicketState.RESOLVED and ticket.requester == self.person.email
+        ):
+            topic.status = "resolved"
+        elif expects == "code" or ("send_verification_code" in names and not context.verified):
+            topic.status = "awaiting_code"
+            dialogue.pending = Pending("code", topic.id)
+        elif expects == "choice":
+            topic.status = "awaiting_choice"
+            dialogue.pending = Pending("choice", topic.id)
+        elif expects == "detail":
+            topic.status = "open"
+            dialogue.pending = Pending("detail", topic.id)
+        elif expects.startswith("confirmation"):
+            topic.status = "awaiting_confirmation"
+            dialogue.pending = Pending("confirmation", topic.id, expects.partition(":")[2])
+        elif not topic.agent:
+            topic.status = "resolved"  # answered by triage itself: small talk, out of scope
+        elif reply and reply == topic.last_reply and not changed:
+            where = tickets.escalate(topic, dialogue, "Firstline's answer did not move the problem on")
+            return ["I don't have anything better to suggest than my last answer, so I've passed this to a person.",
+                    where]  # fmt: skip
+        elif self.known is not None and not self.known.get("workaround"):
+            topic.status = "escalated"  # linked to a known incident with no workaround: its team has it
+        elif self.known is not None:
+            topic.status = "awaiting_confirmation"  # did the incident's workaround help?
+            dialogue.pending = Pending("confirm_fix", topic.id)
+            parts.append("Does the workaround help for now? If not, tell me and I'll pass it to a person.")
+        elif self._follows_up(topic.intent) and not changed:
+            topic.status = "awaiting_confirmation"
+            dialogue.pending = Pending("confirm_fix", topic.id)
+            parts.append(FOLLOW_UP)
+        else:
+            topic.status = "resolved"
+        topic.waiting = dialogue.pending.kind if dialogue.pending is not None else ""
+        second = None
+        if self.secondary is not None:  # kept as a topic of its own, offered once this one is settled
+            second = dialogue.new_topic(self.secondary[2])
+            dialogue.current = topic.id
+        if dialogue.pending is None and second is not None and self.secondary is not None:
+            label = self.services.triage.taxonomy.specialists.get(self.secondary[0])
+            dialogue.pending = Pending("secondary", second.id)
+            parts.append(
+                f'You also mentioned "{second.label()}", which is still open. Shall I look at that next'
+                f"{f' ({label.name.lower()})' if label else ''}? Reply 'yes' and I'll start."
+            )
+        elif dialogue.pending is None and topic.status in ("resolved", "escalated"):
+            parts.append(open_topics(dialogue, but=topic))
+        return parts
+
+    def _follows_up(self, intent: str) -> bool:
+        registered = self.services.triage.taxonomy.intents.get(intent)
+        return registered is not None and registered.follow_up == "confirm_fix"
+
+    def _risk(self, tool: str) -> str:
+        agents = build_agents()
+        for agent in agents.values():
+            found = agent.tool(tool)
+            if found is not None:
+                return found.risk
+        return "read"
 
     def failed(self, exc: Exception) -> DeskReply:
-        desk = self.desk
+        services = self.services
         text = (
             "Sorry, something went wrong on my side and I couldn't finish this. Your message is saved with this "
             f"conversation ({self.cid}); try again in a minute, or call the service desk on 4357."
         )
-        with desk.tickets.unit_of_work():
+        with services.tickets.unit_of_work():
             self._event(None)
-            desk._event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
-            desk._event(self.cid, "assistant_message", "desk", {"text": text, "status": "failed"})
+            services.event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+            services.event(self.cid, "assistant_message", "desk", {"text": text, "status": "failed"})
+            self.dialogue.last_reply = text
+            self.state["dialogue"] = self.dialogue.as_dict()
+            services.conversations.save(self.cid, state=self.state)
         turn_usage = usage_of(e.data for e in self.events if e.kind == "model_call")
         return DeskReply(
             self.cid,
@@ -368,7 +494,7 @@ class Turn:
             self.intent,
             text,
             "failed",
-            engine=", ".join(turn_usage["models"]) or desk.engine_name,
+            engine=", ".join(turn_usage["models"]) or services.engine_name,
             usage={"turn": turn_usage},
         )
 

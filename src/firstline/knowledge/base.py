@@ -13,7 +13,7 @@ from firstline.knowledge.catalog import Catalog
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder
 from firstline.knowledge.ingest import Ingestor, IngestReport, Progress
-from firstline.knowledge.models import Filters, Hit
+from firstline.knowledge.models import Chunk, Filters, Hit
 from firstline.knowledge.rerank import Reranker
 from firstline.knowledge.retriever import HybridRetriever, Mode, RetrievalConfig
 from firstline.knowledge.sparse import BM25Index
@@ -84,6 +84,10 @@ class KnowledgeBase:
     ) -> list[Hit]:
         self.check_embedder()
         return self.retriever.search(query, k=k, mode=mode, filters=filters, by_document=by_document)
+
+    def document(self, doc_id: str) -> list[Chunk]:
+        """A document's chunks in reading order (to show a whole section, not only the best-matching part)."""
+        return self.catalog.chunks_of_document(doc_id)
 
     def check_embedder(self, claim: bool = False) -> None:
         """Refuse to mix vectors of two different embedding models in one index."""

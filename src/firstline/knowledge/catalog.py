@@ -169,6 +169,11 @@ class Catalog:
                 out[row[0]] = self._chunk(row)
         return out
 
+    def chunks_of_document(self, doc_id: str) -> list[Chunk]:
+        """Every chunk of one document, in reading order."""
+        rows = self._db.execute("select * from chunks where doc_id = ? order by position", (doc_id,))
+        return [self._chunk(r) for r in rows]
+
     def count_chunks(self) -> int:
         return int(self._db.execute("select count(*) from chunks").fetchone()[0])
 

@@ -27,6 +27,9 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    # A tool message's structured result (outcome, data, what the employee may read): the runner
+    # fills it and the offline engine reads it; a model reads ``content`` only.
+    result: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -36,12 +39,21 @@ class Message:
             data["tool_call_id"] = self.tool_call_id
         if self.name:
             data["name"] = self.name
+        if self.result is not None:
+            data["result"] = self.result
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
         calls = tuple(ToolCall(c["id"], c["name"], dict(c["arguments"])) for c in data.get("tool_calls") or ())
-        return cls(data["role"], data.get("content") or "", calls, data.get("tool_call_id"), data.get("name"))
+        return cls(
+            data["role"],
+            data.get("content") or "",
+            calls,
+            data.get("tool_call_id"),
+            data.get("name"),
+            data.get("result"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,9 @@ class ModelResponse:
     reasoning: str = ""  # reasoning text some servers send apart from the reply (never shown to users)
     cost_usd: float = 0.0  # from the model catalog's prices, when known
     fallbacks: tuple[str, ...] = ()  # models that failed before this one answered
+    # What a reply waits for, when the engine knows: "code", "choice", "detail" or "confirmation".
+    # The offline engine says so; for a language model the helpdesk infers it from what happened.
+    expects: str | None = None
 
 
 @runtime_checkable

@@ -134,6 +134,15 @@ class AskOut(BaseModel):
     secondary: dict[str, Any] | None
     engine: str
     usage: dict[str, Any] = Field(default_factory=dict)
+    topics: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="every problem raised in the conversation: id, intent, agent, status, ticket, summary",
+    )
+    awaiting: str | None = Field(
+        None,
+        description="what the reply waits for: code | choice | detail | confirmation | confirm_fix | secondary | "
+        "offer_human | approval (null: nothing)",
+    )
 
 
 class EventOut(BaseModel):

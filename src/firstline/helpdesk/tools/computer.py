@@ -169,15 +169,17 @@ def request_software(ctx: RunContext, name: str, reason: str = "") -> str:
     item = find_software(name)
     if item is None:
         raise ToolFailed(
-            f"{name!r} is not on the approved software list (software_catalog shows it). The user can ask for a "
-            f"review at {_ASSESSMENT}. Do not suggest portable versions or other workarounds"
+            f"{name!r} isn't on the approved software list. You can ask for a review at {_ASSESSMENT}.",
+            guidance="software_catalog shows the list. Do not suggest portable versions or other workarounds",
         )
     device = _main_computer(ctx, person)
     platform = _platform(device)
     if device is not None and platform is not None and platform not in item.platforms:
         raise ToolFailed(
             f"{item.name} is approved for {' and '.join(item.platforms)} only, and {device.hostname} runs "
-            f"{device.os}. {item.notes} Ask whether another approved tool would do, or request an assessment"
+            f"{device.os}. {item.notes} Another approved tool may do, or you can ask for an assessment at "
+            f"{_ASSESSMENT}.",
+            guidance="ask whether another approved tool would do, or request an assessment",
         )
     try:
         groups = deps_of(ctx).directory.account(person.id).groups
@@ -236,7 +238,11 @@ def disk_cleanup_steps(ctx: RunContext) -> dict[str, Any]:
     person = requester(ctx)
     device = _main_computer(ctx, person)
     if device is None:
-        raise ToolFailed("the requester has no laptop in use: ask which computer is full")
+        raise ToolFailed(
+            "I can't find a computer in use under your name. Which computer is it? The hostname is on a sticker "
+            "underneath (e.g. NW-L-0206).",
+            guidance="ask which computer is full",
+        )
     platform = _platform(device)
     free_percent = round(100 * device.disk_free_gb / device.disk_total_gb, 1) if device.disk_total_gb else None
     steps = _CLEANUP.get(platform or "", _CLEANUP["windows"])

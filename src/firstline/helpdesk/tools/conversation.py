@@ -26,13 +26,13 @@ def escalate_to_human(ctx: RunContext, summary: str) -> str:
     """
     ticket = conversation_ticket(ctx)
     if ticket.requester != (ctx.requester or "").lower():
-        return f"This is part of the known incident {ticket.number}; its team already has it."
+        return f"This is part of the known incident {ticket.number}, and its team already has it."
     group = str(ctx.briefing.get("tier2_group") or ticket.assignment_group or "Service Desk")
     try:
         escalated = deps_of(ctx).tickets.escalate(ticket.number, group, summary, author="firstline")
     except InvalidTransitionError as exc:
         raise ToolFailed(f"{ticket.number} is {ticket.state.value} and cannot be handed over: {exc}") from exc
-    return f"{escalated.number} is with {group} now; they contact the user within the ticket's response time."
+    return f"{escalated.number} is with {group} now; they'll contact you within the ticket's response time."
 
 
 @tool
@@ -50,7 +50,7 @@ def mark_resolved(ctx: RunContext, note: str) -> str:
     except TicketNotFoundError as exc:
         raise ToolFailed(f"the conversation's ticket {number} is missing") from exc
     if ticket.requester != (ctx.requester or "").lower():
-        return f"{ticket.number} is a known incident that its team resolves; the user is linked to it."
+        return f"{ticket.number} is a known incident that its team resolves; you're linked to it."
     if ticket.state in (TicketState.RESOLVED, TicketState.CLOSED, TicketState.CANCELED):
         return f"{ticket.number} is already {ticket.state.value}."
     try:

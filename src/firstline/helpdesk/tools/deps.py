@@ -132,12 +132,20 @@ class OneTimeCodes:
             pending = self._store.load_code(key)
             if pending is None or pending[1] < self._clock():
                 self._store.drop_code(key)
-                raise ToolFailed("no valid code is pending (none was sent, or it expired): send a new one")
+                raise ToolFailed(
+                    "There's no valid code waiting (none was sent, or it expired).",
+                    guidance="send a new one",
+                    data={"new_code_needed": True},
+                )
             digest, expires, attempts = pending
             attempts += 1
             if attempts > self.max_attempts:
                 self._store.drop_code(key)
-                raise ToolFailed("too many wrong codes: the code is cancelled; send a new one or call the service desk")
+                raise ToolFailed(
+                    "That was too many wrong codes, so I've cancelled the code. For your security, please call the "
+                    "service desk on 4357 to continue.",
+                    data={"locked_out": True},
+                )
             if hmac.compare_digest(digest, _digest(code.strip(), digest.split("$", 1)[0])):
                 self._store.drop_code(key)
                 return True
@@ -158,11 +166,17 @@ class HelpdeskDeps:
 def requester(ctx: RunContext) -> Person:
     """The person asking; ToolFailed (for the model to relay) when unknown or not in the directory."""
     if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+        raise ToolFailed(
+            "I don't know who you are yet: what's your work e-mail address?",
+            guidance="ask for the requester's work e-mail address first",
+        )
     try:
         return deps_of(ctx).directory.person(ctx.requester)
     except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
+        raise ToolFailed(
+            f"I can't find {ctx.requester} in the company directory. Check the address, or call the service desk "
+            "on 4357.",
+        ) from exc
 
 
 def deps_of(ctx: RunContext) -> HelpdeskDeps:
@@ -201,7 +215,10 @@ def conversation_ticket(ctx: RunContext) -> Ticket:
     if ctx.ticket_number:
         return deps_of(ctx).tickets.get(ctx.ticket_number)
     if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+        raise ToolFailed(
+            "I don't know who you are yet: what's your work e-mail address?",
+            guidance="ask for the requester's work e-mail address first",
+        )
     request = str(ctx.briefing.get("request") or "Help requested in chat")
     new = NewTicket(
         requester=ctx.requester,

@@ -41,19 +41,24 @@ def _my_device(ctx: RunContext, key: str | None) -> tuple[Person, Device]:
     if key is None or not key.strip():
         device = _primary_computer(directory.devices_of(person.id))
         if device is None:
-            raise ToolFailed("the requester has no laptop in use: ask which device they mean (my_devices lists theirs)")
+            raise ToolFailed(
+                "I can't find a laptop in use under your name. Which device do you mean? The hostname is on a "
+                "sticker underneath (e.g. NW-L-0206).",
+                guidance="ask which device they mean (my_devices lists theirs)",
+            )
         return person, device
     try:
         device = directory.device(key.strip())
     except DirectoryEntryNotFoundError as exc:
         raise ToolFailed(
-            f"there is no device {key!r}: the hostname is on a sticker underneath (e.g. NW-L-0206); "
-            "my_devices lists the requester's devices"
+            f"I can't find a device called {key!r}. The hostname is on a sticker underneath (e.g. NW-L-0206).",
+            guidance="my_devices lists the requester's devices",
         ) from exc
     if device.owner != person.id:
         raise ToolFailed(
-            f"{key} is not registered to the requester; I can only act on their own devices (my_devices lists them). "
-            "If it should be theirs, End User Computing correct the record"
+            f"{key} isn't registered to you, and I can only act on your own devices. If it should be yours, End "
+            "User Computing can correct the record.",
+            guidance="my_devices lists the requester's devices",
         )
     return person, device
 
@@ -296,7 +301,10 @@ def report_lost_device(ctx: RunContext, device: str, stolen: bool, where_and_whe
     """
     person, found = _my_device(ctx, device)
     if found.status == "retired":
-        raise ToolFailed(f"{found.hostname} is retired, so there is nothing to report; ask which device is missing")
+        raise ToolFailed(
+            f"{found.hostname} is retired, so there is nothing to report. Which device is missing?",
+            guidance="ask which device is missing",
+        )
     status = "stolen" if stolen else "lost"
     if found.status != status:
         try:

@@ -31,8 +31,9 @@ def _list(ctx: RunContext, person: Person, address: str) -> DistributionList:
         return deps_of(ctx).directory.distribution_list(_address(person, address))
     except DirectoryEntryNotFoundError as exc:
         raise ToolFailed(
-            f"there is no distribution list {address!r}: ask for the full address as shown in the Outlook "
-            "address book, e.g. leeds-all@nwmeridian.co.uk"
+            f"I can't find a distribution list {address!r}. What's its full address as the Outlook address book "
+            "shows it (e.g. leeds-all@nwmeridian.co.uk)?",
+            guidance="ask for the full address",
         ) from exc
 
 
@@ -57,7 +58,7 @@ def _refuse_dynamic(dl: DistributionList) -> None:
         rule = ", ".join(f"{k} = {v}" for k, v in (dl.rule or {}).items()) or "HR data"
         raise ToolFailed(
             f"{dl.address} is a dynamic list: its members follow a rule ({rule}), so nobody can be added by hand. "
-            "If the requester should be on it, their HR record is wrong: HR Systems correct it"
+            "If you should be on it, your HR record needs correcting: HR Systems can do that"
         )
 
 
@@ -75,7 +76,7 @@ def mailbox_quota(ctx: RunContext) -> dict[str, Any]:
     person = requester(ctx)
     mailbox = deps_of(ctx).directory.mailbox_of(person.id)
     if mailbox is None:
-        raise ToolFailed("the requester has no mailbox of their own (leavers have none): Messaging can explain")
+        raise ToolFailed("I can't find a mailbox of your own; the Messaging team can explain why.")
     percent = round(100 * mailbox.used_gb / mailbox.quota_gb, 1) if mailbox.quota_gb else 100.0
     if mailbox.used_gb >= mailbox.quota_gb:
         state = "full: sending and receiving have stopped"
@@ -165,8 +166,8 @@ def join_distribution_list(ctx: RunContext, address: str) -> str:
         return f"{person.name} is already a member of {dl.name}; nothing to do."
     if not dl.open_join:
         raise ToolFailed(
-            f"{dl.address} is a closed list, so a list owner must approve: use add_to_distribution_list, "
-            "which asks for that approval"
+            f"{dl.address} is a closed list, so a list owner must approve new members.",
+            guidance="use add_to_distribution_list, which asks for that approval",
         )
     return _add(ctx, person, dl)
 
@@ -185,8 +186,8 @@ def add_to_distribution_list(ctx: RunContext, address: str) -> str:
         return f"{person.name} is already a member of {dl.name}; nothing to do."
     if not dl.open_join and not _has_current_owner(ctx, dl.owners):
         raise ToolFailed(
-            f"{dl.address}'s owner has left the company, so nobody can approve joins: the former owner's manager "
-            "asks Messaging to confirm a new owner first (P4)"
+            f"{dl.address}'s owner has left the company, so nobody can approve new members yet: the former "
+            "owner's manager asks Messaging to confirm a new owner first"
         )
     return _add(ctx, person, dl)
 
@@ -203,12 +204,13 @@ def shared_mailbox_access_info(ctx: RunContext, address: str) -> dict[str, Any]:
         mailbox = deps_of(ctx).directory.mailbox(_address(person, address))
     except DirectoryEntryNotFoundError as exc:
         raise ToolFailed(
-            f"there is no mailbox {address!r}: ask for the full address, e.g. ap@nwmeridian.co.uk"
+            f"I can't find a mailbox {address!r}. What's its full address (e.g. ap@nwmeridian.co.uk)?",
+            guidance="ask for the full address",
         ) from exc
     if not isinstance(mailbox, SharedMailbox):
         raise ToolFailed(
             f"{mailbox.address} is a person's own mailbox, not a shared one: access to it needs that person to "
-            "delegate it, or HR authorisation for a leaver's mailbox"
+            "delegate it, or HR's authorisation for a leaver's mailbox"
         )
     owners = _people(ctx, mailbox.owners)
     has_owner = any(not o["left_the_company"] for o in owners)

@@ -1,18 +1,67 @@
-"""Lookup specialist tool: search the runbooks and policies, with citations."""
+"""Lookup specialist tool: search the runbooks and policies, with citations.
+
+The search is the knowledge engine's hybrid retrieval; the helpdesk then ranks the documents it
+found for the conversation: a runbook written for the intent being handled (``runbooks:`` in
+``taxonomy.yaml``) and a title or tags that name the words of the question count, so "can I use my
+personal iPad for work email?" finds the BYOD policy before the acceptable use policy. Each hit
+carries its best passage and the document's whole steps section, never a cut one.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
 from typing import Any
 
 from firstline.agents import RunContext, Tool, tool
 from firstline.errors import InputError, ToolFailed, ToolRetry
+from firstline.helpdesk.taxonomy import load_taxonomy
 from firstline.helpdesk.tools.deps import deps_of
-from firstline.knowledge.models import Filters
+from firstline.knowledge.models import Chunk, Filters, Hit
 
-__all__ = ["LOOKUP_TOOLS"]
+__all__ = ["LOOKUP_TOOLS", "rank_for_intent"]
 
 
 EMPLOYEE_AUDIENCES = ("all", "employee", "manager")  # everything but "it-staff"
+_LINKED_BONUS = 0.12  # a runbook written for the intent
+_WORD_BONUS = 0.04  # per question word in the title or tags (at most three)
+_STOP = set("what when where which with your have from that this there about does work need want please".split())
+_FOR_IT = re.compile(r"when to escalate|what tier-1 may", re.I)  # sections written for the IT team, not employees
+_STEPS = re.compile(r"\b(steps?|fix|what to do|how to|set ?up|solution|resolution|workaround)\b", re.I)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP}
+
+
+def rank_for_intent(hits: list[Hit], query: str, intent: str | None) -> list[tuple[float, Hit]]:
+    """Hits re-scored for the conversation: the intent's own runbooks and title/tag matches first."""
+    linked: tuple[str, ...] = ()
+    if intent:
+        found = load_taxonomy().intents.get(intent)
+        linked = found.runbooks if found else ()
+    asked = _words(query)
+    scored = []
+    for hit in hits:
+        chunk = hit.chunk
+        stem = PurePath(chunk.source).stem
+        named = asked & _words(" ".join((chunk.title, *chunk.tags)).replace("-", " "))
+        bonus = (_LINKED_BONUS if stem in linked else 0.0) + _WORD_BONUS * min(len(named), 3)
+        scored.append((hit.score + bonus, hit))
+    return sorted(scored, key=lambda pair: -pair[0])
+
+
+def steps_of(document: list[Chunk]) -> tuple[str, str, str]:
+    """The document's first steps section, whole: (section path, text, first chunk id); empty when none."""
+    steps = [
+        c for c in document if _STEPS.search(c.section_path.split(">", 1)[-1]) and not _FOR_IT.search(c.section_path)
+    ]
+    if not steps:
+        return "", "", ""
+    # the first steps section (e.g. "Steps > Windows") with every chunk it was cut into
+    first = steps[0].section_path
+    text = "\n".join(c.text for c in steps if c.section_path == first)
+    return first, text, steps[0].id
 
 
 @tool
@@ -25,24 +74,37 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
     """
     knowledge = deps_of(ctx).knowledge
     if knowledge is None:
-        raise ToolFailed("the knowledge base is not available right now: offer to raise a ticket instead")
+        raise ToolFailed("The runbooks aren't available right now.", guidance="offer to raise a ticket instead")
     try:
         # The chat talks to employees: runbooks written for the IT team (audience it-staff) stay out of it.
         filters = Filters.of(category=category, audience=EMPLOYEE_AUDIENCES)
-        hits = knowledge.search(query, k=3, filters=filters, by_document=True)
+        hits = knowledge.search(query, k=5, filters=filters, by_document=True)
     except InputError as exc:
         raise ToolRetry(str(exc)) from exc
-    return [
-        {
-            "title": h.chunk.title,
-            "section": h.chunk.section_path,
-            "text": h.chunk.text[:1200],
-            "source": h.chunk.url or h.chunk.source,
-            "score": round(h.score, 3),
-            "chunk_id": h.chunk.id,
-        }
-        for h in hits
-    ]
+    intent = ctx.briefing.get("intent")
+    out = []
+    for score, hit in rank_for_intent(hits, query, str(intent) if intent else None)[:3]:
+        document = knowledge.document(hit.chunk.doc_id)
+        section, steps, steps_id = steps_of(document)
+        chunk = hit.chunk
+        if _FOR_IT.search(chunk.section_path):  # the IT team's notes: show the employee the steps instead
+            chunk = next((c for c in document if c.id == steps_id), None) or next(
+                (c for c in document if not _FOR_IT.search(c.section_path)), chunk
+            )
+        out.append(
+            {
+                "title": chunk.title,
+                "section": chunk.section_path,
+                "text": chunk.text,
+                "source": chunk.url or chunk.source,
+                "score": round(score, 3),
+                "chunk_id": chunk.id,
+                "steps_section": section,
+                "steps": steps,
+                "steps_chunk_id": steps_id,
+            }
+        )
+    return out
 
 
 LOOKUP_TOOLS: tuple[Tool, ...] = (kb_search,)

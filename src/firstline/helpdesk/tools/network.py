@@ -121,7 +121,10 @@ def site_outage_check(ctx: RunContext, site: str | None = None) -> dict[str, Any
     wanted = (site or "").strip().lower()
     if not wanted:
         if person is None or not person.location:
-            raise ToolFailed("I don't know where the requester works: ask for their site (london, leeds or remote)")
+            raise ToolFailed(
+                "Which site are you working from: London, Leeds or remote?",
+                guidance="ask for their site (london, leeds or remote)",
+            )
         wanted = person.location
     words = [w for w in re.findall(r"[\w-]+", wanted) if w not in _FILLER]
     named = next((s for s, aliases in SITES.items() if any(w in aliases for w in words)), None)

@@ -37,7 +37,10 @@ def report_phishing(
         opened_attachment: true if the user opened an attachment from it.
     """
     if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+        raise ToolFailed(
+            "I don't know who you are yet: what's your work e-mail address?",
+            guidance="ask for the requester's work e-mail address first",
+        )
     try:
         name = deps_of(ctx).directory.person(ctx.requester).name
     except PersonNotFoundError:

@@ -17,15 +17,21 @@ _TARGET = re.compile(r"^(\d{4}|(\+44|0)\d{9,10})$")
 
 def _my_phone(ctx: RunContext) -> Phone:
     if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+        raise ToolFailed(
+            "I don't know who you are yet: what's your work e-mail address?",
+            guidance="ask for the requester's work e-mail address first",
+        )
     directory = deps_of(ctx).directory
     try:
         person = directory.person(ctx.requester)
     except PersonNotFoundError as exc:
-        raise ToolFailed(f"{ctx.requester} is not in the directory: ask the user to check the address") from exc
+        raise ToolFailed(
+            f"I can't find {ctx.requester} in the company directory. Check the address, or call the service desk "
+            "on 4357.",
+        ) from exc
     phone = directory.phone_of(person.id)
     if phone is None:
-        raise ToolFailed("the requester has no extension: a new one is requested through Telephony")
+        raise ToolFailed("You don't have a desk phone extension; a new one is requested through Telephony.")
     return phone
 
 

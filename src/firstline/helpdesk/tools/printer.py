@@ -19,7 +19,7 @@ def _printer(ctx: RunContext, name: str) -> Printer:
         return deps_of(ctx).directory.printer(name.strip())
     except DirectoryEntryNotFoundError as exc:
         raise ToolFailed(
-            f"there is no printer {name!r}: the name is on the label on the front, e.g. LON-F4-HP-01"
+            f"I can't find a printer called {name!r}. The name is on the label on the front, e.g. LON-F4-HP-01"
         ) from exc
 
 

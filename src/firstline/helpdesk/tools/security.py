@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from firstline.agents import RunContext, Tool, tool
+from firstline.agents import Result, RunContext, Tool, tool
 from firstline.directory.models import Account, Person
 from firstline.errors import AccountDisabledError, ToolFailed
 from firstline.helpdesk.tools.deps import deps_of, requester
@@ -28,7 +28,7 @@ def _masked(phone: str) -> str:
 
 
 @tool
-def send_verification_code(ctx: RunContext) -> str:
+def send_verification_code(ctx: RunContext) -> Result:
     """Send a one-time six-digit code to the requester's registered mobile (or e-mail) to verify who they are.
 
     Use it before any change to an account. Never ask the user for their password.
@@ -36,7 +36,7 @@ def send_verification_code(ctx: RunContext) -> str:
     person, _ = _me(ctx)
     channel = _masked(person.phone_mobile)
     deps_of(ctx).codes.issue(person.email, channel)
-    return f"A six-digit code was sent to {channel}. Ask the user to type it here."
+    return Result(f"A six-digit code was sent to {channel}.", {"channel": channel}, "Ask the user to type it here.")
 
 
 @tool
@@ -48,7 +48,7 @@ def verify_identity(ctx: RunContext, code: str) -> str:
     """
     person, _ = _me(ctx)
     if not deps_of(ctx).codes.check(person.email, code):
-        raise ToolFailed("that code is not right: ask the user to check it and type it again")
+        raise ToolFailed("That code isn't right.", guidance="ask the user to check it and type it again")
     ctx.verified = True
     return f"Identity verified: {person.name}."
 
@@ -77,7 +77,8 @@ def unlock_account(ctx: RunContext) -> str:
         deps_of(ctx).directory.unlock_account(account.username)
     except AccountDisabledError as exc:
         raise ToolFailed(
-            "the account is disabled, not locked: Tier-1 must not re-enable it; escalate to Security Operations"
+            "Your account is disabled, not locked, so I can't unlock it here: Security Operations reviews it.",
+            guidance="Tier-1 must not re-enable it; escalate to Security Operations",
         ) from exc
     return f"{account.username} is unlocked. Sign in again now; if it locks again, a device may hold an old password."
 

@@ -18,15 +18,21 @@ __all__ = ["TICKET_TOOLS"]
 
 def _own(ctx: RunContext, number: str) -> Ticket:
     if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+        raise ToolFailed(
+            "I don't know who you are yet: what's your work e-mail address?",
+            guidance="ask for the requester's work e-mail address first",
+        )
     try:
         ticket = deps_of(ctx).tickets.get(number.strip().upper())
     except TicketNotFoundError as exc:
-        raise ToolFailed(f"there is no ticket {number}: ask the user to check the number (e.g. INC0012345)") from exc
+        raise ToolFailed(
+            f"I can't find a ticket {number}. Could you check the number (e.g. INC0012345)?",
+            guidance="ask the user to check the number",
+        ) from exc
     if ticket.requester.lower() != ctx.requester.lower():
         raise ToolFailed(
-            f"{ticket.number} was raised by someone else; I can only discuss the requester's own tickets "
-            "(their manager or the service desk can help with others)"
+            f"{ticket.number} was raised by someone else, and I can only discuss your own tickets (their "
+            "manager or the service desk can help with others)"
         )
     return ticket
 
@@ -59,7 +65,10 @@ def ticket_status(ctx: RunContext, number: str) -> dict[str, Any]:
 def my_open_tickets(ctx: RunContext) -> list[dict[str, Any]]:
     """List the requester's open tickets (newest first, at most 10)."""
     if not ctx.requester:
-        raise ToolFailed("I don't know who you are yet: ask for the requester's work e-mail address first")
+        raise ToolFailed(
+            "I don't know who you are yet: what's your work e-mail address?",
+            guidance="ask for the requester's work e-mail address first",
+        )
     states = [TicketState.NEW, TicketState.IN_PROGRESS, TicketState.ON_HOLD]
     found = deps_of(ctx).tickets.search(TicketQuery(requester=ctx.requester, state=states, limit=10))
     return [_summary(t) for t in found]
@@ -78,7 +87,7 @@ def add_ticket_note(ctx: RunContext, number: str, note: str) -> str:
         deps_of(ctx).tickets.comment(ticket.number, note, author=ctx.requester or "requester")
     except InvalidTransitionError as exc:
         raise ToolFailed(
-            f"{ticket.number} is {ticket.state.value} and takes no more notes: offer a new ticket"
+            f"{ticket.number} is {ticket.state.value} and takes no more notes; I can open a new ticket instead"
         ) from exc
     return f"Added to {ticket.number}."
 

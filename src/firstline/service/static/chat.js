@@ -187,7 +187,7 @@ function renderEvent(event) {
       break;
     case "assistant_message":
       if (data.text) addMessage("assistant", data.text, event.agent);
-      setCodeHint(/one-time code|six-digit code|verification code/i.test(data.text || ""));
+      setCodeHint(data.awaiting === "code");
       break;
     case "routed":
       if (event.agent && event.agent !== "triage") addLine(`Routed to ${agentName(event.agent)}`);
@@ -290,9 +290,8 @@ function onStreamEvent(turn, { event, data }) {
     const phase = data.phase || kind.replace("tool_", "");
     if (phase === "started") {
       turn.activity.textContent = ACTIVITY[data.tool] || "working on it…";
-      turn.steps.push((ACTIVITY[data.tool] || data.tool || "a step").replace(/…$/, ""));
+      turn.steps.push((ACTIVITY[data.tool] || "looking into it…").replace(/…$/, ""));
     }
-    if (data.tool === "send_verification_code" && phase === "finished" && data.ok !== false) turn.codeSent = true;
   } else if (kind === "approval_needed") {
     state.pendingApproval = { id: data.approval, tool: data.tool };
     renderBanner();
@@ -336,13 +335,13 @@ function finishTurn(turn, reply) {
   renderTicket();
   renderBanner();
   if (reply.status === "rejected") addLine("That message was not accepted.");
-  const codeSent = turn.codeSent || /one-time code|six-digit code|verification code/i.test(text);
+  const codeSent = reply.awaiting === "code";
   setCodeHint(codeSent);
   if (codeSent) phone.refresh(true);
 }
 
 async function streamTurn(response) {
-  const turn = { bubble: null, agent: null, streamed: "", steps: [], reply: null, error: null, codeSent: false };
+  const turn = { bubble: null, agent: null, streamed: "", steps: [], reply: null, error: null };
   turn.activity = addLine("Firstline is working on it…", "activity");
   turn.body = () => {
     if (!turn.bubble) turn.bubble = addMessage("assistant", "", turn.agent, turn.activity);
@@ -401,7 +400,7 @@ async function send() {
     if ((response.headers.get("Content-Type") || "").includes("text/event-stream")) {
       replyText = await streamTurn(response);
     } else {
-      const turn = { bubble: null, streamed: "", steps: [], codeSent: false, activity: addLine("", "activity") };
+      const turn = { bubble: null, streamed: "", steps: [], activity: addLine("", "activity") };
       turn.body = () => (turn.bubble ||= addMessage("assistant", "")).querySelector(".body");
       const reply = await readJson(response);
       finishTurn(turn, reply);

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from firstline.helpdesk import slots
+from firstline.helpdesk.incidents import on_topic
 from firstline.helpdesk.offline import (
-    FOLLOW_UP,
     Say,
     Step,
     View,
@@ -16,47 +16,59 @@ from firstline.helpdesk.offline import (
     kb_answer,
     verification,
 )
-from firstline.helpdesk.playbooks.common import as_dict, then_resolve
+from firstline.helpdesk.offline.playbooks.common import as_dict, playbook, then_resolve
 
 # -- network -----------------------------------------------------------------------------------------
 
 
+@playbook
 def vpn(v: View) -> Step:
     status = v.latest("vpn_status")
     if status is None:
         return call("vpn_status")
     data = as_dict(status.data)
-    incidents = data.get("known_incidents") or []
+    intent = str(v.briefing.get("intent") or "vpn_drops")
+    incidents = [i for i in data.get("known_incidents") or [] if on_topic(intent, str(i.get("title", ""))) is not False]
     if incidents:
         first = incidents[0]
+        workaround = data.get("workaround") or first.get("workaround")
         return Say(
             f"There's a known problem: {first['title']} ({first['id']}, {first['status']}). "
-            f"Workaround: {data.get('workaround') or first.get('workaround')} {FOLLOW_UP}"
+            f"Workaround: {workaround or 'none yet, and you will be told when it is fixed.'}"
         )
-    return kb_answer(v, prefix="There's no known VPN incident right now. ")
+    return kb_answer(v, prefix="There's no known VPN incident affecting you right now. ")
 
 
+@playbook
 def outage_then_kb(v: View) -> Step:
     check = v.latest("site_outage_check")
     if check is None:
         return call("site_outage_check")
     incidents = as_dict(check.data).get("incidents") or []
-    relevant = [i for i in incidents if _overlaps(i, v.request_text)]
+    intent = str(v.briefing.get("intent") or "")
+    relevant = [
+        i for i in incidents if on_topic(intent, str(i.get("title", ""))) is not False and _overlaps(i, v.request_text)
+    ]
     if relevant:
         first = relevant[0]
         return Say(
             f"There's a known problem that may explain it: {first['title']} ({first['id']}). "
-            f"Workaround: {first.get('workaround') or 'none yet'}. {FOLLOW_UP}"
+            f"Workaround: {first.get('workaround') or 'none yet, and you will be told when it is fixed.'}"
         )
     return kb_answer(v)
 
 
+_SCOPE_WORDS = {"floor", "london", "leeds", "office", "building", "site", "remote", "everyone", "people", "today"}
+
+
 def _overlaps(incident: dict[str, Any], text: str) -> bool:
-    words = {w for w in text.lower().replace("-", " ").split() if len(w) > 3}
+    """The request names what the incident is about (its service), not only where it is."""
+    words = {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3} - _SCOPE_WORDS
     haystack = f"{incident.get('title', '')} {' '.join(incident.get('affected', []))}".lower()
     return any(w in haystack for w in words)
 
 
+@playbook
 def report_outage(v: View) -> Step:
     check = v.latest("site_outage_check")
     if check is None:
@@ -64,13 +76,14 @@ def report_outage(v: View) -> Step:
     incidents = as_dict(check.data).get("incidents") or []
     if incidents:
         listed = "; ".join(f"{i['title']} ({i['id']})" for i in incidents[:3])
-        return Say(f"These incidents are already known for your site: {listed}. {FOLLOW_UP}")
+        return Say(f"These incidents are already known for your site: {listed}.")
     return escalate_and_say(v, "I don't see a known incident for that, so I've raised it.")
 
 
 # -- computer ----------------------------------------------------------------------------------------
 
 
+@playbook
 def software_request(v: View) -> Step:
     catalog = v.latest("software_catalog")
     requested = v.latest("request_software")
@@ -80,7 +93,9 @@ def software_request(v: View) -> Step:
     if name is None:
         if catalog is None:
             return call("software_catalog")
-        return Say("Which application do you need? Tell me its name, e.g. 'Visio' or 'Power BI Desktop'.")
+        return Say(
+            "Which application do you need? Tell me its name, e.g. 'Visio' or 'Power BI Desktop'.", expects="detail"
+        )
     return verification(v) or call("request_software", name=name, reason=v.request_text[:300])
 
 
@@ -97,6 +112,7 @@ def _software_name(v: View) -> str | None:
     return best[2] if best else None
 
 
+@playbook
 def disk_space(v: View) -> Step:
     result = v.latest("disk_cleanup_steps")
     if result is None:
@@ -105,10 +121,11 @@ def disk_space(v: View) -> Step:
     steps = "\n".join(data.get("steps", []))
     return Say(
         f"{data.get('hostname')} has {data.get('disk_free_gb')} GB free of {data.get('disk_total_gb')} GB. "
-        f"To free space:\n{steps}\n{FOLLOW_UP}"
+        f"To free space:\n{steps}"
     )
 
 
+@playbook
 def health_then_kb(v: View) -> Step:
     health = v.latest("device_health")
     if health is None:
@@ -131,7 +148,7 @@ def health_then_kb(v: View) -> Step:
 def _printer_or_ask(v: View) -> str | Say:
     name = v.slot(slots.printer_name)
     if name is None:
-        return Say("Which printer is it? The name is on the label on the front, e.g. LON-F4-HP-02.")
+        return Say("Which printer is it? The name is on the label on the front, e.g. LON-F4-HP-02.", expects="choice")
     return str(name)
 
 
@@ -154,6 +171,7 @@ def _printer_incident(data: dict[str, Any]) -> str:
     return f"Known problem: {first['title']} ({first['id']}). Workaround: {first.get('workaround', '')} "
 
 
+@playbook
 def print_queue_stuck(v: View) -> Step:
     found = _printer_status(v)
     if not isinstance(found, tuple):
@@ -164,15 +182,16 @@ def print_queue_stuck(v: View) -> Step:
     data = as_dict(status.data)
     cleared = v.latest("clear_my_print_jobs")
     if cleared is not None and cleared.ok:
-        return Say(f"{_printer_incident(data)}{cleared.result} {FOLLOW_UP}".strip())
+        return Say(f"{_printer_incident(data)}{cleared.result}".strip())
     if data.get("stuck_jobs"):
         return verification(v) or call("clear_my_print_jobs", name=name)
     return Say(
         f"{_printer_incident(data)}{data.get('name')} is {data.get('status')} with {data.get('jobs_in_queue')} "
-        f"job(s) queued and none stuck. Release your job again at the printer with your badge. {FOLLOW_UP}"
+        f"job(s) queued and none stuck. Release your job again at the printer with your badge."
     )
 
 
+@playbook
 def printer_status_answer(v: View) -> Step:
     found = _printer_status(v)
     if not isinstance(found, tuple):
@@ -186,6 +205,7 @@ def printer_status_answer(v: View) -> Step:
     return kb_answer(v, prefix=f"{data.get('name')} is {data.get('status')}{error}. ")
 
 
+@playbook
 def toner(v: View) -> Step:
     found = _printer_status(v)
     if not isinstance(found, tuple):

@@ -13,9 +13,23 @@ from firstline.helpdesk.offline import (
     verification,
 )
 
-__all__ = ["Playbook", "as_dict", "then_resolve", "verified_change"]
+__all__ = ["REGISTRY", "Playbook", "as_dict", "playbook", "register", "then_resolve", "verified_change"]
 
 Playbook = Callable[[View], Step]
+REGISTRY: dict[str, Playbook] = {}  # playbook name (taxonomy.yaml ``playbook:``) -> playbook
+
+
+def register(name: str, function: Playbook) -> Playbook:
+    """Make ``function`` the playbook called ``name`` (an intent names it in taxonomy.yaml)."""
+    if name in REGISTRY and REGISTRY[name] is not function:
+        raise ValueError(f"two playbooks are registered as {name!r}")
+    REGISTRY[name] = function
+    return function
+
+
+def playbook(function: Playbook) -> Playbook:
+    """Register a playbook under its function name, where it is defined."""
+    return register(function.__name__, function)
 
 
 def then_resolve(v: View, note: str, text: str) -> Step:

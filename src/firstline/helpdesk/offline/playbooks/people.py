@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from firstline.helpdesk import slots
 from firstline.helpdesk.offline import (
-    FOLLOW_UP,
     Say,
     Step,
     View,
@@ -13,11 +12,12 @@ from firstline.helpdesk.offline import (
     kb_answer,
     verification,
 )
-from firstline.helpdesk.playbooks.common import as_dict, then_resolve, verified_change
+from firstline.helpdesk.offline.playbooks.common import as_dict, playbook, register, then_resolve, verified_change
 
 # -- security ----------------------------------------------------------------------------------------
 
 
+@playbook
 def account_unlock(v: View) -> Step:
     status = v.latest("account_status")
     if status is None:
@@ -43,20 +43,27 @@ def account_unlock(v: View) -> Step:
     return verification(v) or call("unlock_account")
 
 
-password_reset = verified_change(
-    "send_password_reset_link",
-    "Self-service reset link sent",
-    "Choose a new password there; I never need to know it. Devices that still use the old one (phone mail, "
-    "mapped drives) will ask for the new one.",
+password_reset = register(
+    "password_reset",
+    verified_change(
+        "send_password_reset_link",
+        "Self-service reset link sent",
+        "Choose a new password there; I never need to know it. Devices that still use the old one (phone mail, "
+        "mapped drives) will ask for the new one.",
+    ),
 )
-mfa_reset = verified_change(
-    "reset_mfa",
-    "MFA methods cleared after approval",
-    "Sign in at a computer and follow the prompts to register your new phone.",
+mfa_reset = register(
+    "mfa_reset",
+    verified_change(
+        "reset_mfa",
+        "MFA methods cleared after approval",
+        "Sign in at a computer and follow the prompts to register your new phone.",
+    ),
 )
-voicemail_pin = verified_change("reset_voicemail_pin", "Voicemail PIN reset")
+voicemail_pin = register("voicemail_pin", verified_change("reset_voicemail_pin", "Voicemail PIN reset"))
 
 
+@playbook
 def phishing_report(v: View) -> Step:
     report = v.latest("report_phishing")
     if report is None:
@@ -84,27 +91,48 @@ def phishing_report(v: View) -> Step:
 
 
 def _device_hint(v: View) -> str | None:
-    kind = v.slot(slots.device_kind)
+    """The one device the requester means: named by hostname, or the only one of the kind they said."""
     devices = v.latest("my_devices")
     if devices is None or not isinstance(devices.data, list):
         return None
-    mine = [d for d in devices.data if d.get("status") == "in_use"]
+    mine = [d for d in devices.data if d.get("status") != "retired"]
+    named = v.slot(slots.hostname)
+    if named is not None:
+        return next((str(d["hostname"]) for d in mine if str(d.get("hostname", "")).upper() == named), None)
+    in_use = [d for d in mine if d.get("status") == "in_use"]
+    kind = v.slot(slots.device_kind)
     if kind:
-        mine = [d for d in mine if d.get("kind") == kind] or mine
-    return str(mine[0]["hostname"]) if len(mine) == 1 or (kind and mine) else None
+        in_use = [d for d in in_use if d.get("kind") == kind]
+    return str(in_use[0]["hostname"]) if len(in_use) == 1 else None
 
 
+@playbook
 def lost_device(v: View) -> Step:
     if v.latest("my_devices") is None:
         return call("my_devices")
     device = _device_hint(v)
     if device is None:
         listing = v.latest("my_devices")
-        names = ", ".join(
-            f"{d['hostname']} ({d['model']})"
+        kind = v.slot(slots.device_kind)
+        shown = [
+            d
             for d in (listing.data if listing and isinstance(listing.data, list) else [])
+            if d.get("status") != "retired" and (kind is None or d.get("kind") == kind)
+        ] or [d for d in (listing.data if listing and isinstance(listing.data, list) else [])]
+        names = ", ".join(f"{d['hostname']} ({d['model']})" for d in shown)
+        if slots.hostname(v.last_user) and names:
+            return Say(f"That isn't one of your devices. Which one is it? Yours are: {names}.", expects="choice")
+        if kind and not any(d.get("kind") == kind for d in shown):
+            return Say(
+                f"I can't find a {kind} registered to you; I can see {names or 'no devices'}. Is it one of those? If "
+                "it's a company device that isn't on record, tell me its model and I'll pass it to a person.",
+                expects="choice",
+            )
+        return Say(
+            f"Which device is it? Yours are: {names or 'none on record'}. The hostname is on the sticker, or tell "
+            "me the model.",
+            expects="choice",
         )
-        return Say(f"Which device is it? Your devices are: {names or 'none on record'}.")
     reported = v.latest("report_lost_device")
     if reported is None or not reported.ok:
         step = verification(v)
@@ -125,19 +153,23 @@ def lost_device(v: View) -> Step:
     )
 
 
+@playbook
 def mdm_enrolment(v: View) -> Step:
     steps = v.latest("mdm_enrol_steps")
     platform = v.slot(slots.platform)
     if steps is None:
         if platform is None:
-            return Say("Which kind of device are you enrolling: Windows laptop, Mac, iPhone/iPad or Android?")
+            return Say(
+                "Which kind of device are you enrolling: Windows laptop, Mac, iPhone/iPad or Android?", expects="choice"
+            )
         return call("mdm_enrol_steps", platform=platform)
     data = as_dict(steps.data)
     lines = "\n".join(data.get("steps", []))
     stuck = " ".join(data.get("if_it_gets_stuck", [])[:1])
-    return Say(f"Here's how to enrol it in Intune:\n{lines}\n{stuck}\n{FOLLOW_UP}")
+    return Say(f"Here's how to enrol it in Intune:\n{lines}\n{stuck}")
 
 
+@playbook
 def device_compliance(v: View) -> Step:
     result = v.latest("compliance_check")
     if result is None:
@@ -147,15 +179,16 @@ def device_compliance(v: View) -> Step:
     if not problems:
         return Say(
             "All your devices show as compliant in Intune right now. If an app still says the device isn't "
-            "compliant, open Company Portal and tap 'Check status', then try again in 15 minutes. " + FOLLOW_UP
+            "compliant, open Company Portal and tap 'Check status', then try again in 15 minutes."
         )
     lines = [f"{d['hostname']}: " + "; ".join(f"{i['issue']} -> {i['fix']}" for i in d["issues"]) for d in problems]
-    return Say("Here's what Intune flags and how to fix it:\n" + "\n".join(lines) + f"\n{FOLLOW_UP}")
+    return Say("Here's what Intune flags and how to fix it:\n" + "\n".join(lines) + "")
 
 
 # -- email -------------------------------------------------------------------------------------------
 
 
+@playbook
 def mailbox_full(v: View) -> Step:
     quota = v.latest("mailbox_quota")
     if quota is None:
@@ -171,14 +204,15 @@ def mailbox_full(v: View) -> Step:
     tips = "\n".join(f"- {a}" for a in advice) if isinstance(advice, list) else str(advice)
     return Say(
         f"Your mailbox uses {data.get('used_gb')} GB of {data.get('quota_gb')} GB ({data.get('percent_used')}%)."
-        f"\n{tips}\n{FOLLOW_UP}".strip()
+        f"\n{tips}".strip()
     )
 
 
+@playbook
 def distribution_list(v: View) -> Step:
     address = next(iter(slots.emails(" ".join(v.users))), None)
     if address is None:
-        return Say("What's the list's e-mail address (for example leeds-social@nwmeridian.co.uk)?")
+        return Say("What's the list's e-mail address (for example leeds-social@nwmeridian.co.uk)?", expects="detail")
     info = v.latest("distribution_list_info")
     if info is None:
         return call("distribution_list_info", address=address)
@@ -208,6 +242,7 @@ def distribution_list(v: View) -> Step:
     return call("add_to_distribution_list", address=address)
 
 
+@playbook
 def shared_mailbox(v: View) -> Step:
     address = next(iter(slots.emails(" ".join(v.users))), None)
     if address is None:
@@ -219,7 +254,7 @@ def shared_mailbox(v: View) -> Step:
     if data.get("requester_has_full_access"):
         return Say(
             f"You already have access to {data.get('name')}. It appears in Outlook within an hour; restart Outlook "
-            f"if it doesn't. {FOLLOW_UP}"
+            f"if it doesn't."
         )
     return escalate_and_say(
         v, f"Access to {data.get('name')} needs an owner's approval. {data.get('how_to_get_access', '')}"
@@ -229,6 +264,7 @@ def shared_mailbox(v: View) -> Step:
 # -- phone -------------------------------------------------------------------------------------------
 
 
+@playbook
 def desk_phone_down(v: View) -> Step:
     status = v.latest("extension_status")
     if status is None:
@@ -243,6 +279,7 @@ def desk_phone_down(v: View) -> Step:
     )
 
 
+@playbook
 def call_forwarding(v: View) -> Step:
     done = v.latest("set_call_forwarding")
     if done is not None and done.ok:
@@ -251,7 +288,9 @@ def call_forwarding(v: View) -> Step:
     stop = slots.stop_forwarding(v.last_user) or (slots.stop_forwarding(text) and not slots.forwarding_target(text))
     target = None if stop else v.slot(slots.forwarding_target)
     if not stop and target is None:
-        return Say("Where should your calls go? Give me an extension (e.g. 4357) or a UK mobile number.")
+        return Say(
+            "Where should your calls go? Give me an extension (e.g. 4357) or a UK mobile number.", expects="detail"
+        )
     step = verification(v)
     if step is not None:
         return step

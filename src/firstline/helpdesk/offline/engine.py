@@ -14,20 +14,19 @@ was handed the problem) and returns the next step: a tool call, or a reply that 
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from firstline.agents.result import ToolOutcome
 from firstline.helpdesk import slots
 from firstline.helpdesk.triage import Triage
-from firstline.llm.messages import ChatRequest, ModelResponse, ToolCall
+from firstline.llm.messages import ChatRequest, Message, ModelResponse, ToolCall
 
-__all__ = ["FOLLOW_UP", "OfflineEngine", "View"]
+__all__ = ["OfflineEngine", "View", "digest"]
 
-FOLLOW_UP = "Did that fix it?"
-_PROBLEM_PREFIXES = ("FAILED", "REFUSED", "DENIED", "RETRY", "NOT RUN", "Unknown tool")
 _GREETING = (
     "Hi, I'm Firstline, the IT service desk assistant. I can unlock accounts, send password reset links, "
     "help with VPN, Wi-Fi, e-mail, printers, desk phones, laptops and software, and check your tickets. "
@@ -39,25 +38,9 @@ _GIBBERISH = (
 )
 _OUT_OF_SCOPE = (
     "That's outside what the IT service desk handles, so I can't help with it here. I can help with accounts, "
-    "devices, e-mail, printers, phones, network and software problems, or the status of your IT tickets."
+    "devices, e-mail, printers, phones, network and software problems, or the status of your IT tickets. For "
+    "business applications (finance, HR or sales systems) ask that system's support team or your manager."
 )
-# Intents whose actions change a person's account, device or line: a request about someone else is refused.
-_ACTS_ON_A_PERSON = {
-    "account_unlock",
-    "password_reset",
-    "mfa_reset",
-    "lost_device",
-    "voicemail_pin",
-    "call_forwarding",
-    "distribution_list",
-    "shared_mailbox",
-    "software_request",
-    "ticket_status",
-    "ticket_update",
-    "ticket_close",
-    "ticket_escalate",
-    "ticket_reopen",
-}
 
 
 # -- reading a request ------------------------------------------------------------------------------
@@ -65,29 +48,33 @@ _ACTS_ON_A_PERSON = {
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """A tool call in the episode and what it returned."""
+    """A tool call in the episode and its structured outcome (never its text)."""
 
     name: str
     arguments: dict[str, Any]
-    result: str
+    outcome: ToolOutcome
     this_turn: bool
 
     @property
     def ok(self) -> bool:
-        return not self.result.startswith(_PROBLEM_PREFIXES)
+        return self.outcome.ok
 
     @property
     def data(self) -> Any:
-        try:
-            return json.loads(self.result)
-        except ValueError:
-            return self.result
+        """What the tool returned as data (or its sentence when it returned only one)."""
+        return self.outcome.data if self.outcome.data is not None else self.outcome.say
+
+    @property
+    def result(self) -> str:
+        """The tool's sentence for the employee."""
+        return self.outcome.say
 
     @property
     def problem(self) -> str:
-        """The tool's message without its ``FAILED:`` / ``REFUSED:`` prefix."""
-        head, _, rest = self.result.partition(":")
-        return rest.strip() if head in ("FAILED", "REFUSED", "RETRY") else self.result
+        """Why it did not work, in words for the employee."""
+        if self.outcome.say:
+            return self.outcome.say
+        return "I couldn't complete that step"
 
 
 class View:
@@ -111,7 +98,7 @@ class View:
         self.request_text = self.users[0] if self.users else ""
         self.last_user = self.users[-1] if self.users else ""
         last_user_index = users[-1] if users else -1
-        results = {m.tool_call_id: m.content for m in self.messages if m.role == "tool"}
+        results = {m.tool_call_id: _outcome(m) for m in self.messages if m.role == "tool"}
         self.done: list[Done] = [
             Done(call.name, call.arguments, results[call.id], index > last_user_index)
             for index, message in enumerate(self.messages)
@@ -151,6 +138,12 @@ class View:
         return str(ticket) if ticket else None
 
 
+def _outcome(message: Message) -> ToolOutcome:
+    if message.result is not None:
+        return ToolOutcome.from_dict(message.result)
+    return ToolOutcome(message.name or "", "ok", message.content)  # a transcript from before structured results
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     name: str
@@ -159,7 +152,11 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Say:
+    """A reply; ``expects`` says what kind of answer it waits for (``code``, ``choice``, ``detail``,
+    ``confirmation``), so the helpdesk reads the next message against it."""
+
     text: str
+    expects: str | None = None
 
 
 Step = Call | Say
@@ -181,46 +178,57 @@ def verification(v: View) -> Step | None:
     sent = v.latest("send_verification_code")
     checked = v.latest("verify_identity")
     if sent is not None and sent.this_turn and sent.ok:
-        where = sent.result.split(". ")[0].removeprefix("A six-digit code was sent to ").rstrip(".")
+        where = as_data(sent).get("channel") or "your registered mobile"
         return Say(
             f"To confirm it's you, I've sent a six-digit code to {where}. Type it here and I'll carry on. "
-            "I'll never ask for your password."
+            "I'll never ask for your password.",
+            expects="code",
         )
     if checked is not None and checked.this_turn and not checked.ok:
-        if "send a new one" in checked.result:
+        if as_data(checked).get("new_code_needed"):
             return call("send_verification_code")
-        return Say(f"{sentence(checked.problem)} Type the six digits again, or ask me for a new code.")
+        if as_data(checked).get("locked_out"):
+            return Say(sentence(checked.problem))
+        return Say(f"{sentence(checked.problem)} Type the six digits again, or ask me for a new code.", expects="code")
     if typed and sent is not None and sent.ok:
         return call("verify_identity", code=typed)
     if sent is None or re_send(v):
         return call("send_verification_code")
     if sent is not None and not sent.ok:
         return Say(sentence(sent.problem))
-    return Say("Please type the six-digit code I sent you so I can confirm it's you.")
+    return Say("Please type the six-digit code I sent you so I can confirm it's you.", expects="code")
+
+
+def as_data(done: Done | None) -> dict[str, Any]:
+    """A tool's data as a dict (empty when it returned something else)."""
+    data = done.outcome.data if done is not None else None
+    return data if isinstance(data, dict) else {}
 
 
 def re_send(v: View) -> bool:
     return bool(v.last_user) and any(w in v.last_user.lower() for w in ("new code", "resend", "another code"))
 
 
-def kb_answer(v: View, query: str | None = None, follow_up: bool = True, prefix: str = "") -> Step:
-    """Search the runbooks for the request and answer with the best passage and its citation."""
+def kb_answer(v: View, query: str | None = None, prefix: str = "") -> Step:
+    """Search the runbooks for the request and answer with the best section's steps and its citation."""
     found = v.latest("kb_search")
     if found is None or not found.this_turn:
         category = _category(v)
         text = (query or v.request_text)[:300]
-        # A specialist wants the fix, not the symptoms: lean the search towards the steps.
-        return call("kb_search", query=f"{text} steps to fix" if category else text, category=category)
+        return call("kb_search", query=text, category=category)
     if not found.ok:
-        return Say(f"{prefix}I couldn't search the runbooks just now ({found.problem}). {_offer_human(v)}")
+        return Say(f"{prefix}I couldn't search the runbooks just now. {_offer_human()}", expects="confirmation")
     hits = found.data if isinstance(found.data, list) else []
     if not hits:
-        return Say(f"{prefix}I couldn't find a runbook that covers this. {_offer_human(v)}")
-    top = hits[0]
-    steps = _digest(str(top.get("text", "")))
-    source = citation_text(top)
-    ending = f" {FOLLOW_UP} If not, I'll pass it to a person." if follow_up else ""
-    return Say(f"{prefix}{steps}\n\n(Source: {source}){ending}")
+        return Say(f"{prefix}I couldn't find a runbook that covers this. {_offer_human()}", expects="confirmation")
+    top = dict(hits[0])
+    section = str(top.get("section", "")).split(">", 1)[-1]
+    # A problem to fix gets the steps, not the introduction; symptoms are never an answer.
+    fault = v.agent not in ("lookup", "ticket") or _SYMPTOMS.search(section)
+    if fault and top.get("steps") and not _STEPS.search(section):
+        top.update(section=top["steps_section"], text=top["steps"], chunk_id=top.get("steps_chunk_id"))
+    steps = digest(str(top.get("text", "")), str(top.get("chunk_id") or ""))
+    return Say(f"{prefix}{steps}\n\n(Source: {citation_text(top)})")
 
 
 def citation_text(hit: dict[str, Any]) -> str:
@@ -236,19 +244,35 @@ def _category(v: View) -> str | None:
     return None if v.agent in ("lookup", "triage") else v.agent
 
 
-def _digest(text: str, limit: int = 700) -> str:
-    """The first lines of a runbook passage: enough to act on, cut at a line boundary."""
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    out: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in out) + len(line) > limit and out:
+_STEPS = re.compile(r"\b(steps?|fix|what to do|how to|set ?up|solution|resolution|workaround)\b", re.I)
+_SYMPTOMS = re.compile(r"\b(symptoms|when this applies)\b", re.I)
+_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+
+
+def digest(text: str, chunk_id: str = "", limit: int = 1100) -> str:
+    """A runbook passage to read in chat: whole, or — when long — its first whole steps and a pointer to the rest.
+
+    Never cut inside a step: a long list is shortened at a step boundary and says how many steps follow.
+    """
+    lines = [line.rstrip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if sum(len(line) + 1 for line in lines) <= limit:
+        return "\n".join(lines)
+    kept: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        if size + len(line) > limit and kept and _ITEM.match(line):
+            rest = sum(1 for later in lines[index:] if _ITEM.match(later))
+            where = f" (/kb/{chunk_id})" if chunk_id else ""
+            more = f"{rest} more step{'s' if rest != 1 else ''}" if rest else "more"
+            kept.append(f"… {more} in the full runbook section{where}.")
             break
-        out.append(line)
-    return "\n".join(out) if out else text[:limit]
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
 
 
-def _offer_human(v: View) -> str:
-    return "Reply 'no' and I'll pass it to a person, or tell me more about what you see."
+def _offer_human() -> str:
+    return "Shall I pass it to a person? Reply 'yes', or tell me more about what you see."
 
 
 def sentence(text: str) -> str:
@@ -260,7 +284,7 @@ def sentence(text: str) -> str:
 
 
 def summary_for_humans(v: View) -> str:
-    tried = ", ".join(f"{d.name} ({'ok' if d.ok else 'failed'})" for d in v.done) or "nothing yet"
+    tried = ", ".join(f"{d.name} ({'ok' if d.ok else d.outcome.outcome})" for d in v.done) or "nothing yet"
     said = " / ".join(u[:200] for u in v.users)
     return f"User reports: {said}. Firstline tried: {tried}."[:2000]
 
@@ -271,18 +295,8 @@ def escalate_and_say(v: View, text: str) -> Step:
     if escalated is None or not escalated.this_turn:
         return call("escalate_to_human", summary=summary_for_humans(v))
     if not escalated.ok:
-        return Say(
-            f"{text} I couldn't hand it over automatically ({escalated.problem}); call the service desk on 4357."
-        )
+        return Say(f"{text} I couldn't hand it over automatically; please call the service desk on 4357.")
     return Say(f"{text} {escalated.result}")
-
-
-def refuse_for_someone_else(v: View) -> Say:
-    return Say(
-        "I can only act on your own account, devices and tickets, so I won't change anything for someone else. "
-        "They can contact the service desk themselves (chat, or 4357). If you need the same help for your own "
-        "account, tell me and I'll start with a quick identity check."
-    )
 
 
 def known_incident(v: View) -> Say:
@@ -293,9 +307,11 @@ def known_incident(v: View) -> Say:
     ]
     if incident.get("workaround"):
         parts.append(f"Workaround: {incident['workaround']}")
+    else:
+        parts.append("There's no workaround yet.")
     if incident.get("update_eta"):
         parts.append(f"Next update expected {incident['update_eta']}.")
-    parts.append("I've added you to the incident, so you'll hear when it's fixed, and no new ticket is needed.")
+    parts.append("I've added you to the incident, so you'll be told when it's fixed; no new ticket is needed.")
     return Say(" ".join(parts))
 
 
@@ -309,10 +325,18 @@ class OfflineEngine:
 
     def __init__(self, triage: Triage) -> None:
         self.triage = triage
-        from firstline.helpdesk.playbooks import PLAYBOOKS, fallback_playbook
+        from firstline.errors import ConfigError
+        from firstline.helpdesk.offline.playbooks import REGISTRY, fallback_playbook
 
-        self._playbooks = PLAYBOOKS
+        self._playbooks = REGISTRY
         self._fallback = fallback_playbook
+        taxonomy = getattr(triage, "taxonomy", None)  # (a chain built before triage exists passes none)
+        unknown = {i.playbook for i in taxonomy.intents.values()} - set(REGISTRY) if taxonomy else set()
+        if unknown:
+            raise ConfigError(
+                f"taxonomy.yaml names playbooks that are not registered: {', '.join(sorted(unknown))}. Register "
+                "them with @playbook, or use `playbook: runbook` to answer from the runbooks."
+            )
 
     async def complete(self, request: ChatRequest) -> ModelResponse:
         started = time.perf_counter()
@@ -320,7 +344,7 @@ class OfflineEngine:
         step = self._route(v) if v.agent == "triage" else self._specialist(v)
         elapsed = (time.perf_counter() - started) * 1000
         if isinstance(step, Say):
-            return ModelResponse(text=step.text, latency_ms=elapsed, model=self.name)
+            return ModelResponse(text=step.text, latency_ms=elapsed, model=self.name, expects=step.expects)
         call_id = f"call_{len(request.messages)}_{step.name}"
         return ModelResponse(
             tool_calls=(ToolCall(call_id, step.name, step.arguments),), latency_ms=elapsed, model=self.name
@@ -336,9 +360,6 @@ class OfflineEngine:
 
     def _route(self, v: View) -> Step:
         text = v.last_user
-        previous_user = [m.content for m in v.all_messages if m.role == "user"][-2:-1]
-        if previous_user and v.previous_reply.startswith(("I want to send this", "Could you tell me")):
-            text = f"{previous_user[0]} {text}"  # the answer to a clarifying question completes the request
         result = self.triage.classify(text, vip=bool(v.briefing.get("vip")))
         if result.agent in ("greeting", "gibberish") and result.confidence < self.triage.threshold:
             # A long message that only looks like small talk: follow the best specialist if it is plausible.
@@ -348,17 +369,17 @@ class OfflineEngine:
         if result.agent == "greeting":
             return Say(_GREETING)
         if result.agent == "gibberish":
-            return Say(_GIBBERISH)
+            return Say(_GIBBERISH, expects="detail")
         if result.agent == "out_of_scope":
             return Say(_OUT_OF_SCOPE)
         if result.clarify:
             rivals = [p for a, p in result.alternatives[1:] if a in self.triage.taxonomy.specialists]
             # Unsure whether it is IT at all, but no other specialist competes: a clear enough request.
             if (rivals and max(rivals) >= 0.15) or result.confidence < 0.3 or len(text.split()) < 6:
-                return Say(result.clarify)
+                return Say(result.clarify, expects="detail")
         handoff = f"transfer_to_{result.agent}"
         if handoff not in v.tool_names:
-            return Say(_GIBBERISH)
+            return Say(_GIBBERISH, expects="detail")
         return call(handoff, reason=f"{result.intent} ({result.confidence:.2f})")
 
     # -- specialists -----------------------------------------------------------------------------
@@ -377,52 +398,30 @@ class OfflineEngine:
             if handled is not None:
                 return handled
         intent = self.intent(v)
-        if not v.this_turn:
-            people = intent not in ("distribution_list", "shared_mailbox")
-            named = slots.names_someone_else(v.request_text, str(v.briefing.get("requester_name") or ""))
-            acting = intent in _ACTS_ON_A_PERSON
-            if acting and (named or slots.mentions_someone_else(v.request_text, v.requester, people)):
-                return refuse_for_someone_else(v)
-            if v.briefing.get("known_incident") and len(v.users) == 1:
-                return known_incident(v)
-        follow_up = self._follow_up(v)
-        if follow_up is not None:
-            return follow_up
-        return self._playbooks.get(intent, self._fallback)(v)
+        if not v.this_turn and v.briefing.get("known_incident") and len(v.users) == 1:
+            return known_incident(v)
+        known = self.triage.taxonomy.intents.get(intent)
+        return self._playbooks.get(known.playbook if known else "runbook", self._fallback)(v)
 
     def _problem(self, v: View, last: Done) -> Step | None:
-        if last.result.startswith("DENIED"):
-            reason = last.result.split(":", 1)[1].split(". Tell the user")[0].strip() if ":" in last.result else ""
-            by = last.result.removeprefix("DENIED by ").split(":", 1)[0]
-            return escalate_and_say(
-                v, f"The request to {last.name.replace('_', ' ')} was declined by {by} ({reason or 'no reason given'})."
+        outcome = last.outcome
+        if outcome.outcome == "denied":
+            return Say(
+                f"The request to {last.name.replace('_', ' ')} was declined by {outcome.by}: "
+                f"{outcome.reason or 'no reason given'}."
             )
-        if last.result.startswith("REFUSED"):
-            if "verified" in last.result:
+        if outcome.outcome == "refused":
+            if as_data(last).get("verdict") == "verify_first":
                 return verification(v)
-            return Say(f"I can't do that: {sentence(last.problem)}")
-        if last.result.startswith("FAILED") and "internal error" in last.result:
-            return escalate_and_say(v, f"Sorry, something went wrong on our side while running {last.name}.")
+            return Say(f"I can't do that: {sentence(outcome.reason)}")
+        if as_data(last).get("internal_error"):
+            return escalate_and_say(v, f"Sorry, something went wrong on our side while {_doing(last.name)}.")
         if last.name == "verify_identity":
             return None  # the playbook's verification step explains a wrong code
-        if last.result.startswith(("FAILED", "RETRY")) and last.name not in ("escalate_to_human", "kb_search"):
+        if outcome.outcome in ("failed", "retry") and last.name not in ("escalate_to_human", "kb_search"):
             return Say(sentence(last.problem))
         return None
 
-    def _follow_up(self, v: View) -> Step | None:
-        if FOLLOW_UP not in v.previous_reply:
-            return None
-        resolved = v.latest("mark_resolved")
-        if resolved is not None and resolved.this_turn:
-            ticket = f" {resolved.result}" if resolved.ok else ""
-            return Say(f"Great, glad it's working.{ticket} Anything else I can help with?")
-        escalated = v.latest("escalate_to_human")
-        if escalated is not None and escalated.this_turn:
-            return Say(f"Sorry it's still not working. {escalated.result}")
-        if v.this_turn:
-            return None
-        if slots.affirmative(v.last_user):
-            return call("mark_resolved", note=f"User confirmed the fix: {v.last_user[:200]}")
-        if slots.negative(v.last_user):
-            return call("escalate_to_human", summary=summary_for_humans(v))
-        return None
+
+def _doing(tool: str) -> str:
+    return "working on your request" if not tool else f"running the {tool.replace('_', ' ')} step"

@@ -18,7 +18,7 @@ from firstline.helpdesk.offline import (
     sentence,
     verification,
 )
-from firstline.helpdesk.playbooks.common import Playbook, as_dict
+from firstline.helpdesk.offline.playbooks.common import Playbook, as_dict, playbook, register
 
 # -- tickets -----------------------------------------------------------------------------------------
 
@@ -36,9 +36,10 @@ def _ticket_or_list(v: View) -> str | Step:
     lines = "\n".join(
         f"- {t['number']}: {t['short_description']} ({t['state']}, {t['assignment_group']})" for t in tickets
     )
-    return Say(f"Your open tickets:\n{lines}\nWhich one do you mean?")
+    return Say(f"Your open tickets:\n{lines}\nWhich one do you mean?", expects="choice")
 
 
+@playbook
 def ticket_status(v: View) -> Step:
     number = _ticket_or_list(v)
     if not isinstance(number, str):
@@ -88,18 +89,46 @@ def _escalation_summary(v: View, number: str) -> dict[str, Any]:
 # -- the rest: answers from the runbooks, or a person ------------------------------------------------
 
 
-ticket_update = _ticket_change("add_ticket_note", _note)
-ticket_close = _ticket_change("close_ticket", _close_reason)
-ticket_escalate = _ticket_change("escalate_ticket", _escalation_summary)
+ticket_update = register("ticket_update", _ticket_change("add_ticket_note", _note))
+_close = _ticket_change("close_ticket", _close_reason)
+
+
+@playbook
+def ticket_close(v: View) -> Step:
+    """Close a ticket only when the requester asked to close that very ticket or confirmed it."""
+    number = _ticket_or_list(v)
+    if not isinstance(number, str):
+        return number
+    if f"close_ticket:{number}" in (v.briefing.get("confirmed") or ()):
+        return _close(v)
+    status = v.latest("ticket_status")
+    if status is None or status.arguments.get("number") != number:
+        return call("ticket_status", number=number)
+    if not status.ok:
+        return Say(sentence(status.problem))
+    data = as_dict(status.data)
+    return Say(
+        f"Do you want me to close {number} ({data.get('short_description', 'your ticket')})? Reply 'yes' to close "
+        "it, or 'no' to keep it open.",
+        expects=f"confirmation:close_ticket:{number}",
+    )
+
+
+ticket_escalate = register("ticket_escalate", _ticket_change("escalate_ticket", _escalation_summary))
 
 
 def fallback_playbook(v: View) -> Step:
+    """Intents with no playbook of their own: answer from the runbooks."""
     return kb_answer(v)
+
+
+register("runbook", fallback_playbook)
 
 
 _QUESTION = re.compile(r"^\s*(what|what's|whats|how|can|could|is|are|do|does|where|when|which|who|why)\b|\?\s*$", re.I)
 
 
+@playbook
 def human_needed(v: View) -> Step:
     """Requests Tier-1 cannot complete from chat: the runbook's guidance, then a person.
 
@@ -110,7 +139,7 @@ def human_needed(v: View) -> Step:
         return kb_answer(v)
     found = v.latest("kb_search")
     if found is None:
-        return kb_answer(v, follow_up=False)
-    answer = kb_answer(v, follow_up=False)
+        return kb_answer(v)
+    answer = kb_answer(v)
     text = answer.text if isinstance(answer, Say) else ""
     return escalate_and_say(v, f"{text}\n\nThis needs a person, so I've passed it on.")

@@ -1,0 +1,93 @@
+"""The one place that writes what the employee reads around an engine's answer.
+
+An engine (offline or a language model) answers the problem; the composer adds what the dialogue
+needs — the follow-up question, the offer of a second problem, what is waiting for approval, the
+topics still open — and guarantees a reply is never empty. Replies to dialogue acts (thanks, a
+person please, cancel, ...) are written here too, so both engines say the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firstline.helpdesk.dialogue import Dialogue, Topic
+from firstline.ticketing import ApprovalRecord
+
+__all__ = [
+    "CHITCHAT",
+    "FOLLOW_UP",
+    "GREETING",
+    "approval_wait",
+    "compose",
+    "open_topics",
+    "what_is_approved",
+]
+
+FOLLOW_UP = "Did that fix it? If not, tell me and I'll pass it to a person."
+GREETING = (
+    "Hi, I'm Firstline, the IT service desk assistant. I can unlock accounts, send password reset links, "
+    "help with VPN, Wi-Fi, e-mail, printers, desk phones, laptops and software, and check your tickets. "
+    "What can I help with?"
+)
+CHITCHAT = (
+    "I'm Firstline, the IT service desk's assistant: a program, not a person, though I can hand you to one at any time."
+)
+_FALLBACK = (
+    "I'm not sure how to help with that. Tell me in a sentence what you're trying to do and what happens "
+    "instead, or say 'a person please' and I'll pass it to the service desk."
+)
+# What a destructive action is, in the employee's words, for the "waiting for approval" message.
+_APPROVAL_WHAT = {
+    "remote_lock": "remote-lock {device}",
+    "add_to_distribution_list": "add you to the list {address}",
+    "reset_mfa": "remove your registered sign-in (MFA) methods so you can set up a new phone",
+}
+APPROVAL_HOURS = 4  # working hours a service-desk approval usually takes (the demo's target)
+
+
+def compose(*parts: str) -> str:
+    """Join the parts of a reply; never empty."""
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    return text or _FALLBACK
+
+
+def what_is_approved(tool: str, arguments: dict[str, Any]) -> str:
+    template = _APPROVAL_WHAT.get(tool)
+    if template is None:
+        return tool.replace("_", " ")
+    try:
+        return template.format(**{k: v for k, v in arguments.items() if isinstance(v, str | int)})
+    except (KeyError, IndexError):
+        return tool.replace("_", " ")
+
+
+def approval_wait(record: ApprovalRecord | None, ticket: str | None) -> str:
+    """While an approval waits: what is asked, who decides, and what happens next."""
+    if record is None:
+        return (
+            "Your request is waiting for a person on the service desk to approve it. I'll carry on here as soon "
+            "as they decide; you don't need to do anything."
+        )
+    what = what_is_approved(record.tool, record.arguments)
+    if record.approvers:
+        who = (
+            "the list's owner " + " or ".join(record.approvers)
+            if len(record.approvers) <= 2
+            else (f"one of the list's {len(record.approvers)} owners")
+        )
+    else:
+        who = "a service desk agent"
+    where = f" You can follow it on {ticket}." if ticket else ""
+    return (
+        f"I've asked for approval to {what}: {who} decides, usually within {APPROVAL_HOURS} working hours. "
+        f"I'll tell you here as soon as they decide, and if it's approved I'll carry it out straight away.{where}"
+    )
+
+
+def open_topics(dialogue: Dialogue, but: Topic | None = None) -> str:
+    """A line naming the topics still open (empty when none)."""
+    topics = dialogue.open_topics(but)
+    if not topics:
+        return ""
+    items = "; ".join(f'"{t.label()}"' + (f" ({t.ticket})" if t.ticket else "") for t in topics)
+    return f"Still open: {items}. Say 'back to' it whenever you want to carry on."

@@ -1,0 +1,54 @@
+"""What one turn works with: the stores, the directory, triage and the incident linker, passed explicitly.
+
+:class:`~firstline.helpdesk.desk.Helpdesk` builds one :class:`DeskServices` and hands it to each
+:class:`~firstline.helpdesk.turn.Turn` and to the dialogue-act handling (:mod:`.repair`), so those
+never reach back into the desk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from firstline.directory import DirectoryBackend
+from firstline.helpdesk.incidents import IncidentLinker
+from firstline.helpdesk.tools.deps import HelpdeskDeps
+from firstline.helpdesk.triage import Triage
+from firstline.ticketing import SqlConversations, SqlTicketing, Ticket
+
+__all__ = ["DeskServices"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeskServices:
+    directory: DirectoryBackend
+    tickets: SqlTicketing
+    triage: Triage
+    incidents: IncidentLinker
+    clock: Callable[[], datetime]
+    engine_name: str
+    deps: HelpdeskDeps
+
+    @property
+    def conversations(self) -> SqlConversations:
+        return self.tickets.conversations
+
+    def event(self, cid: str, kind: str, agent: str, data: dict[str, Any]) -> None:
+        """Append an event to the conversation's log (inside the caller's unit of work)."""
+        self.conversations.append(cid, kind, agent, json.loads(json.dumps(data, default=str)))
+
+    def ticket_or_none(self, number: str | None) -> Ticket | None:
+        """The ticket, or None when there is none or it cannot be loaded (a reply never fails for it)."""
+        if not number:
+            return None
+        try:
+            return self.tickets.get(number)
+        except Exception:  # a missing ticket must not break the reply
+            log.warning("conversation ticket %s could not be loaded", number)
+            return None

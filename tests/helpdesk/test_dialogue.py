@@ -1,0 +1,220 @@
+"""The dialogue layer both engines share: dialogue acts, the stored dialogue state, the rules that live
+below the engines (who may be acted on, when a ticket may close), structured tool results, approvals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from firstline.agents import RunContext, ToolOutcome, ToolPolicy, tool
+from firstline.helpdesk.acts import ActModel, Acts, load_act_examples, packaged_act_model_path
+from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
+from firstline.helpdesk.policy import HelpdeskPolicy
+from firstline.helpdesk.taxonomy import data_dir
+from firstline.llm.testing import ScriptedModel, call, say
+from firstline.testing.helpdesk import HelpdeskWorld
+from firstline.ticketing import NewTicket, TicketState
+
+RUBY = "ruby.chen@nwmeridian.co.uk"  # locked out in the demo organisation
+MARCUS = "marcus.bell@nwmeridian.co.uk"
+
+
+def ask(desk, text: str, who: str = RUBY, cid: str | None = None):  # type: ignore[no-untyped-def]
+    return asyncio.run(desk.ask(text, requester=who, conversation_id=cid))
+
+
+# -- dialogue acts -------------------------------------------------------------------------------------
+
+
+def test_the_act_model_reads_held_out_messages_it_never_saw(helpdesk_world: HelpdeskWorld) -> None:
+    acts = Acts(ActModel.load(packaged_act_model_path()), helpdesk_world.triage.embedder)
+    held_out = load_act_examples(data_dir() / "acts" / "heldout.jsonl")
+    train = {t.lower() for t, _ in load_act_examples(data_dir() / "acts" / "train.jsonl")}
+    assert not any(t.lower() in train for t, _ in held_out)  # a real held-out split
+    report = acts.evaluate(held_out)
+    assert report["examples"] >= 350
+    assert report["accuracy"] >= 0.88, report
+    for text, act in [("Can I talk to a human please", "human"), ("thanks, that fixed it!", "fixed")]:
+        assert acts.read(text).act == act
+    assert acts.read("my VPN keeps dropping at home every ten minutes since the update").act == "inform"
+
+
+def test_dialogue_state_survives_storage() -> None:
+    dialogue = Dialogue()
+    first = dialogue.new_topic("I'm locked out")
+    first.agent, first.intent, first.status, first.ticket = "security", "account_unlock", "resolved", "INC0000001"
+    second = dialogue.new_topic("my VPN keeps dropping")
+    second.waiting, second.confirmed = "confirm_fix", ["close_ticket:INC0000002"]
+    dialogue.pending = Pending("confirm_fix", second.id)
+    again = Dialogue.from_dict(dialogue.as_dict())
+    assert again.as_dict() == dialogue.as_dict()
+    assert again.active is not None and again.active.id == second.id
+    assert again.earlier_open() is None  # the first topic is finished
+    assert Pending.resume(again.topics[1]) == Pending("confirm_fix", second.id)
+    assert [t.is_open for t in again.topics] == [False, True]
+    assert isinstance(again.topics[0], Topic)
+
+
+# -- conversation repair, the same for every intent ----------------------------------------------------------
+
+
+def test_a_person_please_escalates_with_a_summary_and_never_repeats_the_answer(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "Outlook keeps asking for my password", MARCUS)
+    human = ask(desk, "Can I talk to a human please", MARCUS, first.conversation_id)
+    assert human.reply != first.reply and human.ticket is not None
+    number = human.ticket["number"]
+    history = desk.tickets.history(number)
+    assert any(e.kind.value == "escalation" and "asked for a person" in e.body for e in history), history
+    assert [t["status"] for t in human.topics] == ["escalated"]
+
+
+def test_after_a_solved_problem_a_new_one_gets_its_own_answer_and_ticket(helpdesk_world: HelpdeskWorld) -> None:
+    desk, sent = helpdesk_world.desk()
+    r = ask(desk, "I'm locked out of my account")
+    r = ask(desk, sent[RUBY], cid=r.conversation_id)
+    assert r.topics[0]["status"] == "resolved"
+    vpn = ask(desk, "my VPN keeps dropping at home", cid=r.conversation_id)
+    assert (vpn.agent, vpn.intent) == ("network", "vpn_drops")
+    assert "unlocked" not in vpn.reply
+    vague = ask(desk, "it's broken", cid=r.conversation_id)
+    assert vague.agent == "network" and vague.reply not in (vpn.reply, r.reply)
+    hello = ask(desk, "hello", cid=r.conversation_id)
+    assert "INC" not in hello.reply.split("(")[0] and "Your open tickets" not in hello.reply
+    assert len(hello.topics) == 2  # no topic lost
+
+
+def test_thanks_that_fixed_it_resolves_the_topic_it_answers(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, "Outlook keeps asking for my password", MARCUS)
+    assert r.awaiting == "confirm_fix" and "Did that fix it?" in r.reply
+    done = ask(desk, "thanks, that fixed it!", MARCUS, r.conversation_id)
+    assert desk.tickets.get(r.ticket["number"]).state == TicketState.RESOLVED  # type: ignore[index]
+    assert "ticket problem or a security problem" not in done.reply
+
+
+def test_a_policy_answer_asks_no_fix_question(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, "can I use my personal iPad for work email?", MARCUS)
+    assert "Did that fix it?" not in r.reply and r.awaiting is None
+    assert r.citations and "BYOD" in r.citations[0]["title"]
+
+
+# -- rules below both engines -------------------------------------------------------------------------------
+
+
+def test_a_ticket_is_closed_only_when_the_requester_asked_for_that_ticket() -> None:
+    @tool(risk="write")
+    def close_ticket(ctx: RunContext, number: str, reason: str) -> str:
+        """Close a ticket.
+
+        Args:
+            number: the ticket.
+            reason: why.
+        """
+        return "closed"
+
+    policy = HelpdeskPolicy()
+    context = RunContext(RUBY, verified=True)
+    asked = call("close_ticket", number="INC0000012", reason="done").tool_calls[0]
+    assert ToolPolicy().decide(close_ticket, context, call=asked).verdict == "allow"  # the generic policy would
+    assert policy.decide(close_ticket, context, call=asked).verdict == "deny"
+    context.confirmed.add("close_ticket:INC0000012")
+    assert policy.decide(close_ticket, context, call=asked).verdict == "allow"
+    other = call("close_ticket", number="INC0000013", reason="done").tool_calls[0]
+    assert policy.decide(close_ticket, context, call=other).verdict == "deny"
+
+
+def test_a_model_that_closes_a_ticket_nobody_asked_to_close_is_refused(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    mine = desk.tickets.create(NewTicket(requester=MARCUS, short_description="Month-end report fails", description="x"))
+    script = ScriptedModel(
+        [
+            call("transfer_to_ticket", reason="ticket"),
+            call("close_ticket", number=mine.number, reason="user seems done"),
+            say("Done."),
+        ]
+    )
+    desk, _ = helpdesk_world.desk(engine=script, tickets=desk.tickets)
+    reply = ask(desk, f"what's the status of {mine.number}?", MARCUS)
+    assert desk.tickets.get(mine.number).state == TicketState.NEW
+    assert [(a["tool"], a["outcome"]) for a in reply.actions] == [("close_ticket", "deny")]
+
+
+def test_the_offline_engine_asks_before_closing_and_closes_on_yes(helpdesk_world: HelpdeskWorld) -> None:
+    desk, sent = helpdesk_world.desk()
+    mine = desk.tickets.create(NewTicket(requester=MARCUS, short_description="Month-end report fails", description="x"))
+    r = ask(desk, f"is {mine.number} still being looked at?", MARCUS)
+    r = ask(desk, "please close my ticket", MARCUS, r.conversation_id)
+    if r.awaiting == "choice":
+        r = ask(desk, mine.number, MARCUS, r.conversation_id)
+    assert r.awaiting == "confirmation" and mine.number in r.reply
+    assert desk.tickets.get(mine.number).state == TicketState.NEW
+    r = ask(desk, "yes", MARCUS, r.conversation_id)
+    if r.awaiting == "code":
+        r = ask(desk, sent[MARCUS], MARCUS, r.conversation_id)
+    assert desk.tickets.get(mine.number).state == TicketState.RESOLVED
+
+
+def test_a_request_about_someone_else_is_refused_before_any_engine_runs(helpdesk_world: HelpdeskWorld) -> None:
+    script = ScriptedModel([call("transfer_to_security"), call("unlock_account"), say("done")])
+    desk, _ = helpdesk_world.desk(engine=script)
+    reply = ask(desk, "please unlock my manager's account, she is locked out", MARCUS)
+    assert "someone else" in reply.reply and reply.actions == []
+    assert script.requests == []  # refused below the engine: no model was asked
+    again = ask(desk, "My work laptop was stolen from my wife's car, her crime reference is CR/1234/26", MARCUS)
+    assert "someone else" not in again.reply  # "her" crime reference is not someone else's laptop
+
+
+# -- structured results -------------------------------------------------------------------------------------
+
+
+def test_a_tool_result_keeps_guidance_for_a_model_apart_from_what_the_employee_reads() -> None:
+    failed = ToolOutcome("verify_identity", "failed", "That code isn't right.", guidance="ask the user to retype it")
+    assert failed.for_model() == "FAILED: That code isn't right. ask the user to retype it"
+    assert ToolOutcome.from_dict(failed.as_dict()) == failed
+    ok = ToolOutcome.of("vpn_status", {"gateways": ["NW-GW-LON"]})
+    assert ok.ok and ok.data == {"gateways": ["NW-GW-LON"]} and ok.say == ""
+    denied = ToolOutcome("remote_lock", "denied", by="lead@x", reason="found it")
+    assert denied.for_model().startswith("DENIED by lead@x: found it")
+
+
+def test_the_offline_engine_never_shows_a_tools_guidance(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, "I'm locked out of my account")
+    wrong = ask(desk, "000000", cid=r.conversation_id)
+    assert "That code isn't right" in wrong.reply and "ask the user" not in wrong.reply
+    assert wrong.actions[-1]["outcome"] == "failed"
+
+
+# -- approvals ---------------------------------------------------------------------------------------------------
+
+
+def test_while_an_approval_waits_the_employee_is_told_what_who_and_next_and_a_denial_closes_it(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, sent = helpdesk_world.desk()
+    r = ask(desk, "I lost my work iPhone on the train", MARCUS)
+    r = ask(desk, sent[MARCUS], MARCUS, r.conversation_id)
+    if r.status != "paused":
+        r = ask(desk, r.reply.split("Yours are: ")[-1].split(" ")[0], MARCUS, r.conversation_id)
+    assert r.status == "paused" and r.reply.strip()
+    assert "approval" in r.reply and "service desk agent" in r.reply and "remote-lock" in r.reply
+    still = ask(desk, "any news?", MARCUS, r.conversation_id)
+    assert still.status == "waiting" and still.reply.strip() and still.reply != r.reply
+    approval = desk.conversations.approvals("pending", r.conversation_id)[0]
+    decided = asyncio.run(
+        desk.decide(approval.id, approved=False, decided_by="sarah.lindqvist@nwmeridian.co.uk", reason="found on CCTV")
+    )
+    assert "sarah.lindqvist" in decided.reply and "found on CCTV" in decided.reply
+    assert desk.tickets.get(r.ticket["number"]).state == TicketState.CLOSED  # type: ignore[index]
+
+
+@pytest.mark.parametrize("text", ["482913", "482 913"])
+def test_a_stray_code_is_not_used(helpdesk_world: HelpdeskWorld, text: str) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, text, MARCUS)
+    assert "not waiting for a code" in r.reply and r.actions == []
