@@ -178,6 +178,8 @@ class Helpdesk:
         pending = dialogue.pending
         active = dialogue.active
         act = reading.act if reading.confidence >= 0.5 else "inform"
+        if act == "back" and pending is not None and pending.kind == "choice":
+            act = "inform"  # "the first one" answers "which one?"
         if act != "inform" and not dialogue.last_reply and act in _ABOUT_THE_LAST_REPLY:
             act = "inform"  # nothing was said yet that this could be about
         if act not in ("inform", "human") and len(text.split()) >= 5:
@@ -207,14 +209,17 @@ class Helpdesk:
             return Move("act", act=act)
         if act in ("fixed", "thanks", "not_fixed", "skip"):
             return Move("act", act=act)
-        if pending is not None and pending.kind in ("code", "choice", "detail", "confirmation"):
+        engine_asked = pending is not None and not pending.target.startswith("withdraw:")
+        if engine_asked and pending is not None and pending.kind in ("code", "choice", "detail", "confirmation"):
             topic = dialogue.topic(pending.topic)
             if topic is not None and topic.is_open and self._answers(text, act, topic, pending.kind):
                 return Move("continue", topic=topic)
         if pending is not None and pending.kind == "confirm_fix" and active is not None and active.is_open:
             result = self.triage.classify(text)
-            if act == "inform" and (result.agent not in self.agents or _vague(text, result)):
+            if act == "inform" and _vague(text, result):
                 return Move("act", act="reask")  # "ok I tried that": neither yes nor no, nothing new
+            if act == "inform" and result.agent not in self.agents:
+                return Move("act", act="note", detail=text)  # "it's the big one on the finance share"
             if self._same_topic(text, active, loose=True):
                 return Move("act", act="not_fixed", detail=text)
         if act in ("affirm", "deny"):
@@ -233,14 +238,12 @@ class Helpdesk:
         """Whether ``text`` answers the pending question rather than raising something new."""
         if act in ("affirm", "deny", "skip"):
             return kind == "confirmation"  # a yes/no answers a yes/no question; to "which one?" it is no answer
-        if not topic.agent:
-            return True  # the answer to triage's clarifying question
+        if not topic.agent or _names_a_detail(text):
+            return True  # the answer to triage's clarifying question; "LON-F4-HP-02", an address, a hostname
         result = self.triage.classify(text)
         if result.agent not in self.agents or result.clarify is not None or _vague(text, result):
             return True  # not a new IT problem: the answer
-        if result.agent == topic.agent:
-            return True  # "the Leeds one", "LON-F4-HP-02", an address: details for the same specialist
-        return result.confidence < 0.8 and len(text.split()) <= 6
+        return result.agent == topic.agent and (result.intent == topic.intent or result.confidence < 0.8)
 
     def _same_topic(self, text: str, topic: Topic, loose: bool = False) -> bool:
         """The message is about the same specialist's problem, or too vague to be a new one.
@@ -257,8 +260,8 @@ class Helpdesk:
             return True
         if result.agent != topic.agent:
             return False
-        if loose and _STILL.search(text):
-            return True  # "I'm already on NW-GW-LON and it still drops": more about the answer just given
+        if loose:  # after "did that fix it?": "I'm already on NW-GW-LON and it still drops" is about it
+            return bool(_STILL.search(text)) or result.intent == topic.intent
         return result.intent == topic.intent or result.confidence < 0.8
 
     # -- dialogue acts ---------------------------------------------------------------------------
@@ -284,7 +287,8 @@ class Helpdesk:
                 topic = dialogue.new_topic("Asked for a person in chat")
             where = tickets.escalate(topic, dialogue, "The employee asked for a person")
             dialogue.pending = None
-            return compose(f"Of course. I've passed this to a person. {where}", *_next_step(dialogue, but=topic))
+            lead = "Of course." if " is already with " in where else "Of course. I've passed this to a person."
+            return compose(f"{lead} {where}", *_next_step(dialogue, but=topic))
         if act == "greeting":
             if target is not None:
                 dialogue.current = target.id
@@ -305,6 +309,12 @@ class Helpdesk:
             return (
                 "I'm sorry this hasn't been easy. Shall I pass it to a person? Reply 'yes' and I'll hand it over "
                 "with a summary of what we've tried, or tell me what you need."
+            )
+        if act == "note" and asked is not None:
+            noted = tickets.note(asked, move.detail)
+            return compose(
+                f"Thanks, {noted}." if noted else "Thanks, noted.",
+                "Did the steps fix it? Reply 'yes' if the problem is gone, or 'no' and I'll pass it to a person.",
             )
         if act == "reask":
             return (
@@ -689,6 +699,17 @@ _ABOUT_THE_LAST_REPLY = frozenset(
     {"affirm", "deny", "fixed", "not_fixed", "cancel", "repeat", "clarify", "skip", "back", "complaint"}
 )
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
+
+
+def _names_a_detail(text: str) -> bool:
+    """The message names a printer, a device, an address, an extension or a ticket: details a question asks for."""
+    return bool(
+        slots.printer_name(text)
+        or slots.hostname(text)
+        or slots.emails(text)
+        or slots.ticket_number(text)
+        or (slots.extension(text) and len(text.split()) <= 4)
+    )
 
 
 def _vague(text: str, result: TriageResult) -> bool:

@@ -67,6 +67,15 @@ class TopicTickets:
         if ticket is None or ticket.state in _FINAL:
             parent = topic.ticket if topic.ticket and ticket is None else None
             ticket = self._open_ticket(topic, parent=parent)
+        elif topic.status == "escalated":  # already with a person: tell them again, don't re-queue it
+            self.services.tickets.comment(ticket.number, f"{why}, again.", author="firstline", internal=True)
+            self.services.event(
+                self.cid, "ticket_change", "desk", {"action": "reminded", "ticket": ticket_card(ticket)}
+            )
+            return (
+                f"{ticket.number} is already with {ticket.assignment_group}; I've told them again that you're "
+                "waiting for a person."
+            )
         group = ticket.assignment_group or self._group(topic)
         summary = self.summary(topic, dialogue, why)
         escalated = self.services.tickets.escalate(ticket.number, group, summary, author="firstline")
@@ -75,6 +84,15 @@ class TopicTickets:
         )
         topic.status = "escalated"
         return f"{escalated.number} is with {group} now, with a summary of what we've tried; they'll contact you."
+
+    def note(self, topic: Topic, detail: str) -> str:
+        """Add what the employee said to the topic's own ticket; the words that say so (empty: no ticket)."""
+        ticket = self._own(topic)
+        if ticket is None or not ticket.state.is_open:
+            return ""
+        self.services.tickets.comment(ticket.number, f"The requester adds: {detail[:1000]}", author="firstline")
+        topic.text = f"{topic.text} / {detail}"[:2000]
+        return f"I've added that to {ticket.number}"
 
     def resolve(self, topic: Topic, note: str) -> str:
         """Resolve the topic's own ticket (the employee said it is fixed)."""

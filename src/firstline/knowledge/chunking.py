@@ -15,7 +15,9 @@ from firstline.knowledge.models import PATH_SEPARATOR, Chunk, Document, chunk_id
 
 __all__ = ["Chunker"]
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+# A sentence ends at . ! or ? — but not the "1." that numbers a list item.
+_SENTENCE = re.compile(r"(?<=[.!?])(?<!^\d\.)(?<!^\d\d\.)\s+(?=[A-Z0-9\"'(])", re.M)
+_LIST_ITEM = re.compile(r"\n(?=\s*(?:\d+[.)]|[-*•])\s)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,10 @@ class Chunker:
                 continue
             if _words(paragraph) <= self.max_words:
                 yield paragraph
+                continue
+            items = _LIST_ITEM.split(paragraph)
+            if len(items) > 1:  # a long list: whole items are the units, never a number cut from its step
+                yield from (item.strip() for item in items if item.strip())
                 continue
             for sentence in _SENTENCE.split(paragraph):
                 words = sentence.split()

@@ -228,7 +228,8 @@ def kb_answer(v: View, query: str | None = None, prefix: str = "") -> Step:
     if fault and top.get("steps") and not _STEPS.search(section):
         top.update(section=top["steps_section"], text=top["steps"], chunk_id=top.get("steps_chunk_id"))
     steps = digest(str(top.get("text", "")), str(top.get("chunk_id") or ""))
-    return Say(f"{prefix}{steps}\n\n(Source: {citation_text(top)})")
+    lead = f"{prefix.rstrip()}\n" if prefix and _ITEM.match(steps) else prefix
+    return Say(f"{lead}{steps}\n\n(Source: {citation_text(top)})")
 
 
 def citation_text(hit: dict[str, Any]) -> str:

@@ -60,8 +60,13 @@ def steps_of(document: list[Chunk]) -> tuple[str, str, str]:
         return "", "", ""
     # the first steps section (e.g. "Steps > Windows") with every chunk it was cut into
     first = steps[0].section_path
-    text = "\n".join(c.text for c in steps if c.section_path == first)
-    return first, text, steps[0].id
+    lines: list[str] = []
+    for chunk in (c for c in steps if c.section_path == first):
+        new = [line for line in chunk.text.splitlines() if line.strip()]
+        while new and new[0] in lines[-3:]:  # the overlap a chunk carries over from the one before
+            new.pop(0)
+        lines += new
+    return first, "\n".join(lines), steps[0].id
 
 
 @tool
