@@ -392,7 +392,8 @@ class Runner:
             content = outcome.for_model()
             who = {"approved_by": approved_by} if approved_by else {}
             if outcome.ok:
-                emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, call_id=call.id, **who)
+                emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, data=outcome.data,
+                     call_id=call.id, **who)  # fmt: skip
             else:
                 emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, outcome=outcome.outcome,
                      call_id=call.id, **who)  # fmt: skip

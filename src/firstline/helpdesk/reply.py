@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,10 +103,7 @@ def citations(events: list[RunEvent], reply: str) -> list[dict[str, Any]]:
     for event in events:
         if event.kind != "tool_finished" or event.data.get("tool") != "kb_search" or not event.data.get("ok"):
             continue
-        try:
-            hits = json.loads(str(event.data.get("result", "[]")))
-        except ValueError:
-            continue
+        hits = event.data.get("data")
         for rank, hit in enumerate(hits if isinstance(hits, list) else []):
             if rank == 0 or str(hit.get("title", "")) in reply:
                 citation = {

@@ -221,12 +221,7 @@ def kb_answer(v: View, query: str | None = None, prefix: str = "") -> Step:
     hits = found.data if isinstance(found.data, list) else []
     if not hits:
         return Say(f"{prefix}I couldn't find a runbook that covers this. {_offer_human()}", expects="confirmation")
-    top = dict(hits[0])
-    section = str(top.get("section", "")).split(">", 1)[-1]
-    # A problem to fix gets the steps, not the introduction; symptoms are never an answer.
-    fault = v.agent not in ("lookup", "ticket") or _SYMPTOMS.search(section)
-    if fault and top.get("steps") and not _STEPS.search(section):
-        top.update(section=top["steps_section"], text=top["steps"], chunk_id=top.get("steps_chunk_id"))
+    top = hits[0]
     steps = digest(str(top.get("text", "")), str(top.get("chunk_id") or ""))
     lead = f"{prefix.rstrip()}\n" if prefix and _ITEM.match(steps) else prefix
     return Say(f"{lead}{steps}\n\n(Source: {citation_text(top)})")
@@ -245,8 +240,6 @@ def _category(v: View) -> str | None:
     return None if v.agent in ("lookup", "triage") else v.agent
 
 
-_STEPS = re.compile(r"\b(steps?|fix|what to do|how to|set ?up|solution|resolution|workaround)\b", re.I)
-_SYMPTOMS = re.compile(r"\b(symptoms|when this applies)\b", re.I)
 _ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 
 

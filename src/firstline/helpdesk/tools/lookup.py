@@ -27,6 +27,7 @@ _LINKED_BONUS = 0.12  # a runbook written for the intent
 _WORD_BONUS = 0.04  # per question word in the title or tags (at most three)
 _STOP = set("what when where which with your have from that this there about does work need want please".split())
 _FOR_IT = re.compile(r"when to escalate|what tier-1 may", re.I)  # sections written for the IT team, not employees
+_SYMPTOMS = re.compile(r"\b(symptoms|when this applies)\b", re.I)
 _STEPS = re.compile(r"\b(steps?|fix|what to do|how to|set ?up|solution|resolution|workaround)\b", re.I)
 
 
@@ -86,27 +87,32 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
         hits = knowledge.search(query, k=5, filters=filters, by_document=True)
     except InputError as exc:
         raise ToolRetry(str(exc)) from exc
-    intent = ctx.briefing.get("intent")
+    intent = str(ctx.briefing.get("intent") or "") or None
+    registered = load_taxonomy().intents.get(intent or "")
+    fault = registered is not None and registered.follow_up == "confirm_fix"  # a problem to fix, not a question
     out = []
-    for score, hit in rank_for_intent(hits, query, str(intent) if intent else None)[:3]:
+    for score, hit in rank_for_intent(hits, query, intent)[:3]:
         document = knowledge.document(hit.chunk.doc_id)
         section, steps, steps_id = steps_of(document)
-        chunk = hit.chunk
-        if _FOR_IT.search(chunk.section_path):  # the IT team's notes: show the employee the steps instead
-            chunk = next((c for c in document if c.id == steps_id), None) or next(
-                (c for c in document if not _FOR_IT.search(c.section_path)), chunk
-            )
+        chunk, text = hit.chunk, hit.chunk.text
+        shown = chunk.section_path.split(">", 1)[-1]
+        if steps and not _STEPS.search(shown) and (fault or _FOR_IT.search(shown) or _SYMPTOMS.search(shown)):
+            # a fault gets the steps, not the introduction; symptoms are no answer; IT notes are not for employees
+            chunk = next(c for c in document if c.id == steps_id)
+            text = steps
+        elif _FOR_IT.search(shown):
+            chunk = next((c for c in document if not _FOR_IT.search(c.section_path)), chunk)
+            text = chunk.text
+        elif _STEPS.search(shown) and chunk.section_path == section:
+            text = steps  # the whole steps section, not only the part that matched best
         out.append(
             {
                 "title": chunk.title,
                 "section": chunk.section_path,
-                "text": chunk.text,
+                "text": text,
                 "source": chunk.url or chunk.source,
                 "score": round(score, 3),
                 "chunk_id": chunk.id,
-                "steps_section": section,
-                "steps": steps,
-                "steps_chunk_id": steps_id,
             }
         )
     return out
