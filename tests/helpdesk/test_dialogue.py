@@ -218,3 +218,18 @@ def test_a_stray_code_is_not_used(helpdesk_world: HelpdeskWorld, text: str) -> N
     desk, _ = helpdesk_world.desk()
     r = ask(desk, text, MARCUS)
     assert "not waiting for a code" in r.reply and r.actions == []
+
+
+def test_a_possible_known_incident_is_a_question_and_yes_links_it(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, "inbound email from external senders is arriving hours late", MARCUS)
+    assert r.known_incident is None and r.awaiting == "confirmation"
+    assert "Is this the problem you're seeing" in r.reply and "INC0049004" in r.reply
+    own = r.ticket["number"]  # type: ignore[index]
+    linked = ask(desk, "yes", MARCUS, r.conversation_id)
+    assert "Workaround" in linked.reply
+    assert desk.tickets.get(own).parent_number is not None
+    other, _ = helpdesk_world.desk()
+    r = ask(other, "inbound email from external senders is arriving hours late", MARCUS)
+    declined = ask(other, "no", MARCUS, r.conversation_id)
+    assert declined.awaiting == "confirm_fix" and other.tickets.get(r.ticket["number"]).parent_number is None  # type: ignore[index]

@@ -186,6 +186,9 @@ class Helpdesk:
             result = self.triage.classify(text)
             if result.agent in self.agents and result.confidence >= 0.8 and result.clarify is None:
                 act = "inform"  # "where do I get zoom, a client uses it": a request, not "where do I find that?"
+        linking = pending is not None and pending.kind == "confirmation" and pending.target.startswith("link:")
+        if linking and act in ("affirm", "deny"):
+            return Move("act", act="link_incident" if act == "affirm" else "not_incident")
         if pending is not None and pending.kind == "confirmation" and pending.target.startswith("withdraw:"):
             if act == "affirm":
                 return Move("act", act="withdraw")
@@ -209,7 +212,7 @@ class Helpdesk:
             return Move("act", act=act)
         if act in ("fixed", "thanks", "not_fixed", "skip"):
             return Move("act", act=act)
-        engine_asked = pending is not None and not pending.target.startswith("withdraw:")
+        engine_asked = pending is not None and not pending.target.startswith(("withdraw:", "link:"))
         if engine_asked and pending is not None and pending.kind in ("code", "choice", "detail", "confirmation"):
             topic = dialogue.topic(pending.topic)
             if topic is not None and topic.is_open and self._answers(text, act, topic, pending.kind):
@@ -310,6 +313,16 @@ class Helpdesk:
                 "I'm sorry this hasn't been easy. Shall I pass it to a person? Reply 'yes' and I'll hand it over "
                 "with a summary of what we've tried, or tell me what you need."
             )
+        if act == "link_incident" and asked is not None and pending is not None:
+            dialogue.pending = None
+            known = next((i for i in self.directory.incidents() if i.id == pending.target.partition(":")[2]), None)
+            if known is None:
+                return "That problem has just been closed, so I'll keep your own ticket open instead."
+            return compose(tickets.link(asked, known), *_next_step(dialogue, but=asked))
+        if act == "not_incident" and asked is not None:
+            dialogue.pending = Pending("confirm_fix", asked.id)
+            asked.waiting = "confirm_fix"
+            return "OK, I'll keep your own ticket for it. Did my suggestion fix it? Reply 'yes' or 'no'."
         if act == "note" and asked is not None:
             noted = tickets.note(asked, move.detail)
             return compose(

@@ -29,7 +29,7 @@ from firstline.ticketing import (
     Urgency,
 )
 
-__all__ = ["PERSONAL", "IncidentLinker", "Site", "matches", "on_topic", "site_of"]
+__all__ = ["PERSONAL", "IncidentLinker", "Site", "certain", "matches", "on_topic", "site_of"]
 
 MAJOR_TAG = "major_incident"
 OPEN_STATES = (TicketState.NEW, TicketState.IN_PROGRESS, TicketState.ON_HOLD)
@@ -115,6 +115,11 @@ def on_topic(intent: str, title: str, affected: str = "") -> bool | None:
     services, symptoms = topic
     scope = f"{title} {affected}".lower()
     return any(word in scope for word in services) and (not symptoms or any(w in title.lower() for w in symptoms))
+
+
+def certain(incident: KnownIncident, intent: str) -> bool:
+    """A match by the intent's service and symptom is certain; one by shared words is only possible."""
+    return on_topic(intent, incident.title, " ".join(incident.affected)) is True
 
 
 def matches(

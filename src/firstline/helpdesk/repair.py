@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from firstline.directory.models import Person
+from firstline.directory.models import KnownIncident, Person
 from firstline.helpdesk.dialogue import Dialogue, Topic
+from firstline.helpdesk.incidents import site_of
 from firstline.helpdesk.reply import ticket_card
 from firstline.helpdesk.services import DeskServices
 from firstline.ticketing import Impact, NewTicket, Ticket, TicketState, TicketUpdate, Urgency
@@ -93,6 +94,30 @@ class TopicTickets:
         self.services.tickets.comment(ticket.number, f"The requester adds: {detail[:1000]}", author="firstline")
         topic.text = f"{topic.text} / {detail}"[:2000]
         return f"I've added that to {ticket.number}"
+
+    def link(self, topic: Topic, incident: KnownIncident) -> str:
+        """The employee confirmed their problem is a known incident: link their ticket to its parent."""
+        site = site_of(self.person)
+        linked = self.services.incidents.for_known(incident, topic.intent, topic.agent, site)
+        ticket = self._own(topic)
+        if ticket is not None and ticket.state.is_open:
+            self.services.tickets.link_to_parent(ticket.number, linked.parent.number, author="firstline")
+        self.services.tickets.comment(
+            linked.parent.number,
+            f"Also affected: {self.person.name} <{self.person.email}> ({site.tag}): {topic.text[:500]}",
+            author="firstline",
+            internal=True,
+        )
+        self.services.event(
+            self.cid, "ticket_change", "desk", {"action": "linked_to_incident", "ticket": ticket_card(linked.parent)}
+        )
+        topic.status = "escalated"
+        topic.known = {"number": linked.parent.number, "title": linked.title, "team": linked.team}
+        workaround = f" Workaround: {linked.workaround}" if linked.workaround else " There's no workaround yet."
+        return (
+            f"I've added you to {linked.parent.number} ({linked.title}); the {linked.team} team is on it and you'll be "
+            f"told when it's fixed.{workaround}"
+        )
 
     def resolve(self, topic: Topic, note: str) -> str:
         """Resolve the topic's own ticket (the employee said it is fixed)."""

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from firstline.agents import RunContext, RunEvent, RunState
-from firstline.directory.models import Person
+from firstline.directory.models import KnownIncident, Person
 from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError
 from firstline.helpdesk.agents import TRIAGE, build_agents
 from firstline.helpdesk.compose import FOLLOW_UP, approval_wait, compose, open_topics
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
-from firstline.helpdesk.incidents import PERSONAL, Linked, matches, site_of
+from firstline.helpdesk.incidents import PERSONAL, Linked, certain, matches, site_of
 from firstline.helpdesk.offline import OfflineEngine
 from firstline.helpdesk.repair import TopicTickets
 from firstline.helpdesk.reply import DeskReply, add_usage, citations, ticket_card, usage_of
@@ -68,6 +68,7 @@ class Turn:
         self.routed_to: str | None = None
         self.secondary: tuple[str, str, str] | None = None
         self.rejected: tuple[str, str, str] | None = None  # (what, by whom, why) when a person declined
+        self.possible: KnownIncident | None = None  # a known incident this may be part of (to ask about)
         # A language model's model_call events wait here and are written with the next event (same
         # transaction): they are accounting, not actions, and this saves a commit per call. Always flushed
         # before the reply. The offline engine's are not stored (no tokens, no cost; the reply names it).
@@ -194,8 +195,10 @@ class Turn:
                 ),
                 None,
             )
-            if known is not None:
+            if known is not None and certain(known, intent):
                 linked = services.incidents.for_known(known, intent, agent, site)
+            elif known is not None:  # only shared words: ask "is this the problem you're seeing?"
+                self.possible = known
         if linked is not None:
             self._link_reporter(linked, request, context)
             return
@@ -446,6 +449,15 @@ class Turn:
             parts.append(FOLLOW_UP)
         else:
             topic.status = "resolved"
+        if self.possible is not None and topic.status in ("open", "awaiting_confirmation"):
+            dialogue.pending = Pending("confirmation", topic.id, f"link:{self.possible.id}")
+            topic.status = "awaiting_confirmation"
+            if parts and parts[-1] == FOLLOW_UP:
+                parts.pop()
+            parts.append(
+                f"Is this the problem you're seeing: {self.possible.title} ({self.possible.id})? It's a known "
+                "problem the team is already on. Reply 'yes' and I'll add you to it, or 'no' if yours is different."
+            )
         topic.waiting = dialogue.pending.kind if dialogue.pending is not None else ""
         second = None
         if self.secondary is not None:  # kept as a topic of its own, offered once this one is settled
