@@ -117,9 +117,13 @@ def on_topic(intent: str, title: str, affected: str = "") -> bool | None:
     return any(word in scope for word in services) and (not symptoms or any(w in title.lower() for w in symptoms))
 
 
-def certain(incident: KnownIncident, intent: str) -> bool:
-    """A match by the intent's service and symptom is certain; one by shared words is only possible."""
-    return on_topic(intent, incident.title, " ".join(incident.affected)) is True
+def certain(incident: KnownIncident, intent: str, request: str = "") -> bool:
+    """A match by the intent's service and symptom is certain, and so is one that shares four or more content
+    words with the incident; with fewer shared words it is only possible (ask before linking)."""
+    if on_topic(intent, incident.title, " ".join(incident.affected)) is True:
+        return True
+    text = " ".join((incident.title, incident.description, *incident.affected))
+    return len(_content_words(request) & _content_words(text)) >= 4
 
 
 def matches(

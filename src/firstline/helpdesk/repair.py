@@ -10,13 +10,15 @@ from __future__ import annotations
 import uuid
 
 from firstline.directory.models import KnownIncident, Person
-from firstline.helpdesk.dialogue import Dialogue, Topic
+from firstline.helpdesk.compose import CHITCHAT, GREETING, compose, open_topics
+from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
 from firstline.helpdesk.incidents import site_of
+from firstline.helpdesk.reading import Move
 from firstline.helpdesk.reply import ticket_card
 from firstline.helpdesk.services import DeskServices
 from firstline.ticketing import Impact, NewTicket, Ticket, TicketState, TicketUpdate, Urgency
 
-__all__ = ["TopicTickets"]
+__all__ = ["TopicTickets", "answer_act", "where_we_were"]
 
 _FINAL = (TicketState.RESOLVED, TicketState.CLOSED, TicketState.CANCELED)
 
@@ -180,3 +182,212 @@ class TopicTickets:
                 :2000
             ]
         )
+
+
+def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
+    """The reply to a dialogue act, with the ticket changes it asks for (inside the caller's unit of work)."""
+    pending, act = dialogue.pending, move.act
+    active = dialogue.active
+    target = active if active is not None and active.is_open else dialogue.earlier_open()
+    asked = dialogue.topic(pending.topic) if pending is not None else None
+    if act == "human" or (act == "affirm" and pending is not None and pending.kind == "offer_human"):
+        topic = target or active or dialogue.new_topic("Asked for a person in chat")
+        if not topic.is_open and topic.status != "escalated":
+            topic = dialogue.new_topic("Asked for a person in chat")
+        where = tickets.escalate(topic, dialogue, "The employee asked for a person")
+        dialogue.pending = None
+        lead = "Of course." if " is already with " in where else "Of course. I've passed this to a person."
+        return compose(f"{lead} {where}", *_next_step(dialogue, but=topic))
+    if act == "greeting":
+        if target is not None:
+            dialogue.current = target.id
+            dialogue.pending = Pending.resume(target)
+            return f"Hello again! {where_we_were(target)}"
+        return GREETING
+    if act == "chitchat":
+        follow = f' Shall we carry on with "{target.label()}"?' if target is not None else " What can I help with?"
+        return CHITCHAT + follow
+    if act == "goodbye":
+        dialogue.pending = None
+        still = open_topics(dialogue)
+        ending = "Your open tickets stay with the service desk; you'll hear from them." if still else ""
+        return compose("Thanks for getting in touch.", still, ending, "Bye for now!")
+    if act == "complaint":
+        about = target or active
+        dialogue.pending = Pending("offer_human", about.id if about else None)
+        return (
+            "I'm sorry this hasn't been easy. Shall I pass it to a person? Reply 'yes' and I'll hand it over "
+            "with a summary of what we've tried, or tell me what you need."
+        )
+    if act == "link_incident" and asked is not None and pending is not None:
+        dialogue.pending = None
+        known = next(
+            (i for i in tickets.services.directory.incidents() if i.id == pending.target.partition(":")[2]), None
+        )
+        if known is None:
+            return "That problem has just been closed, so I'll keep your own ticket open instead."
+        return compose(tickets.link(asked, known), *_next_step(dialogue, but=asked))
+    if act == "not_incident" and asked is not None:
+        dialogue.pending = Pending("confirm_fix", asked.id)
+        asked.waiting = "confirm_fix"
+        return "OK, I'll keep your own ticket for it. Did my suggestion fix it? Reply 'yes' or 'no'."
+    if act == "note" and asked is not None:
+        noted = tickets.note(asked, move.detail)
+        return compose(
+            f"Thanks, {noted}." if noted else "Thanks, noted.",
+            "Did the steps fix it? Reply 'yes' if the problem is gone, or 'no' and I'll pass it to a person.",
+        )
+    if act == "reask":
+        return (
+            "Did it work after you tried it? Reply 'yes' if the problem is gone, or 'no' and I'll pass it to a person."
+        )
+    if act == "stray_code":
+        return (
+            "I'm not waiting for a code from you right now, so I haven't used that one. If you got a code you "
+            "didn't ask for, tell me and I'll flag it to Security. What can I help with?"
+        )
+    if act == "repeat":
+        if not dialogue.last_reply:
+            return "I haven't said anything yet. What can I help with?"
+        return f"Here it is again:\n\n{dialogue.last_reply}"
+    if act == "clarify":
+        return _explain(pending, asked or target, dialogue)
+    if act == "cancel":
+        if target is None:
+            return "There's nothing in progress to cancel. What can I help with?"
+        ticket = tickets.own_open_ticket(target)
+        if ticket is not None:  # a ticket is cancelled only when the employee confirms that very ticket
+            dialogue.current = target.id
+            dialogue.pending = Pending("confirmation", target.id, f"withdraw:{ticket.number}")
+            return (
+                f"Shall I cancel {ticket.number} (\"{target.label()}\")? Reply 'yes' to cancel it, or 'no' to "
+                "keep it open."
+            )
+        tickets.withdraw(target)
+        dialogue.pending = None
+        return compose(f'OK, I\'ve dropped "{target.label()}".', open_topics(dialogue))
+    if act == "withdraw" and asked is not None:
+        note = tickets.withdraw(asked)
+        dialogue.pending = None
+        return compose(f'OK, I\'ve dropped "{asked.label()}". {note}'.strip(), *_next_step(dialogue, but=asked))
+    if act == "confirm_withdraw" and pending is not None:
+        return f"Just to be sure: reply 'yes' to cancel {pending.target.partition(':')[2]}, or 'no' to keep it open."
+    if act == "affirm" and pending is not None and pending.kind in ("choice", "detail") and asked is not None:
+        return f"Thanks. To carry on I need one more thing from you. {asked.last_reply}"
+    if act == "keep" and asked is not None:
+        dialogue.pending = Pending.resume(asked)
+        return compose(f"OK, {asked.ticket or 'it'} stays open.", where_we_were(asked))
+    if act == "back":
+        earlier = dialogue.earlier_open()
+        if earlier is None:
+            return compose("There's no earlier problem still open.", "What would you like to do?")
+        dialogue.current = earlier.id
+        dialogue.pending = Pending.resume(earlier)
+        return f"Back to it. {where_we_were(earlier)}"
+    declined = act in ("deny", "not_fixed", "skip")
+    if declined and pending is not None and pending.kind == "secondary" and asked is not None:
+        asked.status = "cancelled"
+        dialogue.pending = None
+        return compose(f'OK, I\'ll leave "{asked.label()}" for now.', "Anything else I can help with?")
+    fixing = asked if pending is not None and pending.kind == "confirm_fix" else None
+    if act in ("fixed", "thanks", "affirm") and (fixing is not None or (act == "fixed" and target is not None)):
+        done = fixing or target
+        assert done is not None
+        note = tickets.resolve(done, "The employee confirmed it is fixed")
+        dialogue.pending = None
+        return compose(f"Great, glad it's working. {note}".strip(), *_next_step(dialogue))
+    if act in ("not_fixed", "deny") and (fixing is not None or (act == "not_fixed" and target is not None)):
+        broken = fixing or target
+        assert broken is not None
+        why = "The suggested fix did not work" + (f" ({move.detail[:300]})" if move.detail else "")
+        where = tickets.escalate(broken, dialogue, why)
+        dialogue.pending = None
+        return compose(f"Sorry it's still not working. {where}", *_next_step(dialogue, but=broken))
+    if act == "deny" and pending is not None and pending.kind == "offer_human":
+        dialogue.pending = Pending.resume(asked) if asked is not None else None
+        where = where_we_were(asked) if asked is not None and asked.is_open else ""
+        return compose("OK, I won't.", where or "Tell me what you'd like to do next.")
+    if act in ("skip", "deny") and pending is not None and pending.kind in ("choice", "detail") and asked:
+        dialogue.pending = Pending("offer_human", asked.id)
+        where = f" ({asked.ticket} stays open meanwhile)" if asked.ticket else ""
+        return (
+            "No problem. If you can't find it, I can pass this to a person who'll work it out with you: reply "
+            f"'yes' and I will, or tell me when you have it{where}."
+        )
+    if act == "skip":
+        if pending is not None and pending.kind == "code":
+            dialogue.pending = Pending("offer_human", pending.topic)
+            return (
+                "Without the code I can't change anything on your account: it's how I know it's really you. "
+                "Shall I pass this to a person instead? Reply 'yes' and I'll hand it over."
+            )
+        return "No problem. Tell me what you do know, or say 'a person please' and I'll pass it on."
+    if act == "thanks":
+        if pending is not None and asked is not None and asked.is_open:
+            return compose("You're welcome!", where_we_were(asked), open_topics(dialogue, but=asked))
+        return compose("You're welcome!", open_topics(dialogue), "Anything else I can help with?")
+    if act == "fixed":
+        return "Glad it's working! Anything else I can help with?"
+    if act == "not_fixed":
+        return "Sorry to hear that. What isn't working? Tell me in a sentence what you see."
+    if act == "affirm":
+        return "Sorry, I'm not sure what you're saying yes to. What can I help with?"
+    return compose("OK.", open_topics(dialogue), "Is there anything else I can help with?")
+
+
+def _next_step(dialogue: Dialogue, but: Topic | None = None) -> list[str]:
+    """After a topic is settled: offer a problem mentioned but not started yet, else list what is still open."""
+    waiting = next((t for t in dialogue.topics if t.is_open and not t.agent and not t.run and t is not but), None)
+    if waiting is not None:
+        dialogue.pending = Pending("secondary", waiting.id)
+        return [
+            f'You also mentioned "{waiting.label()}", which is still open. Shall I look at it next? Reply '
+            "'yes' and I'll start."
+        ]
+    return [open_topics(dialogue, but=but), "Anything else I can help with?"]
+
+
+def where_we_were(topic: Topic) -> str:
+    """Where a topic stands, in a sentence (not the whole last answer again)."""
+    ticket = f" ({topic.ticket})" if topic.ticket else ""
+    state = "is still open" if topic.is_open else f"is {topic.status}"
+    return f'"{topic.label()}"{ticket} {state}: {_WHERE.get(topic.waiting, _ELSE)}'
+
+
+_ELSE = "Tell me more about it, or what you'd like to do next."
+_WHERE = {
+    "code": "I'm waiting for the six-digit code I sent you.",
+    "approval": "It's waiting for a person to approve it.",
+    "choice": "I asked which one you mean: tell me, or say 'say that again' to see the options.",
+    "detail": "I asked for a few more details about it.",
+    "confirmation": "I asked you to confirm: reply 'yes' or 'no'.",
+    "confirm_fix": "I asked whether my last suggestion fixed it: reply 'yes' or 'no'.",
+    "secondary": "I asked whether to look at it next: reply 'yes' or 'no'.",
+}
+
+
+def _explain(pending: Pending | None, topic: Topic | None, dialogue: Dialogue) -> str:
+    """Say the pending question another way."""
+    kind = pending.kind if pending is not None else None
+    if kind == "code":
+        return (
+            "I sent a six-digit one-time code to your registered mobile (as a text message). Type those six "
+            "digits here so I know it's really you; I never need your password."
+        )
+    if kind == "confirm_fix":
+        return (
+            "I meant: after trying those steps, is the problem gone? Reply 'yes' if it's fixed, or 'no' and I'll "
+            "pass it to a person."
+        )
+    if kind == "secondary" and topic is not None:
+        return f"You mentioned a second problem: \"{topic.label()}\". Reply 'yes' to start on it, or 'no' to leave it."
+    if kind == "offer_human":
+        return (
+            "I'm offering to hand this to a person on the service desk. Reply 'yes' and I will, or 'no' to carry on "
+            "here."
+        )
+    if kind == "approval":
+        return "A person on the service desk has to approve that step first; I'll carry on here when they decide."
+    if topic is not None and topic.last_reply:
+        return f"Sorry, let me put it another way. {topic.last_reply}"
+    return "Sorry, that wasn't clear. Tell me in your own words what you need, or say 'a person please'."

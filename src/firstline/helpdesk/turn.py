@@ -195,7 +195,7 @@ class Turn:
                 ),
                 None,
             )
-            if known is not None and certain(known, intent):
+            if known is not None and certain(known, intent, request):
                 linked = services.incidents.for_known(known, intent, agent, site)
             elif known is not None:  # only shared words: ask "is this the problem you're seeing?"
                 self.possible = known

@@ -1,0 +1,153 @@
+"""Reading a message against the dialogue state: an answer to the pending question, a dialogue act, or content.
+
+:class:`MessageReader` decides, from the dialogue-act model, the triage model and the stored
+:class:`~firstline.helpdesk.dialogue.Dialogue`, what a message is — never from the words of
+Firstline's own replies — and returns a :class:`Move` for the desk to carry out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from firstline.helpdesk import slots
+from firstline.helpdesk.acts import Acts
+from firstline.helpdesk.dialogue import Dialogue, Topic
+from firstline.helpdesk.triage import Triage, TriageResult
+
+__all__ = ["WHILE_PAUSED", "MessageReader", "Move"]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """How a message relates to the dialogue: a dialogue act, more of a topic, starting one, or a new topic."""
+
+    kind: Literal["act", "continue", "start", "new"]
+    act: str = "inform"
+    topic: Topic | None = None
+    detail: str = ""
+
+
+WHILE_PAUSED = ("human", "thanks", "goodbye", "repeat", "clarify", "chitchat", "complaint")
+_ABOUT_THE_LAST_REPLY = frozenset(
+    {"affirm", "deny", "fixed", "not_fixed", "cancel", "repeat", "clarify", "skip", "back", "complaint"}
+)
+_STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
+
+
+class MessageReader:
+    """What each message is, given the conversation's dialogue state."""
+
+    def __init__(self, triage: Triage, acts: Acts, agents: Collection[str]) -> None:
+        self.triage = triage
+        self.acts = acts
+        self.agents = agents
+
+    def read(self, dialogue: Dialogue, text: str) -> Move:
+        """What the message is: an answer to the pending question, a dialogue act, or content (which topic)."""
+        reading = self.acts.read(text)
+        pending = dialogue.pending
+        active = dialogue.active
+        act = reading.act if reading.confidence >= 0.5 else "inform"
+        if act == "back" and pending is not None and pending.kind == "choice":
+            act = "inform"  # "the first one" answers "which one?"
+        if act != "inform" and not dialogue.last_reply and act in _ABOUT_THE_LAST_REPLY:
+            act = "inform"  # nothing was said yet that this could be about
+        if act not in ("inform", "human") and len(text.split()) >= 5:
+            result = self.triage.classify(text)
+            if result.agent in self.agents and result.confidence >= 0.8 and result.clarify is None:
+                act = "inform"  # "where do I get zoom, a client uses it": a request, not "where do I find that?"
+        linking = pending is not None and pending.kind == "confirmation" and pending.target.startswith("link:")
+        if linking and act in ("affirm", "deny"):
+            return Move("act", act="link_incident" if act == "affirm" else "not_incident")
+        if pending is not None and pending.kind == "confirmation" and pending.target.startswith("withdraw:"):
+            if act == "affirm":
+                return Move("act", act="withdraw")
+            if act in ("deny", "skip"):
+                return Move("act", act="keep")
+            if act == "cancel":
+                return Move("act", act="confirm_withdraw")
+        if pending is not None and pending.kind == "code" and slots.code(text):
+            return Move("continue", topic=dialogue.topic(pending.topic))
+        if slots.code(text) and len(text.split()) <= 2:
+            waiting = next((t for t in reversed(dialogue.topics) if t.status == "awaiting_code"), None)
+            if waiting is not None:  # the code for a topic the conversation moved away from
+                return Move("continue", topic=waiting)
+            return Move("act", act="stray_code")
+        if act in ("human", "greeting", "goodbye", "complaint", "cancel", "repeat", "clarify", "chitchat", "back"):
+            return Move("act", act=act)
+        if pending is not None and pending.kind == "secondary" and act == "affirm":
+            return Move("start", topic=dialogue.topic(pending.topic))
+        answered = act in ("affirm", "deny", "fixed", "not_fixed", "thanks", "skip")
+        if answered and pending is not None and pending.kind in ("confirm_fix", "offer_human", "secondary"):
+            return Move("act", act=act)
+        if act in ("fixed", "thanks", "not_fixed", "skip"):
+            return Move("act", act=act)
+        engine_asked = pending is not None and not pending.target.startswith(("withdraw:", "link:"))
+        if engine_asked and pending is not None and pending.kind in ("code", "choice", "detail", "confirmation"):
+            topic = dialogue.topic(pending.topic)
+            if topic is not None and topic.is_open and self.answers(text, act, topic, pending.kind):
+                return Move("continue", topic=topic)
+        if pending is not None and pending.kind == "confirm_fix" and active is not None and active.is_open:
+            result = self.triage.classify(text)
+            if act == "inform" and _vague(text, result):
+                return Move("act", act="reask")  # "ok I tried that": neither yes nor no, nothing new
+            if act == "inform" and result.agent not in self.agents:
+                return Move("act", act="note", detail=text)  # "it's the big one on the finance share"
+            if self.same_topic(text, active, loose=True):
+                return Move("act", act="not_fixed", detail=text)
+        if act in ("affirm", "deny"):
+            return Move("act", act=act)
+        if active is not None and active.is_open and active.agent and pending is None and self.same_topic(text, active):
+            return Move("continue", topic=active)
+        return Move("new")
+
+    def answers(self, text: str, act: str, topic: Topic, kind: str) -> bool:
+        """Whether ``text`` answers the pending question rather than raising something new."""
+        if act in ("affirm", "deny", "skip"):
+            return kind == "confirmation"  # a yes/no answers a yes/no question; to "which one?" it is no answer
+        if not topic.agent or _names_a_detail(text):
+            return True  # the answer to triage's clarifying question; "LON-F4-HP-02", an address, a hostname
+        result = self.triage.classify(text)
+        if result.agent not in self.agents or result.clarify is not None or _vague(text, result):
+            return True  # not a new IT problem: the answer
+        return result.agent == topic.agent and (result.intent == topic.intent or result.confidence < 0.8)
+
+    def same_topic(self, text: str, topic: Topic, loose: bool = False) -> bool:
+        """The message is about the same specialist's problem, or too vague to be a new one.
+
+        ``loose``: any problem for the same specialist counts (after "did that fix it?", a detail
+        such as "I'm already on NW-GW-LON" is about the answer just given).
+        """
+        if not topic.agent:
+            return False
+        result = self.triage.classify(text)
+        if result.agent not in self.agents:  # greeting, gibberish: not a new problem
+            return len(text.split()) <= 6
+        if result.clarify is not None or _vague(text, result):
+            return True
+        if result.agent != topic.agent:
+            return False
+        if loose:  # after "did that fix it?": "I'm already on NW-GW-LON and it still drops" is about it
+            return bool(_STILL.search(text)) or result.intent == topic.intent
+        return result.intent == topic.intent or result.confidence < 0.8
+
+
+def _names_a_detail(text: str) -> bool:
+    """The message names a printer, a device, an address, an extension or a ticket: details a question asks for."""
+    return bool(
+        slots.printer_name(text)
+        or slots.hostname(text)
+        or slots.emails(text)
+        or slots.ticket_number(text)
+        or (slots.extension(text) and len(text.split()) <= 4)
+    )
+
+
+def _vague(text: str, result: TriageResult) -> bool:
+    """A short message that names nothing ("it's broken", "still the same") is no new problem."""
+    words = text.split()
+    named = slots.printer_name(text) or slots.hostname(text) or slots.ticket_number(text) or slots.emails(text)
+    return len(words) <= 4 and not named and result.confidence < 0.9
