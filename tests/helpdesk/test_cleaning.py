@@ -511,3 +511,7 @@ def _timed(call: object, times: int) -> float:
     for _ in range(times):
         call()
     return (time.perf_counter() - started) / times
+
+
+def test_two_swapped_letters_beat_a_more_frequent_word_one_letter_away() -> None:
+    assert default_vocabulary().correct("I wnat a real person") == "I want a real person"  # not "what"

@@ -189,9 +189,10 @@ class Helpdesk:
     ) -> DeskReply:
         """Store the reply with the dialogue state (inside the caller's unit of work) and return it."""
         if text == dialogue.last_reply:  # never the same reply to two different messages
-            text = (
-                "I've nothing new to add to my last answer. Tell me more about what you see, or say 'a person "
-                "please' and I'll pass it to the service desk."
+            text = compose(
+                "I've nothing new to add to my last answer.",
+                open_topics(dialogue),
+                "Tell me more about what you see, or say 'a person please' and I'll pass it to the service desk.",
             )
         dialogue.last_reply = text
         state["dialogue"] = dialogue.as_dict()

@@ -144,19 +144,27 @@ class SpellingCorrector:
     def suggest(self, word: str) -> str | None:
         """The known word nearest to lower-case ``word``, or ``None`` when none is near enough.
 
-        Among the nearest, a word that keeps every letter typed wins (a dropped letter is the commonest
-        typo: ``printr`` is ``printer``, not ``print``), then the most frequent.
+        Among the nearest, a word with exactly the letters typed wins (two swapped letters: ``wnat`` is
+        ``want``), then one that keeps every letter typed (a dropped letter is the commonest typo:
+        ``printr`` is ``printer``, not ``print``), then the most frequent.
         """
         if len(word) > _MAX_LENGTH:
             return None
         limit = _depth(len(word))
-        best: tuple[int, bool, int, str] | None = None
+        best: tuple[int, bool, bool, int, str] | None = None
         for candidate in self._near(word, limit):
             distance = edit_distance(word, candidate, limit)
             if distance <= limit:
-                key = (distance, not _subsequence(word, candidate), -self.counts[candidate], candidate)
+                same_letters = sorted(word) == sorted(candidate)  # "wnat" is "want" swapped, not "what"
+                key = (
+                    distance,
+                    not same_letters,
+                    not _subsequence(word, candidate),
+                    -self.counts[candidate],
+                    candidate,
+                )
                 best = key if best is None or key < best else best
-        return best[3] if best else None
+        return best[-1] if best else None
 
     def correct(self, text: str) -> str:
         """``text`` with shorthand expanded and unknown words replaced by their closest known word."""

@@ -46,7 +46,11 @@ __all__ = [
 
 MAX_CHARS = 8000
 _CACHE_SIZE = 512
-_SECOND_PROBLEM = 0.7  # a clause is a second problem only when it is confidently another specialist's
+_SECOND_PROBLEM = 0.7
+# "the laptop screen is fine": a clause that says something works is no second problem
+_FINE = re.compile(
+    r"\b(fine|ok|okay|works? (fine|normally|ok)|working (fine|normally|ok)|no problems?)\b", re.I
+)  # a clause is a second problem only when it is confidently another specialist's
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget) (all |any |the |your )?(previous|prior|above|earlier) (instructions|rules|prompts?)|"
     r"\byou are now\b|\bsystem prompt\b|\bact as (an? )?(admin|administrator|root|system)|\bdeveloper mode\b|"
@@ -323,7 +327,10 @@ class Triage:
             confident = [
                 (p, texts[i + 1])
                 for i, p in enumerate(parts)
-                if p[2] >= _SECOND_PROBLEM and p[0] in specialists and len(texts[i + 1].split()) >= 4
+                if p[2] >= _SECOND_PROBLEM
+                and p[0] in specialists
+                and len(texts[i + 1].split()) >= 4
+                and not _FINE.search(texts[i + 1])
             ]
             if len({p[0] for p, _ in confident}) > 1:
                 primary = confident[0][0]
