@@ -3,31 +3,25 @@ event sink (tickets on routing, approvals, failures), and the final commit of re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from firstline.agents import RunContext, RunEvent, RunState
 from firstline.directory.models import KnownIncident, Person
-from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError
 from firstline.helpdesk.agents import TRIAGE, build_agents
 from firstline.helpdesk.compose import FOLLOW_UP, approval_wait, compose, open_topics
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
-from firstline.helpdesk.incidents import PERSONAL, Linked, certain, matches, site_of
 from firstline.helpdesk.offline import OfflineEngine
 from firstline.helpdesk.repair import TopicTickets
 from firstline.helpdesk.reply import DeskReply, add_usage, citations, ticket_card, usage_of
+from firstline.helpdesk.routing import TicketOnRouting, list_owners
 from firstline.helpdesk.services import DeskServices
 from firstline.helpdesk.triage import TriageResult
 from firstline.ticketing import (
     ApprovalRecord,
     Conversation,
-    Impact,
-    NewTicket,
-    Ticket,
     TicketState,
     TicketUpdate,
-    Urgency,
 )
 
 __all__ = ["Turn"]
@@ -73,6 +67,7 @@ class Turn:
         # transaction): they are accounting, not actions, and this saves a commit per call. Always flushed
         # before the reply. The offline engine's are not stored (no tokens, no cost; the reply names it).
         self.unwritten: list[RunEvent] = []
+        self.routing = TicketOnRouting(services, self.cid, person, bool(state.get("injection_suspected")))
 
     # -- context ---------------------------------------------------------------------------------
 
@@ -160,108 +155,20 @@ class Turn:
             self.services.event(self.cid, item.kind, item.agent, item.data)
 
     def _routed(self, agent: str, context: RunContext) -> None:
-        """A specialist took the problem: open (or link) its ticket and brief the specialist."""
-        services = self.services
-        taxonomy = services.triage.taxonomy
-        result = self.triage
-        request = self.request_text
-        intent = (
-            result.intent
-            if result is not None and result.agent == agent
-            else services.triage.intent_for(request or agent, agent)
-        )
-        self.agent, self.intent = agent, intent
-        self.topic.agent, self.topic.intent = agent, intent
-        self.known = None
-        facts = self._topic_facts(agent, intent)
-        context.briefing.update(facts)
+        """A specialist took the problem: the routing hook opens (or links) its ticket; brief the specialist."""
+        routed = self.routing(agent, self.triage, self.request_text)
+        self.agent, self.intent = routed.agent, routed.intent
+        self.topic.agent, self.topic.intent = routed.agent, routed.intent
+        self.known, self.possible = routed.known, routed.possible
+        self.secondary = routed.secondary or self.secondary
+        context.briefing.update(self._topic_facts(routed.agent, routed.intent))
         context.briefing.pop("known_incident", None)
-        if result is not None and result.secondary is not None:
-            self.secondary = result.secondary
-        registered = taxonomy.intents.get(intent)
-        if registered is not None and registered.ticket == "on_escalation":
-            self.ticket_number = context.ticket_number = None
-            context.briefing.pop("ticket", None)
-            return
-        site = site_of(self.person)
-        linked = None if intent in PERSONAL else services.incidents.existing_parent(intent, site)
-        if linked is None:
-            phone = services.directory.phone_of(self.person.id)
-            known = next(
-                (
-                    i
-                    for i in services.directory.incidents()
-                    if matches(i, intent, self.person, phone, request, str(facts["tier2_group"]))
-                ),
-                None,
-            )
-            if known is not None and certain(known, intent, request):
-                linked = services.incidents.for_known(known, intent, agent, site)
-            elif known is not None:  # only shared words: ask "is this the problem you're seeing?"
-                self.possible = known
-        if linked is not None:
-            self._link_reporter(linked, request, context)
-            return
-        assessment = result.assessment if result is not None else None
-        ticket = services.tickets.create(
-            NewTicket(
-                requester=self.person.email,
-                short_description=_short(request),
-                description=request,
-                category=agent,
-                specialist=agent,
-                intent=intent,
-                impact=Impact(assessment.impact) if assessment else Impact.LOW,
-                urgency=Urgency(assessment.urgency) if assessment else Urgency.MEDIUM,
-                assignment_group=str(facts["tier2_group"]),
-                correlation_id=f"{self.cid}:{uuid.uuid4().hex[:8]}",
-                tags=[site.tag, f"intent:{intent}"],
-            )
-        )
-        self._set_ticket(ticket, context)
-        services.event(self.cid, "ticket_change", "desk", {"action": "opened", "ticket": ticket_card(ticket)})
-        if self.state.get("injection_suspected"):
-            services.tickets.comment(
-                ticket.number,
-                "The message contained text that looks like instructions to the assistant; it was treated as the "
-                "requester's own request and nothing outside their own account was changed.",
-                author="firstline",
-                internal=True,
-            )
-        cluster = None if intent in PERSONAL else services.incidents.cluster(ticket, site, services.clock())
-        if cluster is not None:
-            self._brief_known(cluster, context)
-            services.event(
-                self.cid, "ticket_change", "desk", {"action": "major_incident", "ticket": ticket_card(cluster.parent)}
-            )
-
-    def _link_reporter(self, linked: Linked, request: str, context: RunContext) -> None:
-        parent = linked.parent
-        self.services.tickets.comment(
-            parent.number,
-            f"Also affected: {self.person.name} <{self.person.email}> ({site_of(self.person).tag}): {request[:500]}",
-            author="firstline",
-            internal=True,
-        )
-        self._set_ticket(parent, context)
-        self._brief_known(linked, context)
-        self.services.event(
-            self.cid, "ticket_change", "desk", {"action": "linked_to_incident", "ticket": ticket_card(parent)}
-        )
-
-    def _brief_known(self, linked: Linked, context: RunContext) -> None:
-        self.known = {
-            "number": linked.parent.number,
-            "title": linked.title,
-            "team": linked.team,
-            "workaround": linked.workaround,
-            "update_eta": linked.update_eta,
-        }
-        context.briefing["known_incident"] = self.known
-
-    def _set_ticket(self, ticket: Ticket, context: RunContext) -> None:
-        self.ticket_number = context.ticket_number = ticket.number
-        context.briefing["ticket"] = ticket.number
+        self.ticket_number = context.ticket_number = routed.ticket
+        context.briefing.pop("ticket", None)
+        if routed.ticket:
+            context.briefing["ticket"] = routed.ticket
+        if routed.known:
+            context.briefing["known_incident"] = routed.known
 
     def _approval(self, event: RunEvent, context: RunContext) -> None:
         approval_id = str(event.data["approval"])
@@ -269,31 +176,13 @@ class Turn:
         arguments = dict(event.data.get("arguments") or {})
         approvers: tuple[str, ...] = ()
         if tool == "add_to_distribution_list" and arguments.get("address"):
-            approvers = self._list_owners(str(arguments["address"]))
+            approvers = list_owners(self.services.directory, self.person, str(arguments["address"]))
         record = self.services.conversations.add_approval(
             ApprovalRecord(approval_id, self.cid, tool, arguments, self.person.email, approvers)
         )
         event.data["approvers"] = list(record.approvers)
         self.ticket_number = context.ticket_number or self.ticket_number
         self.ticket_update(TicketState.ON_HOLD, f"Waiting for approval {approval_id}: {tool} {arguments}")
-
-    def _list_owners(self, address: str) -> tuple[str, ...]:
-        directory = self.services.directory
-        if "@" not in address:
-            address = f"{address}@{self.person.email.split('@', 1)[1]}"
-        try:
-            owners = directory.distribution_list(address).owners
-        except DirectoryEntryNotFoundError:
-            return ()
-        emails = []
-        for owner in owners:
-            try:
-                person = directory.person(owner)
-            except PersonNotFoundError:
-                continue
-            if person.is_current:
-                emails.append(person.email.lower())
-        return tuple(emails)
 
     def ticket_update(self, state: TicketState, note: str) -> None:
         number = self.ticket_number
@@ -509,8 +398,3 @@ class Turn:
             engine=", ".join(turn_usage["models"]) or services.engine_name,
             usage={"turn": turn_usage},
         )
-
-
-def _short(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 150 else line[:147].rsplit(" ", 1)[0] + "..."
