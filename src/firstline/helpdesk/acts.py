@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from firstline.errors import ConfigError, InputError
 from firstline.helpdesk.taxonomy import data_dir
+from firstline.helpdesk.triage import embed, reference_features, softmax
 from firstline.knowledge.embedders import Embedder
 
 __all__ = ["ACTS", "ActModel", "ActReading", "Acts", "load_act_examples", "packaged_act_model_path"]
@@ -47,7 +48,6 @@ ACTS: tuple[str, ...] = (
     "back",
 )
 _MAX_ACT_WORDS = 16  # longer messages are content
-_REF_SCALE = 3.0
 
 
 def packaged_act_model_path() -> Path:
@@ -71,17 +71,6 @@ def load_act_examples(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    result: npt.NDArray[np.float64] = exp / exp.sum(axis=-1, keepdims=True)
-    return result
-
-
-def _embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-    queries = getattr(embedder, "queries", embedder)
-    return np.asarray(queries.embed_documents(list(texts)), dtype=np.float64)
-
-
 @dataclass
 class ActModel:
     """One linear softmax over (embedding, per-act similarity to the training utterances)."""
@@ -95,26 +84,17 @@ class ActModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def features(self, vectors: npt.NDArray[np.float64], leave_out: bool = False) -> npt.NDArray[np.float64]:
-        similarity = vectors @ self.ref_vectors.T.astype(np.float64)
-        if leave_out:
-            similarity[np.arange(len(vectors)), np.arange(len(vectors))] = -1.0
-        refs = np.array(self.ref_labels)
-        columns = []
-        for act in ACTS:
-            block = similarity[:, refs == act]
-            top = np.sort(block, axis=1)[:, -3:] if block.shape[1] else np.zeros((len(vectors), 1))
-            columns.append(top.mean(axis=1))
-        return np.hstack([vectors, _REF_SCALE * np.stack(columns, axis=1)])
+        return reference_features(vectors, self.ref_vectors, self.ref_labels, ACTS, leave_out)
 
     def probabilities(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return _softmax(features @ self.weights.T + self.bias)
+        return softmax(features @ self.weights.T + self.bias)
 
     @classmethod
     def train(cls, examples: Sequence[tuple[str, str]], embedder: Embedder, c: float = 4.0) -> ActModel:
         from sklearn.linear_model import LogisticRegression
 
         started = time.perf_counter()
-        vectors = _embed(embedder, [t for t, _ in examples])
+        vectors = embed(embedder, [t for t, _ in examples])
         model = cls([], np.zeros(0), np.zeros(0), vectors.astype(np.float32), [a for _, a in examples], embedder.name)
         fitted = LogisticRegression(C=c, max_iter=5000).fit(
             model.features(vectors, leave_out=True), [a for _, a in examples]
@@ -193,7 +173,7 @@ class Acts:
         with self._lock:
             if (hit := self._cache.get(text)) is not None:
                 return hit
-        probabilities = self.model.probabilities(self.model.features(_embed(self.embedder, [text])))[0]
+        probabilities = self.model.probabilities(self.model.features(embed(self.embedder, [text])))[0]
         best = int(np.argmax(probabilities))
         reading = ActReading(self.model.labels[best], float(probabilities[best]))
         with self._lock:
@@ -204,7 +184,7 @@ class Acts:
 
     def evaluate(self, examples: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """Accuracy and per-act recall on labelled ``examples`` (the held-out split)."""
-        vectors = _embed(self.embedder, [t for t, _ in examples])
+        vectors = embed(self.embedder, [t for t, _ in examples])
         predicted = np.argmax(self.model.probabilities(self.model.features(vectors)), axis=1)
         labels = [self.model.labels[int(i)] for i in predicted]
         correct = [p == a for p, (_, a) in zip(labels, examples, strict=True)]

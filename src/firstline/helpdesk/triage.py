@@ -39,9 +39,12 @@ __all__ = [
     "Triage",
     "TriageModel",
     "TriageResult",
+    "embed",
     "load_examples",
     "packaged_model_path",
+    "reference_features",
     "runbook_references",
+    "softmax",
 ]
 
 MAX_CHARS = 8000
@@ -89,7 +92,7 @@ def packaged_model_path() -> Path:
     return data_dir() / "triage-model.npz"
 
 
-def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     result: npt.NDArray[np.float64] = exp / exp.sum(axis=-1, keepdims=True)
@@ -124,16 +127,7 @@ class TriageModel:
 
     def features(self, vectors: npt.NDArray[np.float64], leave_out: bool = False) -> npt.NDArray[np.float64]:
         """Embedding + per-group top-3 similarity. ``leave_out`` ignores each row's own reference (training)."""
-        similarity = vectors @ self.ref_vectors.T.astype(np.float64)
-        if leave_out:
-            similarity[np.arange(len(vectors)), np.arange(len(vectors))] = -1.0
-        groups = np.array(self.ref_groups)
-        columns = []
-        for group in self.groups:
-            block = similarity[:, groups == group]
-            top = np.sort(block, axis=1)[:, -3:] if block.shape[1] else np.zeros((len(vectors), 1))
-            columns.append(top.mean(axis=1))
-        return np.hstack([vectors, _REF_SCALE * np.stack(columns, axis=1)])
+        return reference_features(vectors, self.ref_vectors, self.ref_groups, self.groups, leave_out)
 
     @classmethod
     def train(
@@ -149,8 +143,8 @@ class TriageModel:
         if len({e.agent for e in examples}) < 2:
             raise InputError("Training needs examples of at least two labels.")
         started = time.perf_counter()
-        vectors = _embed(embedder, [e.text for e in examples])
-        ref_vectors = _embed(embedder, [t for t, _ in references]) if references else np.zeros((0, vectors.shape[1]))
+        vectors = embed(embedder, [e.text for e in examples])
+        ref_vectors = embed(embedder, [t for t, _ in references]) if references else np.zeros((0, vectors.shape[1]))
         model = cls([], np.zeros(0), np.zeros(0), [], np.zeros(0), np.zeros(0),
                     np.vstack([vectors, ref_vectors]).astype(np.float32),
                     [f"u:{e.agent}" for e in examples] + [f"kb:{c}" for _, c in references],
@@ -211,16 +205,39 @@ class TriageModel:
             ) from exc
 
     def agent_probabilities(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return _softmax(features @ self.agent_weights.T + self.agent_bias)
+        return softmax(features @ self.agent_weights.T + self.agent_bias)
 
     def intent_probabilities(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return _softmax(features @ self.intent_weights.T + self.intent_bias)
+        return softmax(features @ self.intent_weights.T + self.intent_bias)
 
 
 _REF_SCALE = 3.0
 
 
-def _embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+def reference_features(
+    vectors: npt.NDArray[np.float64],
+    ref_vectors: npt.NDArray[np.float32],
+    ref_groups: Sequence[str],
+    groups: Sequence[str],
+    leave_out: bool = False,
+) -> npt.NDArray[np.float64]:
+    """The embedding plus, per group, the mean of its three highest similarities to that group's references.
+
+    ``leave_out`` ignores each row's own reference (rows are the first references when training).
+    """
+    similarity = vectors @ ref_vectors.T.astype(np.float64)
+    if leave_out:
+        similarity[np.arange(len(vectors)), np.arange(len(vectors))] = -1.0
+    labels = np.array(ref_groups)
+    columns = []
+    for group in groups:
+        block = similarity[:, labels == group]
+        top = np.sort(block, axis=1)[:, -3:] if block.shape[1] else np.zeros((len(vectors), 1))
+        columns.append(top.mean(axis=1))
+    return np.hstack([vectors, _REF_SCALE * np.stack(columns, axis=1)])
+
+
+def embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
     """Embed with the engine that answers queries, so training and serving see the same vectors."""
     queries = getattr(embedder, "queries", embedder)
     return np.asarray(queries.embed_documents(list(texts)), dtype=np.float64)
@@ -306,7 +323,7 @@ class Triage:
         result = self.classify(text)
         if result.agent == agent and result.intent in allowed:
             return result.intent
-        features = self.model.features(_embed(self.embedder, [_validate(text)]))
+        features = self.model.features(embed(self.embedder, [_validate(text)]))
         probabilities = self.model.intent_probabilities(features)[0]
         scored = [(float(p), label) for label, p in zip(self.model.intent_labels, probabilities, strict=True)]
         return max((p, label) for p, label in scored if label in allowed)[1]
@@ -315,7 +332,7 @@ class Triage:
         text = _validate(text)
         clauses = [c.strip() for c in _CLAUSE_SPLIT.split(text) if len(c.split()) >= 3]
         texts = [text, *clauses] if len(clauses) > 1 else [text]
-        features = self.model.features(_embed(self.embedder, texts))
+        features = self.model.features(embed(self.embedder, texts))
         agents = self.model.agent_probabilities(features)
         intents = self.model.intent_probabilities(features)
         whole = self._decide(agents[0], intents[0])
