@@ -194,9 +194,10 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         topic = target or active or dialogue.new_topic("Asked for a person in chat")
         if not topic.is_open and topic.status != "escalated":
             topic = dialogue.new_topic("Asked for a person in chat")
+        again = topic.status == "escalated" and tickets.own_open_ticket(topic) is not None
         where = tickets.escalate(topic, dialogue, "The employee asked for a person")
         dialogue.pending = None
-        lead = "Of course." if " is already with " in where else "Of course. I've passed this to a person."
+        lead = "Of course." if again else "Of course. I've passed this to a person."
         return compose(f"{lead} {where}", *_next_step(dialogue, but=topic))
     if act == "greeting":
         if target is not None:
