@@ -233,3 +233,13 @@ def test_a_possible_known_incident_is_a_question_and_yes_links_it(helpdesk_world
     r = ask(other, "some external emails arrive late", MARCUS)
     declined = ask(other, "no", MARCUS, r.conversation_id)
     assert declined.awaiting == "confirm_fix" and other.tickets.get(r.ticket["number"]).parent_number is None  # type: ignore[index]
+
+
+def test_how_long_will_that_take_is_answered_from_the_ticket_not_the_runbooks(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, "Outlook keeps asking for my password", MARCUS)
+    r = ask(desk, "no, still the same", MARCUS, r.conversation_id)
+    when = ask(desk, "how long will that take?", MARCUS, r.conversation_id)
+    number = r.ticket["number"]  # type: ignore[index]
+    assert number in when.reply and "Messaging" in when.reply and when.citations == []
+    assert len(when.topics) == 1  # no new topic for a question about this one

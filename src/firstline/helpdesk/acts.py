@@ -4,7 +4,8 @@ Trained like the triage model, on our own utterances (``helpdesk/data/acts/train
 on ``heldout.jsonl``): the MiniLM sentence embedding plus, per act, the mean of the three highest
 similarities to that act's training utterances, into one multinomial logistic regression (fit
 with scikit-learn, applied with numpy from an ``.npz``). ``inform`` is content: a problem, a
-detail, an answer such as a device name or a code. Long messages are content by construction:
+detail, an answer such as a device name or a code; ``status`` asks what happens next ("how long will that
+take?"). Long messages are content by construction:
 an act is a short thing to say.
 """
 
@@ -46,6 +47,7 @@ ACTS: tuple[str, ...] = (
     "skip",
     "chitchat",
     "back",
+    "status",
 )
 _MAX_ACT_WORDS = 16  # longer messages are content
 

@@ -76,7 +76,20 @@ class MessageReader:
             if waiting is not None:  # the code for a topic the conversation moved away from
                 return Move("continue", topic=waiting)
             return Move("act", act="stray_code")
-        if act in ("human", "greeting", "goodbye", "complaint", "cancel", "repeat", "clarify", "chitchat", "back"):
+        if act == "status" and not any(t.ticket for t in dialogue.topics):
+            act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
+        if act in (
+            "human",
+            "greeting",
+            "goodbye",
+            "complaint",
+            "cancel",
+            "repeat",
+            "clarify",
+            "chitchat",
+            "back",
+            "status",
+        ):
             return Move("act", act=act)
         if pending is not None and pending.kind == "secondary" and act == "affirm":
             return Move("start", topic=dialogue.topic(pending.topic))

@@ -88,6 +88,25 @@ class TopicTickets:
         topic.status = "escalated"
         return f"{escalated.number} is with {group} now, with a summary of what we've tried; they'll contact you."
 
+    def status(self, topic: Topic) -> str:
+        """Where the topic's ticket is and what happens next, from the ticket itself."""
+        ticket = self.services.ticket_or_none(topic.ticket)
+        if ticket is None:
+            return f'"{topic.label()}" has no ticket yet. {where_we_were(topic)}'
+        state = ticket.state.value.replace("_", " ")
+        due = ticket.due_at.strftime("%a %d %b %H:%M UTC")
+        if ticket.state.is_open:
+            nxt = (
+                f"{ticket.assignment_group} aim to resolve priority {int(ticket.priority)} tickets by {due}; they'll "
+                "contact you by e-mail or Teams, and you can ask me about it here any time."
+            )
+        else:
+            nxt = (
+                "Nothing more is needed from you. If the problem comes back, tell me and I'll reopen it or raise a "
+                "new one."
+            )
+        return f"{ticket.number} ({ticket.short_description}) is {state}. {nxt}"
+
     def note(self, topic: Topic, detail: str) -> str:
         """Add what the employee said to the topic's own ticket; the words that say so (empty: no ticket)."""
         ticket = self._own(topic)
@@ -199,6 +218,9 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         dialogue.pending = None
         lead = "Of course." if again else "Of course. I've passed this to a person."
         return compose(f"{lead} {where}", *_next_step(dialogue, but=topic))
+    if act == "status":
+        about = target or next((t for t in reversed(dialogue.topics) if t.ticket), None)
+        return tickets.status(about) if about is not None else "There's no ticket in this conversation yet."
     if act == "greeting":
         if target is not None:
             dialogue.current = target.id

@@ -52,22 +52,27 @@ def rank_for_intent(hits: list[Hit], query: str, intent: str | None) -> list[tup
     return sorted(scored, key=lambda pair: -pair[0])
 
 
-def steps_of(document: list[Chunk]) -> tuple[str, str, str]:
-    """The document's first steps section, whole: (section path, text, first chunk id); empty when none."""
+def steps_of(document: list[Chunk], query: str = "") -> tuple[str, str, str]:
+    """The document's steps section for ``query``, whole: (section path, text, first chunk id); empty when none.
+
+    Of several ("Steps > Keyboard and mouse", "Steps > Headset"), the one whose heading names words of the
+    query wins; otherwise the first.
+    """
     steps = [
         c for c in document if _STEPS.search(c.section_path.split(">", 1)[-1]) and not _FOR_IT.search(c.section_path)
     ]
     if not steps:
         return "", "", ""
-    # the first steps section (e.g. "Steps > Windows") with every chunk it was cut into
-    first = steps[0].section_path
+    asked = _words(query)
+    paths = list(dict.fromkeys(c.section_path for c in steps))
+    first = max(paths, key=lambda path: (len(asked & _words(path.split(">", 1)[-1])), -paths.index(path)))
     lines: list[str] = []
     for chunk in (c for c in steps if c.section_path == first):
         new = [line for line in chunk.text.splitlines() if line.strip()]
         while new and new[0] in lines[-3:]:  # the overlap a chunk carries over from the one before
             new.pop(0)
         lines += new
-    return first, "\n".join(lines), steps[0].id
+    return first, "\n".join(lines), next(c.id for c in steps if c.section_path == first)
 
 
 @tool
@@ -93,7 +98,7 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
     out = []
     for score, hit in rank_for_intent(hits, query, intent)[:3]:
         document = knowledge.document(hit.chunk.doc_id)
-        section, steps, steps_id = steps_of(document)
+        section, steps, steps_id = steps_of(document, query)
         chunk, text = hit.chunk, hit.chunk.text
         shown = chunk.section_path.split(">", 1)[-1]
         if steps and not _STEPS.search(shown) and (fault or _FOR_IT.search(shown) or _SYMPTOMS.search(shown)):
