@@ -295,6 +295,8 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         return compose(f'OK, I\'ve dropped "{asked.label()}". {note}'.strip(), *_next_step(dialogue, but=asked))
     if act == "confirm_withdraw" and pending is not None:
         return f"Just to be sure: reply 'yes' to cancel {pending.target.partition(':')[2]}, or 'no' to keep it open."
+    if act == "affirm" and pending is not None and pending.kind == "detail" and asked is not None and not asked.agent:
+        return "OK. Tell me in a sentence what you need help with."
     if act == "affirm" and pending is not None and pending.kind in ("choice", "detail") and asked is not None:
         return f"Thanks. To carry on I need one more thing from you. {asked.last_reply}"
     if act == "keep" and asked is not None:
@@ -303,6 +305,12 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
     if act == "back":
         earlier = dialogue.earlier_open()
         if earlier is None:
+            done = next((t for t in reversed(dialogue.topics) if t is not active and not t.is_open), None)
+            if done is not None:
+                number = f" ({done.ticket})" if done.ticket else ""
+                return compose(
+                    f'The earlier one, "{done.label()}"{number}, is {done.status}.', "What would you like to do?"
+                )
             return compose("There's no earlier problem still open.", "What would you like to do?")
         dialogue.current = earlier.id
         dialogue.pending = Pending.resume(earlier)

@@ -286,6 +286,7 @@ class Turn:
     ) -> list[str]:
         """Set the topic's status and the pending question from what happened; the parts of the reply."""
         topic, dialogue = self.topic, self.dialogue
+        dialogue.pending = None  # what the reply waits for is worked out afresh below
         done = [a for a in context.audit if a["outcome"] == "ok"]
         names = {a["tool"] for a in done}
         changed = any(self._risk(a["tool"]) != "read" for a in done)
