@@ -40,7 +40,7 @@ from firstline.errors import (
 from firstline.helpdesk import slots
 from firstline.helpdesk.acts import ActModel, Acts, packaged_act_model_path
 from firstline.helpdesk.agents import TRIAGE, build_agents
-from firstline.helpdesk.cleaning import prepare
+from firstline.helpdesk.cleaning import understood
 from firstline.helpdesk.compose import approval_wait, compose, open_topics, what_is_approved
 from firstline.helpdesk.dialogue import Dialogue
 from firstline.helpdesk.incidents import IncidentLinker
@@ -156,7 +156,7 @@ class Helpdesk:
                 return self._plain(conversation, pending, "needs_identity", state=state)
             raw = state.pop("pending_text", None) or raw
         dialogue = Dialogue.from_dict(state.get("dialogue"))
-        prepared = prepare(raw)
+        prepared = understood(raw, lambda reading: self.triage.classify(reading).confidence)
         text = prepared.text
         if prepared.removed:
             self._event(cid, "message_cleaned", "desk", {"removed": list(prepared.removed), "text": text[:2000]})
