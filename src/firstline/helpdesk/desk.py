@@ -18,6 +18,10 @@ What it guarantees:
 * A destructive action pauses the conversation with an approval request (list owners approve
   distribution-list additions; anyone else on the service desk approves the rest, never the
   requester); :meth:`Helpdesk.decide` resumes it.
+* Every message is read against the conversation's stored dialogue state first (``reading.py``):
+  dialogue acts (thanks, a person please, cancel, ...) are answered here, for every engine alike
+  (``repair.py``); an answer continues its topic; anything else is a new topic with a fresh run.
+  What the employee reads around an engine's answer is written by ``compose.py``, never empty.
 """
 
 from __future__ import annotations
