@@ -157,7 +157,7 @@ def hand_labelled(triage: Triage) -> dict[str, Any]:
         got = triage.classify(text)
         rows.append((label, got.agent, got.intent))
         # as the helpdesk reads it: headers, signatures, logs stripped and typos corrected first
-        tidy = triage.classify(understood(text, lambda reading: triage.classify(reading).confidence).text)
+        tidy = triage.classify(understood(text).text)
         cleaned.append((label, tidy.agent, tidy.intent))
 
     def part(selected: list[tuple[dict[str, str], str, str]]) -> dict[str, Any]:

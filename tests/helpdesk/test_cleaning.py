@@ -520,11 +520,8 @@ def test_two_swapped_letters_beat_a_more_frequent_word_one_letter_away() -> None
 def test_understood_corrects_chat_but_leaves_long_ticket_texts_as_written() -> None:
     from firstline.helpdesk.cleaning import understood
 
-    def sure_of_known_words(reading: str) -> float:
-        return 0.9 if "outlook" in reading else 0.5
-
-    assert understood("outlok wont open pasword pls hlp", sure_of_known_words).text.startswith("outlook won't open")
+    assert understood("outlok wont open pasword pls hlp").text.startswith("outlook won't open")
+    assert understood("a persn please").text == "a person please"
     long = "outlok " + " ".join(["the quarterly report macro in the budgt workbook fails"] * 4)
-    assert understood(long, sure_of_known_words).text.startswith("outlok")  # a ticket-length text: as written
-    unsure = understood("printr jamed", lambda reading: 0.9 if "printr" in reading else 0.4)
-    assert unsure.text == "printr jamed" and not unsure.corrected  # the classifier was surer of the original
+    read = understood(long)
+    assert read.text.startswith("outlok") and not read.corrected  # a ticket-length text: as written

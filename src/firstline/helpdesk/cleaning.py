@@ -17,7 +17,7 @@ than empty. :func:`prepare` cleans, then corrects spelling (see :mod:`firstline.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from firstline.helpdesk.spelling import SpellingCorrector, default_vocabulary
@@ -199,22 +199,18 @@ def prepare(text: str, corrector: SpellingCorrector | None = None) -> Prepared:
     return Prepared(for_classifier, text, cleaned.removed, fixed != cleaned.text, cleaned.error_lines)
 
 
-def understood(text: str, confidence: Callable[[str], float], corrector: SpellingCorrector | None = None) -> Prepared:
-    """:func:`prepare`, keeping the spelling corrections only where they help: in chat-length messages, and
-    only when the classifier (``confidence`` scores a reading) is not surer of the uncorrected one.
+def understood(text: str, corrector: SpellingCorrector | None = None) -> Prepared:
+    """:func:`prepare` for chat-length messages; longer ones (tickets, e-mails) are cleaned but not corrected.
 
-    Corrections help chat ("outlok wont open pasword"); in long ticket and e-mail texts, full of product
-    and company words the vocabulary does not know, they blurred 4 % of our hand-labelled real tickets
-    (bench/triage.py), so those are read as cleaned.
+    Corrections help chat ("outlok wont open pasword", "a persn please"); in long ticket and e-mail
+    texts, full of product and company words the vocabulary does not know, they blurred 4 % of our
+    hand-labelled real tickets (bench/triage.py).
     """
-    prepared = prepare(text, corrector)
-    if not prepared.corrected:
-        return prepared
     cleaned = clean_message(text)
+    if len(cleaned.text.split()) <= _CHAT_WORDS:
+        return prepare(text, corrector)
     plain = "\n".join((cleaned.text, *cleaned.error_lines))
-    if len(cleaned.text.split()) > _CHAT_WORDS or confidence(plain) > confidence(prepared.text):
-        return Prepared(plain, text, cleaned.removed, False, cleaned.error_lines)
-    return prepared
+    return Prepared(plain, text, cleaned.removed, False, cleaned.error_lines)
 
 
 def _header_block(lines: list[str], start: int) -> int:

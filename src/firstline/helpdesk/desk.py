@@ -160,7 +160,7 @@ class Helpdesk:
                 return self._plain(conversation, pending, "needs_identity", state=state)
             raw = state.pop("pending_text", None) or raw
         dialogue = Dialogue.from_dict(state.get("dialogue"))
-        prepared = understood(raw, lambda reading: self.triage.classify(reading).confidence)
+        prepared = understood(raw)
         text = prepared.text
         if prepared.removed:
             self._event(cid, "message_cleaned", "desk", {"removed": list(prepared.removed), "text": text[:2000]})
