@@ -179,6 +179,7 @@ def test_destructive_tool_pauses_for_approval_then_runs() -> None:
         "outcome": "ok",
         "result": "NW-L-0231 wiped",
         "approved_by": "agent:priya",
+        "risk": "destructive",
     }
 
 

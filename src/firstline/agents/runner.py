@@ -403,8 +403,7 @@ class Runner:
             raise retry
         return outcome
 
-    @staticmethod
-    def _audit(context: RunContext, call: ToolCall, outcome: str, result: str, approved_by: str | None) -> None:
+    def _audit(self, context: RunContext, call: ToolCall, outcome: str, result: str, approved_by: str | None) -> None:
         context.audit.append(
             {
                 "tool": call.name,
@@ -412,6 +411,7 @@ class Runner:
                 "outcome": outcome,
                 "result": result,
                 "approved_by": approved_by,
+                "risk": self._risk(call.name),
             }
         )
 

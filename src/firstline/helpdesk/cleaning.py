@@ -191,9 +191,10 @@ def clean_message(text: str) -> Cleaned:
     return Cleaned(cleaned, removed, errors)
 
 
-def prepare(text: str, corrector: SpellingCorrector | None = None) -> Prepared:
-    """Clean ``text``, correct its spelling (the packaged vocabulary unless given) and append the error lines."""
-    cleaned = clean_message(text)
+def prepare(text: str, corrector: SpellingCorrector | None = None, cleaned: Cleaned | None = None) -> Prepared:
+    """Clean ``text`` (unless ``cleaned`` is given), correct its spelling (the packaged vocabulary unless given)
+    and append the error lines."""
+    cleaned = cleaned or clean_message(text)
     fixed = (corrector or default_vocabulary()).correct(cleaned.text)
     for_classifier = "\n".join((fixed, *cleaned.error_lines))
     return Prepared(for_classifier, text, cleaned.removed, fixed != cleaned.text, cleaned.error_lines)
@@ -208,7 +209,7 @@ def understood(text: str, corrector: SpellingCorrector | None = None) -> Prepare
     """
     cleaned = clean_message(text)
     if len(cleaned.text.split()) <= _CHAT_WORDS:
-        return prepare(text, corrector)
+        return prepare(text, corrector, cleaned)
     plain = "\n".join((cleaned.text, *cleaned.error_lines))
     return Prepared(plain, text, cleaned.removed, False, cleaned.error_lines)
 

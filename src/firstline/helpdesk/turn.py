@@ -8,7 +8,7 @@ from typing import Any
 
 from firstline.agents import RunContext, RunEvent, RunState
 from firstline.directory.models import KnownIncident, Person
-from firstline.helpdesk.agents import TRIAGE, build_agents
+from firstline.helpdesk.agents import TRIAGE
 from firstline.helpdesk.compose import FOLLOW_UP, approval_wait, compose, open_topics
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
 from firstline.helpdesk.offline import OfflineEngine
@@ -289,7 +289,7 @@ class Turn:
         dialogue.pending = None  # what the reply waits for is worked out afresh below
         done = [a for a in context.audit if a["outcome"] == "ok"]
         names = {a["tool"] for a in done}
-        changed = any(self._risk(a["tool"]) != "read" for a in done)
+        changed = any(a.get("risk", "read") != "read" for a in done)
         parts = [reply]
         if run_state.status == "paused":
             topic.status = "awaiting_approval"
@@ -367,14 +367,6 @@ class Turn:
     def _follows_up(self, intent: str) -> bool:
         registered = self.services.triage.taxonomy.intents.get(intent)
         return registered is not None and registered.follow_up == "confirm_fix"
-
-    def _risk(self, tool: str) -> str:
-        agents = build_agents()
-        for agent in agents.values():
-            found = agent.tool(tool)
-            if found is not None:
-                return found.risk
-        return "read"
 
     def failed(self, exc: Exception) -> DeskReply:
         services = self.services

@@ -22,16 +22,12 @@ from typing import Any
 
 from firstline.agents.result import ToolOutcome
 from firstline.helpdesk import slots
+from firstline.helpdesk.compose import GREETING
 from firstline.helpdesk.triage import Triage
 from firstline.llm.messages import ChatRequest, Message, ModelResponse, ToolCall
 
 __all__ = ["OfflineEngine", "View", "digest"]
 
-_GREETING = (
-    "Hi, I'm Firstline, the IT service desk assistant. I can unlock accounts, send password reset links, "
-    "help with VPN, Wi-Fi, e-mail, printers, desk phones, laptops and software, and check your tickets. "
-    "What can I help with?"
-)
 _GIBBERISH = (
     "Sorry, I couldn't make sense of that. Tell me in a sentence what you're trying to do and what happens "
     "instead, for example 'my VPN keeps dropping' or 'I'm locked out of my account'."
@@ -361,7 +357,7 @@ class OfflineEngine:
             if best is not None and best[1] >= 0.2 and len(text.split()) >= 6:
                 return call(f"transfer_to_{best[0]}", reason=f"{best[0]} ({best[1]:.2f}, low confidence)")
         if result.agent == "greeting":
-            return Say(_GREETING)
+            return Say(GREETING)
         if result.agent == "gibberish":
             return Say(_GIBBERISH, expects="detail")
         if result.agent == "out_of_scope":
@@ -409,13 +405,10 @@ class OfflineEngine:
                 return verification(v)
             return Say(f"I can't do that: {sentence(outcome.reason)}")
         if as_data(last).get("internal_error"):
-            return escalate_and_say(v, f"Sorry, something went wrong on our side while {_doing(last.name)}.")
+            step = last.name.replace("_", " ")
+            return escalate_and_say(v, f"Sorry, something went wrong on our side while running the {step} step.")
         if last.name == "verify_identity":
             return None  # the playbook's verification step explains a wrong code
         if outcome.outcome in ("failed", "retry") and last.name not in ("escalate_to_human", "kb_search"):
             return Say(sentence(last.problem))
         return None
-
-
-def _doing(tool: str) -> str:
-    return "working on your request" if not tool else f"running the {tool.replace('_', ' ')} step"
