@@ -243,3 +243,13 @@ def test_how_long_will_that_take_is_answered_from_the_ticket_not_the_runbooks(he
     number = r.ticket["number"]  # type: ignore[index]
     assert number in when.reply and "Messaging" in when.reply and when.citations == []
     assert len(when.topics) == 1  # no new topic for a question about this one
+
+
+def test_yes_that_fixed_it_is_an_answer_even_when_it_sounds_like_a_ticket_request(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    r = ask(desk, "vpn keeps droping every 10 mins", "jack.thornton@nwmeridian.co.uk")
+    assert r.awaiting == "confirm_fix"
+    done = ask(desk, "yes that fixed it, thanks", "jack.thornton@nwmeridian.co.uk", r.conversation_id)
+    assert [t["status"] for t in done.topics] == ["resolved"] and "Your open tickets" not in done.reply

@@ -30,6 +30,9 @@ class Move:
     detail: str = ""
 
 
+# Acts a request can be mistaken for ("where do I get zoom?" is no "where do I find that?"); answers such as
+# "yes that fixed it, thanks" are never overruled by triage.
+_LOOKS_LIKE_A_QUESTION = frozenset({"clarify", "chitchat", "complaint", "greeting", "back", "repeat", "skip", "status"})
 WHILE_PAUSED = ("human", "thanks", "goodbye", "repeat", "clarify", "chitchat", "complaint")
 _ABOUT_THE_LAST_REPLY = frozenset(
     {"affirm", "deny", "fixed", "not_fixed", "cancel", "repeat", "clarify", "skip", "back", "complaint"}
@@ -55,7 +58,7 @@ class MessageReader:
             act = "inform"  # "the first one" answers "which one?"
         if act != "inform" and not dialogue.last_reply and act in _ABOUT_THE_LAST_REPLY:
             act = "inform"  # nothing was said yet that this could be about
-        if act not in ("inform", "human") and len(text.split()) >= 5:
+        if act in _LOOKS_LIKE_A_QUESTION and len(text.split()) >= 5:
             result = self.triage.classify(text)
             if result.agent in self.agents and result.confidence >= 0.8 and result.clarify is None:
                 act = "inform"  # "where do I get zoom, a client uses it": a request, not "where do I find that?"
