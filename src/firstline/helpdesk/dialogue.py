@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-__all__ = ["FINISHED", "OPEN", "Dialogue", "Pending", "PendingKind", "Topic", "TopicStatus"]
+__all__ = ["OPEN", "Dialogue", "Pending", "PendingKind", "Topic", "TopicStatus"]
 
 TopicStatus = Literal[
     "open",
@@ -48,7 +48,6 @@ PendingKind = Literal[
 OPEN: frozenset[str] = frozenset(
     {"open", "awaiting_code", "awaiting_choice", "awaiting_approval", "awaiting_confirmation"}
 )
-FINISHED: frozenset[str] = frozenset({"resolved", "escalated", "cancelled", "refused", "rejected"})
 
 
 @dataclass
