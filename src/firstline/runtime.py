@@ -10,6 +10,8 @@ the service build one ``Runtime`` and pass its parts down::
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -120,17 +122,37 @@ def build_reranker_from(k: KnowledgeSettings) -> Reranker | None:
 
 def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
     k = settings.knowledge
-    index_dir = settings.index_dir
-    index_dir.mkdir(parents=True, exist_ok=True)
+    from firstline.sqlstore.engine import private_dir, private_files  # not at import: SQLAlchemy is slow to load
+
+    index_dir = private_dir(settings.index_dir)
+    _warn_if_shared(index_dir)
     r = k.retrieval
-    return KnowledgeBase(
-        index_dir,
-        build_store(k, index_dir),
-        embedder or build_embedder(k),
-        reranker=build_reranker_from(k),
-        retrieval=RetrievalConfig(r.candidates, r.bm25_weight, r.rerank_depth, r.max_query_chars),
-        chunker=Chunker(k.chunk_max_words, k.chunk_overlap_words),
-    )
+    embedder = embedder or build_embedder(k)
+    with private_files():  # the catalog, the embedded vector store and their folders: 0600 / 0700
+        return KnowledgeBase(
+            index_dir,
+            build_store(k, index_dir),
+            embedder,
+            reranker=build_reranker_from(k),
+            retrieval=RetrievalConfig(r.candidates, r.bm25_weight, r.rerank_depth, r.max_query_chars),
+            chunker=Chunker(k.chunk_max_words, k.chunk_overlap_words),
+        )
+
+
+def _warn_if_shared(folder: Path) -> None:
+    """Log a warning, with the fix, when a data folder that exists can be read by other users."""
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s can be read by other users (mode %o): Firstline keeps tickets, accounts and the index there. "
+            "Run: chmod -R go= %s",
+            folder,
+            mode & 0o777,
+            folder,
+        )
 
 
 def demo_org() -> Path:
@@ -184,7 +206,12 @@ def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Ag
     from firstline.llm.fallback import Budget, CircuitBreaker, FallbackChain
 
     prices = {m.id: m for m in load_catalog(settings.data_dir / "models.yaml")}
-    models = {name: build_model(name, e, prices) for name, e in llm.endpoints.items()}
+    from firstline.llm.redacting import RedactingModel
+
+    models: dict[str, ChatModel] = {
+        name: RedactingModel(build_model(name, e, prices), personal=masks_personal(settings, name, e))
+        for name, e in llm.endpoints.items()
+    }
     breakers: dict[str, CircuitBreaker] = {}
     budget = Budget(llm.first_token_s, llm.turn_s)
     chains: dict[str, ChatModel] = {
@@ -196,6 +223,27 @@ def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Ag
         for role, names in (("triage", llm.triage), ("specialist", llm.specialist))
     }
     return lambda agent: chains.get(agent.model_role, chains["specialist"])
+
+
+def masks_personal(settings: Settings, name: str, endpoint: EndpointSettings) -> bool:
+    """Whether e-mail addresses and phone numbers are masked for this endpoint (``security.redact_personal_for``
+    names it, or says ``hosted`` and the endpoint is not on this machine or a private network)."""
+    wanted = settings.security.redact_personal_for
+    if name in wanted:
+        return True
+    if "hosted" not in wanted:
+        return False
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint.base_url).hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name: treat as hosted
+    return not (address.is_loopback or address.is_private)
 
 
 def triage_model_path(settings: Settings) -> Path:
@@ -214,11 +262,31 @@ def act_model_path(settings: Settings) -> Path:
     return local if local.exists() else packaged_act_model_path()
 
 
+def server_secret(settings: Settings) -> bytes:
+    """The deployment's secret key: ``security.secret_key`` from the environment, else ``data_dir/secret.key``
+    (32 random bytes, created 0600 on first use and kept, so codes survive a restart)."""
+    if settings.security.secret_key is not None:
+        return settings.security.secret_key.get_secret_value().encode()
+    path = settings.data_dir / "secret.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key.hex())
+    os.chmod(path, 0o600)
+    return key
+
+
 class Runtime:
     """Owns every live object for one process; use as a (sync or async) context manager."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        _warn_if_shared(settings.data_dir)
         self._embedder: Embedder | None = None
         self._knowledge: KnowledgeBase | None = None
         self._triage: Triage | None = None
@@ -285,9 +353,20 @@ class Runtime:
             knowledge = self.knowledge
             from firstline.helpdesk.acts import ActModel, Acts
 
+            security = self.settings.security
+
             self._helpdesk = Helpdesk(
                 acts=Acts(ActModel.load(act_model_path(self.settings)), self.embedder),
-                codes=OneTimeCodes(store=self.tickets.conversations, deliver=self.outbox.deliver),
+                codes=OneTimeCodes(
+                    ttl_s=security.code_ttl_s,
+                    deliver=self.outbox.deliver,
+                    store=self.tickets.conversations,
+                    secret=server_secret(self.settings),
+                    window_s=security.code_window_s,
+                    max_wrong=security.code_max_wrong,
+                    max_sends=security.code_max_sends,
+                    lockout_s=security.code_lockout_s,
+                ),
                 directory=self.directory,
                 tickets=self.tickets,
                 triage=self.triage,

@@ -186,6 +186,22 @@ class ServiceSettings(_Section):
     rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per account or API key")
     ip_rate_limit_per_minute: int = Field(600, ge=1, description="requests per minute per client IP")
     login_rate_limit_per_minute: int = Field(10, ge=1, description="sign-in attempts per minute per client IP")
+    login_failures_allowed: int = Field(
+        5, ge=1, description="failed sign-ins an account may have before each further attempt must wait"
+    )
+    login_delay_s: float = Field(1.0, gt=0, description="the first wait; it doubles with each further failure")
+    login_max_delay_s: float = Field(900.0, gt=0, description="the longest wait between sign-in attempts")
+    login_failure_window_s: float = Field(
+        900.0, gt=0, description="an account's failures are forgotten this long after its last wait ends"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IPs or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed; none by default",
+    )
+    max_header_bytes: int = Field(16_384, ge=1024, description="requests with larger headers in total get 431")
+    metrics_token: SecretStr | None = Field(
+        None, description="environment only: when set, GET /metrics needs 'Authorization: Bearer <token>'"
+    )
     session_hours: float = Field(8.0, gt=0, le=24 * 30, description="a login session lasts this long after last use")
     secure_cookies: bool = Field(False, description="mark the session cookie Secure (set when served over HTTPS)")
     seed_demo_accounts: bool = Field(True, description="create and print demo accounts when there are none")
@@ -193,6 +209,36 @@ class ServiceSettings(_Section):
         True, description="show one-time codes in the web chat's demo phone (demo organisation only)"
     )
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        try:
+            return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in value]
+        except ValueError as exc:
+            raise ValueError(f"{exc}; give IP addresses or CIDRs such as 10.0.0.5 or 10.0.0.0/24") from None
+
+
+class SecuritySettings(_Section):
+    """Secrets and personal data: the server's key for one-time codes, and what leaves for hosted models."""
+
+    secret_key: SecretStr | None = Field(
+        None,
+        description="environment only: the key one-time codes are HMACed with; default: a random key kept in "
+        "data_dir/secret.key (0600). Give every process of one deployment the same key.",
+    )
+    code_ttl_s: float = Field(600.0, ge=30, le=3600, description="how long a one-time code stays valid")
+    code_max_wrong: int = Field(5, ge=1, le=50, description="wrong codes per requester within the window before a lock")
+    code_max_sends: int = Field(5, ge=1, le=50, description="codes sent per requester within the window")
+    code_window_s: float = Field(900.0, ge=60, description="the window both limits count in (default 15 minutes)")
+    code_lockout_s: float = Field(1800.0, ge=60, description="how long identity checks stay locked after the limit")
+    redact_personal_for: list[str] = Field(
+        default_factory=list,
+        description="model endpoints (by name, or 'hosted' for every non-loopback one) that get e-mail addresses and "
+        "phone numbers masked besides secrets",
+    )
 
 
 class TelemetrySettings(_Section):
@@ -216,6 +262,7 @@ class Settings(BaseSettings):
     ticketing: TicketingSettings = TicketingSettings()
     directory: DirectorySettings = DirectorySettings()
     service: ServiceSettings = ServiceSettings()
+    security: SecuritySettings = SecuritySettings()
     llm: LlmSettings = LlmSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 

@@ -4,15 +4,17 @@ It serves the versioned JSON API under ``/v1`` (conversations with SSE, tickets,
 knowledge, analytics, admin; see docs/api.md), the web chat at ``/``, the agent console at
 ``/console``, rendered runbooks at ``/kb/{chunk_id}``, and ``/health``, ``/ready``, ``/metrics``.
 
-Middleware, outermost first: request id + JSON access log + metrics + an HTTP span, body size
-(413), rate limits (429). Every error answers with one JSON shape: ``{"error", "detail"}`` (plus
-``fields`` for validation errors).
+Middleware, outermost first: request id + JSON access log + metrics + an HTTP span, header size
+(431), the client address from trusted proxies only (``service/proxies.py``), body size (413), rate
+limits (429). Every error answers with one JSON shape: ``{"error", "detail"}`` (plus ``fields`` for
+validation errors). Sign-ins are also limited per account (``service/signins.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -51,12 +53,15 @@ from firstline.errors import (
     TicketNotFoundError,
 )
 from firstline.runtime import Runtime, demo_runbooks
-from firstline.service.limits import BodyLimit, RateLimit, TokenBuckets
+from firstline.service.limits import BodyLimit, HeaderLimit, RateLimit, TokenBuckets
 from firstline.service.observability import Metrics, configure_tracing, request_id
+from firstline.service.proxies import ProxyHeaders
 from firstline.service.routes import admin, conversations, knowledge, tickets
 from firstline.service.schemas import ErrorBody
+from firstline.service.signins import SignInThrottle
 from firstline.service.turns import TurnRunner
 from firstline.settings import Settings
+from firstline.sqlstore.engine import private_dir
 
 __all__ = ["DEMO_ACCOUNTS", "create_app", "seed_demo_accounts"]
 
@@ -123,10 +128,13 @@ def seed_demo_accounts(runtime: Runtime, accounts: Iterable[tuple[str, str]] = D
 def _announce(settings: Settings, created: list[dict[str, str]]) -> None:
     lines = [f"  {a['role']:<9} {a['email']:<36} {a['password']}" for a in created]
     path = settings.data_dir / "demo-accounts.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Firstline demo accounts (role, e-mail, password). Delete this file once noted.\n"
-                    + "\n".join(lines) + "\n")  # fmt: skip
-    path.chmod(0o600)
+    private_dir(path.parent)
+    text = "# Firstline demo accounts (role, e-mail, password). Delete this file once noted.\n" + "\n".join(lines)
+    # Created 0600 (never readable by others, not even for a moment); an older file is tightened.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text + "\n")
     print(
         "\nDemo accounts (sign in at /login; web chat for requesters, /console for agents and admins):\n"
         + "\n".join(lines)
@@ -249,6 +257,13 @@ def create_app(settings: Settings) -> FastAPI:
         description="Tier-1 IT helpdesk agent: conversations, tickets, approvals, knowledge. See docs/api.md.",
     )
     app.state.metrics = metrics
+    service = settings.service
+    app.state.signins = SignInThrottle(
+        allowed=service.login_failures_allowed,
+        delay_s=service.login_delay_s,
+        max_delay_s=service.login_max_delay_s,
+        window_s=service.login_failure_window_s,
+    )
 
     @app.exception_handler(FirstlineError)
     async def firstline_error(request: Request, exc: FirstlineError) -> JSONResponse:
@@ -303,9 +318,23 @@ def create_app(settings: Settings) -> FastAPI:
             return _error(503, "Unavailable", str(exc))
         return JSONResponse({"status": "ready", "chunks": stats.chunks})
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def prometheus() -> Response:
-        """Prometheus metrics (text exposition format)."""
+    metrics_token = service.metrics_token.get_secret_value().encode() if service.metrics_token else None
+
+    @app.get("/metrics", tags=["ops"], response_class=Response, responses={401: {"model": ErrorBody}})
+    async def prometheus(request: Request) -> Response:
+        """Prometheus metrics (text exposition format); with ``service.metrics_token`` set, only for that bearer."""
+        if metrics_token is not None:
+            header = request.headers.get("authorization", "")
+            presented = header[7:].strip().encode() if header.lower().startswith("bearer ") else b""
+            if not secrets.compare_digest(presented, metrics_token):
+                return JSONResponse(
+                    {
+                        "error": "Unauthenticated",
+                        "detail": "GET /metrics needs 'Authorization: Bearer <metrics token>'.",
+                    },
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         data = await asyncio.to_thread(generate_latest, metrics.registry)
         return Response(data, media_type=CONTENT_TYPE_LATEST)
 
@@ -328,7 +357,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
-    service = settings.service
     app.add_middleware(
         RateLimit,
         per_credential=TokenBuckets(service.rate_limit_per_minute),
@@ -341,5 +369,7 @@ def create_app(settings: Settings) -> FastAPI:
         BodyLimit,
         limit_for=lambda path: upload_limit if path == "/v1/knowledge/documents" else service.max_body_bytes,
     )
+    app.add_middleware(ProxyHeaders, trusted=service.trusted_proxies)
+    app.add_middleware(HeaderLimit, max_bytes=service.max_header_bytes)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

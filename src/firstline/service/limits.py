@@ -1,8 +1,9 @@
-"""Request limits: body size (413) and request rates per credential and per client IP (429 + Retry-After).
+"""Request limits: header size (431), body size (413) and request rates per credential and per client IP (429).
 
-Both are plain ASGI middleware, so they answer before a body is parsed or a route runs. The rate
+All are plain ASGI middleware, so they answer before a body is parsed or a route runs. The rate
 limiter keys a credential by a digest of the presented cookie or API key (no database lookup): a
-stolen or guessed key is limited as tightly as a valid one.
+stolen or guessed key is limited as tightly as a valid one. The client IP is ``scope["client"]``,
+which :class:`~firstline.service.proxies.ProxyHeaders` rewrites only for trusted proxies.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "RateLimit", "TokenBuckets"]
+__all__ = ["BodyLimit", "HeaderLimit", "RateLimit", "TokenBuckets"]
 
 UNLIMITED_PATHS = ("/health", "/ready", "/metrics")
 
@@ -34,8 +35,38 @@ class _TooLarge(Exception):
     pass
 
 
+class HeaderLimit:
+    """Refuse requests whose headers total more than ``max_bytes`` with 431, before anything reads them.
+
+    Each header counts as ``name: value`` plus its line ending, as on the wire. The server's own cap
+    (``h11_max_incomplete_event_size``, set by :func:`firstline.service.server.uvicorn_options`) stops
+    far larger heads before they are buffered; this gives the JSON answer below that cap.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            total = sum(len(name) + len(value) + 4 for name, value in scope.get("headers") or ())
+            if total > self.max_bytes:
+                detail = (
+                    f"The request headers total {total:,} bytes, more than the limit of {self.max_bytes:,}; "
+                    "send fewer or smaller headers (clear this site's cookies if they have grown)."
+                )
+                await _refuse(send, 431, "HeadersTooLarge", detail)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, whether announced by Content-Length or streamed."""
+    """Refuse request bodies over the limit with 413, whether announced by Content-Length or streamed.
+
+    A streamed (chunked) body is counted as it arrives and reading past the limit raises inside the
+    app. Whatever the app then answers (FastAPI turns any error while reading a JSON body into 400,
+    which the service reports as 422), the response is replaced by the 413 when it has not started.
+    """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app
@@ -53,27 +84,34 @@ class BodyLimit:
             await _refuse(send, 413, "TooLarge", detail)
             return
         received = 0
-        started = False
+        started = over = refused = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    over = True
                     raise _TooLarge
             return message
 
         async def tracking(message: Message) -> None:
-            nonlocal started
+            nonlocal started, refused
+            if refused:  # the rest of the app's own answer to the overflow: dropped
+                return
             if message["type"] == "http.response.start":
+                if over:
+                    refused = True
+                    await _refuse(send, 413, "TooLarge", detail)
+                    return
                 started = True
             await send(message)
 
         try:
             await self.app(scope, limited, tracking)
         except _TooLarge:
-            if not started:
+            if not started and not refused:
                 await _refuse(send, 413, "TooLarge", detail)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from firstline.redaction import RedactingFilter
 from firstline.settings import Settings, TelemetrySettings
 
 __all__ = ["Metrics", "configure_logging", "configure_tracing", "request_id"]
@@ -60,6 +61,7 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setLevel(settings.log_level)  # libraries that lower their own logger's level stay quiet too
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RedactingFilter())  # secrets never reach a log line, whoever logged them
     if settings.service.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -4,11 +4,20 @@ SQLite (the default) runs in WAL mode and starts every write transaction with ``
 so concurrent writers queue on the busy timeout instead of failing with "database is locked" when
 a read lock cannot be upgraded. PostgreSQL uses psycopg 3; ``postgresql://`` and ``postgres://``
 URLs are read as ``postgresql+psycopg://``.
+
+Data stays private to the user running Firstline: a SQLite database file is created 0600 (in
+folders created 0700) before SQLite opens it, and SQLite gives its ``-wal``, ``-shm`` and
+``-journal`` files the database file's permissions; an existing file readable by others is
+tightened. :func:`private_dir` and :func:`private_files` do the same for the rest of the data
+folder (the runtime uses them for the index folder and the embedded vector store).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +39,83 @@ __all__ = [
     "display_url",
     "is_memory_sqlite",
     "parse_url",
+    "private_dir",
+    "private_files",
+    "private_sqlite_file",
+    "tighten",
     "translate_errors",
 ]
+
+log = logging.getLogger(__name__)
 
 READ_ONLY = "firstline_read_only"  # execution option: a SQLite transaction that only reads (plain BEGIN)
 SQLITE_BUSY_TIMEOUT_S = 30.0
 POSTGRES_CONNECT_TIMEOUT_S = 10
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+_umask_lock = threading.Lock()
+_umask_depth = 0
+_umask_saved = 0
+
+
+def tighten(path: Path, mode: int) -> None:
+    """Take group and other permissions off ``path`` (to ``mode``) when it exists and has any; warn if we cannot."""
+    try:
+        current = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if current & 0o077:
+        try:
+            path.chmod(mode)
+        except OSError as error:
+            log.warning("cannot make %s private (chmod %o): %s", path, mode, error.strerror or error)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder, creating it and any missing parents 0700 (existing folders are left alone)."""
+    missing: list[Path] = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue
+        folder.chmod(PRIVATE_DIR_MODE)  # mkdir's mode passes through the umask
+    return path
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and folders created inside get no group or other permissions (umask 077).
+
+    The umask belongs to the process: files that other threads create meanwhile are private too.
+    Nested and concurrent uses share one change, undone when the last one ends.
+    """
+    global _umask_depth, _umask_saved
+    with _umask_lock:
+        if _umask_depth == 0:
+            _umask_saved = os.umask(0o077)
+        _umask_depth += 1
+    try:
+        yield
+    finally:
+        with _umask_lock:
+            _umask_depth -= 1
+            if _umask_depth == 0:
+                os.umask(_umask_saved)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file ``path`` 0600 (an empty file is a new database), or tighten it and its companions."""
+    private_dir(path.parent)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    os.close(descriptor)
+    for suffix in ("", *SQLITE_COMPANIONS):
+        tighten(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
 
 
 @dataclass(frozen=True)
@@ -98,11 +178,14 @@ def create_engine_for(database: StoreDatabase, url: str | URL) -> Engine:
         engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         assert parsed.database is not None
-        folder = Path(parsed.database).parent
+        file = Path(parsed.database)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if parsed.query.get("uri"):  # a file: URI names options too; leave its file to SQLite
+                private_dir(file.parent)
+            else:
+                private_sqlite_file(file)
         except OSError as error:
-            reason = f"cannot create the folder {folder}: {error.strerror or error}"
+            reason = f"cannot create {file} (or its folder): {error.strerror or error}"
             raise BackendUnavailableError(database.what, display_url(parsed), database.setting, reason) from error
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     event.listen(engine, "connect", _configure_sqlite)

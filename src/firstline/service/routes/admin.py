@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -21,6 +22,7 @@ from firstline.service.schemas import (
     NewApiKeyOut,
     errors,
 )
+from firstline.service.signins import SignInThrottle
 from firstline.service.state import runtime_of
 from firstline.settings import redacted
 
@@ -31,15 +33,42 @@ router = APIRouter()
 
 @router.post("/v1/auth/login", response_model=LoginOut, tags=["auth"], responses=errors(401, 422, 429))
 async def login(request: Request, body: LoginIn) -> JSONResponse:
-    """Sign in with e-mail and password; sets the session cookie the web chat and console use."""
+    """Sign in with e-mail and password; sets the session cookie the web chat and console use.
+
+    After a few failed sign-ins for one account, each further attempt must wait longer: until then
+    the answer is 429 with Retry-After, and the password is not checked (see ``service/signins.py``).
+    """
     runtime = runtime_of(request)
     accounts = runtime.tickets.accounts
     metrics: Metrics = request.app.state.metrics
+    throttle: SignInThrottle = request.app.state.signins
+    wait = throttle.claim(body.email)
+    if wait > 0:
+        metrics.logins.labels("throttled").inc()
+        metrics.rate_limited.labels("account").inc()
+        seconds = max(1, math.ceil(wait))
+        return JSONResponse(
+            {"error": "RateLimited", "detail": f"Too many failed sign-ins for this account, try again in {seconds} s."},
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
     try:
         token, expires = await asyncio.to_thread(accounts.login, body.email, body.password)
-    except AuthenticationError:
+    except AuthenticationError as exc:
         metrics.logins.labels("failed").inc()
+        seconds = throttle.seconds(body.email)
+        if not seconds:
+            raise
+        notice = f"Too many failed sign-ins for this account: the next attempt must wait {seconds} s."
+        return JSONResponse(
+            {"error": "Unauthenticated", "detail": f"{exc} {notice}"},
+            status_code=401,
+            headers={"Retry-After": str(seconds)},
+        )
+    except Exception:
+        throttle.refund(body.email)  # no answer (the database is down): the attempt does not count
         raise
+    throttle.succeeded(body.email)
     metrics.logins.labels("ok").inc()
     account = await asyncio.to_thread(accounts.get, body.email)
     response = JSONResponse(
