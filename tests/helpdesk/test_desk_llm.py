@@ -12,6 +12,7 @@ from firstline.helpdesk.offline import OfflineEngine
 from firstline.llm.catalog import load_catalog
 from firstline.llm.fallback import Budget, FallbackChain
 from firstline.llm.openai_compat import OpenAICompatModel
+from firstline.llm.redacting import RedactingModel
 from firstline.runtime import build_engine
 from firstline.settings import load_settings
 from firstline.testing.helpdesk import HelpdeskWorld
@@ -95,7 +96,9 @@ overrides = {stream_usage = false}
     specialist = engine(Agent("printer", ""))
     assert isinstance(triage, FallbackChain) and [m.name for m in triage.models] == ["small"]
     assert isinstance(specialist, FallbackChain) and [m.name for m in specialist.models] == ["big", "small"]
-    big = specialist.models[0]
+    wrapped = specialist.models[0]
+    assert isinstance(wrapped, RedactingModel) and wrapped.personal is False  # secrets never leave; loopback: names do
+    big = wrapped.inner
     assert isinstance(big, OpenAICompatModel) and big.profile.name == "tgi" and big.profile.stream_usage is False
     assert triage.budget.first_token_s == 1.5 and isinstance(triage.last_resort, OfflineEngine)
     assert isinstance(build_engine(load_settings(), triage=None), OfflineEngine)  # type: ignore[arg-type]

@@ -44,3 +44,6 @@ class RunContext:
     # Actions the requester asked for in so many words or confirmed (e.g. "close_ticket:INC0000012"); a
     # policy may require one before a tool runs.
     confirmed: set[str] = field(default_factory=set)
+    # What the application took out of the message before storing it or showing it to a model (a typed
+    # one-time code): tools read it here; it is never stored, logged or sent to a model.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)

@@ -22,6 +22,8 @@ __all__ = ["Decision", "ToolPolicy"]
 class Decision:
     verdict: Literal["allow", "verify_first", "needs_approval", "deny"]
     reason: str = ""
+    say: str = ""  # what the employee is told, when the refusal is final (not "ask again")
+    escalate_to: str | None = None  # the team a refused request goes to, with the reason
 
 
 class ToolPolicy:

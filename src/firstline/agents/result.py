@@ -73,7 +73,7 @@ class ToolOutcome:
             case "retry":
                 return f"RETRY: {text}"
             case "refused":
-                return f"REFUSED: {self.reason}"
+                return f"REFUSED: {self.reason}" + (f" What the user is told: {self.say}" if self.say else "")
             case "denied":
                 return (
                     f"DENIED by {self.by}: {self.reason or 'no reason given'}. Tell the user and offer the next step."

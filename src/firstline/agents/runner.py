@@ -333,8 +333,12 @@ class Runner:
                 self._audit(context, call, "approval_requested", "", None)
                 return True
             if decision.verdict != "allow":
-                outcome = ToolOutcome(tool.name, "refused", data={"verdict": decision.verdict}, reason=decision.reason)
-                emit("tool_refused", agent.name, tool=tool.name, reason=decision.reason, verdict=decision.verdict)
+                data: dict[str, Any] = {"verdict": decision.verdict}
+                if decision.escalate_to:
+                    data["escalate_to"] = decision.escalate_to
+                outcome = ToolOutcome(tool.name, "refused", decision.say, data, reason=decision.reason)
+                emit("tool_refused", agent.name, tool=tool.name, reason=decision.reason, verdict=decision.verdict,
+                     say=decision.say, escalate_to=decision.escalate_to)  # fmt: skip
                 self._audit(context, call, decision.verdict, outcome.for_model(), None)
             else:
                 try:
@@ -396,7 +400,7 @@ class Runner:
                      call_id=call.id, **who)  # fmt: skip
             else:
                 emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, outcome=outcome.outcome,
-                     call_id=call.id, **who)  # fmt: skip
+                     data=outcome.data, say=outcome.say, call_id=call.id, **who)  # fmt: skip
             self._audit(context, call, "ok" if outcome.ok else outcome.outcome, content, approved_by)
             span.set_attribute("firstline.outcome", outcome.outcome)
         if retry is not None:

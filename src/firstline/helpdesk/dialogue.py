@@ -156,6 +156,12 @@ class Dialogue:
         self.current = topic.id
         return topic
 
+    def expects_code(self) -> bool:
+        """Whether a one-time code is awaited (asked for now, or by a topic the conversation moved away from)."""
+        return (self.pending is not None and self.pending.kind == "code") or any(
+            t.status == "awaiting_code" for t in self.topics
+        )
+
     def earlier_open(self) -> Topic | None:
         """The most recent open topic other than the current one (where "go back" goes)."""
         return next((t for t in reversed(self.topics) if t.is_open and t.id != self.current), None)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from firstline.redaction import PLACEHOLDERS
+
 __all__ = [
     "affirmative",
     "code",
@@ -65,7 +67,9 @@ _STOLEN = re.compile(r"\b(stolen|stole|robbed|nicked|snatched|theft|burglar\w*|m
 
 
 def code(text: str) -> str | None:
-    """A six-digit one-time code (``482913`` or ``482 913``)."""
+    """A six-digit one-time code (``482913`` or ``482 913``), or ``[code]`` where the desk took one out."""
+    if PLACEHOLDERS["code"] in text:
+        return PLACEHOLDERS["code"]
     match = _CODE.search(text)
     return match.group(1) + match.group(2) if match else None
 

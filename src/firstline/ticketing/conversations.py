@@ -23,6 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 
 from firstline.errors import ConversationNotFoundError, InputError
+from firstline.redaction import redact_data
 from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import lifecycle
 from firstline.ticketing.schema import approvals, conversation_events, conversations, verification_codes
@@ -213,6 +214,7 @@ class SqlConversations:
     def append(self, conversation_id: str, kind: str, agent: str, data: dict[str, Any]) -> ConversationEvent:
         """Add one event at the end of the log (numbers are gap-free under concurrent appends)."""
         now = self._clock()
+        data = redact_data(data)  # secrets never stored, whoever wrote the event
         with self._db.write() as conn:
             # One statement takes the row lock and the next number (gap-free under concurrent appends).
             row = conn.execute(_NEXT_SEQ, {"cid": conversation_id, "now": now}).first()

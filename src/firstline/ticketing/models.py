@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from firstline.errors import InputError
+from firstline.redaction import redact
 from firstline.ticketing.sla import SLA_TARGETS, Impact, Priority, SlaTarget, Urgency, due_at, priority_for, respond_by
 
 __all__ = [
@@ -240,8 +241,9 @@ class NewTicket:
 
     def __post_init__(self) -> None:
         _set(self, "requester", clean_email("requester", self.requester))
-        _set(self, "short_description", clean_text("short_description", self.short_description, required=True))
-        _set(self, "description", self.description.strip())
+        short = clean_text("short_description", redact(self.short_description).text, required=True)
+        _set(self, "short_description", short)
+        _set(self, "description", redact(self.description.strip()).text)
         for name in ("category", "specialist", "intent", "assignment_group"):
             _set(self, name, clean_text(name, getattr(self, name)))
         _set(self, "impact", _member(Impact, self.impact, "impact"))
@@ -279,10 +281,11 @@ class TicketUpdate:
 
     def __post_init__(self) -> None:
         if self.short_description is not None:
-            _set(self, "short_description", clean_text("short_description", self.short_description, required=True))
+            short = clean_text("short_description", redact(self.short_description).text, required=True)
+            _set(self, "short_description", short)
         for name in ("description", "resolution_note"):
             if (value := getattr(self, name)) is not None:
-                _set(self, name, value.strip())
+                _set(self, name, redact(value.strip()).text)
         for name in ("category", "specialist", "intent", "assignment_group", "assigned_to"):
             if (value := getattr(self, name)) is not None:
                 _set(self, name, clean_text(name, value))
