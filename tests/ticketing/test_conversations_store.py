@@ -96,12 +96,13 @@ def test_one_time_codes_survive_a_restart_and_are_stored_hashed(store: SqlTicket
     from firstline.helpdesk.tools.deps import OneTimeCodes
 
     sent: list[str] = []
-    OneTimeCodes(deliver=lambda who, code, channel: sent.append(code), store=store.conversations).issue(
+    key = b"the deployment's secret key"
+    OneTimeCodes(deliver=lambda who, code, channel: sent.append(code), store=store.conversations, secret=key).issue(
         "A@x.com", "sms"
     )
     digest, _, attempts = store.conversations.load_code("a@x.com") or ("", 0.0, -1)
     assert sent[0] not in digest and attempts == 0
-    other_process = OneTimeCodes(store=store.conversations)
+    other_process = OneTimeCodes(store=store.conversations, secret=key)  # every process has the same key
     wrong = "000000" if sent[0] != "000000" else "111111"
     assert other_process.check("a@x.com", wrong) is False
     assert store.conversations.load_code("a@x.com") is not None

@@ -9,8 +9,8 @@ asked: the message says what can) or :class:`~firstline.errors.AccountDisabledEr
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable
-from dataclasses import replace
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from firstline.directory.models import (
@@ -28,7 +28,10 @@ from firstline.directory.models import (
 from firstline.errors import AccountDisabledError, DirectoryEntryNotFoundError, InputError
 
 __all__ = [
+    "CREDENTIAL_ACTIONS",
     "LOCKOUT_THRESHOLD",
+    "AccountRules",
+    "Refusal",
     "admin_account_refused",
     "check_new_password",
     "cleared_queue",
@@ -225,3 +228,97 @@ def _check_manual(dl: DistributionList) -> None:
             f"{dl.address} is a dynamic list whose members follow {rule}; people cannot be added or removed "
             "by hand. Update the person's record instead, or escalate to Messaging."
         )
+
+
+# -- who may have what done to their account ----------------------------------------------------------
+
+CREDENTIAL_ACTIONS = frozenset({"unlock_account", "send_password_reset_link", "reset_mfa", "reset_voicemail_pin"})
+# What stays possible for a blocked account: reporting, and handing the problem to a person.
+_ALWAYS = frozenset({"escalate_to_human", "escalate_ticket", "add_ticket_note", "close_ticket", "mark_resolved",
+                     "report_lost_device", "remote_lock", "report_phishing"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action is refused on an account: ``reason`` for the employee and the ticket, ``team`` owns it."""
+
+    category: str  # disabled, leaver, service or privileged
+    reason: str
+    team: str
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    """Which accounts Tier-1 may act on: the directory's rules, the same for every engine.
+
+    * a **disabled** account or a **leaver**'s: nothing that changes or grants access (only reporting and
+      escalation), whatever the request;
+    * a **service** account (username prefix in ``service_prefixes`` or a group in ``service_groups``) and
+      a **privileged** one (it has an admin account, or a group in ``privileged_groups``): no unlock, reset
+      link, MFA reset or PIN reset by Tier-1.
+
+    ``allow`` lifts a rule where a directory's own policy says so, e.g. ``{"privileged": {"unlock_account"}}``.
+    """
+
+    service_prefixes: tuple[str, ...] = ("svc-", "svc_", "svc.", "sa-", "app-")
+    service_groups: tuple[str, ...] = ("Service-Accounts",)
+    privileged_groups: tuple[str, ...] = (
+        "Domain-Admins", "Global-Admins", "IT-Admins", "Privileged-Access", "Enterprise-Admins", "Security-Admins",
+    )  # fmt: skip
+    allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def categories(self, person: Person, account: Account | None) -> list[str]:
+        """What makes this account special (empty: an ordinary, active account)."""
+        found = []
+        if account is not None and not account.enabled:
+            found.append("disabled")
+        if not person.is_current:
+            found.append("leaver")
+        if account is not None:
+            groups = {g.lower() for g in account.groups}
+            if account.username.lower().startswith(self.service_prefixes) or groups & _lower(self.service_groups):
+                found.append("service")
+            if account.admin_account or groups & _lower(self.privileged_groups):
+                found.append("privileged")
+        return found
+
+    def refusal(self, action: str, person: Person, account: Account | None) -> Refusal | None:
+        """Why ``action`` must not run on ``person``'s account, or ``None`` when it may."""
+        for category in self.categories(person, account):
+            if action in self.allow.get(category, frozenset()):
+                continue
+            blocked = category in ("disabled", "leaver") and action not in _ALWAYS
+            if blocked or (category in ("service", "privileged") and action in CREDENTIAL_ACTIONS):
+                return _REFUSALS[category]
+        return None
+
+
+def _lower(names: Iterable[str]) -> set[str]:
+    return {name.lower() for name in names}
+
+
+_REFUSALS = {
+    "disabled": Refusal(
+        "disabled",
+        "the account is disabled by an administrator, and Tier-1 never re-enables, unlocks or resets a disabled "
+        "account",
+        "Security Operations",
+    ),
+    "leaver": Refusal(
+        "leaver",
+        "the directory records this person as having left the company, so their account gets no unlock, reset or "
+        "new access from Tier-1",
+        "Identity & Access Management",
+    ),
+    "service": Refusal(
+        "service",
+        "this is a service account; its credentials are managed by its owning team, never by Tier-1",
+        "Identity & Access Management",
+    ),
+    "privileged": Refusal(
+        "privileged",
+        "this account holds administrator rights, so unlocks, password and MFA resets go through Identity & Access "
+        "Management's privileged-access process",
+        "Identity & Access Management",
+    ),
+}

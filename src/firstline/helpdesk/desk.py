@@ -36,6 +36,7 @@ from opentelemetry import trace
 from firstline.agents import Agent, Approval, Runner, RunState
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
+from firstline.directory.rules import AccountRules
 from firstline.errors import (
     ConversationNotFoundError,
     InputError,
@@ -44,22 +45,25 @@ from firstline.errors import (
 from firstline.helpdesk import slots
 from firstline.helpdesk.acts import ActModel, Acts, packaged_act_model_path
 from firstline.helpdesk.agents import TRIAGE, build_agents
+from firstline.helpdesk.beneficiary import Beneficiary
 from firstline.helpdesk.cleaning import understood
 from firstline.helpdesk.compose import approval_wait, compose, open_topics, what_is_approved
-from firstline.helpdesk.dialogue import Dialogue
+from firstline.helpdesk.dialogue import Dialogue, Topic
 from firstline.helpdesk.incidents import IncidentLinker
 from firstline.helpdesk.offline import OfflineEngine
-from firstline.helpdesk.policy import HelpdeskPolicy
+from firstline.helpdesk.policy import HelpdeskPolicy, refusal_text
 from firstline.helpdesk.reading import WHILE_PAUSED, MessageReader, Move
+from firstline.helpdesk.refusals import Gate
 from firstline.helpdesk.repair import TopicTickets, answer_act
 from firstline.helpdesk.reply import DeskReply, ticket_card
 from firstline.helpdesk.services import DeskServices
 from firstline.helpdesk.slots import explicit_requests
 from firstline.helpdesk.tools.deps import HelpdeskDeps, OneTimeCodes
 from firstline.helpdesk.triage import MAX_CHARS, Triage, TriageResult
-from firstline.helpdesk.turn import EventSink, Turn
+from firstline.helpdesk.turn import EventSink, Turn, redaction_notice
 from firstline.knowledge.base import KnowledgeBase
 from firstline.llm.messages import ChatModel
+from firstline.redaction import redact
 from firstline.ticketing import (
     Conversation,
     SqlTicketing,
@@ -89,6 +93,8 @@ class Helpdesk:
         engine: ChatModel | Callable[[Agent], ChatModel] | None = None,
         codes: OneTimeCodes | None = None,
         acts: Acts | None = None,
+        account_rules: AccountRules | None = None,
+        beneficiary: Beneficiary | None = None,
         max_turns: int = 10,
         incident_window: timedelta = timedelta(hours=4),
         incident_threshold: int = 3,
@@ -103,11 +109,13 @@ class Helpdesk:
         self.engine: ChatModel | Callable[[Agent], ChatModel] = engine or OfflineEngine(triage)
         self.engine_name = getattr(self.engine, "name", "llm")
         self.agents = build_agents()
+        self.policy = HelpdeskPolicy(account_rules)
+        self.gate = Gate(triage.taxonomy, self.policy, self.deps, beneficiary or Beneficiary.packaged(triage.embedder))
         offline = self.engine if isinstance(self.engine, OfflineEngine) else OfflineEngine(triage)
         self.runner = Runner(
             self.agents,
             self.engine,
-            policy=HelpdeskPolicy(),
+            policy=self.policy,
             max_turns=max_turns,
             step_scope=tickets.unit_of_work,
             fallback=None if offline is self.engine else offline,
@@ -148,10 +156,20 @@ class Helpdesk:
         raw = text if isinstance(text, str) else ""
         problem = self.refusal(raw)
         if problem is not None:
-            self._event(cid, "rejected_message", "desk", {"text": raw[:MAX_STORED_CHARS], "reason": problem})
+            kept = redact(raw[:MAX_STORED_CHARS]).text
+            self._event(cid, "rejected_message", "desk", {"text": kept, "reason": problem})
             return self._plain(conversation, problem, "rejected")
-        self._event(cid, "user_message", "desk", {"text": raw, "requester": requester})
+        # Secrets leave the message before it is stored, logged, put on a ticket or shown to a model.
+        secret = redact(raw, expect_code=Dialogue.from_dict(conversation.state.get("dialogue")).expects_code())
+        raw = secret.text
+        stored: dict[str, Any] = {"text": raw, "requester": requester}
+        if secret.changed:
+            stored["redacted"] = list(secret.kinds)
+        self._event(cid, "user_message", "desk", stored)
         state = dict(conversation.state)
+        state.pop("notice", None)
+        if redaction_notice(secret.kinds):
+            state["notice"] = redaction_notice(secret.kinds)
 
         person = self._requester(conversation, requester)
         if person is None:
@@ -172,7 +190,7 @@ class Helpdesk:
         move = self.reader.read(dialogue, text)
         if move.kind == "act":  # a dialogue act, answered by the desk for every engine alike
             return self._answer_act(conversation, person, state, dialogue, move)
-        return await self._run_topic(conversation, person, state, dialogue, move, text, raw, on_event)
+        return await self._run_topic(conversation, person, state, dialogue, move, text, raw, on_event, secret.code)
 
     # -- reading a message against the dialogue state -----------------------------------------------
 
@@ -192,7 +210,10 @@ class Helpdesk:
         self, conversation: Conversation, state: dict[str, Any], dialogue: Dialogue, text: str
     ) -> DeskReply:
         """Store the reply with the dialogue state (inside the caller's unit of work) and return it."""
-        if text == dialogue.last_reply:  # never the same reply to two different messages
+        notice = state.pop("notice", None)
+        if notice:
+            text = compose(notice, text)
+        elif text == dialogue.last_reply:  # never the same reply to two different messages
             text = compose(
                 "I've nothing new to add to my last answer.",
                 open_topics(dialogue),
@@ -233,6 +254,7 @@ class Helpdesk:
         text: str,
         raw: str,
         on_event: EventSink | None,
+        code: str | None = None,
     ) -> DeskReply:
         pending = dialogue.pending
         run_state: RunState | None = None
@@ -266,16 +288,12 @@ class Helpdesk:
         if start == TRIAGE:
             turn.triage = self.triage.classify(text, vip=person.vip)
             turn.note_injection(text)
-            refusal = self._someone_else(turn.triage, text, person)
-            if refusal is not None:
-                topic.status = "refused"
-                topic.agent, topic.intent = turn.triage.agent, turn.triage.intent
-                with self.tickets.unit_of_work():
-                    self._event(
-                        conversation.id, "refused", "desk", {"reason": "acts on someone else", "text": text[:500]}
-                    )
-                    return self._save_dialogue(conversation, state, dialogue, compose(refusal, open_topics(dialogue)))
+            refused = self._refuse_before_run(conversation, person, state, dialogue, topic, turn.triage, text)
+            if refused is not None:
+                return refused
         context = turn.context(run_state)
+        if code is not None:
+            context.secrets["code"] = code
         try:
             result = await self.runner.run(start, text, context, run_state, on_event=turn.on_event)
         except Exception as exc:  # the engine or a backend failed: keep the message, tell the user plainly
@@ -283,21 +301,38 @@ class Helpdesk:
             return turn.failed(exc)
         return turn.finish(result.state, context, raw)
 
-    def _someone_else(self, result: TriageResult, text: str, person: Person) -> str | None:
-        """A request to act on another person's account, device, line or tickets is refused before any run."""
-        intent = self.triage.taxonomy.intents.get(result.intent)
-        if intent is None or intent.acts_on not in ("person", "ticket") or result.agent not in self.agents:
+    def _refuse_before_run(
+        self,
+        conversation: Conversation,
+        person: Person,
+        state: dict[str, Any],
+        dialogue: Dialogue,
+        topic: Topic,
+        result: TriageResult,
+        text: str,
+    ) -> DeskReply | None:
+        """Refuse, before any engine runs, a request about someone else's things, or one whose only action the
+        account rules refuse (escalated to the owning team; no identity check first: it could not help)."""
+        if result.agent not in self.agents:
             return None
-        addresses_are_people = intent.acts_on == "person" and intent.name not in ("distribution_list", "shared_mailbox")
-        if slots.names_someone_else(text, person.name) or slots.mentions_someone_else(
-            text, person.email, addresses_are_people
-        ):
-            return (
-                f'I can only act on your own account, devices and tickets, so I won\'t do "{_label(text)}" for '
-                "someone else. They can contact the service desk themselves (chat, or 4357). If you need the same "
-                "help for your own account, tell me and I'll start with a quick identity check."
+        topic.agent, topic.intent = result.agent, result.intent
+        other = self.gate.someone_else(result, text, person)
+        if other is not None:
+            topic.status = "refused"
+            with self.tickets.unit_of_work():
+                self._event(conversation.id, "refused", "desk", {"reason": "acts on someone else", "text": text[:500]})
+                return self._save_dialogue(conversation, state, dialogue, compose(other, open_topics(dialogue)))
+        found = self.gate.account(result, person)
+        if found is None:
+            return None
+        action, refusal = found
+        with self.tickets.unit_of_work():
+            why = {"reason": refusal.reason, "action": action, "account": refusal.category, "team": refusal.team}
+            self._event(conversation.id, "refused", "desk", why)
+            note = TopicTickets(self.services, conversation.id, person).escalate(
+                topic, dialogue, f"Refused {action}: {refusal.reason}", group=refusal.team
             )
-        return None
+            return self._save_dialogue(conversation, state, dialogue, compose(refusal_text(refusal), note))
 
     async def decide(
         self, approval_id: str, *, approved: bool, decided_by: str, reason: str = "", on_event: EventSink | None = None
@@ -436,8 +471,3 @@ class Helpdesk:
 
     def _event(self, cid: str, kind: str, agent: str, data: dict[str, Any]) -> None:
         self.services.event(cid, kind, agent, data)
-
-
-def _label(text: str) -> str:
-    words = " ".join(text.split())
-    return words if len(words) <= 70 else words[:67].rsplit(" ", 1)[0] + "..."

@@ -64,7 +64,7 @@ class TopicTickets:
         self.services.event(self.cid, "ticket_change", "desk", {"action": "opened", "ticket": ticket_card(ticket)})
         return ticket
 
-    def escalate(self, topic: Topic, dialogue: Dialogue, why: str) -> str:
+    def escalate(self, topic: Topic, dialogue: Dialogue, why: str, group: str | None = None) -> str:
         """Hand the topic to a person with a summary; the sentence that tells the employee where it went."""
         ticket = self._own(topic)
         if ticket is None or ticket.state in _FINAL:
@@ -79,7 +79,7 @@ class TopicTickets:
                 f"{ticket.number} is already with {ticket.assignment_group}; I've told them again that you're "
                 "waiting for a person."
             )
-        group = ticket.assignment_group or self._group(topic)
+        group = group or ticket.assignment_group or self._group(topic)
         summary = self.summary(topic, dialogue, why)
         escalated = self.services.tickets.escalate(ticket.number, group, summary, author="firstline")
         self.services.event(

@@ -24,10 +24,39 @@ from firstline.ticketing import (
     TicketUpdate,
 )
 
-__all__ = ["Turn"]
+__all__ = ["Turn", "redaction_notice"]
 
 EventSink = Callable[[dict[str, Any]], None]
 _ESCALATIONS = ("escalate_to_human", "escalate_ticket")
+
+
+def redaction_notice(kinds: tuple[str, ...] | list[str]) -> str | None:
+    """What the employee is told when a secret was taken out of their message (a typed code: nothing)."""
+    if "password" in kinds:
+        return (
+            "I've taken the password out of your message before saving anything. Please never type a password "
+            "here: nobody at IT will ever ask for it. As it has been typed, change it soon (aka.ms/sspr)."
+        )
+    if "card" in kinds or "cvv" in kinds:
+        return (
+            "I've removed the card details from your message before saving anything. Please don't share card "
+            "numbers in this chat; IT never needs them."
+        )
+    if {"api_key", "token", "private_key", "recovery_key"} & set(kinds):
+        return (
+            "I've removed a key or token from your message before saving anything. Treat it as exposed: "
+            "revoke or rotate it where it was issued."
+        )
+    return None
+
+
+def _over_limit(limited: dict[str, Any]) -> str:
+    ticket = limited.get("ticket")
+    where = f"I've added this to {ticket} instead of opening another ticket" if ticket else "I haven't opened another"
+    return (
+        f"You've raised {limited.get('limit', 'several')} new requests in the last hour, so {where}; the service "
+        "desk will see it there. If it's urgent, call 4357."
+    )
 
 
 class Turn:
@@ -63,6 +92,7 @@ class Turn:
         self.secondary: tuple[str, str, str] | None = None
         self.rejected: tuple[str, str, str] | None = None  # (what, by whom, why) when a person declined
         self.possible: KnownIncident | None = None  # a known incident this may be part of (to ask about)
+        self.rate_limited: dict[str, Any] | None = None  # the requester's new-ticket limit was reached
         # A language model's model_call events wait here and are written with the next event (same
         # transaction): they are accounting, not actions, and this saves a commit per call. Always flushed
         # before the reply. The offline engine's are not stored (no tokens, no cost; the reply names it).
@@ -161,6 +191,7 @@ class Turn:
         self.topic.agent, self.topic.intent = routed.agent, routed.intent
         self.known, self.possible = routed.known, routed.possible
         self.secondary = routed.secondary or self.secondary
+        self.rate_limited = getattr(routed, "rate_limited", None)
         context.briefing.update(self._topic_facts(routed.agent, routed.intent))
         context.briefing.pop("known_incident", None)
         self.ticket_number = context.ticket_number = routed.ticket
@@ -197,6 +228,18 @@ class Turn:
 
     # -- the end of the turn ---------------------------------------------------------------------
 
+    def _final_refusal(self) -> tuple[str, str, str] | None:
+        """(team, why, what the employee is told) of a refusal that hands the request to a team, if any."""
+        for event in self.events:
+            if event.kind not in ("tool_refused", "tool_finished"):
+                continue
+            data = event.data.get("data")
+            team = event.data.get("escalate_to") or (data.get("escalate_to") if isinstance(data, dict) else None)
+            if team:
+                why = str(event.data.get("reason") or (data or {}).get("reason") or event.data.get("error") or "")
+                return str(team), why[:300], str(event.data.get("say") or "")
+        return None
+
     def finish(self, run_state: RunState, context: RunContext, user_text: str | None) -> DeskReply:
         """Settle the topic's status and the pending question, compose the reply and store it all together."""
         services, topic, dialogue = self.services, self.topic, self.dialogue
@@ -218,6 +261,11 @@ class Turn:
         with services.tickets.unit_of_work():
             self._event(None)
             parts = self._settle(run_state, context, reply, expects, pending, tickets)
+            notice = self.state.pop("notice", None)
+            if notice:
+                parts = [notice, *parts]
+            if self.rate_limited:
+                parts.append(_over_limit(self.rate_limited))
             text = compose(*parts)
             if text == dialogue.last_reply and dialogue.pending is not None and dialogue.pending.topic == topic.id:
                 text = compose("Sorry, I still need this to carry on:", *parts)  # the same question again
@@ -302,6 +350,11 @@ class Turn:
             what, by, why = self.rejected
             note = tickets.reject(topic, what, by, why)
             return [reply, note, "If you still need it, tell me what has changed, or ask for a person."]
+        final = self._final_refusal()
+        if final is not None:  # the policy or a tool said no for good: the owning team gets it, with the reason
+            team, why, say = final
+            dialogue.pending = None
+            return [say or reply, tickets.escalate(topic, dialogue, why, group=team)]
         ticket = self.services.ticket_or_none(self.ticket_number)
         if names & set(_ESCALATIONS):
             topic.status = "escalated"

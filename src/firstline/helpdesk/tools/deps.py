@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 import time
@@ -62,9 +63,12 @@ class MemoryCodeStore:
         self._codes.pop(key, None)
 
 
-def _digest(code: str, salt: str | None = None) -> str:
+def _digest(secret: bytes, subject: str, code: str, salt: str | None = None) -> str:
+    """``salt$hex``: an HMAC-SHA256 of the code under the server's secret, so a copy of the database alone
+    cannot be searched for the six digits."""
     salt = salt or secrets.token_hex(8)
-    return f"{salt}${hashlib.sha256(f'{salt}:{code}'.encode()).hexdigest()}"
+    mac = hmac.new(secret, f"{salt}:{subject}:{code}".encode(), hashlib.sha256).hexdigest()
+    return f"{salt}${mac}"
 
 
 class Outbox:
@@ -81,7 +85,7 @@ class Outbox:
         self._lock = threading.Lock()
 
     def deliver(self, requester: str, code: str, channel: str) -> None:
-        log.warning("one-time code for %s via %s: %s", requester, channel, code)
+        log.info("one-time code sent to %s via %s (demo outbox)", requester, channel)
         with self._lock:
             sent = self._sent.setdefault(requester.lower(), [])
             sent.append({"channel": channel, "code": code, "sent_at": self._clock()})
@@ -96,12 +100,17 @@ class Outbox:
 class OneTimeCodes:
     """Six-digit codes sent to the requester's registered device or e-mail, valid ``ttl_s`` seconds.
 
-    ``deliver(requester, code, channel)`` does the sending; the demo delivery logs the code on
-    the ``firstline.verification`` logger (shown in the console), which stands in for the SMS
-    or e-mail gateway. A code is never returned to the model or shown in the chat. Pending codes
-    are kept as salted hashes in ``store`` (the ticket database in the runtime, so a code sent by
-    one process can be checked by another; memory by default).
+    ``deliver(requester, code, channel)`` does the sending (the demo outbox, standing in for the SMS or
+    e-mail gateway); a code is never logged, returned to the model, shown in the chat or stored: pending
+    codes are kept as an HMAC under ``secret`` (the server's, see ``Runtime``) in ``store``, so a code
+    sent by one process can be checked by another and a stolen database does not give the digits away.
+
+    Guessing is capped per requester across codes, not per code: ``max_wrong`` wrong codes within
+    ``window_s`` lock verification for ``lockout_s`` (no new code is sent meanwhile, and the tool hands the
+    request to Security Operations), and at most ``max_sends`` codes go out per window.
     """
+
+    SECURITY_TEAM = "Security Operations"
 
     def __init__(
         self,
@@ -110,25 +119,44 @@ class OneTimeCodes:
         deliver: Callable[[str, str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
         store: CodeStore | None = None,
+        secret: bytes | None = None,
+        window_s: float = 900.0,
+        max_wrong: int = 5,
+        max_sends: int = 5,
+        lockout_s: float = 1800.0,
     ) -> None:
         self.ttl_s, self.max_attempts = ttl_s, max_attempts
+        self.window_s, self.max_wrong, self.max_sends, self.lockout_s = window_s, max_wrong, max_sends, lockout_s
         self._deliver = deliver or (
-            lambda who, code, channel: log.warning("one-time code for %s via %s: %s", who, channel, code)
+            lambda who, code, channel: log.warning("one-time code sent to %s via %s", who, channel)
         )
         self._clock = clock
         self._store: CodeStore = store or MemoryCodeStore()
+        self._secret = secret or secrets.token_bytes(32)  # per process unless the runtime passes the server's
         self._lock = threading.Lock()
 
     def issue(self, requester: str, channel: str) -> None:
-        code = f"{secrets.randbelow(10**6):06d}"
+        """Send a new code (replacing any pending one); ToolFailed while locked out or after too many sends."""
+        key = requester.lower()
         with self._lock:
-            self._store.save_code(requester.lower(), _digest(code), self._clock() + self.ttl_s, 0)
+            self._refuse_if_locked(key)
+            sends = self._count(f"sends:{key}")
+            if sends >= self.max_sends:
+                raise ToolFailed(
+                    f"I've already sent you {sends} codes in the last {int(self.window_s // 60)} minutes, so I won't "
+                    "send another yet. Use the latest one, wait a few minutes, or call the service desk on 4357.",
+                    data={"too_many_codes": True},
+                )
+            self._bump(f"sends:{key}")
+            code = f"{secrets.randbelow(10**6):06d}"
+            self._store.save_code(key, _digest(self._secret, key, code), self._clock() + self.ttl_s, 0)
         self._deliver(requester, code, channel)
 
     def check(self, requester: str, code: str) -> bool:
-        """True once for the right, unexpired code; raises ToolFailed when none is pending or too many tries."""
+        """True once for the right, unexpired code; raises ToolFailed when none is pending or when locked out."""
         key = requester.lower()
         with self._lock:
+            self._refuse_if_locked(key)
             pending = self._store.load_code(key)
             if pending is None or pending[1] < self._clock():
                 self._store.drop_code(key)
@@ -142,15 +170,62 @@ class OneTimeCodes:
             if attempts > self.max_attempts:
                 self._store.drop_code(key)
                 raise ToolFailed(
-                    "That was too many wrong codes, so I've cancelled the code. For your security, please call the "
-                    "service desk on 4357 to continue.",
-                    data={"locked_out": True},
+                    "That was too many wrong tries for this code, so I've cancelled it.",
+                    guidance="offer to send a new code",
+                    data={"new_code_needed": True},
                 )
-            if hmac.compare_digest(digest, _digest(code.strip(), digest.split("$", 1)[0])):
+            salt = digest.split("$", 1)[0]
+            if hmac.compare_digest(digest, _digest(self._secret, key, re.sub(r"\D", "", code), salt)):
                 self._store.drop_code(key)
+                self._store.drop_code(f"wrong:{key}")
                 return True
+            wrong = self._bump(f"wrong:{key}")
+            if wrong >= self.max_wrong:
+                self._store.drop_code(key)
+                self._store.save_code(f"locked:{key}", "locked", self._clock() + self.lockout_s, wrong)
+                raise self._locked_out(fresh=True)
             self._store.save_code(key, digest, expires, attempts)
             return False
+
+    def locked(self, requester: str) -> bool:
+        """Whether verification is locked for ``requester`` after too many wrong codes."""
+        record = self._store.load_code(f"locked:{requester.lower()}")
+        return record is not None and record[1] > self._clock()
+
+    # -- counters: (marker, window end, count) under their own keys in the code store ---------------------
+
+    def _refuse_if_locked(self, key: str) -> None:
+        record = self._store.load_code(f"locked:{key}")
+        if record is not None:
+            if record[1] > self._clock():
+                raise self._locked_out(fresh=False)
+            self._store.drop_code(f"locked:{key}")
+
+    def _count(self, key: str) -> int:
+        record = self._store.load_code(key)
+        return record[2] if record is not None and record[1] > self._clock() else 0
+
+    def _bump(self, key: str) -> int:
+        record = self._store.load_code(key)
+        now = self._clock()
+        if record is None or record[1] <= now:
+            self._store.save_code(key, "count", now + self.window_s, 1)
+            return 1
+        self._store.save_code(key, record[0], record[1], record[2] + 1)
+        return record[2] + 1
+
+    def _locked_out(self, fresh: bool) -> ToolFailed:
+        minutes = int(self.lockout_s // 60)
+        first = (
+            "That's too many wrong codes, so for your security I've stopped identity checks here"
+            if fresh
+            else "Identity checks here are paused after too many wrong codes"
+        )
+        return ToolFailed(
+            f"{first} for {minutes} minutes and passed this to {self.SECURITY_TEAM}; they'll contact you. If you "
+            "need access urgently, call the service desk on 4357 and they'll verify you another way.",
+            data={"locked_out": True, "escalate_to": self.SECURITY_TEAM, "reason": "too many wrong one-time codes"},
+        )
 
 
 @dataclass

@@ -13,6 +13,7 @@ from firstline.agents import Result, RunContext, Tool, tool
 from firstline.directory.models import Account, Person
 from firstline.errors import AccountDisabledError, ToolFailed
 from firstline.helpdesk.tools.deps import deps_of, requester
+from firstline.redaction import PLACEHOLDERS
 
 __all__ = ["SECURITY_TOOLS"]
 
@@ -40,14 +41,21 @@ def send_verification_code(ctx: RunContext) -> Result:
 
 
 @tool
-def verify_identity(ctx: RunContext, code: str) -> str:
+def verify_identity(ctx: RunContext, code: str = "[code]") -> str:
     """Check the one-time code the user typed; on success the requester counts as verified for this conversation.
 
+    Codes are taken out of the user's message before you see it and shown as [code]: pass "[code]".
+
     Args:
-        code: the six digits the user typed, e.g. "482913".
+        code: "[code]" for the code the user just typed (or six digits given any other way).
     """
     person, _ = _me(ctx)
-    if not deps_of(ctx).codes.check(person.email, code):
+    typed = ctx.secrets.get("code") if code.strip() in ("", PLACEHOLDERS["code"]) else code
+    if not typed:
+        raise ToolFailed(
+            "I didn't see a code in your message.", guidance="ask the user to type the six digits they received"
+        )
+    if not deps_of(ctx).codes.check(person.email, typed):
         raise ToolFailed("That code isn't right.", guidance="ask the user to check it and type it again")
     ctx.verified = True
     return f"Identity verified: {person.name}."
