@@ -5,10 +5,17 @@ Two sources make a problem "known":
 * the directory's ongoing incidents (``KnownIncident``), matched to a request by its intent's topic
   and the requester's site, floor or extension — the first caller to hit one gets a parent ticket
   for it in the ticket store (correlation id ``known:<incident id>``), later callers are linked;
-* a cluster of open tickets: when ``threshold`` open tickets with the same intent at the same site
-  were opened within ``window``, a parent major incident is opened and every one of them linked.
+* a cluster of open tickets: when open tickets of one outage intent (:data:`OUTAGE`) at the same site,
+  opened within ``window``, come from ``threshold`` different requesters, a parent major incident is
+  opened and every one of them linked. Reports from one person count once, Firstline's own tickets never,
+  and personal requests (:data:`PERSONAL`) are never clustered nor linked.
 
 Later reporters are linked to the parent (a comment records them) and told it is known.
+
+One person cannot flood the desk either: beyond ``max_new_tickets`` new tickets in ``new_ticket_window``
+(5 an hour by default) a requester gets no new ticket (:meth:`IncidentLinker.over_ticket_limit`; the
+routing hook adds the request to their latest open ticket instead), so those requests never count
+towards a cluster.
 """
 
 from __future__ import annotations
@@ -29,9 +36,20 @@ from firstline.ticketing import (
     Urgency,
 )
 
-__all__ = ["PERSONAL", "IncidentLinker", "Site", "certain", "matches", "on_topic", "site_of"]
+__all__ = [
+    "OUTAGE",
+    "PERSONAL",
+    "SYSTEM_REQUESTER",
+    "IncidentLinker",
+    "Site",
+    "certain",
+    "matches",
+    "on_topic",
+    "site_of",
+]
 
 MAJOR_TAG = "major_incident"
+SYSTEM_REQUESTER = "firstline@localhost.invalid"  # the requester of the parents Firstline opens itself
 OPEN_STATES = (TicketState.NEW, TicketState.IN_PROGRESS, TicketState.ON_HOLD)
 
 # What an incident must be about for a request of this intent to be linked to it: a service word (in its
@@ -54,6 +72,16 @@ PERSONAL = frozenset({
     "device_compliance", "new_phone_setup", "broken_hardware", "mailbox_full", "distribution_list",
     "shared_mailbox", "calendar_delegation", "software_request", "disk_space", "voicemail_pin", "call_forwarding",
     "new_extension", "phishing_report", "suspicious_signin",
+})  # fmt: skip
+# Intents about a service many people share, so that reports from several people at one site are one outage:
+# the VPN gateways, the office Wi-Fi, file shares, the site's internet link, mail flow, the follow-me print
+# queue and printers, the desk-phone system. An allowlist: an intent not named here never opens a major
+# incident by clustering, however many reports arrive (a jam or low toner is one printer's chore, a crash one
+# computer's). Each must be in the taxonomy, open a ticket on routing and act on no one
+# (tests/helpdesk/test_incident_abuse.py checks that against data/taxonomy.yaml).
+OUTAGE = frozenset({
+    "vpn_drops", "vpn_cannot_connect", "wifi", "network_share", "slow_internet", "email_stuck_outbox",
+    "print_queue_stuck", "printer_offline", "desk_phone_down",
 })  # fmt: skip
 # ServiceNow's lookup read backwards: the impact and urgency that give an incident's P1-P5.
 _IMPACT_URGENCY = {
@@ -180,24 +208,60 @@ class Linked:
 class IncidentLinker:
     """Finds or opens the parent of a new report (see the module docstring)."""
 
-    def __init__(self, tickets: TicketingBackend, window: timedelta = timedelta(hours=4), threshold: int = 3) -> None:
+    def __init__(
+        self,
+        tickets: TicketingBackend,
+        window: timedelta = timedelta(hours=4),
+        threshold: int = 3,
+        *,
+        max_new_tickets: int = 5,
+        new_ticket_window: timedelta = timedelta(hours=1),
+    ) -> None:
+        if threshold < 2 or max_new_tickets < 1:
+            raise ValueError("`threshold` must be 2 or more and `max_new_tickets` 1 or more.")
         self.tickets = tickets
         self.window = window
         self.threshold = threshold
+        self.max_new_tickets = max_new_tickets
+        self.new_ticket_window = new_ticket_window
 
     def existing_parent(self, intent: str, site: Site) -> Linked | None:
-        """An open major incident for this intent at this site."""
+        """An open major incident for this outage intent at this site; never one for a personal request.
+
+        Only :data:`OUTAGE` intents are linked this way, whatever tickets claim to be major incidents. A
+        parent that Firstline opened from a cluster counts only while its children come from ``threshold``
+        different people (so a cluster opened by one person's reports links nobody else)."""
+        if intent in PERSONAL or intent not in OUTAGE:
+            return None
         for ticket in self._open(specialist=None, intent=intent):
-            if MAJOR_TAG in ticket.tags and ticket.intent == intent and site.tag in ticket.tags:
-                return Linked(ticket, ticket.short_description, ticket.assignment_group, "", "", False)
+            if MAJOR_TAG not in ticket.tags or ticket.intent != intent or site.tag not in ticket.tags:
+                continue
+            if (ticket.correlation_id or "").startswith("cluster:") and not self._enough_people(ticket):
+                continue
+            return Linked(ticket, ticket.short_description, ticket.assignment_group, "", "", False)
         return None
+
+    def over_ticket_limit(self, requester: str, now: datetime) -> bool:
+        """Whether ``requester`` already opened ``max_new_tickets`` tickets (in any state) in the last
+        ``new_ticket_window``: the next request then opens none."""
+        query = TicketQuery(requester=requester, opened_after=now - self.new_ticket_window, limit=self.max_new_tickets)
+        return len(self.tickets.search(query)) >= self.max_new_tickets
+
+    def latest_open(self, requester: str) -> Ticket | None:
+        """The requester's most recently opened ticket that is still open, if any."""
+        found = self.tickets.search(TicketQuery(requester=requester, state=OPEN_STATES, limit=1))
+        return found[0] if found else None
+
+    def _enough_people(self, parent: Ticket) -> bool:
+        children = self.tickets.search(TicketQuery(parent=parent.number, limit=500))
+        return len(_people(children)) >= self.threshold
 
     def for_known(self, incident: KnownIncident, intent: str, specialist: str, site: Site) -> Linked:
         """The parent ticket of a directory incident (opened on first use)."""
         impact, urgency = _IMPACT_URGENCY.get(incident.priority.upper(), (Impact.MEDIUM, Urgency.MEDIUM))
         parent = self.tickets.create(
             NewTicket(
-                requester="firstline@localhost.invalid",
+                requester=SYSTEM_REQUESTER,
                 short_description=incident.title[:160],
                 description=f"{incident.description}\n\nWorkaround: {incident.workaround}".strip(),
                 category=specialist,
@@ -214,21 +278,29 @@ class IncidentLinker:
         return Linked(parent, incident.title, incident.assignment_group, incident.workaround, eta, False)
 
     def cluster(self, child: Ticket, site: Site, now: datetime) -> Linked | None:
-        """Open a parent when ``child`` makes ``threshold`` similar open reports at one site in the window."""
+        """Open a parent when ``child`` makes open reports of one outage intent at one site in the window from
+        ``threshold`` different people (one person's reports count once; Firstline's own tickets never)."""
+        if child.intent in PERSONAL or child.intent not in OUTAGE or child.requester == SYSTEM_REQUESTER:
+            return None
         similar = [
             t
             for t in self._open(specialist=child.specialist, intent=child.intent, opened_after=now - self.window)
-            if t.intent == child.intent and site.tag in t.tags and MAJOR_TAG not in t.tags and t.parent_number is None
+            if t.intent == child.intent
+            and site.tag in t.tags
+            and MAJOR_TAG not in t.tags
+            and t.parent_number is None
+            and t.requester != SYSTEM_REQUESTER
         ]
         if child.number not in {t.number for t in similar}:
             similar.append(child)
-        if len(similar) < self.threshold:
+        people = _people(similar)
+        if len(people) < self.threshold:
             return None
         where = f"{site.location}" + (f" floor {site.floor}" if site.floor is not None else "")
         parent = self.tickets.create(
             NewTicket(
-                requester="firstline@localhost.invalid",
-                short_description=f"Major incident: {len(similar)} reports of {child.intent.replace('_', ' ')} "
+                requester=SYSTEM_REQUESTER,
+                short_description=f"Major incident: {len(people)} people report {child.intent.replace('_', ' ')} "
                 f"at {where}"[:160],
                 description="Opened by Firstline after similar reports:\n"
                 + "\n".join(f"- {t.number} {t.requester}: {t.short_description}" for t in similar),
@@ -251,3 +323,8 @@ class IncidentLinker:
             state=OPEN_STATES, specialist=specialist, intent=intent, opened_after=opened_after, limit=500
         )
         return self.tickets.search(query)
+
+
+def _people(tickets: Iterable[Ticket]) -> set[str]:
+    """The different people who reported ``tickets`` (Firstline itself is nobody)."""
+    return {t.requester.lower() for t in tickets if t.requester.lower() != SYSTEM_REQUESTER}

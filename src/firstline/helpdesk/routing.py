@@ -30,10 +30,13 @@ class Routed:
 
     agent: str
     intent: str
-    ticket: str | None = None  # the topic's ticket: its own, or the known incident's parent
+    ticket: str | None = None  # the topic's ticket: its own, the known incident's parent, or (rate limited) the latest
     known: dict[str, Any] | None = None  # the known incident it was linked to
     possible: KnownIncident | None = None  # a known incident it may be part of (ask before linking)
     secondary: tuple[str, str, str] | None = None  # a second problem in the same message
+    # Set when the requester was over their new-ticket limit, so no ticket was opened: {"ticket": the open ticket
+    # the request was added to as a comment (None when they have none open), "limit": N, "window_minutes": M}.
+    rate_limited: dict[str, Any] | None = None
 
 
 class TicketOnRouting:
@@ -73,6 +76,8 @@ class TicketOnRouting:
             self._link_reporter(linked, request)
             routed.ticket, routed.known = linked.parent.number, _brief(linked)
             return routed
+        if services.incidents.over_ticket_limit(self.person.email, services.clock()):
+            return self._rate_limited(routed, request)
         assessment = result.assessment if result is not None else None
         ticket = services.tickets.create(
             NewTicket(
@@ -105,6 +110,26 @@ class TicketOnRouting:
             services.event(
                 self.cid, "ticket_change", "desk", {"action": "major_incident", "ticket": ticket_card(cluster.parent)}
             )
+        return routed
+
+    def _rate_limited(self, routed: Routed, request: str) -> Routed:
+        """Over the new-ticket limit: no ticket is opened; the request goes on the requester's latest open ticket
+        as a comment (so it is neither lost nor counted towards a cluster)."""
+        services, incidents = self.services, self.services.incidents
+        minutes = int(incidents.new_ticket_window.total_seconds() // 60)
+        latest = incidents.latest_open(self.person.email)
+        if latest is not None:
+            services.tickets.comment(
+                latest.number,
+                f"Another request from {self.person.name} ({routed.intent.replace('_', ' ')}), added here instead of "
+                f"a new ticket ({incidents.max_new_tickets} new tickets in {minutes} minutes is the limit): "
+                f"{request[:2000]}",
+                author="firstline",
+            )
+        routed.ticket = latest.number if latest is not None else None
+        routed.rate_limited = {"ticket": routed.ticket, "limit": incidents.max_new_tickets, "window_minutes": minutes}
+        card = ticket_card(services.tickets.get(latest.number)) if latest is not None else None
+        services.event(self.cid, "ticket_change", "desk", {"action": "rate_limited", "ticket": card})
         return routed
 
     def _link_reporter(self, linked: Linked, request: str) -> None:

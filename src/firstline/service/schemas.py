@@ -242,6 +242,10 @@ class EscalateIn(_Body):
     summary: str = Field(min_length=1, max_length=4000, description="what the next person needs to know")
 
 
+class MergeIn(_Body):
+    into: str = Field(min_length=1, max_length=32, description="the ticket that stays open, e.g. INC0001234")
+
+
 class ApprovalOut(BaseModel):
     id: str
     conversation_id: str

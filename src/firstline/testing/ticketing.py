@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import pytest
 
 from firstline.errors import InputError, InvalidTransitionError, TicketNotFoundError
+from firstline.testing.ticket_links import LinkContract
 from firstline.ticketing import (
     SLA_TARGETS,
     EntryKind,
@@ -85,8 +86,11 @@ def resolve(backend: TicketingBackend, number: str) -> Ticket:
     return backend.update(number, TicketUpdate(state=S.RESOLVED, resolution_note="Reinstalled the client"), AGENT)
 
 
-class TicketingContract:
-    """Tests every ticketing backend must pass; subclass it and override the ``backend`` fixture."""
+class TicketingContract(LinkContract):
+    """Tests every ticketing backend must pass; subclass it and override the ``backend`` fixture.
+
+    The tests of parent links, unlinking and merging are inherited from :class:`LinkContract`.
+    """
 
     thread_safe = True
 
@@ -371,33 +375,6 @@ class TicketingContract:
         assert backend.search(TicketQuery(offset=7)) == []
         with pytest.raises(InputError, match="limit"):
             TicketQuery(limit=0)
-
-    def test_link_to_parent_and_find_children(self, backend: TicketingBackend) -> None:
-        major = backend.create(new_ticket(short_description="VPN down for everyone", impact=Impact.HIGH)).number
-        children = [backend.create(new_ticket(requester=f"user{i}@example.com")).number for i in range(3)]
-        for child in children:
-            linked = backend.link_to_parent(child, major, AGENT)
-            assert linked.parent_number == major
-        assert backend.get(children[0]).parent_number == major
-        assert sorted(t.number for t in backend.search(TicketQuery(parent=major))) == sorted(children)
-        entry = backend.history(children[0])[-1]
-        assert (entry.kind, entry.field, entry.new_value) == (EntryKind.FIELD_CHANGE, "parent_number", major)
-        assert backend.link_to_parent(children[0], major, AGENT).parent_number == major  # no-op
-        assert len(backend.history(children[0])) == 1
-        assert backend.link_to_parent(children[0], None, AGENT).parent_number is None
-        assert len(backend.search(TicketQuery(parent=major))) == 2
-
-    def test_link_rules(self, backend: TicketingBackend) -> None:
-        major, child, other = (backend.create(new_ticket()).number for _ in range(3))
-        backend.link_to_parent(child, major, AGENT)
-        with pytest.raises(InputError, match="own parent"):
-            backend.link_to_parent(major, major, AGENT)
-        with pytest.raises(InputError, match=f"link {other} to {major} instead"):
-            backend.link_to_parent(other, child, AGENT)
-        with pytest.raises(InputError, match="parent of other incidents"):
-            backend.link_to_parent(major, other, AGENT)
-        with pytest.raises(TicketNotFoundError, match="INC9999999"):
-            backend.link_to_parent(other, "INC9999999", AGENT)
 
     def test_every_operation_leaves_history_in_order(self, backend: TicketingBackend) -> None:
         major = backend.create(new_ticket()).number

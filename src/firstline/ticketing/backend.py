@@ -61,6 +61,17 @@ class TicketingBackend(Protocol):
         """Make ``child_number`` a child of the major incident ``parent_number`` (``None`` unlinks)."""
         ...
 
+    def unlink(self, child_number: str, author: str) -> Ticket:
+        """Take ``child_number`` out of its major incident: its history names ``author``, the parent gets a work
+        note. :class:`~firstline.errors.InputError` when it is not linked to one."""
+        ...
+
+    def merge(self, duplicate_number: str, into: str, author: str) -> Ticket:
+        """Close ``duplicate_number`` as a duplicate of ``into`` and return it (see
+        :func:`~firstline.ticketing.lifecycle.apply_merge`); its open children move to ``into``, all in one
+        transaction. :class:`~firstline.errors.InputError` for a merge into itself or into a closed ticket."""
+        ...
+
     def close(self) -> None:
         """Release connections; calling it twice is harmless."""
         ...

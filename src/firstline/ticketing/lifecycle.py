@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from firstline.errors import InputError, InvalidTransitionError
+from firstline.redaction import redact
 from firstline.ticketing.models import (
     EntryKind,
     NewTicket,
@@ -26,12 +27,15 @@ from firstline.ticketing.models import (
 from firstline.ticketing.sla import due_at, priority_for
 
 __all__ = [
+    "DUPLICATE_TAG",
     "NUMBER_PREFIX",
     "Change",
     "add_comment",
     "add_transcript",
     "apply_escalation",
     "apply_link",
+    "apply_merge",
+    "apply_unlink",
     "apply_update",
     "format_number",
     "open_ticket",
@@ -39,6 +43,8 @@ __all__ = [
 ]
 
 NUMBER_PREFIX = "INC"
+# The close code of a ticket merged into another (ServiceNow's "Duplicate"), kept as a tag: closed, never reopened.
+DUPLICATE_TAG = "close_code:duplicate"
 _TICK = timedelta(microseconds=1)
 # Plain fields a TicketUpdate may set, in the order their changes are recorded.
 _FIELDS = (
@@ -169,7 +175,9 @@ def add_transcript(ticket: Ticket, lines: Sequence[tuple[str, str]], now: dateti
     entries = []
     for author, text in lines:
         if text.strip():
-            entries.append(TicketEntry(ticket.number, EntryKind.TRANSCRIPT, _author(author), text.strip(), now))
+            entries.append(
+                TicketEntry(ticket.number, EntryKind.TRANSCRIPT, _author(author), redact(text.strip()).text, now)
+            )
     return Change(ticket, tuple(entries))
 
 
@@ -199,6 +207,72 @@ def apply_link(child: Ticket, parent: Ticket | None, child_has_children: bool, a
     return record.change()
 
 
+def apply_unlink(child: Ticket, parent: Ticket, author: str, now: datetime) -> tuple[Change, Change]:
+    """Take ``child`` out of its major incident ``parent``: the child's ``parent_number`` change names who did it,
+    and the parent gets a work note saying so (unless it is already closed). Returns (child's, parent's) change."""
+    if child.parent_number != parent.number:
+        raise InputError(f"{child.number} is not linked to {parent.number}; there is nothing to unlink.")
+    unlinked = apply_link(child, None, False, author, now)
+    if parent.state.is_final:
+        return unlinked, Change(parent, ())
+    note = f"{child.number} ({child.requester}) was unlinked from this incident by {_author(author)}."
+    return unlinked, add_comment(parent, note, author, True, now)
+
+
+def apply_merge(
+    duplicate: Ticket, survivor: Ticket, duplicate_has_children: bool, author: str, now: datetime
+) -> tuple[Change, Change]:
+    """Close ``duplicate`` as a duplicate of ``survivor``; returns (duplicate's change, survivor's change).
+
+    The duplicate gets a comment its requester sees pointing to the survivor, the resolution note
+    ``Duplicate of INC…`` and the tag :data:`DUPLICATE_TAG` (the close code), and goes ``resolved`` then
+    ``closed`` (final: a duplicate is never reopened; work continues on the survivor). The survivor gets a
+    work note naming the duplicate and who merged it, and leaves the duplicate if it was its child. The
+    backend then moves the duplicate's open children to the survivor with :func:`apply_link`.
+
+    Raises :class:`InputError` when merging a ticket into itself, into a closed or canceled ticket, or when
+    the duplicate has children and the survivor is another incident's child; :class:`InvalidTransitionError`
+    when the duplicate is already closed or canceled.
+    """
+    author = _author(author)
+    if duplicate.number == survivor.number:
+        raise InputError(f"{duplicate.number} cannot be merged into itself: name the ticket that stays open.")
+    if survivor.state.is_final:
+        raise InputError(
+            f"{survivor.number} is {survivor.state.value}: merge {duplicate.number} into an open ticket, "
+            f"or reopen {survivor.number} first."
+        )
+    if duplicate.state.is_final:
+        raise InvalidTransitionError(duplicate.number, duplicate.state, TicketState.CLOSED, ())
+    if duplicate_has_children and survivor.parent_number not in (None, duplicate.number):
+        raise InputError(
+            f"{survivor.number} is itself a child of {survivor.parent_number}, so it cannot take over the children "
+            f"of {duplicate.number}: merge {duplicate.number} into {survivor.parent_number} instead."
+        )
+    note = f"Duplicate of {survivor.number}: merged by {author}."
+    record = _Recorder(duplicate, author, _next_time(duplicate, now))
+    record.add(
+        EntryKind.COMMENT,
+        f"This request is a duplicate of {survivor.number}, where the work continues; it was merged there by {author}.",
+    )
+    record.set_field("resolution_note", note)
+    record.set_field(
+        "tags", (*duplicate.tags, DUPLICATE_TAG) if DUPLICATE_TAG not in duplicate.tags else duplicate.tags
+    )
+    if duplicate.state is not TicketState.RESOLVED:
+        record.move_to(TicketState.RESOLVED)
+    record.move_to(TicketState.CLOSED)
+    kept = _Recorder(survivor, author, _next_time(survivor, now))
+    kept.add(
+        EntryKind.WORK_NOTE,
+        f"{duplicate.number} ({duplicate.requester}: {duplicate.short_description}) was merged into this ticket "
+        f"as a duplicate by {author}.",
+    )
+    if survivor.parent_number == duplicate.number:
+        kept.set_field("parent_number", None)  # the duplicate it hung from is closing
+    return record.change(), kept.change()
+
+
 class _Recorder:
     """Builds the new ticket and its history entries, one change at a time."""
 
@@ -216,7 +290,9 @@ class _Recorder:
         old: str | None = None,
         new: str | None = None,
     ) -> None:
-        self.entries.append(TicketEntry(self.ticket.number, kind, self.author, body, self.now, field, old, new))
+        self.entries.append(
+            TicketEntry(self.ticket.number, kind, self.author, redact(body).text, self.now, field, old, new)
+        )
 
     def set_field(self, name: str, value: object) -> None:
         old = getattr(self.ticket, name)

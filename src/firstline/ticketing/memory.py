@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from firstline.errors import TicketNotFoundError
+from firstline.errors import InputError, TicketNotFoundError
 from firstline.ticketing import lifecycle
 from firstline.ticketing.models import NewTicket, Ticket, TicketEntry, TicketQuery, TicketUpdate, clean_number
 
@@ -82,6 +82,26 @@ class InMemoryTicketing:
             parent = self._get(parent_number) if parent_number is not None else None
             has_children = any(t.parent_number == child.number for t in self._tickets.values())
             return self._save(lifecycle.apply_link(child, parent, has_children, author, self._clock())).ticket
+
+    def unlink(self, child_number: str, author: str) -> Ticket:
+        with self._lock:
+            child = self._get(child_number)
+            if child.parent_number is None:
+                raise InputError(f"{child.number} is not linked to a major incident; there is nothing to unlink.")
+            unlinked, noted = lifecycle.apply_unlink(child, self._get(child.parent_number), author, self._clock())
+            self._save(noted)
+            return self._save(unlinked).ticket
+
+    def merge(self, duplicate_number: str, into: str, author: str) -> Ticket:
+        with self._lock:
+            duplicate, survivor = self._get(duplicate_number), self._get(into)
+            children = [t for t in self._tickets.values() if t.parent_number == duplicate.number]
+            merged, kept = lifecycle.apply_merge(duplicate, survivor, bool(children), author, self._clock())
+            survivor = self._save(kept).ticket
+            for child in sorted(children, key=lambda t: t.number):
+                if child.number != survivor.number and not child.state.is_final:
+                    self._save(lifecycle.apply_link(child, survivor, False, author, self._clock()))
+            return self._save(merged).ticket
 
     def close(self) -> None:
         """Nothing to release; present for the protocol."""

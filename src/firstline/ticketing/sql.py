@@ -22,7 +22,7 @@ from sqlalchemy import URL, ColumnElement, Row, exists, func, insert, or_, selec
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from firstline.errors import TicketNotFoundError
+from firstline.errors import InputError, TicketNotFoundError
 from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import analytics, lifecycle
 from firstline.ticketing.accounts import SqlAccounts
@@ -155,6 +155,35 @@ class SqlTicketing:
             has_children = conn.execute(select(exists().where(tickets.c.parent_number == child.number))).scalar()
             change = lifecycle.apply_link(child, parent, bool(has_children), author, self._clock())
             return self._save(conn, child, change).ticket
+
+    def unlink(self, child_number: str, author: str) -> Ticket:
+        with self._db.write() as conn:
+            child = self._load(conn, child_number)
+            if child.parent_number is None:
+                raise InputError(f"{child.number} is not linked to a major incident; there is nothing to unlink.")
+            loaded = {n: self._load(conn, n, lock=True) for n in sorted({child.number, child.parent_number})}
+            child = loaded[child.number]
+            if child.parent_number is None or child.parent_number not in loaded:  # changed before we held the lock
+                raise InputError(f"{child.number} was just relinked or unlinked by someone else: look again.")
+            parent = loaded[child.parent_number]
+            unlinked, noted = lifecycle.apply_unlink(child, parent, author, self._clock())
+            self._save(conn, parent, noted)
+            return self._save(conn, child, unlinked).ticket
+
+    def merge(self, duplicate_number: str, into: str, author: str) -> Ticket:
+        with self._db.write() as conn:
+            # Lock both rows in number order (as link_to_parent does), then the duplicate's children.
+            numbers = {clean_number(duplicate_number), clean_number(into)}
+            loaded = {n: self._load(conn, n, lock=True) for n in sorted(numbers)}
+            duplicate, survivor = loaded[clean_number(duplicate_number)], loaded[clean_number(into)]
+            statement = select(tickets).where(tickets.c.parent_number == duplicate.number).order_by(tickets.c.number)
+            children = [_ticket(row) for row in conn.execute(statement.with_for_update())]
+            merged, kept = lifecycle.apply_merge(duplicate, survivor, bool(children), author, self._clock())
+            survivor = self._save(conn, survivor, kept).ticket
+            for child in children:
+                if child.number != survivor.number and not child.state.is_final:
+                    self._save(conn, child, lifecycle.apply_link(child, survivor, False, author, self._clock()))
+            return self._save(conn, duplicate, merged).ticket
 
     def analytics(self, days: int = 30) -> dict[str, Any]:
         """The console's metrics over the last ``days`` days (see :mod:`firstline.ticketing.analytics`)."""

@@ -1,4 +1,5 @@
-"""Tickets (list, search, get, comment, close, escalate) and approvals (list, approve, deny)."""
+"""Tickets (list, search, get, comment, close, escalate; agents: unlink, merge) and approvals (list, approve,
+deny)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from firstline.errors import (
 )
 from firstline.helpdesk.reply import ticket_card
 from firstline.runtime import Runtime
-from firstline.service.auth import Principal, Requester
+from firstline.service.auth import Agent, Principal, Requester
 from firstline.service.schemas import (
     ApprovalList,
     AskOut,
@@ -27,6 +28,7 @@ from firstline.service.schemas import (
     DenyIn,
     EntryOut,
     EscalateIn,
+    MergeIn,
     TicketDetail,
     TicketList,
     TicketOut,
@@ -258,6 +260,33 @@ async def escalate_ticket(request: Request, number: str, body: EscalateIn, who: 
         return runtime.tickets.escalate(ticket.number, group or SERVICE_DESK, body.summary, author=who.email)
 
     return ticket_out(await asyncio.to_thread(escalate), datetime.now(UTC))
+
+
+@router.post(
+    "/v1/tickets/{number}/unlink",
+    response_model=TicketOut,
+    tags=["tickets"],
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def unlink_ticket(request: Request, number: str, who: Agent) -> dict[str, Any]:
+    """Take a ticket out of the major incident it is linked to (agents); both histories name you."""
+    runtime = runtime_of(request)
+    ticket = await asyncio.to_thread(runtime.tickets.unlink, number, who.email)
+    return ticket_out(ticket, datetime.now(UTC))
+
+
+@router.post(
+    "/v1/tickets/{number}/merge",
+    response_model=TicketOut,
+    tags=["tickets"],
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def merge_ticket(request: Request, number: str, body: MergeIn, who: Agent) -> dict[str, Any]:
+    """Close a duplicate ticket into the one that stays open (agents): the duplicate is closed with close code
+    duplicate and a comment pointing to `into`, and its children move there. Returns the closed duplicate."""
+    runtime = runtime_of(request)
+    ticket = await asyncio.to_thread(runtime.tickets.merge, number, body.into, who.email)
+    return ticket_out(ticket, datetime.now(UTC))
 
 
 # -- approvals ---------------------------------------------------------------------------------------------

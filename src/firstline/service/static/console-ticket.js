@@ -14,6 +14,7 @@ import {
   stateBadge,
   when,
 } from "/static/common.js";
+import { visible } from "/static/console-text.js";
 
 /** Approve or deny an approval; resolves to the resumed conversation's reply. */
 export function decide(approvalId, approve, reason) {
@@ -67,7 +68,7 @@ function fieldList(ticket) {
   const items = FIELDS.filter(([key]) => key in ticket).map(([key, label, format]) => {
     const raw = ticket[key];
     const text = format ? format(raw) : raw === null || raw === undefined || raw === "" ? "—" : String(raw);
-    return el("div", {}, el("dt", { text: label }), el("dd", { text }));
+    return el("div", {}, el("dt", { text: label }), el("dd", {}, visible(text)));
   });
   return el("dl", { class: "fields" }, items);
 }
@@ -77,7 +78,7 @@ function section(title, ...children) {
 }
 
 export async function renderTicket(root, number) {
-  root.append(el("p", { class: "hint", text: `Loading ${number}…` }));
+  root.append(el("p", { class: "hint" }, visible(`Loading ${number}…`)));
   const ticket = await api(`/v1/tickets/${encodeURIComponent(number)}`);
   let conversation = null;
   let conversationError = null;
@@ -101,9 +102,9 @@ export async function renderTicket(root, number) {
       "Details",
       fieldList(ticket),
       el("h3", { text: "Description" }),
-      el("p", { class: "pre-wrap", text: ticket.description || "—" }),
+      el("p", { class: "pre-wrap" }, visible(ticket.description || "—")),
       ticket.resolution_note ? el("h3", { text: "Resolution note" }) : null,
-      ticket.resolution_note ? el("p", { text: ticket.resolution_note }) : null,
+      ticket.resolution_note ? el("p", {}, visible(ticket.resolution_note)) : null,
     ),
     section(
       "Conversation",
@@ -122,7 +123,7 @@ export async function renderTicket(root, number) {
   clear(
     root,
     el("p", {}, el("a", { href: "#queue", text: "← Back to the queue" })),
-    el("h1", {}, el("span", { class: "ticket-number", text: ticket.number }), ` — ${ticket.short_description}`),
+    el("h1", {}, el("span", { class: "ticket-number", text: ticket.number }), " — ", visible(ticket.short_description)),
     el(
       "p",
       { class: "toolbar" },
@@ -138,13 +139,13 @@ export async function renderTicket(root, number) {
 // -- transcript --------------------------------------------------------------------------------
 
 function toolCall(data, agent) {
-  const summary = el("summary", {}, el("strong", { text: data.tool || "tool" }), ` · ${agentName(agent)} · running`);
+  const summary = el("summary", {}, el("strong", {}, visible(data.tool || "tool")), ` · ${agentName(agent)} · running`);
   const node = el(
     "details",
     { class: "tool-call", dataset: { tool: data.tool || "" } },
     summary,
     el("div", { class: "hint", text: "Arguments" }),
-    el("pre", { class: "tool-arguments", text: pretty(data.arguments ?? {}) }),
+    el("pre", { class: "tool-arguments" }, visible(pretty(data.arguments ?? {}))),
   );
   node.summaryText = (text) => {
     summary.lastChild.textContent = ` · ${agentName(agent)} · ${text}`;
@@ -185,7 +186,7 @@ export function transcript(events) {
         node.classList.add(ok ? "ok" : "failed");
         node.append(
           el("div", { class: "hint", text: ok ? "Result" : "Result (error)" }),
-          el("pre", { class: "tool-result", text: pretty(data.result ?? data.error ?? data.reason ?? "") }),
+          el("pre", { class: "tool-result" }, visible(pretty(data.result ?? data.error ?? data.reason ?? ""))),
         );
         break;
       }
@@ -209,7 +210,7 @@ export function transcript(events) {
         break;
       default:
         list.append(
-          el("details", {}, el("summary", { text: `${event.kind} · ${agentName(event.agent)} · ${stamp}` }), el("pre", { text: pretty(data) })),
+          el("details", {}, el("summary", { text: `${event.kind} · ${agentName(event.agent)} · ${stamp}` }), el("pre", {}, visible(pretty(data)))),
         );
     }
   }
@@ -222,12 +223,12 @@ function message(role, text, label, failed = false) {
     "div",
     { class: `msg ${role}${failed ? " failed" : ""}` },
     el("span", { class: "who-said", text: label }),
-    el("span", { class: "body", text: text || "" }),
+    el("span", { class: "body" }, visible(text || "")),
   );
 }
 
 function line(text, kind = "status-line") {
-  return el("p", { class: kind, text });
+  return el("p", { class: kind }, visible(text));
 }
 
 // -- approval, actions, history -----------------------------------------------------------------
@@ -240,8 +241,8 @@ function approvalPanel(approval, rerender) {
     "section",
     { class: "panel", "aria-labelledby": "approval-title" },
     el("h2", { id: "approval-title", text: "Waiting for your approval" }),
-    el("p", {}, el("strong", { text: approval.tool }), ` requested by ${approval.requested_by || "the employee"}`),
-    el("pre", { text: pretty(approval.arguments || {}) }),
+    el("p", {}, el("strong", {}, visible(approval.tool)), " requested by ", visible(approval.requested_by || "the employee")),
+    el("pre", {}, visible(pretty(approval.arguments || {}))),
     el("div", { class: "field" }, el("label", { for: "decision-reason", text: "Reason (required to deny)" }), reason),
     error,
     el(
@@ -329,8 +330,34 @@ function actions(ticket, rerender) {
       await rerender();
     },
   );
-  if (done) for (const button of [...close.querySelectorAll("button"), ...escalate.querySelectorAll("button")]) button.disabled = true;
-  return section("Actions", comment, close, escalate);
+  // Major incidents: take this ticket out of its parent, or close it as a duplicate of another (agents only).
+  const unlink = ticket.parent
+    ? form(`Linked to major incident ${ticket.parent}`, [], "Unlink from the incident", async () => {
+        await api(`${base}/unlink`, { method: "POST" });
+        await rerender();
+      })
+    : null;
+  const merge = form(
+    "Merge as a duplicate",
+    [
+      el(
+        "div",
+        { class: "field" },
+        el("label", { for: "merge-into", text: "Ticket that stays open (e.g. INC0001234)" }),
+        el("input", { id: "merge-into", name: "merge-into", type: "text", maxlength: 32, required: true }),
+      ),
+    ],
+    "Merge into it",
+    async (f) => {
+      const into = f.elements["merge-into"].value.trim();
+      if (!into) throw new Error("Name the ticket that stays open first.");
+      await api(`${base}/merge`, { method: "POST", body: { into } });
+      await rerender();
+    },
+  );
+  const locked = [close, escalate, merge, ...(unlink ? [unlink] : [])];
+  if (done) for (const button of locked.flatMap((f) => [...f.querySelectorAll("button")])) button.disabled = true;
+  return section("Actions", comment, close, escalate, unlink, merge);
 }
 
 function history(entries) {
@@ -346,11 +373,11 @@ function history(entries) {
         el(
           "div",
           { class: "hint" },
-          `${when(entry.created_at)} · ${entry.author || "?"} · ${entry.kind || "entry"}`,
+          visible(`${when(entry.created_at)} · ${entry.author || "?"} · ${entry.kind || "entry"}`),
           entry.public === false ? " · internal" : "",
         ),
-        change ? el("div", { text: change }) : null,
-        entry.body ? el("div", { class: "pre-wrap", text: entry.body }) : null,
+        change ? el("div", {}, visible(change)) : null,
+        entry.body ? el("div", { class: "pre-wrap" }, visible(entry.body)) : null,
       );
     }),
   );
