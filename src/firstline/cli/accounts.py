@@ -56,24 +56,24 @@ def accounts_add(
     password: Annotated[str | None, typer.Option(help="default: asked for, not echoed")] = None,
 ) -> None:
     """Create an account that can sign in at /login."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         account = accounts.add(email, name or email, role, _password(password))
-    console.print(f"[green]added[/] {account.email} ({account.role})")
+    console.print(f"[green]added[/] {printable(account.email)} ({account.role})")
 
 
 @accounts_app.command("list")
 def accounts_list() -> None:
     """Every account, its role and last sign-in."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         rows = accounts.all()
     table = Table("e-mail", "name", "role", "active", "last sign-in")
     for a in rows:
         last = a.last_login_at.isoformat(timespec="minutes") if a.last_login_at else "-"
-        table.add_row(a.email, a.name, a.role, "yes" if a.active else "no", last)
+        table.add_row(printable(a.email), printable(a.name), a.role, "yes" if a.active else "no", last)
     console.print(table)
 
 
@@ -82,21 +82,21 @@ def accounts_password(
     email: str, password: Annotated[str | None, typer.Option(help="default: asked for, not echoed")] = None
 ) -> None:
     """Set a new password (ends the account's sessions)."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         accounts.set_password(email, _password(password))
-    console.print(f"[green]password changed[/] for {email}; their sessions ended")
+    console.print(f"[green]password changed[/] for {printable(email)}; their sessions ended")
 
 
 @accounts_app.command("disable")
 def accounts_disable(email: str) -> None:
     """Stop an account signing in (ends its sessions)."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         accounts.set_active(email, False)
-    console.print(f"[yellow]disabled[/] {email}")
+    console.print(f"[yellow]disabled[/] {printable(email)}")
 
 
 @keys_app.command("create")
@@ -106,33 +106,36 @@ def keys_create(
     user: Annotated[str | None, typer.Option("--user", help="requester keys: the person it speaks for")] = None,
 ) -> None:
     """Create an API key; it is printed once (send it as 'Authorization: Bearer <key>')."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         key, record = accounts.create_key(name, role, user)
-    console.print(f"key {record.id} ({record.role}{', for ' + record.subject if record.subject else ''}):")
+    subject = f", for {printable(record.subject)}" if record.subject else ""
+    console.print(f"key {record.id} ({record.role}{subject}):")
     typer.echo(key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """Every API key (never the key itself)."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         rows = accounts.list_keys()
     table = Table("id", "name", "role", "for", "last used", "revoked")
     for k in rows:
         last = k.last_used_at.isoformat(timespec="minutes") if k.last_used_at else "-"
-        table.add_row(k.id, k.name, k.role, k.subject or "-", last, "yes" if k.revoked_at else "no")
+        table.add_row(
+            k.id, printable(k.name), k.role, printable(k.subject or "-"), last, "yes" if k.revoked_at else "no"
+        )
     console.print(table)
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id: it stops working at once."""
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
     with _accounts() as accounts:
         accounts.revoke_key(key_id)
-    console.print(f"[yellow]revoked[/] {key_id}")
+    console.print(f"[yellow]revoked[/] {printable(key_id)}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import time
 from difflib import get_close_matches
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.core
@@ -14,6 +15,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from firstline.errors import FirstlineError
+
+if TYPE_CHECKING:
+    from firstline.runtime import Runtime
 
 __all__ = ["AskCommand", "approvals_app", "ask", "chat", "conversation_app"]
 
@@ -45,25 +49,34 @@ def _ready(runtime: Any) -> None:
 
 
 def _show(reply: dict[str, Any]) -> None:
-    from firstline.cli.main import console
+    from firstline.cli.main import console, printable
 
-    console.print(Panel(reply["reply"] or "(no reply)", title=f"firstline · {reply['agent']}", title_align="left"))
+    console.print(
+        Panel(
+            printable(reply["reply"] or "(no reply)"),
+            title=f"firstline · {printable(reply['agent'])}",
+            title_align="left",
+        )
+    )
     ticket = reply.get("ticket")
     if ticket:
         extra = " · known incident" if reply.get("known_incident") else ""
         console.print(
-            f"[dim]ticket {ticket['number']} · {ticket['state'].replace('_', ' ')} · P{ticket['priority']} · "
-            f"{ticket['assignment_group']}{extra}[/]",
+            f"[dim]ticket {printable(ticket['number'])} · {printable(ticket['state'].replace('_', ' '))} · "
+            f"P{printable(ticket['priority'])} · {printable(ticket['assignment_group'])}{extra}[/]",
             highlight=False,
         )
     for citation in reply.get("citations") or []:
-        console.print(f"[dim]source: {citation['title']} › {citation['section']}[/]", highlight=False)
+        console.print(
+            f"[dim]source: {printable(citation['title'])} › {printable(citation['section'])}[/]", highlight=False
+        )
     if reply.get("approval"):
         approval = reply["approval"]
-        who = ", ".join(approval["approvers"]) or "a service desk agent"
+        who = printable(", ".join(approval["approvers"]) or "a service desk agent")
+        approval_id = printable(approval["id"])
         console.print(
-            f"[yellow]waiting for approval {approval['id']} ({approval['tool']}) by {who}[/]: "
-            f"firstline approvals approve {approval['id']} --by EMAIL",
+            f"[yellow]waiting for approval {approval_id} ({printable(approval['tool'])}) by {who}[/]: "
+            f"firstline approvals approve {approval_id} --by EMAIL",
             highlight=False,
         )
 
@@ -145,30 +158,50 @@ def ask(
     ] = False,
 ) -> None:
     """Send one message to the helpdesk and print the reply (continue with --conversation ID)."""
-    from firstline.cli.main import console, fail, print_json
+    from firstline.cli.main import console, fail, print_json, printable
 
     if text == "-":
         text = _read_stdin()
     try:
         with _runtime() as runtime:
             _ready(runtime)
+            started = time.time()
             reply = asyncio.run(
                 runtime.helpdesk.ask(text, requester=user, conversation_id=conversation, channel="cli")
             ).as_dict()
+            _demo_phone(runtime, reply["conversation_id"], started)
     except FirstlineError as exc:
         fail(exc)
     if as_json:
         print_json(reply)
     else:
         _show(reply)
-        console.print(f"[dim]conversation {reply['conversation_id']}[/]", highlight=False)
+        console.print(f"[dim]conversation {printable(reply['conversation_id'])}[/]", highlight=False)
     if reply["status"] == "rejected":
         raise typer.Exit(2)
 
 
+def _demo_phone(runtime: Runtime, conversation_id: str, since: float) -> None:
+    """Show on stderr the codes the demo "texted" during this turn (demo organisation only; never logged)."""
+    from firstline.cli.main import err, printable
+
+    settings = getattr(runtime, "settings", None)  # a stand-in runtime (tests) has no demo phone
+    if settings is None or not (
+        settings.service.demo_outbox and settings.directory.backend == "sql" and settings.directory.seed_demo_org
+    ):
+        return
+    requester = runtime.tickets.conversations.get(conversation_id).requester
+    for sent in reversed(runtime.outbox.messages(requester or "")):
+        if sent["sent_at"] >= since:
+            err.print(
+                f"[yellow]demo phone[/] ({printable(sent['channel'])}): your Firstline code is {sent['code']}",
+                highlight=False,
+            )
+
+
 def chat(user: UserOption = None, conversation: ConversationOption = None) -> None:
-    """Talk to the helpdesk in the terminal (one-time codes appear in the log; /new, /quit)."""
-    from firstline.cli.main import console, err, fail
+    """Talk to the helpdesk in the terminal (the demo one-time codes appear as "demo phone" lines; /new, /quit)."""
+    from firstline.cli.main import console, err, fail, printable
 
     try:
         with _runtime() as runtime:
@@ -188,14 +221,17 @@ def chat(user: UserOption = None, conversation: ConversationOption = None) -> No
                     console.print("[dim]new conversation[/]")
                     continue
                 try:
+                    started = time.time()
                     reply = asyncio.run(desk.ask(text, requester=user, conversation_id=current, channel="cli"))
                 except FirstlineError as exc:
-                    err.print(f"[red]{exc}[/]", highlight=False)
+                    err.print(f"[red]{printable(exc)}[/]", highlight=False)
                     continue
                 current = reply.conversation_id
+                _demo_phone(runtime, current, started)
                 _show(reply.as_dict())
             if current:
-                console.print(f"[dim]conversation {current} (resume with --conversation {current})[/]")
+                shown = printable(current)
+                console.print(f"[dim]conversation {shown} (resume with --conversation {shown})[/]")
     except FirstlineError as exc:
         fail(exc)
 
@@ -203,7 +239,7 @@ def chat(user: UserOption = None, conversation: ConversationOption = None) -> No
 @approvals_app.command("list")
 def approvals_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Pending approval requests, oldest first."""
-    from firstline.cli.main import console, fail, print_json
+    from firstline.cli.main import console, fail, print_json, printable
 
     try:
         with _runtime() as runtime:
@@ -216,14 +252,54 @@ def approvals_list(as_json: Annotated[bool, typer.Option("--json", help="print J
     table = Table("id", "tool", "arguments", "requested by", "approvers", "since")
     for a in pending:
         table.add_row(
-            a["id"],
-            a["tool"],
-            str(a["arguments"]),
-            a["requested_by"],
-            ", ".join(a["approvers"]) or "any agent",
-            a["created_at"],
+            *map(
+                printable,
+                (
+                    a["id"],
+                    a["tool"],
+                    a["arguments"],
+                    a["requested_by"],
+                    ", ".join(a["approvers"]) or "any agent",
+                    a["created_at"],
+                ),
+            )
         )
     console.print(table if pending else "No pending approvals.")
+
+
+def _decider(runtime: Any, approval_id: str, by: str) -> str:
+    """Who decides, as recorded: one of the approval's named approvers, or else the e-mail of an active
+    agent or admin account. Anyone else gets a :class:`PermissionDeniedError` and nothing is decided."""
+    from firstline.errors import InputError, PermissionDeniedError
+    from firstline.ticketing.accounts import role_at_least
+
+    record = runtime.tickets.conversations.approval(approval_id)
+    who = by.strip().lower()
+    if record.status != "pending" or who == record.requested_by.lower():
+        return who  # the desk refuses these itself: who decided it already, or "not your own request"
+    if record.approvers:
+        if who in (a.lower() for a in record.approvers):
+            return who
+        raise PermissionDeniedError(
+            f"Only {', '.join(record.approvers)} may decide approval {record.id} ({record.tool}); "
+            "pass one of them as --by."
+        )
+    try:
+        account = runtime.tickets.accounts.get(who)
+    except InputError:
+        account = None
+    if account is None:
+        problem = "has no Firstline account"
+    elif not account.active:
+        problem = "has a disabled account"
+    elif not role_at_least(account.role, "agent"):
+        problem = f"is a {account.role}, not an agent"
+    else:
+        return str(account.email)
+    raise PermissionDeniedError(
+        f"{by.strip() or 'an empty --by'} {problem}: approval {record.id} ({record.tool}) may be decided by a "
+        "service desk agent only. Pass your own active agent or admin account as --by (see `firstline accounts list`)."
+    )
 
 
 def _decide(approval_id: str, approved: bool, by: str, reason: str, as_json: bool) -> None:
@@ -231,9 +307,10 @@ def _decide(approval_id: str, approved: bool, by: str, reason: str, as_json: boo
 
     try:
         with _runtime() as runtime:
+            who = _decider(runtime, approval_id, by)
             _ready(runtime)
             reply = asyncio.run(
-                runtime.helpdesk.decide(approval_id, approved=approved, decided_by=by, reason=reason)
+                runtime.helpdesk.decide(approval_id, approved=approved, decided_by=who, reason=reason)
             ).as_dict()
     except FirstlineError as exc:
         fail(exc)
@@ -244,7 +321,12 @@ def _decide(approval_id: str, approved: bool, by: str, reason: str, as_json: boo
     _show(reply)
 
 
-By = Annotated[str, typer.Option("--by", help="your e-mail address (the approver)")]
+By = Annotated[
+    str,
+    typer.Option(
+        "--by", help="who decides: your agent or admin account's e-mail, or one of the approval's named approvers"
+    ),
+]
 
 
 @approvals_app.command("approve")
@@ -274,7 +356,7 @@ def conversation_show(
     conversation_id: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
 ) -> None:
     """Every stored event of a conversation: messages, routing, tool calls, ticket changes."""
-    from firstline.cli.main import console, fail, print_json
+    from firstline.cli.main import console, fail, print_json, printable
 
     try:
         with _runtime() as runtime:
@@ -286,5 +368,6 @@ def conversation_show(
         return
     for event in events:
         data = event["data"]
-        text = data.get("text") or data.get("tool") or data.get("action") or ""
-        console.print(f"{event['seq']:>4} {event['kind']:<18} {event['agent']:<9} {str(text)[:120]}", highlight=False)
+        text = printable(str(data.get("text") or data.get("tool") or data.get("action") or "")[:120])
+        kind, agent = printable(event["kind"]), printable(event["agent"])
+        console.print(f"{event['seq']:>4} {kind:<18} {agent:<9} {text}", highlight=False)

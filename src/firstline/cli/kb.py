@@ -40,8 +40,12 @@ def ingest(
     prune: Annotated[bool, typer.Option("--prune", help="delete chunks of files gone from these paths")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Ingest Markdown, HTML, PDF, text and BEIR JSONL files; unchanged files are skipped."""
-    from firstline.cli.main import console, err, fail, print_json, settings_or_exit
+    """Ingest Markdown, HTML, PDF, text and BEIR JSONL files; unchanged files are skipped.
+
+    Passages with instruction-like text (addressed to an AI, "ignore previous instructions", role tags,
+    hidden comments with orders) are listed as flagged: they are kept, and withheld whenever shown.
+    """
+    from firstline.cli.main import console, err, fail, print_json, printable, settings_or_exit
     from firstline.runtime import Runtime, demo_runbooks
 
     settings = settings_or_exit()
@@ -51,7 +55,8 @@ def ingest(
             task = bar.add_task("ingesting", total=None)
 
             def tick(done: int, total: int, source: str) -> None:
-                bar.update(task, completed=done, total=total, description=f"ingesting {Path(source).name}"[:60])
+                name = printable(f"ingesting {Path(source).name}"[:60])
+                bar.update(task, completed=done, total=total, description=name)
 
             report = runtime.knowledge.ingest(targets, prune=prune, progress=tick)
     except FirstlineError as exc:
@@ -61,11 +66,16 @@ def ingest(
     else:
         console.print(
             f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
-            f"removed {len(report.removed)}, failed {len(report.failed)}; "
+            f"removed {len(report.removed)}, failed {len(report.failed)}, flagged {len(report.flagged)}; "
             f"{report.chunks_embedded} chunks embedded, {report.chunks_deleted} deleted in {report.seconds:.1f} s"
         )
     for source, reason in report.failed:
-        err.print(f"[yellow]skipped[/] {source}: {reason}", highlight=False)
+        err.print(f"[yellow]skipped[/] {printable(source)}: {printable(reason)}", highlight=False)
+    for item in report.flagged:
+        where = f"{printable(item.source)} · {printable(item.section)} (chunk {item.chunk_id})"
+        err.print(f"[yellow]flagged[/] {where}: {', '.join(item.rules)}", highlight=False, soft_wrap=True)
+        for passage in item.passages:
+            err.print(f"    {printable(passage)}", highlight=False, soft_wrap=True)
     if report.failed and not (report.added or report.updated or report.unchanged):
         raise typer.Exit(1)
 
@@ -78,10 +88,13 @@ def search(
     category: Annotated[list[str] | None, typer.Option("--category", help="filter (repeatable)")] = None,
     audience: Annotated[list[str] | None, typer.Option("--audience", help="filter (repeatable)")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="require tag (repeatable)")] = None,
+    flagged: Annotated[
+        bool, typer.Option("--flagged", help="only passages flagged as instruction-like (shown as written)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Search the knowledge base; every hit carries its citation."""
-    from firstline.cli.main import console, fail, print_json, settings_or_exit
+    from firstline.cli.main import console, fail, print_json, printable, settings_or_exit
     from firstline.knowledge.models import Filters
     from firstline.knowledge.retriever import MODES
     from firstline.runtime import Runtime
@@ -90,7 +103,7 @@ def search(
     chosen = mode or settings.knowledge.retrieval.default_mode
     if chosen not in MODES:
         fail(ValueError(f"unknown mode {chosen!r}; choose one of {', '.join(MODES)}"))
-    filters = Filters.of(category, audience, tag)
+    filters = Filters.of(category, audience, tag, flagged=True if flagged else None)
     try:
         with Runtime(settings) as runtime:
             hits = runtime.knowledge.search(query, k=k, mode=chosen, filters=filters)  # type: ignore[arg-type]
@@ -106,16 +119,17 @@ def search(
         return
     for rank, hit in enumerate(hits, start=1):
         c = hit.citation
-        console.print(f"[bold]{rank}. {c.section_path or c.title}[/]  [dim]score {hit.score:.3f}[/]", highlight=False)
+        heading = printable(c.section_path or c.title)
+        console.print(f"[bold]{rank}. {heading}[/]  [dim]score {hit.score:.3f}[/]", highlight=False)
         snippet = " ".join(hit.chunk.text.split())
-        console.print(f"   {snippet[:280]}{'…' if len(snippet) > 280 else ''}", highlight=False)
-        console.print(f"   [dim]{c.url or c.source} · chunk {c.chunk_id}[/]", highlight=False)
+        console.print(f"   {printable(snippet[:280])}{'…' if len(snippet) > 280 else ''}", highlight=False)
+        console.print(f"   [dim]{printable(c.url or c.source)} · chunk {printable(c.chunk_id)}[/]", highlight=False)
 
 
 @kb_app.command("stats")
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What is indexed: sources, documents, chunks, vectors, categories."""
-    from firstline.cli.main import console, fail, print_json, settings_or_exit
+    from firstline.cli.main import console, fail, print_json, printable, settings_or_exit
     from firstline.runtime import Runtime
 
     settings = settings_or_exit()
@@ -129,9 +143,8 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table(title="Knowledge base", show_header=False)
     for key, value in result.as_dict().items():
-        table.add_row(
-            key, ", ".join(f"{k or '(none)'}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
-        )
+        shown = ", ".join(f"{k or '(none)'}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        table.add_row(printable(key), printable(shown))
     console.print(table)
 
 
@@ -147,7 +160,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """NDCG@10, MRR@10, Recall@10, Recall@100 and p50/p95 latency per retrieval mode."""
-    from firstline.cli.main import console, fail, print_json, settings_or_exit
+    from firstline.cli.main import console, fail, print_json, printable, settings_or_exit
     from firstline.knowledge.evaluation import evaluate as run_eval
     from firstline.knowledge.evaluation import load_qrels, load_queries
     from firstline.knowledge.retriever import MODES
@@ -175,7 +188,7 @@ def evaluate(
         kb = build_knowledge(eval_settings)
         try:
             with _progress() as bar:
-                task = bar.add_task(f"indexing {corpus.name}", total=None)
+                task = bar.add_task(printable(f"indexing {corpus.name}"), total=None)
                 report = kb.ingest([corpus], progress=lambda d, t, s: bar.update(task, completed=d, total=t))
                 if report.failed:
                     fail(ValueError(f"{corpus}: {report.failed[0][1]}"))
@@ -199,7 +212,7 @@ def evaluate(
     if as_json:
         print_json({m: r.as_dict() for m, r in results.items()})
         return
-    table = Table(title=f"{corpus.name}: {next(iter(results.values())).queries} judged queries")
+    table = Table(title=f"{printable(corpus.name)}: {next(iter(results.values())).queries} judged queries")
     for column in ("mode", "NDCG@10", "MRR@10", "R@10", "R@100", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right" if column != "mode" else "left")
     for m, r in results.items():

@@ -13,8 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from firstline.display import for_terminal, json_for_terminal
 from firstline.errors import FirstlineError
+from firstline.redaction import RedactingFilter
 from firstline.settings import Settings, load_settings, redacted
 
 app = typer.Typer(
@@ -27,8 +30,9 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect and check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-console = Console()
-err = Console(stderr=True)
+# Stored text may hold ":emoji:" codes; they are shown as typed (rich markup is escaped by printable()).
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 ConfigOption = Annotated[
     Path | None,
@@ -51,19 +55,35 @@ def settings_or_exit() -> Settings:
         settings = load_settings(State.config)
     except FirstlineError as exc:
         fail(exc)
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     for noisy in ("alembic", "bm25s", "httpx", "chromadb", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     return settings
 
 
+class _TerminalFormatter(logging.Formatter):
+    """Log lines quote messages and names: their escape sequences are shown, not run by the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record))
+
+
+def printable(value: object) -> str:
+    """Stored or typed text, ready for a rich ``print``: controls and bidi characters shown
+    (:func:`firstline.display.for_terminal`), rich markup such as ``[link=...]`` escaped, not obeyed."""
+    return escape(for_terminal(str(value)))
+
+
 def fail(exc: BaseException, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {printable(exc)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    typer.echo(json_for_terminal(data))
 
 
 @config_app.command("check")
@@ -85,28 +105,29 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default: service.port)")] = None,
 ) -> None:
     """Serve the web chat, the agent console and the API on http://127.0.0.1:8000 (demo runbooks ingested,
-    demo accounts created and printed on first start)."""
+    demo accounts created and printed on first start). Files it writes are readable only by you."""
+    # umask 077: databases, the index, uploads and the demo accounts file are private to this user.
+    # uvicorn_options: h11 with a bounded request head, X-Forwarded-* only from service.trusted_proxies.
     settings = settings_or_exit()
+    import os
+
     import uvicorn
 
     from firstline.service.app import create_app
     from firstline.service.observability import configure_logging
+    from firstline.service.server import uvicorn_options
 
     configure_logging(settings)
+    os.umask(0o077)
 
     try:
         application = create_app(settings)
     except FirstlineError as exc:
         fail(exc)
-    base = f"http://{host or settings.service.host}:{port or settings.service.port}"
+    options = uvicorn_options(settings, host=host, port=port)
+    base = f"http://{options['host']}:{options['port']}"
     console.print(f"Firstline starting on {base}: web chat {base}/, agent console {base}/console, API {base}/docs")
-    uvicorn.run(
-        application,
-        host=host or settings.service.host,
-        port=port or settings.service.port,
-        log_config=None,
-        access_log=False,
-    )
+    uvicorn.run(application, **options)
 
 
 from firstline.cli import accounts as _accounts  # noqa: E402

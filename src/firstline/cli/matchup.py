@@ -32,7 +32,7 @@ def matchup(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Score each model on the helpdesk scenarios: task success, pass^k, latency, tokens and cost, license."""
-    from firstline.cli.main import console, err, fail, print_json, settings_or_exit
+    from firstline.cli.main import console, err, fail, print_json, printable, settings_or_exit
     from firstline.directory import load_org
     from firstline.evals.matchup import Contender, chart, run_matchup
     from firstline.evals.scenarios import load_scenarios
@@ -73,7 +73,7 @@ def matchup(
                     knowledge=runtime.knowledge,
                     repeats=repeats,
                     max_turns=max_turns,
-                    progress=(lambda line: err.print(f"[dim]{line}[/]", highlight=False)) if not as_json else None,
+                    progress=None if as_json else lambda line: err.print(f"[dim]{printable(line)}[/]", highlight=False),
                 )
             )
     except FirstlineError as exc:
@@ -93,8 +93,8 @@ def matchup(
     for r in rows:
         ttft = "-" if r.ttft_p50_ms is None else f"{r.ttft_p50_ms:g} / {r.ttft_p95_ms:g}"
         table.add_row(
-            r.name,
-            r.license,
+            printable(r.name),
+            printable(r.license),
             f"{r.task_success:.0%} ({r.passed}/{r.runs})",
             f"{r.pass_k:.0%}",
             ttft,

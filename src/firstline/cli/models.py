@@ -32,7 +32,7 @@ def _money(value: float | None) -> str:
 @models_app.command("list")
 def models_list(license: License = "any", as_json: AsJson = False) -> None:
     """Models in the catalog (shipped + <data_dir>/models.yaml) with license, size, prices, benchmarks."""
-    from firstline.cli.main import console, fail, print_json
+    from firstline.cli.main import console, fail, print_json, printable
     from firstline.llm.catalog import LICENSE_FILTERS
 
     if license not in LICENSE_FILTERS:
@@ -47,8 +47,9 @@ def models_list(license: License = "any", as_json: AsJson = False) -> None:
     table = Table("id", "license", "params (total/active B)", "$/1M in", "$/1M out", "benchmarks", "as of")
     for m in models:
         size = f"{m.params_total_b or '?'} / {m.params_active_b or '?'}"
-        marks = ", ".join(f"{k} {v:g}" for k, v in m.benchmarks.items()) or "-"
-        table.add_row(m.id, m.license, size, _money(m.price_in), _money(m.price_out), marks, m.as_of)
+        marks = printable(", ".join(f"{k} {v:g}" for k, v in m.benchmarks.items()) or "-")
+        prices = (_money(m.price_in), _money(m.price_out))
+        table.add_row(printable(m.id), printable(m.license), size, *prices, marks, printable(m.as_of))
     console.print(table)
 
 
@@ -62,7 +63,7 @@ def models_choose(
     as_json: AsJson = False,
 ) -> None:
     """Rank the catalog for Tier-1 support under license, residency and budget constraints, and say why."""
-    from firstline.cli.main import console, fail, print_json
+    from firstline.cli.main import console, fail, print_json, printable
     from firstline.llm.catalog import TicketProfile, choose
 
     try:
@@ -74,7 +75,8 @@ def models_choose(
         return
     table = Table("rank", "model", "license", "$/1k tickets", "why")
     for r in rows:
-        table.add_row(str(r["rank"] or "-"), r["id"], r["license"], _money(r["cost_per_1k_tickets_usd"]), r["why"])
+        cost = _money(r["cost_per_1k_tickets_usd"])
+        table.add_row(str(r["rank"] or "-"), printable(r["id"]), printable(r["license"]), cost, printable(r["why"]))
     console.print(table)
 
 
@@ -89,7 +91,7 @@ def models_breakeven(
     as_json: AsJson = False,
 ) -> None:
     """Hosted monthly cost against self-hosting on 8xH100 nodes, and the break-even ticket volume."""
-    from firstline.cli.main import console, fail, print_json
+    from firstline.cli.main import console, fail, print_json, printable
     from firstline.llm.catalog import TicketProfile, breakeven
 
     try:
@@ -111,7 +113,7 @@ def models_breakeven(
         print_json(result)
         return
     console.print(
-        f"{model}: {_money(result['hosted_cost_per_ticket_usd'] * 1000)} per 1k tickets hosted -> "
+        f"{printable(model)}: {_money(result['hosted_cost_per_ticket_usd'] * 1000)} per 1k tickets hosted -> "
         f"{_money(result['hosted_monthly_usd'])} a month for {tickets_per_month:,} tickets "
         f"(peak {result['peak_requests_per_sec']} req/s)",
         highlight=False,

@@ -36,7 +36,7 @@ def classify(
     details: Annotated[bool, typer.Option("--details", help="with --json: alternatives, reasons, flags")] = False,
 ) -> None:
     """Classify one request: specialist, intent, priority (1 Critical .. 5 Planning), confidence."""
-    from firstline.cli.main import console, fail, print_json, settings_or_exit
+    from firstline.cli.main import console, fail, print_json, printable, settings_or_exit
     from firstline.runtime import Runtime
 
     settings = settings_or_exit()
@@ -53,11 +53,12 @@ def classify(
         highlight=False,
     )
     for reason in result.assessment.reasons:
-        console.print(f"  priority: {reason}", highlight=False)
+        console.print(f"  priority: {printable(reason)}", highlight=False)
     if result.clarify:
-        console.print(f"  [yellow]would ask:[/] {result.clarify}", highlight=False)
+        console.print(f"  [yellow]would ask:[/] {printable(result.clarify)}", highlight=False)
     if result.secondary:
-        console.print(f"  second problem: {result.secondary[0]} / {result.secondary[1]} ({result.secondary[2]!r})")
+        agent, intent, clause = result.secondary
+        console.print(f"  second problem: {printable(agent)} / {printable(intent)} ({printable(repr(clause))})")
     if result.injection:
         console.print("  [yellow]contains instructions aimed at the system: treated as the requester's own request[/]")
 

@@ -1,6 +1,7 @@
 // The console's knowledge page (stats, upload, re-ingest and what changed) and analytics page (SVG charts).
 import { agentName, api, clear, describeError, duration, el, percent, usd, when } from "/static/common.js";
 import { barChart, stackedDays } from "/static/charts.js";
+import { visible } from "/static/console-text.js";
 
 function panel(title, ...children) {
   return el("section", { class: "panel" }, el("h2", { text: title }), ...children);
@@ -18,7 +19,7 @@ function table(columns, rows, caption) {
       el(
         "tbody",
         {},
-        rows.map((row) => el("tr", {}, columns.map(([key, , format]) => el("td", { text: show(row[key], format) })))),
+        rows.map((row) => el("tr", {}, columns.map(([key, , format]) => el("td", {}, visible(show(row[key], format)))))),
       ),
     ),
   );

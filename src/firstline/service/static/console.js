@@ -17,6 +17,7 @@ import {
   when,
 } from "/static/common.js";
 import { renderAnalytics, renderKnowledge } from "/static/console-insights.js";
+import { visible } from "/static/console-text.js";
 import { decisionAction, renderTicket } from "/static/console-ticket.js";
 
 const view = document.getElementById("view");
@@ -121,9 +122,9 @@ function queueTable(tickets) {
       el("td", {}, el("a", { href, class: "ticket-number", text: t.number })),
       el("td", {}, priorityBadge(t.priority)),
       el("td", {}, el("span", { class: `badge state-${t.state}`, text: stateName(t.state) })),
-      el("td", { text: t.short_description }),
-      el("td", { text: agentName(t.specialist) }),
-      el("td", { text: t.assignment_group || "—" }),
+      el("td", {}, visible(t.short_description)),
+      el("td", {}, visible(agentName(t.specialist))),
+      el("td", {}, visible(t.assignment_group || "—")),
       el("td", { text: age(t.opened_at, now), title: when(t.opened_at) }),
       el("td", {}, slaBadge(t)),
     );
@@ -168,7 +169,7 @@ function approvalsTable(approvals, reload, status) {
       async (approve) => {
         await reload(); // then say what was done, ahead of what is still waiting
         const done = `${approve ? "Approved" : "Denied"} ${a.tool} for ${a.requester || a.requested_by}.`;
-        status.textContent = `${done} ${status.textContent}`;
+        clear(status, visible(`${done} ${status.textContent}`));
       },
       reload,
     );
@@ -179,9 +180,9 @@ function approvalsTable(approvals, reload, status) {
       "tr",
       { dataset: { approval: a.id } },
       el("td", { text: when(a.created_at) }),
-      el("td", { text: a.requester || a.requested_by }),
+      el("td", {}, visible(a.requester || a.requested_by)),
       el("td", {}, ticket),
-      el("td", {}, el("strong", { text: a.tool }), el("pre", { text: pretty(a.arguments || {}) })),
+      el("td", {}, el("strong", {}, visible(a.tool)), el("pre", {}, visible(pretty(a.arguments || {})))),
       el(
         "td",
         {},
@@ -252,7 +253,7 @@ async function init() {
     if (!(err instanceof ApiError && err.status === 401)) clear(view, el("p", { class: "error", text: describeError(err) }));
     return;
   }
-  document.getElementById("who").textContent = `${ctx.me.name || ctx.me.email} (${ctx.me.role})`;
+  clear(document.getElementById("who"), visible(`${ctx.me.name || ctx.me.email} (${ctx.me.role})`));
   if (ctx.me.role !== "agent" && ctx.me.role !== "admin") {
     clear(
       view,
