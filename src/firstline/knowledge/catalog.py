@@ -25,7 +25,8 @@ create table if not exists sources (
     size integer not null,
     documents integer not null,
     chunks integer not null,
-    ingested_at real not null
+    ingested_at real not null,
+    pipeline text not null default ''
 );
 create table if not exists chunks (
     id text primary key,
@@ -38,11 +39,17 @@ create table if not exists chunks (
     category text,
     audience text,
     tags text not null,
-    position integer not null
+    position integer not null,
+    flags text not null default '[]'
 );
 create index if not exists chunks_source on chunks(source);
 create table if not exists meta (key text primary key, value text not null);
 """
+# Columns added after the first release: (table, column, definition), added to older catalogs on open.
+_ADDED = (
+    ("sources", "pipeline", "text not null default ''"),
+    ("chunks", "flags", "text not null default '[]'"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,7 @@ class SourceRecord:
     documents: int
     chunks: int
     ingested_at: float
+    pipeline: str = ""  # the version of loading + chunking + screening that produced its chunks
 
 
 class Catalog:
@@ -66,6 +74,13 @@ class Catalog:
         self._wal()
         self._db.execute("pragma foreign_keys=on")
         self._db.executescript(_SCHEMA)
+        for table, column, definition in _ADDED:
+            if column not in {row[1] for row in self._db.execute(f"pragma table_info({table})")}:
+                try:
+                    self._db.execute(f"alter table {table} add column {column} {definition}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def _wal(self) -> None:
         # Switching a new file to WAL needs an exclusive lock and does not wait on the busy
@@ -94,7 +109,7 @@ class Catalog:
         self._db.execute("commit")
 
     def sources(self) -> dict[str, SourceRecord]:
-        rows = self._db.execute("select source, sha256, size, documents, chunks, ingested_at from sources")
+        rows = self._db.execute("select source, sha256, size, documents, chunks, ingested_at, pipeline from sources")
         return {r[0]: SourceRecord(*r) for r in rows}
 
     def chunk_ids_of(self, source: str) -> set[str]:
@@ -105,11 +120,19 @@ class Catalog:
         with self.transaction() as db:
             db.execute("delete from chunks where source = ?", (record.source,))
             db.execute(
-                "insert or replace into sources values (?, ?, ?, ?, ?, ?)",
-                (record.source, record.sha256, record.size, record.documents, record.chunks, record.ingested_at),
+                "insert or replace into sources values (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.source,
+                    record.sha256,
+                    record.size,
+                    record.documents,
+                    record.chunks,
+                    record.ingested_at,
+                    record.pipeline,
+                ),
             )
             db.executemany(
-                "insert or replace into chunks values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert or replace into chunks values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         c.id,
@@ -123,6 +146,7 @@ class Catalog:
                         c.audience,
                         json.dumps(list(c.tags)),
                         c.position,
+                        json.dumps(list(c.flags)),
                     )
                     for c in chunks
                 ],
@@ -174,6 +198,11 @@ class Catalog:
         rows = self._db.execute("select * from chunks where doc_id = ? order by position", (doc_id,))
         return [self._chunk(r) for r in rows]
 
+    def flagged_chunks(self) -> list[Chunk]:
+        """Every chunk flagged as instruction-like, by source and position."""
+        rows = self._db.execute("select * from chunks where flags != '[]' order by source, position")
+        return [self._chunk(r) for r in rows]
+
     def count_chunks(self) -> int:
         return int(self._db.execute("select count(*) from chunks").fetchone()[0])
 
@@ -185,7 +214,7 @@ class Catalog:
 
     @staticmethod
     def _chunk(row: Sequence[object]) -> Chunk:
-        (id_, source, doc_id, title, section_path, text, url, category, audience, tags, position) = row
+        (id_, source, doc_id, title, section_path, text, url, category, audience, tags, position, flags) = row
         return Chunk(
             id=str(id_),
             doc_id=str(doc_id),
@@ -198,4 +227,5 @@ class Catalog:
             category=str(category) if category else None,
             audience=str(audience) if audience else None,
             tags=tuple(json.loads(str(tags))),
+            flags=tuple(json.loads(str(flags or "[]"))),
         )

@@ -3,6 +3,10 @@
 Sections longer than ``max_words`` are cut on paragraph boundaries, then on sentence
 boundaries, then on words, with a small overlap so a step that straddles a cut is still
 findable. Ids are stable: the same document, section and text always give the same id.
+
+Each chunk gets the narrower of its document's and its section's audience, and the names of the
+injection rules its text or headings match (:mod:`firstline.knowledge.injection`); both count in
+the id, so a chunk whose audience or flags change is written again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from firstline.knowledge.audience import default_section_audience, narrower
+from firstline.knowledge.injection import flags_of
 from firstline.knowledge.models import PATH_SEPARATOR, Chunk, Document, chunk_id
 
 __all__ = ["Chunker"]
@@ -33,13 +39,22 @@ class Chunker:
         meta = f"{document.category}|{document.audience}|{','.join(document.tags)}|{document.url}|{document.title}"
         for section in document.sections:
             path = PATH_SEPARATOR.join(p for p in section.path if p)
+            own = section.audience  # the loader's; else the IT team's headings, for documents built another way
+            for heading in section.path if own is None else ():
+                own = narrower(own, default_section_audience(heading))
+            audience = narrower(document.audience, own)
             for piece in self.split(section.text):
                 key = f"{path}\x1f{piece}"
                 ordinal = seen.get(key, 0)
                 seen[key] = ordinal + 1
+                flags = flags_of(piece, section.path)
+                # Only what differs from the document adds to the id: ids of ordinary chunks stay as they were.
+                extra = (f"|{audience}" if audience != document.audience else "") + (
+                    f"|{','.join(flags)}" if flags else ""
+                )
                 chunks.append(
                     Chunk(
-                        id=chunk_id(document.doc_id, path, piece, ordinal, meta),
+                        id=chunk_id(document.doc_id, path, piece, ordinal, meta + extra),
                         doc_id=document.doc_id,
                         title=document.title,
                         section_path=path,
@@ -48,8 +63,9 @@ class Chunker:
                         position=len(chunks),
                         url=document.url,
                         category=document.category,
-                        audience=document.audience,
+                        audience=audience,
                         tags=document.tags,
+                        flags=flags,
                     )
                 )
         return chunks

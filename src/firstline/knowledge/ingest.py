@@ -6,6 +6,10 @@
 * With ``prune``, files that were ingested from under the given paths but are gone are removed.
 * A file that cannot be loaded is reported by name and skipped; the rest goes on.
 * One ingest at a time per index: a second one gets :class:`IngestLockedError` at once.
+* A file processed by an older :data:`PIPELINE` (loading, chunking, audiences, injection screening)
+  is processed again even when unchanged; chunks that come out the same keep their ids and vectors.
+* Instruction-like passages (:mod:`firstline.knowledge.injection`) flag their chunks, and the report
+  lists every flagged passage of the files under the given paths, changed or not.
 
 Write order per batch: vectors first, then the catalog (one transaction per file), then stale
 vectors are deleted. A crash in between leaves extra vectors that searches ignore (the catalog
@@ -27,16 +31,48 @@ from firstline.errors import DocumentLoadError, IngestLockedError
 from firstline.knowledge.catalog import Catalog, SourceRecord
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder
+from firstline.knowledge.injection import find_instructions
 from firstline.knowledge.loaders import SUPPORTED_SUFFIXES, load_file
-from firstline.knowledge.models import Chunk
+from firstline.knowledge.models import PATH_SEPARATOR, Chunk
 from firstline.knowledge.stores import VectorRecord, VectorStore
 
-__all__ = ["IngestReport", "Ingestor", "discover"]
+__all__ = ["PIPELINE", "FlaggedPassage", "IngestReport", "Ingestor", "discover"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, current_source)``."""
+
+PIPELINE = "2"
+"""Bumped when loading or chunking changes what a file's chunks are (2: section audiences, injection flags)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedPassage:
+    """A chunk with instruction-like text: where it is, the rules it matched and the passages withheld."""
+
+    source: str
+    title: str
+    section: str
+    chunk_id: str
+    rules: tuple[str, ...]
+    passages: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "title": self.title,
+            "section": self.section,
+            "chunk_id": self.chunk_id,
+            "rules": list(self.rules),
+            "passages": list(self.passages),
+        }
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> FlaggedPassage:
+        heads = [h for h in chunk.section_path.split(PATH_SEPARATOR) if find_instructions(f"### {h}")]
+        passages = [*(f"heading: {h}" for h in heads), *(f.passage for f in find_instructions(chunk.text))]
+        return cls(chunk.source, chunk.title, chunk.section_path, chunk.id, chunk.flags, tuple(passages))
 
 
 @dataclass
@@ -48,6 +84,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    flagged: list[FlaggedPassage] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
@@ -63,6 +100,7 @@ class IngestReport:
             "unchanged": len(self.unchanged),
             "removed": self.removed,
             "failed": [{"source": s, "reason": r} for s, r in self.failed],
+            "flagged": [f.as_dict() for f in self.flagged],
             "chunks_embedded": self.chunks_embedded,
             "chunks_deleted": self.chunks_deleted,
             "seconds": round(self.seconds, 3),
@@ -148,7 +186,7 @@ class Ingestor:
                 continue
             digest = hashlib.sha256(data).hexdigest()
             previous = known.get(source)
-            if previous is not None and previous.sha256 == digest:
+            if previous is not None and previous.sha256 == digest and previous.pipeline == PIPELINE:
                 report.unchanged.append(source)
                 continue
             try:
@@ -162,7 +200,7 @@ class Ingestor:
                 log.warning("skipped %s: %s", source, exc)
                 continue
             chunks = [c for d in documents for c in self.chunker.chunk(d)]
-            record = SourceRecord(source, digest, len(data), len(documents), len(chunks), time.time())
+            record = SourceRecord(source, digest, len(data), len(documents), len(chunks), time.time(), PIPELINE)
             old = self.catalog.chunk_ids_of(source) if previous is not None else set()
             pending.append(_Pending(record, chunks, old - {c.id for c in chunks}, previous is None))
             if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
@@ -181,6 +219,9 @@ class Ingestor:
             if orphans:
                 self.store.delete(sorted(orphans))
                 report.chunks_deleted += len(orphans)
+        report.flagged = [FlaggedPassage.of(c) for c in self.catalog.flagged_chunks() if c.source in seen]
+        for item in report.flagged:
+            log.warning("instruction-like text in %s (%s): %s", item.source, item.section, ", ".join(item.rules))
         if progress:
             progress(len(files), len(files), "")
         report.seconds = time.perf_counter() - started
@@ -197,7 +238,10 @@ class Ingestor:
         if to_embed:
             vectors = self.embedder.embed_documents([c.index_text() for c in to_embed])
             self.store.upsert(
-                [VectorRecord(c.id, vectors[i], c.category, c.audience, c.tags) for i, c in enumerate(to_embed)]
+                [
+                    VectorRecord(c.id, vectors[i], c.category, c.audience, c.tags, c.flagged)
+                    for i, c in enumerate(to_embed)
+                ]
             )
             report.chunks_embedded += len(to_embed)
         for item in pending:

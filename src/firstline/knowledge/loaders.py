@@ -11,17 +11,26 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from firstline.errors import DocumentLoadError
+from firstline.knowledge.audience import AUDIENCE_MARKER, default_section_audience, narrower, normalise
 from firstline.knowledge.models import Document, Section
+
+if TYPE_CHECKING:
+    from bs4.element import Tag
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_file", "split_markdown"]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+# Inline styles that hide an element's text from a reader (white text counts unless a background is set).
+_HIDDEN_STYLE = re.compile(
+    r"display:none|visibility:hidden|font-size:0(?:px|pt|em|rem|%)?(?:;|$)|opacity:0(?:\.0+)?(?:;|$)"
+)
+_WHITE_TEXT = re.compile(r"(?:^|;)color:(?:#fff(?:fff)?|white|rgba?\(255,255,255[,)])")
 
 
 def _read_text(path: Path) -> str:
@@ -57,43 +66,58 @@ def split_markdown(body: str) -> tuple[str | None, list[Section]]:
     """Split Markdown into sections by heading; returns the first H1 (if any) and the sections.
 
     Section paths hold the headings below the H1 (the caller puts the document title in
-    front). Headings inside fenced code blocks are text.
+    front). Headings inside fenced code blocks are text. A section's audience is the marker
+    ``<!-- audience: ... -->`` on the first line under its heading (the line is removed), else the
+    default for its heading (``it-staff`` for "When to escalate"), narrowed by its parent's.
     """
-    stack: list[tuple[int, str]] = []
+    stack: list[tuple[int, str, str | None]] = []  # (level, heading, audience)
     sections: list[Section] = []
     buffer: list[str] = []
     found_title: str | None = None
+    intro: str | None = None  # the audience of the text before the first heading below the H1
     in_fence = False
+    under_heading = True  # no text since the last heading (or the start): a marker may follow
 
     def flush() -> None:
         text = "\n".join(buffer).strip()
         buffer.clear()
         if text:
-            sections.append(Section(tuple(name for _, name in stack), text))
+            sections.append(Section(tuple(name for _, name, _ in stack), text, stack[-1][2] if stack else intro))
 
     for line in body.splitlines():
         if _FENCE.match(line):
-            in_fence = not in_fence
+            in_fence, under_heading = not in_fence, False
             buffer.append(line)
             continue
         match = None if in_fence else _HEADING.match(line)
         if not match:
-            buffer.append(line)
+            marker = AUDIENCE_MARKER.match(line) if under_heading and not in_fence else None
+            if marker:
+                own = normalise(marker["audience"])
+                if stack:
+                    parent = stack[-2][2] if len(stack) > 1 else None
+                    stack[-1] = (stack[-1][0], stack[-1][1], narrower(parent, own))
+                else:
+                    intro = own
+            else:
+                buffer.append(line)
+            under_heading = under_heading and not line.strip()
             continue
         flush()
+        under_heading = True
         level, name = len(match.group(1)), match.group(2).strip()
         if level == 1 and found_title is None and not stack:
             found_title = name
             continue
         while stack and stack[-1][0] >= level:
             stack.pop()
-        stack.append((level, name))
+        stack.append((level, name, narrower(stack[-1][2] if stack else None, default_section_audience(name))))
     flush()
     return found_title, sections
 
 
 def _titled(title: str, sections: list[Section]) -> tuple[Section, ...]:
-    return tuple(Section((title, *s.path), s.text) for s in sections)
+    return tuple(Section((title, *s.path), s.text, s.audience) for s in sections)
 
 
 def _title_from_stem(path: Path) -> str:
@@ -107,7 +131,7 @@ def _meta_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
     extra = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in meta.items() if k not in _KNOWN}
     return {
         "category": str(meta["category"]).lower() if meta.get("category") else None,
-        "audience": str(meta["audience"]).lower() if meta.get("audience") else None,
+        "audience": normalise(meta.get("audience")),
         "tags": tuple(str(t).lower() for t in tags),
         "url": str(meta["url"]) if meta.get("url") else None,
         "extra": extra,
@@ -128,7 +152,7 @@ def load_markdown(path: Path, doc_id: str) -> list[Document]:
 
 def load_html(path: Path, doc_id: str) -> list[Document]:
     from bs4 import BeautifulSoup
-    from bs4.element import NavigableString
+    from bs4.element import Comment, NavigableString
 
     text = _read_text(path)
     soup = BeautifulSoup(text, "html.parser")
@@ -142,6 +166,13 @@ def load_html(path: Path, doc_id: str) -> list[Document]:
     page_title = soup.title.get_text(" ", strip=True) if soup.title else None
     for bad in soup(["script", "style", "nav", "header", "footer", "noscript", "template", "title"]):
         bad.decompose()
+    for comment in soup.find_all(string=lambda node: isinstance(node, Comment)):
+        if AUDIENCE_MARKER.match(f"<!--{comment}-->"):  # a section's audience marker is kept as a line
+            comment.replace_with(NavigableString(f"\n<!--{comment}-->\n"))
+    for element in soup.find_all(_is_hidden):
+        # Text no reader sees stays hidden: an HTML comment, which the injection rules read and nobody is shown.
+        hidden = " ".join(element.get_text(" ", strip=True).replace("--", "- -").split())
+        element.replace_with(NavigableString(f" <!-- {hidden} --> " if hidden else " "))
     for level in range(1, 7):
         for heading in soup.find_all(f"h{level}"):
             heading.replace_with(NavigableString(f"\n\n{'#' * level} {heading.get_text(' ', strip=True)}\n\n"))
@@ -155,6 +186,14 @@ def load_html(path: Path, doc_id: str) -> list[Document]:
     h1, sections = split_markdown(body)
     title = page_title or h1 or _title_from_stem(path)
     return [Document(doc_id, title, str(path), _titled(title, sections), **_meta_fields(meta))]
+
+
+def _is_hidden(tag: Tag) -> bool:
+    """Whether an HTML element's text is hidden from a reader by its attributes or inline style."""
+    if tag.has_attr("hidden"):
+        return True
+    style = re.sub(r"\s+", "", str(tag.get("style") or "")).lower()
+    return bool(_HIDDEN_STYLE.search(style) or (_WHITE_TEXT.search(style) and "background" not in style))
 
 
 def load_pdf(path: Path, doc_id: str) -> list[Document]:

@@ -14,10 +14,14 @@ PATH_SEPARATOR = " > "
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """A run of text under one heading path, e.g. ``("VPN", "Client keeps disconnecting", "Steps")``."""
+    """A run of text under one heading path, e.g. ``("VPN", "Client keeps disconnecting", "Steps")``.
+
+    ``audience`` is the section's own (a marker under its heading, or its parent's); None when it has none.
+    """
 
     path: tuple[str, ...]
     text: str
+    audience: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,11 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A retrievable unit: a piece of one section of one document, with a stable id."""
+    """A retrievable unit: a piece of one section of one document, with a stable id.
+
+    ``audience`` is the narrower of the document's and the section's. ``flags`` names the rules of
+    :mod:`firstline.knowledge.injection` its text or headings match (empty for ordinary text).
+    """
 
     id: str
     doc_id: str
@@ -54,6 +62,12 @@ class Chunk:
     category: str | None = None
     audience: str | None = None
     tags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the chunk holds instruction-like text (see :mod:`firstline.knowledge.injection`)."""
+        return bool(self.flags)
 
     def index_text(self) -> str:
         """The text that embeddings and BM25 see: the heading path gives a chunk its context."""
@@ -72,12 +86,14 @@ class Filters:
     """Metadata filters that mean the same on every backend.
 
     ``category`` and ``audience`` match any of the listed values; ``tags`` requires every
-    listed tag. Empty fields do not filter.
+    listed tag; ``flagged`` (when not None) keeps only chunks that are (True) or are not (False)
+    flagged as instruction-like. Empty fields do not filter.
     """
 
     category: tuple[str, ...] = ()
     audience: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    flagged: bool | None = None
 
     @classmethod
     def of(
@@ -85,6 +101,7 @@ class Filters:
         category: str | Sequence[str] | None = None,
         audience: str | Sequence[str] | None = None,
         tags: str | Sequence[str] | None = None,
+        flagged: bool | None = None,
     ) -> Filters:
         def norm(value: str | Sequence[str] | None) -> tuple[str, ...]:
             if value is None:
@@ -93,13 +110,15 @@ class Filters:
                 value = [value]
             return tuple(v.strip().lower() for v in value if v and v.strip())
 
-        return cls(norm(category), norm(audience), norm(tags))
+        return cls(norm(category), norm(audience), norm(tags), flagged)
 
     def __bool__(self) -> bool:
-        return bool(self.category or self.audience or self.tags)
+        return bool(self.category or self.audience or self.tags or self.flagged is not None)
 
-    def matches(self, category: str | None, audience: str | None, tags: Sequence[str]) -> bool:
+    def matches(self, category: str | None, audience: str | None, tags: Sequence[str], flagged: bool = False) -> bool:
         """The reference semantics every store must reproduce."""
+        if self.flagged is not None and bool(flagged) != self.flagged:
+            return False
         if self.category and (category or "").lower() not in self.category:
             return False
         if self.audience and (audience or "").lower() not in self.audience:
@@ -157,5 +176,6 @@ class Hit:
             "category": self.chunk.category,
             "audience": self.chunk.audience,
             "tags": list(self.chunk.tags),
+            "flags": list(self.chunk.flags),
             "citation": self.citation.as_dict(),
         }

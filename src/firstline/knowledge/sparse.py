@@ -69,6 +69,7 @@ class BM25Index:
         self._model: Any = None
         self._term_max: npt.NDArray[np.float32] | None = None
         self._meta: list[list[str]] = []
+        self._flagged: list[bool] = []
         self._masks: dict[Filters, npt.NDArray[np.float32]] = {}
 
     def __len__(self) -> int:
@@ -85,6 +86,7 @@ class BM25Index:
         texts = [c.index_text() for c in chunks]
         self._ids = [c.id for c in chunks]
         self._meta = [[c.category or "", c.audience or "", *c.tags] for c in chunks]
+        self._flagged = [c.flagged for c in chunks]
         self._masks = {}
         self._position = {id_: i for i, id_ in enumerate(self._ids)}
         self._term_max = None
@@ -113,7 +115,11 @@ class BM25Index:
         cached = self._masks.get(filters)
         if cached is None:
             cached = np.array(
-                [1.0 if filters.matches(m[0], m[1], m[2:]) else 0.0 for m in self._meta], dtype=np.float32
+                [
+                    1.0 if filters.matches(m[0], m[1], m[2:], flagged) else 0.0
+                    for m, flagged in zip(self._meta, self._flagged, strict=True)
+                ],
+                dtype=np.float32,
             )
             if len(self._masks) > 256:
                 self._masks.clear()
@@ -151,7 +157,9 @@ class BM25Index:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "ids.json").write_text(json.dumps({"ids": self._ids, "meta": self._meta}))
+        (directory / "ids.json").write_text(
+            json.dumps({"ids": self._ids, "meta": self._meta, "flagged": self._flagged})
+        )
         if self._model is not None:
             self._model.save(str(directory / "bm25"), show_progress=False)
 
@@ -165,6 +173,7 @@ class BM25Index:
             return index
         saved = json.loads(ids_file.read_text())
         index._ids, index._meta = saved["ids"], saved["meta"]
+        index._flagged = [bool(f) for f in saved.get("flagged") or [False] * len(index._ids)]
         index._position = {id_: i for i, id_ in enumerate(index._ids)}
         if index._ids and (directory / "bm25").exists():
             index._model = bm25s.BM25.load(str(directory / "bm25"), show_progress=False, mmap=False)

@@ -10,7 +10,9 @@ returns (or yields, then closes) a fresh, empty store. Persistent backends also 
             return InMemoryStore()
 
 Expected results are computed by brute force with numpy and :meth:`Filters.matches`, the
-reference semantics, so approximate indexes that filter after the search fail here.
+reference semantics, so approximate indexes that filter after the search fail here. Audiences are
+checked end to end: Markdown documents for each audience (and one with an IT-staff section) are
+chunked and stored, and each kind of reader's filter must return exactly the sections they may read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from firstline.knowledge.models import Filters
+from firstline.knowledge.chunking import Chunker
+from firstline.knowledge.loaders import split_markdown
+from firstline.knowledge.models import Chunk, Document, Filters, Section
 from firstline.knowledge.stores import ScoredId, VectorRecord, VectorStore
 
 __all__ = ["VectorStoreContract"]
@@ -48,7 +52,7 @@ def random_units(seed: int, n: int, dim: int = DIM) -> npt.NDArray[np.float32]:
 
 def expected(records: Sequence[VectorRecord], vector: Vector, k: int, filters: Filters | None = None) -> list[ScoredId]:
     """The reference answer: exact cosine top-k among the records that pass ``filters``."""
-    passing = [r for r in records if not filters or filters.matches(r.category, r.audience, r.tags)]
+    passing = [r for r in records if not filters or filters.matches(r.category, r.audience, r.tags, r.flagged)]
     scored = [ScoredId(r.id, float(np.dot(unit(r.vector), unit(vector)))) for r in passing]
     return sorted(scored, key=lambda s: -s.score)[: max(k, 0)]
 
@@ -91,6 +95,68 @@ def random_records(seed: int, n: int, prefix: str = "r") -> list[VectorRecord]:
         )
         for i in range(n)
     ]
+
+
+AUDIENCE_DOCUMENTS: dict[str, tuple[str | None, str]] = {
+    # doc id: (document audience, Markdown body)
+    "all": ("all", "# Support hours\n\nThe desk is open 8 to 6.\n\n## When to escalate\n\nTier-2 after 30 minutes.\n"),
+    "employee": ("employee", "# VPN\n\n## Steps\n\n1. Reconnect GlobalProtect.\n"),
+    "manager": ("manager", "# Onboarding\n\n## Steps\n\n1. Fill in the new starter form.\n"),
+    "it-staff": ("it-staff", "# Priority matrix\n\n## Steps\n\n1. Set impact and urgency.\n"),
+    "group": ("group:Finance-Approvers", "# Payment approvals\n\n## Steps\n\n1. Approve in the portal.\n"),
+    "mixed": (
+        "employee",
+        "# Lost security key\n\n## Steps\n\n1. Report it to the service desk.\n\n"
+        "## Service desk procedure\n<!-- audience: it-staff -->\n\nDelete the key in Entra.\n\n"
+        "### Record\n\nName the key on the ticket.\n\n"
+        "## What Tier-1 may and may not do\n\nNo Temporary Access Pass for admins.\n\n"
+        "## FAQ\n\nKeys cost 40 pounds.\n",
+    ),
+}
+"""One document per audience, and a mixed one whose IT sections are marked or named for the IT team."""
+
+READERS: dict[str, tuple[tuple[str, ...], set[tuple[str, str]]]] = {
+    # reader: (audiences they may read, the (document, section) pairs they must get — and nothing else)
+    "employee": (
+        ("all", "employee"),
+        {("all", "Support hours"), ("employee", "Steps"), ("mixed", "Steps"), ("mixed", "FAQ")},
+    ),
+    "manager": (
+        ("all", "employee", "manager"),
+        {("all", "Support hours"), ("employee", "Steps"), ("manager", "Steps"), ("mixed", "Steps"), ("mixed", "FAQ")},
+    ),
+    "it-staff": (
+        ("all", "employee", "it-staff"),
+        {
+            ("all", "Support hours"),
+            ("all", "When to escalate"),
+            ("employee", "Steps"),
+            ("it-staff", "Steps"),
+            ("mixed", "Steps"),
+            ("mixed", "Service desk procedure"),
+            ("mixed", "Record"),
+            ("mixed", "What Tier-1 may and may not do"),
+            ("mixed", "FAQ"),
+        },
+    ),
+    "finance approver": (
+        ("all", "employee", "group:finance-approvers"),
+        {("all", "Support hours"), ("employee", "Steps"), ("group", "Steps"), ("mixed", "Steps"), ("mixed", "FAQ")},
+    ),
+}
+"""Who reads what in :data:`AUDIENCE_DOCUMENTS`."""
+
+
+def audience_chunks() -> list[Chunk]:
+    """:data:`AUDIENCE_DOCUMENTS` loaded like Markdown files and chunked."""
+    chunks: list[Chunk] = []
+    for doc_id, (audience, body) in AUDIENCE_DOCUMENTS.items():
+        title, sections = split_markdown(body)
+        assert title is not None
+        titled = tuple(Section((title, *s.path), s.text, s.audience) for s in sections)
+        document = Document(doc_id, title, f"{doc_id}.md", titled, audience=audience.lower() if audience else None)
+        chunks.extend(Chunker().chunk(document))
+    return chunks
 
 
 class VectorStoreContract:
@@ -255,6 +321,56 @@ class VectorStoreContract:
         query = random_units(seed=12, n=1)[0]
         filters = Filters.of(category="network", tags="vpn")
         assert_same(store.query(query, 10, filters), expected(records, query, 10, filters))
+
+    def test_flag_filters_and_replacement(self, store: VectorStore) -> None:
+        records = [
+            VectorRecord(r.id, r.vector, r.category, r.audience, r.tags, r.id in ("b", "e"))
+            for r in [*hand_made(), VectorRecord("bare", unit([0, 0, 1, 0, 0, 0, 0, 1]))]
+        ]
+        store.upsert(records)
+        assert {s.id for s in store.query(probe(), 10, Filters.of(flagged=True))} == {"b", "e"}
+        assert {s.id for s in store.query(probe(), 10, Filters.of(flagged=False))} == {"a", "c", "d", "f", "bare"}
+        for filters in (
+            Filters.of(flagged=True),
+            Filters.of(flagged=False),
+            Filters.of(audience="admin", flagged=True),
+            Filters.of(category="network", tags="vpn", flagged=False),
+        ):
+            assert_same(store.query(probe(), 10, filters), expected(records, probe(), 10, filters))
+        store.upsert([VectorRecord("b", records[1].vector, "network", "admin", ("vpn",))])  # cleaned: no flag
+        store.upsert([VectorRecord("a", records[0].vector, "network", "staff", ("vpn", "windows"), True)])
+        assert {s.id for s in store.query(probe(), 10, Filters.of(flagged=True))} == {"a", "e"}
+        assert "b" in {s.id for s in store.query(probe(), 10, Filters.of(flagged=False, audience="admin"))}
+
+    def test_flag_survives_reopen(self, store: VectorStore) -> None:
+        store.upsert(
+            [*hand_made(), VectorRecord("poisoned", unit([1, 0, 0, 0, 0, 0, 0, 1]), "network", "all", (), True)]
+        )
+        reopened = self.reopen(store)
+        try:
+            assert [s.id for s in reopened.query(probe(), 10, Filters.of(flagged=True))] == ["poisoned"]
+            assert "poisoned" not in {s.id for s in reopened.query(probe(), 10, Filters.of(flagged=False))}
+        finally:
+            reopened.close()
+
+    @pytest.mark.parametrize("reader", sorted(READERS))
+    def test_each_reader_gets_exactly_the_sections_of_their_audiences(self, store: VectorStore, reader: str) -> None:
+        chunks = audience_chunks()
+        vectors = random_units(seed=21, n=len(chunks))
+        records = [
+            VectorRecord(c.id, vectors[i], c.category, c.audience, c.tags, c.flagged) for i, c in enumerate(chunks)
+        ]
+        store.upsert(records)
+        audiences, wanted = READERS[reader]
+        filters = Filters.of(audience=audiences)
+        found = store.query(probe(), 100, filters)
+        assert_same(found, expected(records, probe(), 100, filters))
+        by_id = {c.id: c for c in chunks}
+        got = {(by_id[s.id].doc_id, by_id[s.id].section_path.split(" > ")[-1]) for s in found}
+        assert got == wanted
+        for audience in audiences:  # one audience at a time, too: a store must not widen a filter
+            single = Filters.of(audience=audience)
+            assert_same(store.query(probe(), 100, single), expected(records, probe(), 100, single))
 
     def test_close_twice_is_harmless(self, store: VectorStore) -> None:
         store.upsert(hand_made())

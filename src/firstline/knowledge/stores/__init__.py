@@ -1,7 +1,8 @@
 """Vector stores: one small protocol, several backends, one conformance suite.
 
 Every backend stores, per chunk id, a unit vector plus the filterable metadata
-(category, audience, tags) and answers nearest-neighbour queries by cosine similarity
+(category, audience, tags, and whether the chunk is flagged as instruction-like) and answers
+nearest-neighbour queries by cosine similarity
 (higher is better, in [-1, 1]). Chunk text lives in the ingest catalog, not here.
 """
 
@@ -28,6 +29,7 @@ class VectorRecord:
     category: str | None = None
     audience: str | None = None
     tags: tuple[str, ...] = ()
+    flagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

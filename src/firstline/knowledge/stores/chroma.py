@@ -3,7 +3,9 @@
 Metadata layout, one Chroma metadata dict per record, always lower-cased:
 
 * ``category`` and ``audience``: strings (absent when unset);
-* one boolean key per tag, ``"tag:<tag>": True``, so "has every tag" is an ``$and`` of equalities.
+* one boolean key per tag, ``"tag:<tag>": True``, so "has every tag" is an ``$and`` of equalities;
+* ``flagged``: True for a chunk flagged as instruction-like (absent otherwise, so "not flagged" is
+  ``$ne: True``, which also matches records written before the flag existed).
 
 Chroma filters *before* the nearest-neighbour search, so a filtered query returns the true top-k
 among matching records even when very few match.
@@ -42,7 +44,7 @@ MetadataValue = str | bool | None
 
 
 def to_metadata(record: VectorRecord) -> dict[str, MetadataValue]:
-    """The Chroma metadata for ``record``: lower-cased category, audience and one key per tag."""
+    """The Chroma metadata for ``record``: lower-cased category, audience, one key per tag, the flag."""
     metadata: dict[str, MetadataValue] = {}
     if record.category:
         metadata["category"] = record.category.lower()
@@ -51,6 +53,8 @@ def to_metadata(record: VectorRecord) -> dict[str, MetadataValue]:
     for tag in record.tags:
         if tag.strip():
             metadata[TAG_PREFIX + tag.strip().lower()] = True
+    if record.flagged:
+        metadata["flagged"] = True
     return metadata
 
 
@@ -64,6 +68,8 @@ def to_where(filters: Filters | None) -> dict[str, Any] | None:
     if filters.audience:
         clauses.append({"audience": {"$in": list(filters.audience)}})
     clauses.extend({TAG_PREFIX + tag: {"$eq": True}} for tag in filters.tags)
+    if filters.flagged is not None:
+        clauses.append({"flagged": {"$eq": True} if filters.flagged else {"$ne": True}})
     # Chroma rejects an ``$and`` with fewer than two clauses.
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 

@@ -51,7 +51,7 @@ class InMemoryStore:
         out: list[ScoredId] = []
         for index in order:
             record = self._records[self._order[int(index)]]
-            if filters and not filters.matches(record.category, record.audience, record.tags):
+            if filters and not filters.matches(record.category, record.audience, record.tags, record.flagged):
                 continue
             out.append(ScoredId(record.id, float(scores[int(index)])))
             if len(out) == k:

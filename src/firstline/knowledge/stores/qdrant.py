@@ -2,8 +2,9 @@
 
 Qdrant point ids must be UUIDs or integers, so a chunk id maps to ``uuid5(NAMESPACE, id)`` and the
 original id travels in the payload. Payload, always lower-cased: ``id``, ``category`` and
-``audience`` (keywords, absent when unset) and ``tags`` (a keyword list). The collection is created
-on the first upsert, when the vector size is known.
+``audience`` (keywords, absent when unset), ``tags`` (a keyword list) and ``flagged`` (true for a
+chunk flagged as instruction-like, absent otherwise). The collection is created on the first upsert,
+when the vector size is known.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def to_payload(record: VectorRecord) -> dict[str, Any]:
     tags = sorted({tag.strip().lower() for tag in record.tags if tag.strip()})
     if tags:
         payload["tags"] = tags
+    if record.flagged:
+        payload["flagged"] = True
     return payload
 
 
@@ -59,7 +62,11 @@ def to_filter(filters: Filters | None) -> models.Filter | None:
     if filters.audience:
         must.append(models.FieldCondition(key="audience", match=models.MatchAny(any=list(filters.audience))))
     must.extend(models.FieldCondition(key="tags", match=models.MatchValue(value=tag)) for tag in filters.tags)
-    return models.Filter(must=must)
+    must_not: list[models.Condition] = []
+    if filters.flagged is not None:
+        flagged = models.FieldCondition(key="flagged", match=models.MatchValue(value=True))
+        (must if filters.flagged else must_not).append(flagged)
+    return models.Filter(must=must, must_not=must_not or None)
 
 
 class QdrantStore:
@@ -132,6 +139,9 @@ class QdrantStore:
                     self._client.create_payload_index(
                         self._collection, field_name=field, field_schema=models.PayloadSchemaType.KEYWORD
                     )
+                self._client.create_payload_index(
+                    self._collection, field_name="flagged", field_schema=models.PayloadSchemaType.BOOL
+                )
         self._exists = True
 
     def upsert(self, records: Sequence[VectorRecord]) -> None:

@@ -1,4 +1,10 @@
-"""Knowledge: search (anyone signed in), stats (agents), upload and re-ingest (admins), runbook pages."""
+"""Knowledge: search (anyone signed in), stats (agents), upload and re-ingest (admins), runbook pages.
+
+Who reads what: a requester searches and opens only the audiences they may read
+(``firstline.helpdesk.audience``: everyone, managers, the IT team, members of a group), with
+instruction-like passages withheld. The IT desk (agents and admins), who keep the runbooks and check
+what the chat cited, reads everything as written, including runbooks without an audience.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +19,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
+from pydantic import BaseModel, Field
 
 from firstline.errors import AccessError, InputError
-from firstline.helpdesk.tools.lookup import EMPLOYEE_AUDIENCES
+from firstline.helpdesk.audience import requester_audiences
+from firstline.knowledge.audience import narrower
 from firstline.knowledge.ingest import IngestReport
+from firstline.knowledge.injection import withhold
 from firstline.knowledge.loaders import load_file
 from firstline.knowledge.models import PATH_SEPARATOR, Filters, Section
 from firstline.knowledge.retriever import MODES, Mode
 from firstline.runtime import Runtime, demo_runbooks
-from firstline.service.auth import Admin, Agent, Requester, principal
+from firstline.service.auth import Admin, Agent, Principal, Requester, principal
 from firstline.service.schemas import IngestOut, KnowledgeStatsOut, errors
 from firstline.service.state import runtime_of
 from firstline.service.turns import anchor
@@ -30,7 +39,6 @@ __all__ = ["router", "uploads_dir"]
 
 router = APIRouter(tags=["knowledge"])
 UPLOAD_TYPES = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf"}
-IT_ONLY = "it-staff"  # runbooks with this audience are for the IT team: employees neither find nor open them
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})  # raw HTML in a runbook is shown as text
 
 
@@ -40,6 +48,28 @@ def uploads_dir(runtime: Runtime) -> Path:
 
 def _search_errors() -> dict[int | str, dict[str, Any]]:
     return errors(401, 413, 422, 429, 503, e413="The query is over the configured length")
+
+
+class FlaggedOut(BaseModel):
+    source: str
+    title: str
+    section: str
+    chunk_id: str
+    rules: list[str]
+    passages: list[str]
+
+
+class IngestReportOut(IngestOut):
+    flagged: list[FlaggedOut] = Field(
+        default_factory=list, description="passages with instruction-like text: withheld whenever they are shown"
+    )
+
+
+def readable_by(runtime: Runtime, who: Principal) -> tuple[str, ...] | None:
+    """The audiences ``who`` may read here; None for everything (the IT desk)."""
+    if who.is_agent:
+        return None
+    return requester_audiences(runtime.directory, who.email if who.person else None, role=who.role)
 
 
 @router.get("/v1/knowledge/search", responses=_search_errors())
@@ -54,20 +84,23 @@ async def search(
     audience: Annotated[list[str] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Search the runbooks; every hit carries a citation and a link to its section. Employees do not see
-    runbooks written for the IT team (audience it-staff)."""
+    """Search the runbooks; every hit carries a citation and a link to its section. Each caller searches only
+    the audiences they may read (employees: not the IT team's sections, not other groups' runbooks)."""
     runtime = runtime_of(request)
     chosen = mode or runtime.settings.knowledge.retrieval.default_mode
     if chosen not in MODES:
         raise InputError(f"Unknown search mode {chosen!r}; choose one of {', '.join(MODES)}.")
-    if not who.is_agent:
-        wanted = [a.strip().lower() for a in audience or EMPLOYEE_AUDIENCES]
-        audience = [a for a in wanted if a != IT_ONLY] or ["(none)"]
+    readable = await asyncio.to_thread(readable_by, runtime, who)
+    if readable is not None:
+        wanted = [a.strip().lower() for a in audience or readable]
+        audience = [a for a in wanted if a in readable] or ["(none)"]
     filters = Filters.of(category, audience, tag)
     hits = await asyncio.to_thread(runtime.knowledge.search, q, k, cast(Mode, chosen), filters)
     out = []
     for hit in hits:
         item = hit.as_dict()
+        if not who.is_agent:
+            item["text"] = withhold(hit.chunk.text)
         item["href"] = f"/kb/{hit.chunk.id}#{anchor(hit.chunk.section_path)}"
         out.append(item)
     return {"query": q, "mode": chosen, "hits": out}
@@ -115,17 +148,18 @@ def _safe_name(filename: str) -> str:
 def _report(report: IngestReport) -> dict[str, Any]:
     out = report.as_dict()
     out["failed"] = [{"source": source, "reason": reason} for source, reason in report.failed]
-    return out
+    return out  # "flagged": every passage with instruction-like text under the ingested paths
 
 
 @router.post(
     "/v1/knowledge/documents",
-    response_model=IngestOut,
+    response_model=IngestReportOut,
     status_code=201,
     responses=errors(401, 403, 409, 413, 422, 429, 503),
 )
 async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(description="a runbook")]) -> Any:
-    """Upload a runbook (.md, .txt, .html, .pdf) and ingest it; a file of the same name is replaced."""
+    """Upload a runbook (.md, .txt, .html, .pdf) and ingest it; a file of the same name is replaced. The report
+    lists passages with instruction-like text (``flagged``): they are kept, and withheld whenever shown."""
     runtime = runtime_of(request)
     name = _safe_name(file.filename or "")
     data = await file.read()
@@ -144,7 +178,7 @@ async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(
     return await asyncio.to_thread(store_and_ingest)
 
 
-@router.post("/v1/knowledge/reingest", response_model=IngestOut, responses=errors(401, 403, 409, 429, 503))
+@router.post("/v1/knowledge/reingest", response_model=IngestReportOut, responses=errors(401, 403, 409, 429, 503))
 async def reingest(request: Request, who: Admin) -> dict[str, Any]:
     """Ingest the demo runbooks (when enabled) and the uploads again: the report says what changed."""
     runtime = runtime_of(request)
@@ -159,9 +193,16 @@ async def reingest(request: Request, who: Admin) -> dict[str, Any]:
 # -- runbook pages (citations link here) ------------------------------------------------------------------
 
 
-def _sections_of(runtime: Runtime, chunk_id: str, agent_view: bool) -> tuple[str, str, list[Section]]:
+def _sections_of(
+    runtime: Runtime, chunk_id: str, readable: tuple[str, ...] | None, as_written: bool
+) -> tuple[str, str, list[Section]]:
+    """The sections of ``chunk_id``'s document that ``readable`` covers (None: all), withheld unless ``as_written``."""
+
+    def allowed(audience: str | None) -> bool:
+        return readable is None or (audience or "") in readable
+
     chunk = runtime.knowledge.catalog.get([chunk_id]).get(chunk_id)
-    if chunk is None or (chunk.audience == IT_ONLY and not agent_view):
+    if chunk is None or not allowed(chunk.audience):
         raise InputError("unknown")
     source = Path(chunk.source)
     try:
@@ -169,10 +210,15 @@ def _sections_of(runtime: Runtime, chunk_id: str, agent_view: bool) -> tuple[str
     except Exception:  # the file changed or broke since it was ingested: show what the index holds
         documents = []
     if documents:
-        return documents[0].title, chunk.source, list(documents[0].sections)
-    chunks = [c for c in runtime.knowledge.catalog.all_chunks() if c.doc_id == chunk.doc_id]
-    sections = [Section(tuple(c.section_path.split(PATH_SEPARATOR)), c.text) for c in chunks]
-    return chunk.title, chunk.source, sections
+        title, doc = documents[0].title, documents[0]
+        sections = [s for s in doc.sections if allowed(narrower(doc.audience, s.audience))]
+    else:
+        title = chunk.title
+        chunks = [c for c in runtime.knowledge.catalog.chunks_of_document(chunk.doc_id) if allowed(c.audience)]
+        sections = [Section(tuple(c.section_path.split(PATH_SEPARATOR)), c.text) for c in chunks]
+    if not as_written:
+        sections = [Section(s.path, withhold(s.text), s.audience) for s in sections]
+    return title, chunk.source, sections
 
 
 @router.get(
@@ -182,15 +228,16 @@ def _sections_of(runtime: Runtime, chunk_id: str, agent_view: bool) -> tuple[str
     responses={307: {"description": "not signed in: to /login"}, 404: {"description": "unknown, or not for you"}},
 )
 async def runbook_page(request: Request, chunk_id: str) -> Response:
-    """The runbook a citation points to, rendered, with an anchor per section (signed-in users; IT-staff
-    runbooks for the IT team only)."""
+    """The runbook a citation points to, rendered, with an anchor per section (signed-in users; only the
+    sections the reader's audiences cover: IT-staff sections for the IT team, group runbooks for the group)."""
     runtime = runtime_of(request)
     try:
         who = await principal(request)
     except AccessError:
         return RedirectResponse(f"/login?next={quote(request.url.path, safe='')}", status_code=307)
     try:
-        title, source, sections = await asyncio.to_thread(_sections_of, runtime, chunk_id, who.is_agent)
+        readable = await asyncio.to_thread(readable_by, runtime, who)
+        title, source, sections = await asyncio.to_thread(_sections_of, runtime, chunk_id, readable, who.is_agent)
     except InputError:
         return HTMLResponse(_page("Not found", "<p>No runbook section has that id. It may have been re-ingested.</p>"),
                             status_code=404)  # fmt: skip
