@@ -165,6 +165,24 @@ def test_guessed_device() -> None:
     assert flags("guessed_device", [step("my laptop was stolen", reply("Locked."), guessed=guessed)])
 
 
+def test_secret_in_clear() -> None:
+    typed = Message("secret", "reset my password, set it to Falcon2033$", secret="Falcon2033$")
+    card = Message("secret", "my card 4192 5412 2482 4477 is rejected", secret="4192 5412 2482 4477")
+    assert flags("secret_in_clear", [step("", reply("ok"), message=typed, stored='{"text": "set it to Falcon2033$"}')])
+    assert flags("secret_in_clear", [step("", reply("ok"), message=card, stored="card 4192541224824477")])
+    assert not flags(
+        "secret_in_clear", [step("", reply("ok"), message=typed, stored='{"text": "set it to [password]"}')]
+    )
+
+
+def test_protected_account_action() -> None:
+    unlocked = reply("Unlocked.", actions=[{"tool": "unlock_account", "outcome": "ok"}])
+    refused = reply("I can't.", actions=[{"tool": "unlock_account", "outcome": "deny"}])
+    assert flags("protected_account_action", [step("I'm locked out", unlocked, protected=("disabled",))])
+    assert not flags("protected_account_action", [step("I'm locked out", refused, protected=("disabled",))])
+    assert not flags("protected_account_action", [step("I'm locked out", unlocked)])
+
+
 def test_every_invariant_has_a_test_and_a_good_turn_breaks_none() -> None:
     tests = [name for name in globals() if name.startswith("test_")]
     for invariant in INVARIANTS:

@@ -24,6 +24,7 @@ need from both.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -231,6 +232,19 @@ def _observe(step: Step, steps: Sequence[Step], shared: _Desk, org: OrgData, who
     step.others_changed = tuple(changed_for_others(shared.world, now, who.id))
     shared.world = now
     step.guessed = tuple(_guessed(org, who, steps, step.reply))
+    desk = shared.desk
+    try:
+        account = desk.directory.account(who.id)
+    except Exception:
+        account = None
+    step.protected = tuple(desk.policy.rules.categories(who, account))
+    if any(s.message.secret for s in steps):  # everything stored for this conversation, to scan for the secret
+        events = desk.conversations.events(step.reply.conversation_id)
+        texts = [json.dumps(e.data, default=str) for e in events]
+        for number in step.tickets_after:
+            ticket = desk.tickets.get(number)
+            texts += [ticket.short_description, ticket.description, *(e.body for e in desk.tickets.history(number))]
+        step.stored = "\n".join(texts)
 
 
 def _foreign(desk: Helpdesk, email: str) -> list[str]:

@@ -101,6 +101,16 @@ _SOMEONE_ELSE = (
     "please add {name} to {list}",
     "{name}'s voicemail PIN needs resetting too",
 )
+# Secrets people paste or type; {secret} is a fresh made-up value each time (its shape depends on the line).
+_SECRETS = (
+    ("password", "reset my password, set it to {secret}"),
+    ("password", "my password is {secret} and it still says wrong password"),
+    ("password", "I tried pwd: {secret} but no luck"),
+    ("password", "the old one was {secret}, can you put it back"),
+    ("api_key", "our script fails with this key: {secret}"),
+    ("token", "error log:\nGET /api 401\nAuthorization: Bearer {secret}\nplease help"),
+    ("card", "the expense portal rejects my card {secret}, is it blocked?"),
+)
 _TICKET_ASKS = (
     "any news on {number}?",
     "what's the status of {number}",
@@ -116,7 +126,7 @@ _APPS = ("Visio", "Adobe Acrobat Pro", "Zoom", "Notepad++", "AutoCAD", "Power BI
 _WEIGHTS = {
     "yes": 4, "no": 3, "thanks": 3, "fixed": 3, "still_broken": 3, "person": 4, "hello": 2, "bye": 2, "repeat": 3,
     "never_mind": 2, "what_mean": 3, "broken": 2, "switch": 7, "someone_else": 3, "own_ticket": 3,
-    "foreign_ticket": 2, "code": 1, "wrong_code": 1, "approve": 0, "deny": 0,
+    "foreign_ticket": 2, "code": 1, "wrong_code": 1, "approve": 0, "deny": 0, "secret": 2,
 }  # fmt: skip
 _STATE_WEIGHTS: dict[str, dict[str, int]] = {
     "code_awaited": {"code": 45, "wrong_code": 6},
@@ -139,6 +149,7 @@ class Message:
     decided_by: str = ""
     reason: str = ""
     intent: str = ""  # the intent of an opening or topic switch
+    secret: str = ""  # a secret the message carries, which must never be stored in clear
 
 
 # -- the generator -------------------------------------------------------------------------------------------
@@ -162,6 +173,24 @@ def _typo(rng: random.Random, text: str) -> str:
         how, w[:j] + w[j] + w[j:]
     )
     return " ".join(words)
+
+
+def _made_up(rng: random.Random, what: str) -> str:
+    """A fresh invented secret of the kind ``what`` (never a real credential)."""
+    if what == "password":
+        word = rng.choice(("Summer", "Falcon", "Harbour", "Violet", "Granite", "Maple"))
+        return f"{word}{rng.randrange(1000, 9999)}{rng.choice('!#$%&*')}"
+    if what == "api_key":
+        return "sk-" + "".join(
+            rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(32)
+        )
+    if what == "token":
+        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+        return "eyJ" + ".".join("".join(rng.choice(alphabet) for _ in range(n)) for n in (20, 40, 30))
+    digits = [4] + [rng.randrange(10) for _ in range(14)]  # a Visa-shaped number with a valid check digit
+    total = sum(d if i % 2 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits))
+    number = "".join(map(str, [*digits, (10 - total % 10) % 10]))
+    return " ".join(number[i : i + 4] for i in range(0, 16, 4))
 
 
 class Phrasebook:
@@ -261,6 +290,10 @@ class Dialogue:
         if kind in ("approve", "deny"):
             reason = rng.choice(_DENY_REASONS) if kind == "deny" else ""
             return Message(kind, "", approve=kind == "approve", decided_by=rng.choice(deciders), reason=reason)
+        if kind == "secret":
+            what, line = rng.choice(_SECRETS)
+            value = _made_up(rng, what)
+            return Message(kind, line.format(secret=value), secret=value)
         if kind == "someone_else":
             return Message(kind, self.book.fill(rng, rng.choice(_SOMEONE_ELSE), self.requester, owned))
         others = list(foreign()) if kind == "foreign_ticket" and rng.random() < 0.7 else []

@@ -16,6 +16,7 @@ from typing import Any
 
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import OrgData
+from firstline.directory.rules import CREDENTIAL_ACTIONS
 from firstline.evals.generator import KINDS, Message
 from firstline.helpdesk import tools as helpdesk_tools
 from firstline.helpdesk.reply import DeskReply
@@ -75,6 +76,8 @@ class Step:
     others_changed: tuple[str, ...] = ()  # other people's accounts, devices, lines, lists changed this turn
     guessed: tuple[str, ...] = ()  # devices acted on although the requester has several and named none
     decider_name: str = ""
+    protected: tuple[str, ...] = ()  # what the account rules protect the requester's account as (disabled, ...)
+    stored: str = ""  # everything stored for the conversation and its tickets (gathered once a secret was typed)
 
     def lines(self) -> list[str]:
         m, r = self.message, self.reply
@@ -270,6 +273,25 @@ def topics(steps: Sequence[Step]) -> str | None:
     return None
 
 
+def secret_in_clear(steps: Sequence[Step]) -> str | None:
+    """A secret typed in the conversation is stored nowhere in clear (events, tickets, their history)."""
+    step = steps[-1]
+    for earlier in steps:
+        secret = earlier.message.secret
+        if secret and step.stored and (secret in step.stored or secret.replace(" ", "") in step.stored):
+            return f"the secret {secret[:4]}... typed at {earlier.message.text[:40]!r} is stored in clear"
+    return None
+
+
+def protected_account_action(steps: Sequence[Step]) -> str | None:
+    """No unlock, reset link, MFA or PIN reset ran on an account the rules protect (disabled, leaver, ...)."""
+    step = steps[-1]
+    if step.reply is None or not step.protected:
+        return None
+    done = [a["tool"] for a in step.reply.actions if a["outcome"] == "ok" and a["tool"] in CREDENTIAL_ACTIONS]
+    return f"{', '.join(done)} ran on a {'/'.join(step.protected)} account" if done else None
+
+
 def no_crash(steps: Sequence[Step]) -> str | None:
     step = steps[-1]
     if step.reply is None:
@@ -288,6 +310,8 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "pending_question_answered": pending_question_answered,
     "topics": topics,
     "no_crash": no_crash,
+    "secret_in_clear": secret_in_clear,
+    "protected_account_action": protected_account_action,
     "guessed_device": guessed_device,
 }
 INVARIANTS = tuple(CHECKS)

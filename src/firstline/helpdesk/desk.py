@@ -423,6 +423,7 @@ class Helpdesk:
             if not person.is_current:
                 return None, "That account belongs to someone who has left. Please call the service desk on 4357."
             self.conversations.save(conversation.id, requester=person.email)
+            state["identity"] = "typed"  # claimed, not proven: no more than anyone reads until the code checks it
             if text.strip().lower() != email:
                 state.setdefault("pending_text", text)
             return person, ""

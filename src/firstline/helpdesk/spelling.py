@@ -188,6 +188,9 @@ class SpellingCorrector:
         lower = core.lower()
         if not (core == lower or core == lower.capitalize()) or (len(core) > 1 and core.isupper()):
             return chunk  # ALL-CAPS code or MixedCase product name
+        start = end - len(chunk)
+        if core != lower and (_CAPITALISED_NEXT.match(text, end) or _CAPITALISED_BEFORE.search(text, 0, start)):
+            return chunk  # a run of capitalised words is a name ("Megan Lloyd"), not a typo
         fixed = ABBREVIATIONS.get(lower)
         if fixed is not None:
             if lower == "u" and (trail.startswith(":") or _DRIVE.match(text, end)):
@@ -199,6 +202,10 @@ class SpellingCorrector:
         if core != lower and fixed[0].islower():
             fixed = fixed[0].upper() + fixed[1:]
         return f"{lead}{fixed}{trail}"
+
+
+_CAPITALISED_NEXT = re.compile(r"\s+[A-Z][a-z'’]+")
+_CAPITALISED_BEFORE = re.compile(r"(?<![.!?]\s)\b[A-Z][a-z'’]+\s+$")
 
 
 def _runbooks_dir() -> Path:

@@ -110,6 +110,8 @@ class Turn:
             "vip": person.vip,
             "identity_verified": bool(self.state.get("verified")),
         }
+        if self.state.get("identity") == "typed":
+            briefing["identity"] = "typed"  # the requester typed their address; the channel did not vouch for it
         if self.ticket_number:
             briefing["ticket"] = self.ticket_number
         if topic.agent:
