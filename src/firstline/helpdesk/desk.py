@@ -40,7 +40,6 @@ from firstline.directory.rules import AccountRules
 from firstline.errors import (
     ConversationNotFoundError,
     InputError,
-    PersonNotFoundError,
 )
 from firstline.helpdesk import slots
 from firstline.helpdesk.acts import ActModel, Acts, packaged_act_model_path
@@ -49,6 +48,7 @@ from firstline.helpdesk.beneficiary import Beneficiary
 from firstline.helpdesk.cleaning import understood
 from firstline.helpdesk.compose import approval_wait, compose, open_topics, what_is_approved
 from firstline.helpdesk.dialogue import Dialogue, Topic
+from firstline.helpdesk.identity import Identities
 from firstline.helpdesk.incidents import IncidentLinker
 from firstline.helpdesk.offline import OfflineEngine
 from firstline.helpdesk.policy import HelpdeskPolicy, refusal_text
@@ -76,7 +76,6 @@ __all__ = ["MAX_STORED_CHARS", "DeskReply", "Helpdesk"]
 log = logging.getLogger(__name__)
 
 MAX_STORED_CHARS = 200_000  # a refused over-long message is still kept, up to this much
-_ASK_IDENTITY = "Before I can help I need to know who you are: what's your work e-mail address (name@nwmeridian.co.uk)?"
 tracer = trace.get_tracer("firstline.helpdesk")
 
 
@@ -110,6 +109,7 @@ class Helpdesk:
         self.engine_name = getattr(self.engine, "name", "llm")
         self.agents = build_agents()
         self.policy = HelpdeskPolicy(account_rules)
+        self.who = Identities(directory, self.conversations)
         self.gate = Gate(triage.taxonomy, self.policy, self.deps, beneficiary or Beneficiary.packaged(triage.embedder))
         offline = self.engine if isinstance(self.engine, OfflineEngine) else OfflineEngine(triage)
         self.runner = Runner(
@@ -171,9 +171,9 @@ class Helpdesk:
         if redaction_notice(secret.kinds):
             state["notice"] = redaction_notice(secret.kinds)
 
-        person = self._requester(conversation, requester)
+        person = self.who.requester(conversation, requester)
         if person is None:
-            person, pending = self._identify(conversation, raw, state)
+            person, pending = self.who.identify(conversation, raw, state)
             if person is None:
                 return self._plain(conversation, pending, "needs_identity", state=state)
             raw = state.pop("pending_text", None) or raw
@@ -354,7 +354,7 @@ class Helpdesk:
             raise ConversationNotFoundError("conversation", conversation.id)
         dialogue.current = topic.id
         run_state = RunState.from_dict(topic.run)
-        person = self._requester(conversation, None)
+        person = self.who.requester(conversation, None)
         if person is None:  # pragma: no cover - a paused conversation always has a known requester
             raise ConversationNotFoundError("conversation", conversation.id)
         turn = Turn(self.services, conversation, person, state, dialogue, topic, on_event)
@@ -400,40 +400,6 @@ class Helpdesk:
                 "part first (what you were doing and the exact error); I've kept what you sent with this conversation."
             )
         return None
-
-    def _requester(self, conversation: Conversation, requester: str | None) -> Person | None:
-        email = conversation.requester or (requester.strip().lower() if requester else None)
-        if email is None:
-            return None
-        try:
-            person = self.directory.person(email)
-        except PersonNotFoundError:
-            return None
-        if conversation.requester is None:
-            self.conversations.save(conversation.id, requester=person.email)
-        return person
-
-    def _identify(self, conversation: Conversation, text: str, state: dict[str, Any]) -> tuple[Person | None, str]:
-        """Find the requester from an e-mail address they typed; otherwise the question to ask."""
-        for email in slots.emails(text):
-            try:
-                person = self.directory.person(email)
-            except PersonNotFoundError:
-                continue
-            if not person.is_current:
-                return None, "That account belongs to someone who has left. Please call the service desk on 4357."
-            self.conversations.save(conversation.id, requester=person.email)
-            state["identity"] = "typed"  # claimed, not proven: no more than anyone reads until the code checks it
-            if text.strip().lower() != email:
-                state.setdefault("pending_text", text)
-            return person, ""
-        if slots.emails(text):
-            return None, (
-                f"I can't find {slots.emails(text)[0]} in the company directory. Check the spelling, or call the "
-                "service desk on 4357 if you're new and not set up yet."
-            )
-        state.setdefault("pending_text", text)
-        return None, _ASK_IDENTITY
 
     def _plain(
         self, conversation: Conversation, text: str, status: str, state: dict[str, Any] | None = None
