@@ -160,7 +160,10 @@ class Helpdesk:
             self._event(cid, "rejected_message", "desk", {"text": kept, "reason": problem})
             return self._plain(conversation, problem, "rejected")
         # Secrets leave the message before it is stored, logged, put on a ticket or shown to a model.
-        secret = redact(raw, expect_code=Dialogue.from_dict(conversation.state.get("dialogue")).expects_code())
+        # A six-digit group is a code when one is awaited, and in a message of a few words whatever the state (a
+        # code typed after the conversation moved on, or in a new chat, is still a live code).
+        awaited = Dialogue.from_dict(conversation.state.get("dialogue")).expects_code()
+        secret = redact(raw, expect_code=awaited or len(raw.split()) <= 3)
         raw = secret.text
         stored: dict[str, Any] = {"text": raw, "requester": requester}
         if secret.changed:
@@ -282,6 +285,8 @@ class Helpdesk:
         else:
             topic = dialogue.new_topic(text)
         topic.confirmed = sorted({*topic.confirmed, *explicit_requests(text)})
+        if self.acts.read(text).is_("fixed"):  # "that worked": an engine may now resolve the ticket
+            topic.confirmed = sorted({*topic.confirmed, "resolve"})
         dialogue.pending = None
         start = run_state.agent if run_state is not None and run_state.agent != TRIAGE else TRIAGE
         turn = Turn(self.services, conversation, person, state, dialogue, topic, on_event)

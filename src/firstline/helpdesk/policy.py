@@ -5,6 +5,8 @@
   account or a leaver's gets nothing but reporting and escalation; a service or privileged account gets
   no unlock, reset link, MFA reset or PIN reset from Tier-1. The refusal is final: the employee is told
   plainly, and the desk hands the request to the owning team with the reason.
+* **Resolving a ticket.** ``mark_resolved`` runs only after a change Firstline made in this run succeeded,
+  or when the requester said it works (``RunContext.confirmed`` holds ``resolve``).
 * **Closing a ticket.** A ticket is closed only when the requester asked to close that very ticket, or
   confirmed it when asked (``RunContext.confirmed`` holds ``close_ticket:<number>``). A model that
   closes a ticket on its own initiative is refused, whatever its prompt says.
@@ -65,7 +67,9 @@ class HelpdeskPolicy(ToolPolicy):
         return self.rules.refusal(action, person, account)
 
     def decide(self, tool: Tool, context: RunContext, approved: bool = False, call: ToolCall | None = None) -> Decision:
-        if tool.risk != "read" and isinstance(context.deps, HelpdeskDeps):
+        # A code is texted only to an account that could then have something done: never to a disabled one.
+        checked = tool.risk != "read" or tool.name == "send_verification_code"
+        if checked and isinstance(context.deps, HelpdeskDeps):
             refusal = self.account_refusal(context.deps, context.requester, tool.name)
             if refusal is not None:
                 return Decision(
@@ -74,6 +78,14 @@ class HelpdeskPolicy(ToolPolicy):
                     f"{refusal.team}",
                     say=refusal_text(refusal),
                     escalate_to=refusal.team,
+                )
+        if tool.name == "mark_resolved":
+            changed = any(a["outcome"] == "ok" and a.get("risk", "read") != "read" for a in context.audit)
+            if not changed and "resolve" not in context.confirmed:
+                return Decision(
+                    "deny",
+                    "nothing was fixed by a tool in this conversation and the requester has not said it works: ask "
+                    "them whether it is fixed; resolve only after they say so",
                 )
         if tool.name == "close_ticket":
             number = slots.ticket_number(str((call.arguments if call else {}).get("number") or ""))

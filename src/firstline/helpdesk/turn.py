@@ -50,6 +50,23 @@ def redaction_notice(kinds: tuple[str, ...] | list[str]) -> str | None:
     return None
 
 
+def _nothing_changed(names: set[str], verified: bool, problems: list[str]) -> str:
+    """The reply when a model's changes were all refused or failed: what is true, whatever the model said."""
+    if problems:
+        return f"Nothing has been changed. {problems[0]}"
+    if "send_verification_code" in names:
+        return (
+            "Nothing has been changed yet: I need to confirm it's you first. I've sent a six-digit code to your "
+            "registered mobile; type it here and I'll carry on."
+        )
+    if verified:
+        return "Nothing has been changed yet. Tell me again what you need and I'll carry on."
+    return (
+        "Nothing has been changed yet: I need to confirm it's you first. Say 'send me a code' and I'll text a "
+        "six-digit code to your registered mobile."
+    )
+
+
 def _over_limit(limited: dict[str, Any]) -> str:
     ticket = limited.get("ticket")
     where = f"I've added this to {ticket} instead of opening another ticket" if ticket else "I haven't opened another"
@@ -230,6 +247,18 @@ class Turn:
 
     # -- the end of the turn ---------------------------------------------------------------------
 
+    def _by_model(self) -> bool:
+        """Whether a language model (not the offline engine) wrote this turn's reply."""
+        return any(e.kind == "model_call" and e.data.get("model") != OfflineEngine.name for e in self.events)
+
+    def _problems(self) -> list[str]:
+        """What failed or refused tools said for the employee this turn."""
+        return [
+            str(e.data["say"])
+            for e in self.events
+            if e.kind in ("tool_finished", "tool_refused") and not e.data.get("ok", False) and e.data.get("say")
+        ]
+
     def _final_refusal(self) -> tuple[str, str, str] | None:
         """(team, why, what the employee is told) of a refusal that hands the request to a team, if any."""
         for event in self.events:
@@ -340,6 +369,9 @@ class Turn:
         done = [a for a in context.audit if a["outcome"] == "ok"]
         names = {a["tool"] for a in done}
         changed = any(a.get("risk", "read") != "read" for a in done)
+        tried = [a for a in context.audit if a.get("risk", "read") != "read" and a["outcome"] != "approval_requested"]
+        if tried and not changed and self._by_model():  # facts, not a model's word for what happened
+            reply = _nothing_changed(names, context.verified, self._problems())
         parts = [reply]
         if run_state.status == "paused":
             topic.status = "awaiting_approval"

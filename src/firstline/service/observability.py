@@ -44,7 +44,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in out:
                 out[key] = value
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and redacted) by the handler's filter
+            out["exception"] = record.exc_text
+        elif record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
 

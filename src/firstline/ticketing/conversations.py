@@ -197,7 +197,7 @@ class SqlConversations:
         """Change the header fields that are given (``None`` leaves a field alone)."""
         values: dict[str, Any] = {"updated_at": self._clock()}
         for name, value in (
-            ("state", state),
+            ("state", redact_data(state) if state is not None else None),  # a model's words and arguments too
             ("requester", requester.lower() if requester else None),
             ("status", status),
             ("agent", agent),
