@@ -63,7 +63,7 @@ _DIGITS = r"(\d{3}[ -]?\d{3}|\d{7,8}|(?:\d ){5}\d)"
 CODE_LABELLED = re.compile(
     r"(?i)(?<!error )(?<!exit )(?<!status )(?<!error: )(?<!reason )"
     r"(\b(?:code|otp|one[- ]time code|verification code|passcode|digits?|token showing|token says)\b"
-    r"[^\d\n]{0,24}?)(?<![\d-])" + _DIGITS + r"(?!\d)"
+    r"[^\d\n]{0,24}?)(?<![\w-])" + _DIGITS + r"(?![\w-])"
 )
 CODE_BEFORE_LABEL = re.compile(
     r"(?i)(?<![\w-])(?:[A-Z]-)?(\d{6,8})(?=\s{1,3}(?:is|as)\s{1,3}(?:your|the|my)?[\w ]{0,40}?\bcode\b)"
