@@ -74,7 +74,8 @@ class MessageReader:
                 return Move("act", act="confirm_withdraw")
         if pending is not None and pending.kind == "code" and slots.code(text):
             return Move("continue", topic=dialogue.topic(pending.topic))
-        if slots.code(text) and len(text.split()) <= 2:
+        # A lone code, or a short message the desk took a code out of ("the code is [code]").
+        if slots.code(text) and (len(text.split()) <= 2 or (len(text.split()) <= 6 and "[code]" in text)):
             waiting = next((t for t in reversed(dialogue.topics) if t.status == "awaiting_code"), None)
             if waiting is not None:  # the code for a topic the conversation moved away from
                 return Move("continue", topic=waiting)
