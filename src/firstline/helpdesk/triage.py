@@ -20,6 +20,7 @@ import json
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -238,9 +239,36 @@ def reference_features(
 
 
 def embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-    """Embed with the engine that answers queries, so training and serving see the same vectors."""
+    """Embed with the engine that answers queries, so training and serving see the same vectors.
+
+    One message is read by triage, the dialogue-act model and the beneficiary model: a single text's vector
+    is kept (per embedder, the last 2,048 texts), so it is computed once.
+    """
     queries = getattr(embedder, "queries", embedder)
-    return np.asarray(queries.embed_documents(list(texts)), dtype=np.float64)
+    if len(texts) != 1:
+        return np.asarray(queries.embed_documents(list(texts)), dtype=np.float64)
+    text = texts[0]
+    with _VECTORS_LOCK:
+        try:
+            kept = _VECTORS.setdefault(queries, OrderedDict())
+        except TypeError:  # an embedder that cannot be weakly referenced: no cache
+            kept = OrderedDict()
+        hit = kept.get(text)
+        if hit is not None:
+            kept.move_to_end(text)
+            return hit
+    vector = np.asarray(queries.embed_documents([text]), dtype=np.float64)
+    vector.setflags(write=False)
+    with _VECTORS_LOCK:
+        kept[text] = vector
+        while len(kept) > 2048:
+            kept.popitem(last=False)
+    return vector
+
+
+# Per embedder (dropped with it), the vectors of the last texts embedded one at a time.
+_VECTORS: weakref.WeakKeyDictionary[Any, OrderedDict[str, npt.NDArray[np.float64]]] = weakref.WeakKeyDictionary()
+_VECTORS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, ToolCall
-from firstline.redaction import redact, redact_data, redact_personal
+from firstline.redaction import redact_data, redact_personal, redact_text
 
 __all__ = ["RedactingModel"]
 
@@ -32,7 +32,7 @@ class RedactingModel:
         return getattr(self.inner, name)
 
     def _text(self, text: str) -> str:
-        return redact_personal(text) if self.personal else redact(text).text
+        return redact_personal(text) if self.personal else redact_text(text)
 
     def _message(self, message: Message) -> Message:
         calls = tuple(

@@ -21,13 +21,24 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from firstline.redaction import patterns as p
 
-__all__ = ["PLACEHOLDERS", "Redacted", "RedactingFilter", "redact", "redact_data", "redact_personal", "typed_code"]
+__all__ = [
+    "PLACEHOLDERS",
+    "Redacted",
+    "RedactingFilter",
+    "redact",
+    "redact_data",
+    "redact_personal",
+    "redact_text",
+    "typed_code",
+]
 
 PLACEHOLDERS = {
     "password": "[password]",
@@ -282,6 +293,27 @@ _SECRET_KEYS = re.compile(
 )
 
 
+_SEEN: OrderedDict[str, str] = OrderedDict()
+_SEEN_LOCK = threading.Lock()
+
+
+def redact_text(text: str) -> str:
+    """``redact(text).text``, remembered for long texts: a conversation's state and events carry the same tool
+    results (a runbook's steps) turn after turn, and each is redacted once."""
+    if len(text) < 256:
+        return redact(text).text
+    with _SEEN_LOCK:
+        if (hit := _SEEN.get(text)) is not None:
+            _SEEN.move_to_end(text)
+            return hit
+    out = redact(text).text
+    with _SEEN_LOCK:
+        _SEEN[text] = out
+        while len(_SEEN) > 512:
+            _SEEN.popitem(last=False)
+    return out
+
+
 def redact_data(value: Any, *, key: str = "") -> Any:
     """``value`` (str, dict, list, tuple, anything else) with secrets redacted in every string inside.
 
@@ -291,7 +323,7 @@ def redact_data(value: Any, *, key: str = "") -> Any:
     if isinstance(value, str):
         if key and _SECRET_KEYS.match(key) and value and value not in PLACEHOLDERS.values():
             return PLACEHOLDERS["code" if key.lower() in ("code", "otp") else "password"]
-        return redact(value).text
+        return redact_text(value)
     if isinstance(value, Mapping):
         return {k: redact_data(v, key=str(k)) for k, v in value.items()}
     if isinstance(value, list):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from firstline.errors import InputError, InvalidTransitionError
-from firstline.redaction import redact
+from firstline.redaction import redact_text
 from firstline.ticketing.models import (
     EntryKind,
     NewTicket,
@@ -176,7 +176,7 @@ def add_transcript(ticket: Ticket, lines: Sequence[tuple[str, str]], now: dateti
     for author, text in lines:
         if text.strip():
             entries.append(
-                TicketEntry(ticket.number, EntryKind.TRANSCRIPT, _author(author), redact(text.strip()).text, now)
+                TicketEntry(ticket.number, EntryKind.TRANSCRIPT, _author(author), redact_text(text.strip()), now)
             )
     return Change(ticket, tuple(entries))
 
@@ -291,7 +291,7 @@ class _Recorder:
         new: str | None = None,
     ) -> None:
         self.entries.append(
-            TicketEntry(self.ticket.number, kind, self.author, redact(body).text, self.now, field, old, new)
+            TicketEntry(self.ticket.number, kind, self.author, redact_text(body), self.now, field, old, new)
         )
 
     def set_field(self, name: str, value: object) -> None:

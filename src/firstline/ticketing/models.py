@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from firstline.errors import InputError
-from firstline.redaction import redact
+from firstline.redaction import redact_text
 from firstline.ticketing.sla import SLA_TARGETS, Impact, Priority, SlaTarget, Urgency, due_at, priority_for, respond_by
 
 __all__ = [
@@ -241,9 +241,9 @@ class NewTicket:
 
     def __post_init__(self) -> None:
         _set(self, "requester", clean_email("requester", self.requester))
-        short = clean_text("short_description", redact(self.short_description).text, required=True)
+        short = clean_text("short_description", redact_text(self.short_description), required=True)
         _set(self, "short_description", short)
-        _set(self, "description", redact(self.description.strip()).text)
+        _set(self, "description", redact_text(self.description.strip()))
         for name in ("category", "specialist", "intent", "assignment_group"):
             _set(self, name, clean_text(name, getattr(self, name)))
         _set(self, "impact", _member(Impact, self.impact, "impact"))
@@ -281,11 +281,11 @@ class TicketUpdate:
 
     def __post_init__(self) -> None:
         if self.short_description is not None:
-            short = clean_text("short_description", redact(self.short_description).text, required=True)
+            short = clean_text("short_description", redact_text(self.short_description), required=True)
             _set(self, "short_description", short)
         for name in ("description", "resolution_note"):
             if (value := getattr(self, name)) is not None:
-                _set(self, name, redact(value.strip()).text)
+                _set(self, name, redact_text(value.strip()))
         for name in ("category", "specialist", "intent", "assignment_group", "assigned_to"):
             if (value := getattr(self, name)) is not None:
                 _set(self, name, clean_text(name, value))
