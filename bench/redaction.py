@@ -1,7 +1,9 @@
 """Redaction: what it catches, what it leaves alone, and what it costs per message.
 
-Reads the secrets corpus written for the adversarial suite (``tests/security/data``: invented values, written
-independently of the redactor), the training and held-out utterances (ordinary messages, which must come
+Reads the secrets corpora of the adversarial suite (``tests/security/data``: invented values, written
+independently of the redactor): ``secrets.jsonl`` (the redactor was widened from what it missed there, so
+its rate is in-sample) and ``secrets_heldout.jsonl`` (written afterwards and never used to tune it: the
+honest rate); then the training and held-out utterances (ordinary messages, which must come
 through unchanged apart from one-time codes) and the shipped runbooks (prose, which must come through
 unchanged). Reports the share of secrets removed per kind, look-alikes kept, ordinary texts changed, and the
 time of one ``redact`` call: median and p95 per message, and per KiB for long inputs.
@@ -40,13 +42,20 @@ def main() -> None:
         p.read_text(encoding="utf-8") for p in sorted((ROOT / "src/firstline/helpdesk/seed/runbooks").glob("*.md"))
     ]
 
-    caught: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    for row in secrets:
-        out = redact(row["text"], expect_code=row["kind"] == "one_time_code").text
-        total[row["kind"]] += 1
-        caught[row["kind"]] += all(s not in out for s in row["secrets"])
-    kept = sum(all(k in redact(row["text"]).text for k in row["keep"]) for row in alike)
+    def removed(rows: list[dict[str, Any]]) -> dict[str, str]:
+        caught: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        for row in rows:
+            out = redact(row["text"], expect_code=row["kind"] == "one_time_code").text
+            total[row["kind"]] += 1
+            caught[row["kind"]] += all(s not in out for s in row["secrets"])
+        return {**{k: f"{caught[k]}/{total[k]}" for k in sorted(total)}, "all": f"{sum(caught.values())}/{len(rows)}"}
+
+    def kept(rows: list[dict[str, Any]]) -> str:
+        return f"{sum(all(k in redact(r['text']).text for k in r['keep']) for r in rows)}/{len(rows)}"
+
+    heldout = _lines("tests/security/data/secrets_heldout.jsonl")
+    alike_heldout = _lines("tests/security/data/not_secrets_heldout.jsonl")
     changed = [t for t in ordinary if redact(t).text != t]
     runbooks_changed = sum(redact(t).text != t for t in runbooks)
 
@@ -64,9 +73,10 @@ def main() -> None:
     per_runbook = timed(runbooks)
     kib = sum(len(t) for t in runbooks) / 1024
     result = {
-        "secrets_removed": {kind: f"{caught[kind]}/{total[kind]}" for kind in sorted(total)},
-        "secrets_removed_all": f"{sum(caught.values())}/{len(secrets)}",
-        "look_alikes_kept": f"{kept}/{len(alike)}",
+        "secrets_removed_in_sample": removed(secrets),
+        "look_alikes_kept_in_sample": kept(alike),
+        "secrets_removed_held_out": removed(heldout),
+        "look_alikes_kept_held_out": kept(alike_heldout),
         "ordinary_messages_changed": f"{len(changed)}/{len(ordinary)}",
         "ordinary_changed_examples": changed[:10],
         "runbooks_changed": f"{runbooks_changed}/{len(runbooks)}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,18 @@ def test_hostile_input_stays_linear() -> None:
     for text in ("PASSWORD_" * 9000, "a." * 40000, "password " * 20000, "pwd:" * 30000, "Cookie: " + "a=b; " * 20000):
         redact(text, expect_code=True)
     assert time.perf_counter() - started < 10  # each is 80-180 kB; a quadratic pattern took 10 s for one
+
+
+def test_the_held_out_corpus_measures_how_far_the_rules_reach() -> None:
+    """tests/security/data/*_heldout.jsonl was written after the redactor was tuned on the first corpus, and not
+    used to tune it: its rates are the honest measure (bench/redaction.py prints them) and must not fall."""
+    folder = Path(__file__).parent / "security" / "data"
+    rows = [json.loads(line) for line in (folder / "secrets_heldout.jsonl").read_text().splitlines() if line.strip()]
+    removed = sum(
+        all(s not in redact(r["text"], expect_code=r["kind"] == "one_time_code").text for s in r["secrets"])
+        for r in rows
+    )
+    alike = [json.loads(line) for line in (folder / "not_secrets_heldout.jsonl").read_text().splitlines() if line]
+    kept = sum(all(k in redact(r["text"]).text for k in r["keep"]) for r in alike)
+    assert len(rows) >= 120 and removed / len(rows) >= 0.85, (removed, len(rows))
+    assert len(alike) >= 60 and kept / len(alike) >= 0.95, (kept, len(alike))

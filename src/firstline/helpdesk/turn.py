@@ -17,6 +17,7 @@ from firstline.helpdesk.reply import DeskReply, add_usage, citations, ticket_car
 from firstline.helpdesk.routing import TicketOnRouting, list_owners
 from firstline.helpdesk.services import DeskServices
 from firstline.helpdesk.triage import TriageResult
+from firstline.redaction import redact_data
 from firstline.ticketing import (
     ApprovalRecord,
     Conversation,
@@ -194,8 +195,8 @@ class Turn:
         elif event.kind != "message":  # the reply is stored with the final state in finish()
             with self.services.tickets.unit_of_work():
                 self._event(event)
-        if self.sink is not None:
-            self.sink(event.as_dict())
+        if self.sink is not None:  # what streams out is redacted like what is stored (a model's tool arguments)
+            self.sink(redact_data(event.as_dict()))
 
     def _event(self, event: RunEvent | None) -> None:
         """Store ``event`` after any model calls still waiting (call inside a unit of work)."""
