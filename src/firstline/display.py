@@ -57,5 +57,5 @@ def _json_escape(match: re.Match[str]) -> str:
 
 def json_for_terminal(data: Any, indent: int | None = 2) -> str:
     """``data`` as JSON (non-ASCII letters kept readable), with the characters :func:`for_terminal`
-    neutralises written as ``\\uXXXX`` escapes: the output parses back to exactly ``data``."""
+    neutralises written as JSON ``\\u`` escapes (four hex digits): the output parses back to exactly ``data``."""
     return _UNSAFE.sub(_json_escape, json.dumps(data, indent=indent, ensure_ascii=False))

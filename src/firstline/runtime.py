@@ -262,6 +262,14 @@ def act_model_path(settings: Settings) -> Path:
     return local if local.exists() else packaged_act_model_path()
 
 
+def beneficiary_model_path(settings: Settings) -> Path:
+    """Whose-thing-is-it model: one trained here (``firstline triage train``) wins over the packaged one."""
+    from firstline.helpdesk.beneficiary import packaged_beneficiary_model_path
+
+    local = settings.data_dir / "models" / "beneficiary-model.npz"
+    return local if local.exists() else packaged_beneficiary_model_path()
+
+
 def server_secret(settings: Settings) -> bytes:
     """The deployment's secret key: ``security.secret_key`` from the environment, else ``data_dir/secret.key``
     (32 random bytes, created 0600 on first use and kept, so codes survive a restart)."""
@@ -352,11 +360,13 @@ class Runtime:
 
             knowledge = self.knowledge
             from firstline.helpdesk.acts import ActModel, Acts
+            from firstline.helpdesk.beneficiary import Beneficiary, BeneficiaryModel
 
             security = self.settings.security
 
             self._helpdesk = Helpdesk(
                 acts=Acts(ActModel.load(act_model_path(self.settings)), self.embedder),
+                beneficiary=Beneficiary(BeneficiaryModel.load(beneficiary_model_path(self.settings)), self.embedder),
                 codes=OneTimeCodes(
                     ttl_s=security.code_ttl_s,
                     deliver=self.outbox.deliver,

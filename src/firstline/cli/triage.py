@@ -69,9 +69,11 @@ def train(
     output: Annotated[Path | None, typer.Option("--output", help="default: <data_dir>/models/triage-model.npz")] = None,
 ) -> None:
     """Train the triage model on the shipped utterances (or --dataset) plus the demo runbooks, and the
-    dialogue-act model on the shipped act utterances (saved beside it as acts-model.npz)."""
+    dialogue-act model and the beneficiary model on their shipped utterances (saved beside it as
+    acts-model.npz and beneficiary-model.npz)."""
     from firstline.cli.main import console, fail, settings_or_exit
     from firstline.helpdesk.acts import ActModel, Acts, load_act_examples
+    from firstline.helpdesk.beneficiary import Beneficiary, BeneficiaryModel, load_beneficiary_examples
     from firstline.helpdesk.taxonomy import data_dir
     from firstline.helpdesk.triage import TriageModel, load_examples, runbook_references
     from firstline.runtime import build_embedder, demo_runbooks
@@ -87,6 +89,11 @@ def train(
         acts = ActModel.train(load_act_examples(data_dir() / "acts" / "train.jsonl"), embedder)
         acts.save(target.with_name("acts-model.npz"))
         held_out = Acts(acts, embedder).evaluate(load_act_examples(data_dir() / "acts" / "heldout.jsonl"))
+        whose = BeneficiaryModel.train(load_beneficiary_examples(data_dir() / "beneficiary" / "train.jsonl"), embedder)
+        whose.save(target.with_name("beneficiary-model.npz"))
+        whose_held_out = Beneficiary(whose, embedder).evaluate(
+            load_beneficiary_examples(data_dir() / "beneficiary" / "heldout.jsonl")
+        )
     except FirstlineError as exc:
         fail(exc)
     console.print(
@@ -96,6 +103,10 @@ def train(
     console.print(
         f"dialogue acts: {acts.meta['examples']} utterances, held-out accuracy {held_out['accuracy']:.3f} "
         f"-> {target.with_name('acts-model.npz')}"
+    )
+    console.print(
+        f"beneficiary: {whose.meta['examples']} utterances, held-out accuracy {whose_held_out['accuracy']:.3f} "
+        f"-> {target.with_name('beneficiary-model.npz')}"
     )
 
 

@@ -17,13 +17,10 @@ message refers to another known person (:meth:`Beneficiary.about_someone_else`).
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +29,9 @@ import numpy.typing as npt
 
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
-from firstline.errors import ConfigError, InputError
+from firstline.helpdesk.labelled import LabelModel, load_labelled
 from firstline.helpdesk.taxonomy import data_dir
-from firstline.helpdesk.triage import embed, reference_features, softmax
+from firstline.helpdesk.triage import embed
 from firstline.knowledge.embedders import Embedder
 
 __all__ = ["LABELS", "Beneficiary", "BeneficiaryModel", "load_beneficiary_examples", "packaged_beneficiary_model_path"]
@@ -56,105 +53,24 @@ def packaged_beneficiary_model_path() -> Path:
 
 def load_beneficiary_examples(path: Path) -> list[tuple[str, str]]:
     """``(text, label)`` pairs from a JSONL file of ``{"text", "label"}`` lines."""
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            label = str(row["label"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path} line {number}: expected JSON with 'text' and 'label'") from exc
-        if label not in LABELS:
-            raise InputError(f"{path} line {number}: unknown label {label!r} (known: {', '.join(LABELS)})")
-        out.append((str(row["text"]), label))
-    return out
+    return load_labelled(path, "label", LABELS)
 
 
-@dataclass
-class BeneficiaryModel:
+class BeneficiaryModel(LabelModel):
     """One logistic regression over (embedding, similarity to the "self" and "other" examples)."""
 
-    labels: list[str]
-    weights: npt.NDArray[np.float64]
-    bias: npt.NDArray[np.float64]
-    ref_vectors: npt.NDArray[np.float32]
-    ref_labels: list[str]
-    embedder: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def features(self, vectors: npt.NDArray[np.float64], leave_out: bool = False) -> npt.NDArray[np.float64]:
-        return reference_features(vectors, self.ref_vectors, self.ref_labels, LABELS, leave_out)
+    GROUPS = LABELS
+    NAME = "beneficiary model"
 
     def p_other(self, vectors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        probabilities = softmax(self.features(vectors) @ self.weights.T + self.bias)
-        if probabilities.shape[1] == 1:  # scikit-learn keeps one column for two classes
-            return np.asarray(probabilities[:, 0], dtype=np.float64)
-        return np.asarray(probabilities[:, self.labels.index("other")], dtype=np.float64)
-
-    @classmethod
-    def train(cls, examples: Sequence[tuple[str, str]], embedder: Embedder, c: float = 2.0) -> BeneficiaryModel:
-        from sklearn.linear_model import LogisticRegression
-
-        started = time.perf_counter()
-        vectors = embed(embedder, [t for t, _ in examples])
-        model = cls([], np.zeros(0), np.zeros(0), vectors.astype(np.float32), [b for _, b in examples], embedder.name)
-        fitted = LogisticRegression(C=c, max_iter=5000).fit(
-            model.features(vectors, leave_out=True), [b for _, b in examples]
-        )
-        classes = [str(x) for x in fitted.classes_]
-        # Two classes: scikit-learn fits one row for the second class; store both rows as a softmax.
-        model.labels = classes
-        model.weights = np.vstack([-fitted.coef_[0] / 2, fitted.coef_[0] / 2])
-        model.bias = np.array([-fitted.intercept_[0] / 2, fitted.intercept_[0] / 2])
-        model.meta = {
-            "examples": len(examples),
-            "c": c,
-            "seconds": round(time.perf_counter() - started, 2),
-            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        return model
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(
-            staging,
-            labels=np.array(self.labels),
-            weights=self.weights,
-            bias=self.bias,
-            ref_vectors=self.ref_vectors.astype(np.float16),
-            ref_labels=np.array(self.ref_labels),
-            embedder=np.array(self.embedder),
-            meta=np.array(json.dumps(self.meta)),
-        )
-        staging.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> BeneficiaryModel:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return cls(
-                    [str(x) for x in data["labels"]],
-                    data["weights"],
-                    data["bias"],
-                    data["ref_vectors"].astype(np.float32),
-                    [str(x) for x in data["ref_labels"]],
-                    str(data["embedder"]),
-                    json.loads(str(data["meta"])),
-                )
-        except (OSError, KeyError, ValueError) as exc:
-            raise ConfigError(f"Cannot load the beneficiary model {path} ({exc}).") from exc
+        return np.asarray(self.probabilities(self.features(vectors))[:, self.labels.index("other")], dtype=np.float64)
 
 
 class Beneficiary:
     """Decides whether a message asks to act on someone else's things (see the module docstring)."""
 
     def __init__(self, model: BeneficiaryModel, embedder: Embedder) -> None:
-        if model.embedder != embedder.name:
-            raise ConfigError(
-                f"The beneficiary model was trained with {model.embedder!r} but the embedder is {embedder.name!r}."
-            )
+        model.check_embedder(embedder)
         self.model = model
         self.embedder = embedder
         self._cache: OrderedDict[str, float] = OrderedDict()

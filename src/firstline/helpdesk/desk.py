@@ -171,8 +171,8 @@ class Helpdesk:
         self._event(cid, "user_message", "desk", stored)
         state = dict(conversation.state)
         state.pop("notice", None)
-        if redaction_notice(secret.kinds):
-            state["notice"] = redaction_notice(secret.kinds)
+        if notice := redaction_notice(secret.kinds):
+            state["notice"] = notice
 
         person = self.who.requester(conversation, requester)
         if person is None:

@@ -211,7 +211,7 @@ class Turn:
         self.topic.agent, self.topic.intent = routed.agent, routed.intent
         self.known, self.possible = routed.known, routed.possible
         self.secondary = routed.secondary or self.secondary
-        self.rate_limited = getattr(routed, "rate_limited", None)
+        self.rate_limited = routed.rate_limited
         context.briefing.update(self._topic_facts(routed.agent, routed.intent))
         context.briefing.pop("known_incident", None)
         self.ticket_number = context.ticket_number = routed.ticket

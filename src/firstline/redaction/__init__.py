@@ -178,6 +178,16 @@ class _Redaction:
 
         self.out = pattern.sub(repl, self.out)
 
+    def within(self, kind: str, outer: re.Pattern[str], inner: re.Pattern[str]) -> None:
+        """Inside each match of ``outer``, replace each match of ``inner`` (keeping its first group)."""
+
+        def repl(m: re.Match[str]) -> str:
+            new, count = inner.subn(lambda pair: pair.group(1) + PLACEHOLDERS[kind], m.group(0))
+            self.kinds.extend([kind] * min(count, 1))
+            return new
+
+        self.out = outer.sub(repl, self.out)
+
     def when(self, kind: str, pattern: re.Pattern[str], test: Callable[[re.Match[str]], bool]) -> None:
         """Replace the value (the last group) of each match that passes ``test``; the rest of the match stays."""
 
@@ -221,9 +231,7 @@ def redact(text: str, *, expect_code: bool = False) -> Redacted:
         r.sub("password", pattern, keep=1, after=3)
     for pattern in (p.NET_USE, p.CURL_USER, p.DASH_P, p.SECURE_STRING):
         r.sub("password", pattern, keep=1)
-    r.out = p.COOKIE.sub(lambda m: m.group(1) + p.COOKIE_VALUE.sub(r"\1" + PLACEHOLDERS["token"], m.group(2)), r.out)
-    if r.out != text and "[token]" in r.out and "token" not in r.kinds:
-        r.kinds.append("token")
+    r.within("token", p.COOKIE, p.COOKIE_PAIR)  # every value on a Cookie: line
     _key_values(r)
     r.sub("recovery_key", p.RECOVERY_DIGITS)
     r.sub("recovery_key", p.RECOVERY_LABELLED, keep=1)

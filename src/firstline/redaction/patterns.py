@@ -42,8 +42,8 @@ DASH_P = re.compile(
     r"(?i)(\b(?:mysql\w{0,10}|mariadb\w{0,10}|sshpass)\b[^\n]{0,100}?\s-p\s{0,3})(\"[^\"\n]{1,100}\"|'[^'\n]{1,100}'|\S{1,100})"
 )
 SECURE_STRING = re.compile(r"(?i)(ConvertTo-SecureString\s{1,5})(\"[^\"\n]{1,200}\"|'[^'\n]{1,200}')")
-COOKIE = re.compile(r"(?im)^(\s{0,20}(?:set-)?cookie\s{0,5}:\s{0,5})([^\n]{1,8000})")
-COOKIE_VALUE = re.compile(r"([\w.-]{1,100}=)([^;\s]{1,4000})")
+COOKIE = re.compile(r"(?im)^[ \t]{0,20}(?:set-)?cookie[ \t]{0,5}:[^\n]{1,8000}")
+COOKIE_PAIR = re.compile(r"([\w.-]{1,100}=)[^;\s]{1,4000}")  # each name=value on a Cookie: line
 RECOVERY_DIGITS = re.compile(r"\b\d{6}(?:\s{0,3}[- ]\s{0,3}\d{6}){7}\b")
 RECOVERY_GROUPS = re.compile(r"\b[A-Z0-9]{2,8}(?:-[A-Z0-9]{4,8}){4,10}\b")
 RECOVERY_LABELLED = re.compile(
