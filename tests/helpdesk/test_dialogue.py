@@ -253,3 +253,15 @@ def test_yes_that_fixed_it_is_an_answer_even_when_it_sounds_like_a_ticket_reques
     assert r.awaiting == "confirm_fix"
     done = ask(desk, "yes that fixed it, thanks", "jack.thornton@nwmeridian.co.uk", r.conversation_id)
     assert [t["status"] for t in done.topics] == ["resolved"] and "Your open tickets" not in done.reply
+
+
+def test_asking_for_a_person_again_is_never_told_to_ask_for_a_person(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "chloe.whitaker@nwmeridian.co.uk"
+    first = asyncio.run(desk.ask("teams keeps crashing when i share screen", requester=who))
+    cid = first.conversation_id
+    for text in ("that didnt help", "a real person please"):
+        asyncio.run(desk.ask(text, requester=who, conversation_id=cid))
+    again = asyncio.run(desk.ask("a person please", requester=who, conversation_id=cid))
+    assert "'a person please'" not in again.reply and "4357" in again.reply, again.reply
+    assert again.ticket is not None and again.ticket["number"] in again.reply

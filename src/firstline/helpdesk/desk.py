@@ -217,11 +217,13 @@ class Helpdesk:
         if notice:
             text = compose(notice, text)
         elif text == dialogue.last_reply:  # never the same reply to two different messages
-            text = compose(
-                "I've nothing new to add to my last answer.",
-                open_topics(dialogue),
-                "Tell me more about what you see, or say 'a person please' and I'll pass it to the service desk.",
-            )
+            active = dialogue.active
+            if active is not None and active.status == "escalated" and active.ticket:
+                hint = f"{active.ticket} is with a person already and they know you're waiting. If it can't wait, "
+                hint += "call the service desk on 4357."
+            else:
+                hint = "Tell me more about what you see, or say 'a person please' and I'll pass it to the service desk."
+            text = compose("I've nothing new to add to my last answer.", open_topics(dialogue), hint)
         dialogue.last_reply = text
         state["dialogue"] = dialogue.as_dict()
         active = dialogue.active
