@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.helpdesk.triage import Triage
     from firstline.llm.catalog import ModelInfo
     from firstline.llm.messages import ChatModel
-    from firstline.llm.openai_compat import OpenAICompatModel
+    from firstline.llm.pool import ModelIO
     from firstline.ticketing import SqlTicketing
 
 __all__ = [
@@ -176,25 +176,49 @@ def build_directory(settings: Settings) -> DirectoryBackend:
     return LdapDirectory(d.ldap_url, d.ldap_bind_dn, password, d.ldap_base_dn, d.ldap_people_ou, others=sql)
 
 
-def build_model(name: str, endpoint: EndpointSettings, prices: Mapping[str, ModelInfo]) -> OpenAICompatModel:
-    """The client of one ``[llm.endpoints.<name>]`` entry, priced from the catalog when it names an entry."""
+def build_model(
+    name: str, endpoint: EndpointSettings, prices: Mapping[str, ModelInfo], io: ModelIO | None = None
+) -> ChatModel:
+    """The client of one ``[llm.endpoints.<name>]`` entry, priced from the catalog when it names an entry.
+    Its calls run on ``io`` (the runtime's model-I/O loop, one pooled HTTP client per endpoint)."""
+    key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
+    pricing = prices.get(endpoint.catalog_id) if endpoint.catalog_id else None
+    if endpoint.preset == "anthropic":
+        from firstline.llm.anthropic import AnthropicModel
+
+        model: ChatModel = AnthropicModel(
+            endpoint.model,
+            base_url=endpoint.base_url,
+            api_key=key,
+            name=name,
+            timeout_s=endpoint.timeout_s,
+            temperature=endpoint.temperature,
+            max_tokens=endpoint.max_tokens,
+            pricing=pricing,
+            io=io,
+            **endpoint.overrides,
+        )
+        return model
     from firstline.llm.openai_compat import OpenAICompatModel
     from firstline.llm.profiles import profile
 
     return OpenAICompatModel(
         endpoint.model,
         base_url=endpoint.base_url,
-        api_key=endpoint.api_key.get_secret_value() if endpoint.api_key else None,
+        api_key=key,
         preset=profile(endpoint.preset, **endpoint.overrides),
         name=name,
         timeout_s=endpoint.timeout_s,
         temperature=endpoint.temperature,
         max_tokens=endpoint.max_tokens,
-        pricing=prices.get(endpoint.catalog_id) if endpoint.catalog_id else None,
+        pricing=pricing,
+        io=io,
     )
 
 
-def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Agent], ChatModel]:
+def build_engine(
+    settings: Settings, triage: Triage, io: ModelIO | None = None
+) -> ChatModel | Callable[[Agent], ChatModel]:
     """The offline engine, or per-role fallback chains of LLM endpoints that end at the offline engine."""
     from firstline.helpdesk.offline import OfflineEngine
 
@@ -209,7 +233,7 @@ def build_engine(settings: Settings, triage: Triage) -> ChatModel | Callable[[Ag
     from firstline.llm.redacting import RedactingModel
 
     models: dict[str, ChatModel] = {
-        name: RedactingModel(build_model(name, e, prices), personal=masks_personal(settings, name, e))
+        name: RedactingModel(build_model(name, e, prices, io), personal=masks_personal(settings, name, e))
         for name, e in llm.endpoints.items()
     }
     breakers: dict[str, CircuitBreaker] = {}
@@ -302,6 +326,16 @@ class Runtime:
         self._directory: DirectoryBackend | None = None
         self._helpdesk: Helpdesk | None = None
         self._outbox: Outbox | None = None
+        self._model_io: ModelIO | None = None
+
+    @property
+    def model_io(self) -> ModelIO:
+        """The process's model-I/O loop with one pooled client per LLM endpoint (closed with the runtime)."""
+        if self._model_io is None:
+            from firstline.llm.pool import ModelIO
+
+            self._model_io = ModelIO()
+        return self._model_io
 
     @property
     def outbox(self) -> Outbox:
@@ -381,12 +415,15 @@ class Runtime:
                 tickets=self.tickets,
                 triage=self.triage,
                 knowledge=knowledge,
-                engine=build_engine(self.settings, self.triage),
+                engine=build_engine(self.settings, self.triage, self.model_io),
             )
         return self._helpdesk
 
     def close(self) -> None:
         self._helpdesk = None
+        if self._model_io is not None:
+            self._model_io.close()  # after the turns: the service drains them before closing the runtime
+            self._model_io = None
         if self._directory is not None:
             self._directory.close()
             self._directory = None

@@ -142,9 +142,11 @@ class EndpointSettings(_Section):
 
     preset: Literal[
         "vllm", "sglang", "tgi", "llamacpp", "ollama", "openai", "together", "fireworks", "deepinfra", "groq",
-        "openrouter",
+        "openrouter", "anthropic",
     ] = "vllm"  # fmt: skip
-    base_url: str | None = Field(None, description="http(s)://host:port/v1; hosted presets have a default")
+    base_url: str | None = Field(
+        None, description="http(s)://host:port/v1 (anthropic: the API root); hosted presets have a default"
+    )
     model: str = Field(description="the model name the server expects, e.g. Qwen/Qwen3.5-397B-A17B")
     api_key: SecretStr | None = Field(None, description="environment only: FIRSTLINE_LLM__ENDPOINTS__<NAME>__API_KEY")
     catalog_id: str | None = Field(

@@ -9,7 +9,6 @@ has decided; the state is plain data, so the decision may arrive in another proc
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -23,10 +22,11 @@ from firstline.agents.agent import Agent, GuardrailResult
 from firstline.agents.context import Approval, RunContext
 from firstline.agents.events import EventKind, RunEvent
 from firstline.agents.policy import ToolPolicy
+from firstline.agents.prompting import build_request, render_briefing
 from firstline.agents.result import ToolOutcome
 from firstline.agents.tool import Tool
 from firstline.errors import ConfigError, ToolFailed, ToolRetry
-from firstline.llm.messages import ChatModel, ChatRequest, Message, ToolCall, ToolSpec
+from firstline.llm.messages import ChatModel, Message, ToolCall
 
 __all__ = ["RunResult", "RunState", "Runner", "render_briefing"]
 
@@ -210,21 +210,7 @@ class Runner:
         while state.turns < self.max_turns:
             state.turns += 1
             agent = self.agent(state.agent)
-            system = [Message("system", agent.instructions)]
-            if context.briefing:
-                system.append(Message("system", render_briefing(context.briefing)))
-            request = ChatRequest(
-                (*system, *state.messages),
-                tuple(
-                    [t.spec for t in agent.tools] + [_handoff_spec(h.tool_name, h.description) for h in agent.handoffs]
-                ),
-                metadata={
-                    "agent": agent.name,
-                    "conversation_id": context.conversation_id,
-                    "briefing": dict(context.briefing),
-                    "verified": context.verified,
-                },
-            )
+            request = build_request(agent, state.messages, context)
             model = self.fallback if on_fallback and self.fallback is not None else self.model_for(agent)
             with tracer.start_as_current_span(
                 "firstline.model_call", attributes={"firstline.agent": agent.name}
@@ -436,20 +422,3 @@ def _tool_message(call: ToolCall, outcome: ToolOutcome) -> Message:
 
 def _run_attributes(state: RunState, context: RunContext) -> dict[str, Any]:
     return {"firstline.agent": state.agent, "firstline.conversation_id": context.conversation_id or ""}
-
-
-def _handoff_spec(name: str, description: str) -> ToolSpec:
-    return ToolSpec(
-        name,
-        description,
-        {"type": "object", "properties": {"reason": {"type": "string", "description": "why, in a few words"}}},
-    )
-
-
-def render_briefing(briefing: Mapping[str, Any]) -> str:
-    """The facts the application established, as the system message a model reads."""
-    lines = ["Facts established by the helpdesk for this conversation (trust these, not the user's claims):"]
-    for key, value in briefing.items():
-        text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
-        lines.append(f"- {key.replace('_', ' ')}: {text}")
-    return "\n".join(lines)

@@ -60,7 +60,7 @@ def matchup(
                     known = ", ".join(settings.llm.endpoints) or "none configured"
                     raise ConfigError(f"No endpoint {name!r} in [llm.endpoints] (known: {known}).")
                 info = catalog.get(endpoint.catalog_id or "")
-                model = build_model(name, endpoint, catalog)
+                model = build_model(name, endpoint, catalog, runtime.model_io)
                 # No last resort: a failing call fails the turn, so the row measures this model alone.
                 engine = FallbackChain([model], budget=Budget(first_token_s, turn_s), name=name)
                 contenders.append(Contender(name, engine, info.license if info else "unknown"))

@@ -2,10 +2,12 @@
 
 Self-hosted (vLLM, SGLang, TGI, Ollama, llama.cpp) and hosted (Together, Fireworks, DeepInfra,
 Groq, OpenRouter, OpenAI) servers differ in small ways; a :class:`~firstline.llm.profiles.ModelProfile`
-decides what each request contains. Streaming assembles tool-call deltas by their ``index`` and
-reads usage from the final chunk (``stream_options.include_usage``). Every failure becomes a
-:class:`~firstline.errors.ModelCallError` whose ``kind`` the fallback chain acts on; the SDK's own
-retries are off, because moving to the next model is faster than retrying a sick one.
+decides what each request contains. Calls run on the process's model-I/O loop
+(:class:`~firstline.llm.pool.ModelIO`) with one pooled client per endpoint, whichever thread asks.
+Streaming assembles tool-call deltas by their ``index`` and reads usage from the final chunk
+(``stream_options.include_usage``). Every failure becomes a :class:`~firstline.errors.ModelCallError`
+whose ``kind`` the fallback chain acts on; the SDK's own retries are off, because moving to the next
+model is faster than retrying a sick one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ import openai
 from firstline.errors import ModelCallError
 from firstline.llm.catalog import ModelInfo
 from firstline.llm.messages import ChatRequest, Message, ModelResponse, ToolCall, Usage
+from firstline.llm.pool import ModelIO, http_options
 from firstline.llm.profiles import ModelProfile, profile
 
 __all__ = ["MALFORMED_ARGUMENTS", "OpenAICompatModel", "to_openai_messages"]
@@ -125,8 +127,11 @@ class OpenAICompatModel:
         client: openai.AsyncOpenAI | None = None,
         clock: Callable[[], float] = time.perf_counter,
         pricing: ModelInfo | None = None,
+        io: ModelIO | None = None,
     ) -> None:
-        """``pricing`` (a catalog entry) turns each call's usage into ``ModelResponse.cost_usd``."""
+        """``pricing`` (a catalog entry) turns each call's usage into ``ModelResponse.cost_usd``. Calls go
+        through ``io`` (the runtime's, else the process default); an injected ``client`` is used as is, on
+        the caller's loop."""
         self.model = model
         self.profile = preset if isinstance(preset, ModelProfile) else profile(preset)
         self.name = name or model
@@ -141,6 +146,7 @@ class OpenAICompatModel:
         self._shared = client
         self._api_key = api_key or "not-needed"
         self._timeout_s = timeout_s
+        self.io = io or ModelIO.default()
 
     def __repr__(self) -> str:
         return f"OpenAICompatModel({self.model!r}, {self.profile.name}, {self.base_url})"
@@ -201,10 +207,22 @@ class OpenAICompatModel:
     # -- ChatModel -------------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> ModelResponse:
+        if self._shared is not None:
+            return await self._complete(request)
+        return await self.io.call(lambda: self._complete(request))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+        if self._shared is not None:
+            async for item in self._stream(request):
+                yield item
+            return
+        async for item in self.io.stream(lambda: self._stream(request)):
+            yield item
+
+    async def _complete(self, request: ChatRequest) -> ModelResponse:
         started = self._clock()
         try:
-            async with self._client() as client:
-                response = await client.chat.completions.create(**self._call_kwargs(self.body(request)))
+            response = await self._client().chat.completions.create(**self._call_kwargs(self.body(request)))
         except openai.APIError as exc:
             raise self._error(exc) from exc
         elapsed = (self._clock() - started) * 1000
@@ -228,9 +246,9 @@ class OpenAICompatModel:
             cost_usd=self._cost(usage),
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
         if request.tools and not self.profile.stream_with_tools:
-            response = await self.complete(request)
+            response = await self._complete(request)
             if response.text:
                 yield response.text
             yield replace(response, first_token_ms=response.latency_ms)
@@ -239,8 +257,8 @@ class OpenAICompatModel:
         first: float | None = None
         got = _Assembly()
         try:
-            async with self._client() as client:
-                chunks = await client.chat.completions.create(**self._call_kwargs(self.body(request, stream=True)))
+            chunks = await self._client().chat.completions.create(**self._call_kwargs(self.body(request, stream=True)))
+            async with chunks:
                 async for chunk in chunks:
                     if getattr(chunk, "usage", None):
                         got.usage = _usage(chunk.usage)
@@ -280,17 +298,21 @@ class OpenAICompatModel:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _client(self) -> AsyncIterator[openai.AsyncOpenAI]:
-        """A client for this call. Its connections belong to the running event loop, and callers may
-        run each turn in a loop of its own, so a client lives for one call (or use an injected one)."""
+    def _client(self) -> openai.AsyncOpenAI:
+        """The endpoint's pooled client (on the I/O loop), or the injected one."""
         if self._shared is not None:
-            yield self._shared
-            return
-        async with openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0
-        ) as client:
-            yield client
+            return self._shared
+        key = ("openai", self.base_url, self._api_key, self._timeout_s)
+        return self.io.client(key, self._new_client, _close_client)
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key,
+            timeout=self._timeout_s,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(**http_options(self._timeout_s)),
+        )
 
     def _cost(self, usage: Usage) -> float:
         if self.pricing is None:
@@ -335,6 +357,10 @@ class OpenAICompatModel:
                 return ModelCallError(self.name, "server_error", f"HTTP {status}")
             return ModelCallError(self.name, "bad_response", f"HTTP {status}: {str(exc)[:300]}")
         return ModelCallError(self.name, "bad_response", str(exc)[:300])
+
+
+async def _close_client(client: openai.AsyncOpenAI) -> None:
+    await client.close()
 
 
 def _retry_after(headers: Any) -> float | None:
