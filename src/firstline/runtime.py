@@ -395,6 +395,7 @@ class Runtime:
             knowledge = self.knowledge
             from firstline.helpdesk.acts import ActModel, Acts
             from firstline.helpdesk.beneficiary import Beneficiary, BeneficiaryModel
+            from firstline.helpdesk.pacing import TurnBudgets
 
             security = self.settings.security
 
@@ -416,6 +417,7 @@ class Runtime:
                 triage=self.triage,
                 knowledge=knowledge,
                 engine=build_engine(self.settings, self.triage, self.model_io),
+                budgets=TurnBudgets(self.settings.llm.turn_budget_s, self.settings.llm.turn_limit_factor),
             )
         return self._helpdesk
 

@@ -166,8 +166,15 @@ class LlmSettings(_Section):
     endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
     triage: list[str] = Field(default_factory=list, description="endpoint names for the triage agent, in order")
     specialist: list[str] = Field(default_factory=list, description="endpoint names for the specialists, in order")
-    first_token_s: float = Field(2.0, gt=0, le=120)
-    turn_s: float = Field(5.0, gt=0, le=600)
+    first_token_s: float = Field(2.0, gt=0, le=120, description="one model call: its first token within this")
+    turn_s: float = Field(5.0, gt=0, le=600, description="one model call: its whole answer within this")
+    turn_budget_s: dict[str, float] = Field(
+        default_factory=lambda: {"default": 2.0, "email": 5.0, "ticket": 5.0, "webform": 5.0},
+        description="a whole turn, per channel: past it the employee gets a holding message at once",
+    )
+    turn_limit_factor: float = Field(
+        3.0, ge=1, le=20, description="past budget x this, the turn's model calls go to the offline engine"
+    )
 
     @model_validator(mode="after")
     def _roles_name_endpoints(self) -> LlmSettings:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from firstline.agents.budget import TurnBudget
+
 __all__ = ["Approval", "RunContext"]
 
 
@@ -47,3 +49,6 @@ class RunContext:
     # What the application took out of the message before storing it or showing it to a model (a typed
     # one-time code): tools read it here; it is never stored, logged or sent to a model.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # The turn's time budget (the channel's): past it the runner sends a holding message; the model chain is
+    # told what is left so that the turn still ends with an answer. None: no budget (tests, batch jobs).
+    budget: TurnBudget | None = None

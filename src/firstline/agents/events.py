@@ -10,6 +10,8 @@ __all__ = ["EventKind", "RunEvent"]
 EventKind = Literal[
     "routed",
     "token",
+    "token_reset",
+    "holding",
     "model_call",
     "tool_started",
     "tool_finished",

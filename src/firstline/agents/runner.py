@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -19,14 +20,15 @@ from typing import Any, Literal
 from opentelemetry import trace
 
 from firstline.agents.agent import Agent, GuardrailResult
+from firstline.agents.budget import LatencyMemory, TurnBudget
 from firstline.agents.context import Approval, RunContext
 from firstline.agents.events import EventKind, RunEvent
 from firstline.agents.policy import ToolPolicy
 from firstline.agents.prompting import build_request, render_briefing
 from firstline.agents.result import ToolOutcome
 from firstline.agents.tool import Tool
-from firstline.errors import ConfigError, ToolFailed, ToolRetry
-from firstline.llm.messages import ChatModel, Message, ToolCall
+from firstline.errors import ConfigError, ModelCallError, ToolFailed, ToolRetry
+from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, StreamReset, ToolCall
 
 __all__ = ["RunResult", "RunState", "Runner", "render_briefing"]
 
@@ -113,6 +115,7 @@ class Runner:
         self.max_tool_retries = max_tool_retries
         self._step_scope = step_scope or nullcontext
         self.fallback = fallback
+        self.latency = LatencyMemory()  # each model's recent latency, to see a budget breach coming
 
     def model_for(self, agent: Agent) -> ChatModel:
         return self._model if isinstance(self._model, ChatModel) else self._model(agent)
@@ -154,7 +157,7 @@ class Runner:
                 return RunResult(state, events)
         state.messages.append(Message("user", user_input))
         with tracer.start_as_current_span("firstline.run", attributes=_run_attributes(state, context)) as span:
-            await self._loop(state, context, emit)
+            await self._budgeted(state, context, emit)
             span.set_attribute("firstline.status", state.status)
         return RunResult(state, events)
 
@@ -186,7 +189,7 @@ class Runner:
         state.messages.append(_tool_message(call, outcome))
         with tracer.start_as_current_span("firstline.run", attributes=_run_attributes(state, context)) as span:
             span.set_attribute("firstline.resumed", True)
-            await self._loop(state, context, emit)
+            await self._budgeted(state, context, emit)
             span.set_attribute("firstline.status", state.status)
         return RunResult(state, events)
 
@@ -203,6 +206,50 @@ class Runner:
 
     # -- the loop -----------------------------------------------------------------------------
 
+    async def _budgeted(self, state: RunState, context: RunContext, emit: Callable[..., None]) -> None:
+        """The loop, with a holding message when the turn's budget runs out while it is still going."""
+        budget = context.budget
+        timer = None
+        if budget is not None and budget.held_at_s is None:
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(max(0.0, budget.soft_left()), self._hold, budget, state, emit, "budget")
+        try:
+            await self._loop(state, context, emit)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    @staticmethod
+    def _hold(budget: TurnBudget, state: RunState, emit: Callable[..., None], reason: str) -> None:
+        """Tell the employee once, at once, that the answer is taking longer than the channel's budget."""
+        if budget.held_at_s is not None or state.status != "running":
+            return
+        budget.held_at_s, budget.held_reason = budget.elapsed(), reason
+        emit("holding", state.agent, reason=reason, **budget.as_dict())
+
+    async def _model_turn(
+        self, model: ChatModel, request: ChatRequest, agent: Agent, emit: Callable[..., None]
+    ) -> ModelResponse:
+        """One model call, streamed: text deltas go out as ``token`` events as they arrive; when what was
+        streamed turns out void (the model failed mid-answer), a ``token_reset`` says so."""
+        streamed = False
+        try:
+            async for item in model.stream(request):
+                if isinstance(item, ModelResponse):
+                    return item
+                if isinstance(item, StreamReset):
+                    if streamed:
+                        emit("token_reset", agent.name, model=item.model, reason=item.reason)
+                        streamed = False
+                elif item:
+                    streamed = True
+                    emit("token", agent.name, text=item)
+        except BaseException:
+            if streamed:
+                emit("token_reset", agent.name, model=model.name, reason="failed")
+            raise
+        raise ModelCallError(model.name, "broken_stream", "the stream ended without a final response")
+
     async def _loop(self, state: RunState, context: RunContext, emit: Callable[..., None]) -> None:
         retries: dict[str, int] = {}
         start, start_agent, audited = len(state.messages), state.agent, len(context.audit)
@@ -212,10 +259,17 @@ class Runner:
             agent = self.agent(state.agent)
             request = build_request(agent, state.messages, context)
             model = self.fallback if on_fallback and self.fallback is not None else self.model_for(agent)
+            budget = context.budget
+            if budget is not None:
+                request.metadata["time_left_s"] = budget.left()
+                if budget.elapsed() + self.latency.expect(model.name) > budget.soft_s:
+                    self._hold(budget, state, emit, "predicted")
             with tracer.start_as_current_span(
                 "firstline.model_call", attributes={"firstline.agent": agent.name}
             ) as span:
-                response = await model.complete(request)
+                called = time.perf_counter()
+                response = await self._model_turn(model, request, agent, emit)
+                self.latency.add(model.name, time.perf_counter() - called)
                 usage = response.usage
                 span.set_attributes({
                     "gen_ai.request.model": model.name, "gen_ai.response.model": response.model,
@@ -261,6 +315,7 @@ class Runner:
                 )
                 del state.messages[start:]
                 state.agent, on_fallback = start_agent, True
+                emit("token_reset", agent.name, model=model.name, reason="fallback")
                 retries.clear()
         state.status = "failed"
         text = (

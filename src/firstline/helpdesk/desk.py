@@ -34,6 +34,7 @@ from typing import Any
 from opentelemetry import trace
 
 from firstline.agents import Agent, Approval, Runner, RunState
+from firstline.agents.budget import TurnBudget
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
 from firstline.directory.rules import AccountRules
@@ -51,6 +52,7 @@ from firstline.helpdesk.dialogue import Dialogue, Topic
 from firstline.helpdesk.identity import Identities
 from firstline.helpdesk.incidents import IncidentLinker
 from firstline.helpdesk.offline import OfflineEngine
+from firstline.helpdesk.pacing import TurnBudgets
 from firstline.helpdesk.policy import HelpdeskPolicy, refusal_text
 from firstline.helpdesk.reading import WHILE_PAUSED, MessageReader, Move
 from firstline.helpdesk.refusals import Gate
@@ -94,6 +96,7 @@ class Helpdesk:
         acts: Acts | None = None,
         account_rules: AccountRules | None = None,
         beneficiary: Beneficiary | None = None,
+        budgets: TurnBudgets | None = None,
         max_turns: int = 10,
         incident_window: timedelta = timedelta(hours=4),
         incident_threshold: int = 3,
@@ -107,6 +110,8 @@ class Helpdesk:
         self.deps = HelpdeskDeps(directory, tickets, codes or OneTimeCodes(store=tickets.conversations), knowledge)
         self.engine: ChatModel | Callable[[Agent], ChatModel] = engine or OfflineEngine(triage)
         self.engine_name = getattr(self.engine, "name", "llm")
+        # Turns a language model takes part in have their channel's time budget (helpdesk/pacing.py).
+        self.budgets = None if isinstance(self.engine, OfflineEngine) else (budgets or TurnBudgets())
         self.agents = build_agents()
         self.policy = HelpdeskPolicy(account_rules)
         self.who = Identities(directory, self.conversations)
@@ -151,6 +156,7 @@ class Helpdesk:
         channel: str,
         on_event: EventSink | None,
     ) -> DeskReply:
+        budget = self.budgets.start(channel) if self.budgets is not None else None
         conversation = self._open(conversation_id, requester, channel)
         cid = conversation.id
         raw = text if isinstance(text, str) else ""
@@ -193,7 +199,9 @@ class Helpdesk:
         move = self.reader.read(dialogue, text)
         if move.kind == "act":  # a dialogue act, answered by the desk for every engine alike
             return self._answer_act(conversation, person, state, dialogue, move)
-        return await self._run_topic(conversation, person, state, dialogue, move, text, raw, on_event, secret.code)
+        return await self._run_topic(
+            conversation, person, state, dialogue, move, text, raw, on_event, secret.code, (channel, budget)
+        )
 
     # -- reading a message against the dialogue state -----------------------------------------------
 
@@ -260,6 +268,7 @@ class Helpdesk:
         raw: str,
         on_event: EventSink | None,
         code: str | None = None,
+        pacing: tuple[str, TurnBudget | None] = ("api", None),
     ) -> DeskReply:
         pending = dialogue.pending
         run_state: RunState | None = None
@@ -292,6 +301,7 @@ class Helpdesk:
         dialogue.pending = None
         start = run_state.agent if run_state is not None and run_state.agent != TRIAGE else TRIAGE
         turn = Turn(self.services, conversation, person, state, dialogue, topic, on_event)
+        turn.channel, turn.budget = pacing
         if start == TRIAGE:
             turn.triage = self.triage.classify(text, vip=person.vip)
             turn.note_injection(text)

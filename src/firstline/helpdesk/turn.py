@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from firstline.agents import RunContext, RunEvent, RunState
+from firstline.agents.budget import TurnBudget
 from firstline.directory.models import KnownIncident, Person
 from firstline.helpdesk.agents import TRIAGE
 from firstline.helpdesk.compose import FOLLOW_UP, approval_wait, compose, open_topics
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
 from firstline.helpdesk.offline import OfflineEngine
+from firstline.helpdesk.pacing import budget_note, holding_text
 from firstline.helpdesk.repair import TopicTickets
 from firstline.helpdesk.reply import DeskReply, add_usage, citations, ticket_card, usage_of
 from firstline.helpdesk.routing import TicketOnRouting, list_owners
@@ -116,6 +118,10 @@ class Turn:
         # before the reply. The offline engine's are not stored (no tokens, no cost; the reply names it).
         self.unwritten: list[RunEvent] = []
         self.routing = TicketOnRouting(services, self.cid, person, bool(state.get("injection_suspected")))
+        self.budget: TurnBudget | None = None  # set by the desk for turns a language model takes part in
+        self.channel = "api"
+        self.streamed = False  # model text went out as tokens this turn
+        self.quiet = False  # a tool was refused or failed: the desk writes the reply, so no more model tokens
 
     # -- context ---------------------------------------------------------------------------------
 
@@ -149,6 +155,7 @@ class Turn:
             briefing=briefing,
             ticket_number=self.ticket_number,
             confirmed=set(topic.confirmed),
+            budget=self.budget,
         )
         self.context_ref = context
         return context
@@ -166,9 +173,18 @@ class Turn:
     # -- events ----------------------------------------------------------------------------------
 
     def on_event(self, event: RunEvent) -> None:
+        if event.kind in ("token", "token_reset"):  # streamed, never stored: the reply is stored whole
+            return self._token(event)
         self.events.append(event)
         context = self.context_ref
         assert context is not None
+        if event.kind in ("tool_refused", "tool_finished") and not event.data.get("ok", False) and not self.quiet:
+            self.quiet = True  # the desk may replace the model's words: stop streaming them
+            if self.streamed:
+                self._token(RunEvent("token_reset", event.agent, {"reason": "superseded"}))
+        if event.kind == "holding":
+            last_tool = next((e.data.get("tool") for e in reversed(self.events) if e.kind == "tool_started"), None)
+            event.data["text"] = holding_text(context.ticket_number, last_tool)
         if event.kind == "model_call":
             if event.data.get("model") != OfflineEngine.name:
                 self.unwritten.append(event)
@@ -197,6 +213,30 @@ class Turn:
                 self._event(event)
         if self.sink is not None:  # what streams out is redacted like what is stored (a model's tool arguments)
             self.sink(redact_data(event.as_dict()))
+
+    def _token(self, event: RunEvent) -> None:
+        if event.kind == "token":
+            if self.quiet:
+                return
+            self.streamed = True
+        else:
+            self.streamed = False
+        if self.sink is not None:
+            self.sink(redact_data(event.as_dict()))
+
+    def record_budget(self) -> None:
+        """Store how long the turn took against its budget, and note it on the ticket when it ran over
+        (call inside a unit of work)."""
+        budget = self.budget
+        if budget is None:
+            return
+        note = budget_note(budget, self.channel, self.events)
+        if note is None:
+            return
+        self.services.event(self.cid, "turn_budget", "desk", {"channel": self.channel, **budget.as_dict()})
+        ticket = self.services.ticket_or_none(self.ticket_number)
+        if ticket is not None:
+            self.services.tickets.comment(ticket.number, note, author="firstline", internal=True)
 
     def _event(self, event: RunEvent | None) -> None:
         """Store ``event`` after any model calls still waiting (call inside a unit of work)."""
@@ -292,6 +332,7 @@ class Turn:
         answered_by = ", ".join(turn_usage["models"]) or services.engine_name
         with services.tickets.unit_of_work():
             self._event(None)
+            self.record_budget()
             parts = self._settle(run_state, context, reply, expects, pending, tickets)
             notice = self.state.pop("notice", None)
             if notice:
@@ -464,6 +505,7 @@ class Turn:
         )
         with services.tickets.unit_of_work():
             self._event(None)
+            self.record_budget()
             services.event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
             services.event(self.cid, "assistant_message", "desk", {"text": text, "status": "failed"})
             self.dialogue.last_reply = text

@@ -6,6 +6,7 @@ in order: a model whose circuit is open is skipped; a timeout (no first token wi
 model's circuit open that long), a 5xx, a refused connection or a stream cut mid-way moves on to the
 next model. When every model failed, the ``last_resort`` (the offline engine) answers, so a user
 never meets a dead end; the response's ``model`` and ``fallbacks`` say who answered and who failed.
+Answers stream through as they come; a model that fails half-way is followed by a ``StreamReset``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from firstline.errors import ModelCallError
-from firstline.llm.messages import ChatModel, ChatRequest, ModelResponse
+from firstline.llm.messages import ChatModel, ChatRequest, ModelResponse, StreamItem, StreamReset
 
 __all__ = ["Budget", "CircuitBreaker", "FallbackChain"]
 
@@ -92,55 +93,76 @@ class FallbackChain:
         self._clock = clock
 
     async def complete(self, request: ChatRequest) -> ModelResponse:
+        async for item in self.stream(request):
+            if isinstance(item, ModelResponse):
+                return item
+        raise ModelCallError(self.name, "broken_stream", "no final response")  # pragma: no cover - stream ends with one
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """The first healthy model's answer as it streams. A model that fails after it started answering is
+        followed by a :class:`StreamReset`, so nobody keeps half an answer, and the next model's answer.
+
+        ``request.metadata["time_left_s"]`` (the turn's remaining budget, set by the runner) caps every
+        model's budget; once it is spent, the last resort answers at once."""
         failed: list[str] = []
+        left = request.metadata.get("time_left_s")
+        deadline = None if left is None else self._clock() + float(left)
         for model in self.models:
             breaker = self.breakers[model.name]
             if not breaker.allow():
                 failed.append(f"{model.name}: circuit_open")
                 continue
+            if deadline is not None and deadline - self._clock() <= 0:
+                failed.append(f"{model.name}: turn_budget")
+                continue
+            started_answer = False
             try:
-                response = await self._within_budget(model, request)
+                async for item in self._within_budget(model, request, deadline):
+                    if isinstance(item, ModelResponse):
+                        breaker.success()
+                        yield replace(item, fallbacks=tuple(failed))
+                        return
+                    started_answer = started_answer or bool(item)
+                    yield item
             except ModelCallError as exc:
                 breaker.failure(exc.retry_after_s)
                 failed.append(f"{model.name}: {exc.kind}")
                 log.warning("model %s failed (%s); trying the next one", model.name, exc.kind)
-                continue
-            breaker.success()
-            return replace(response, fallbacks=tuple(failed))
+                if started_answer:
+                    yield StreamReset(model.name, exc.kind)
         if self.last_resort is None:
             raise ModelCallError(self.name, "all_failed", "; ".join(failed))
-        response = await self.last_resort.complete(request)
-        return replace(response, fallbacks=tuple(failed))
+        async for item in self.last_resort.stream(request):
+            yield replace(item, fallbacks=tuple(failed)) if isinstance(item, ModelResponse) else item
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
-        # A model that fails half-way must not leave half a reply on screen: the chain streams the
-        # chosen model's whole text once it is known.
-        response = await self.complete(request)
-        if response.text:
-            yield response.text
-        yield response
-
-    async def _within_budget(self, model: ChatModel, request: ChatRequest) -> ModelResponse:
+    async def _within_budget(
+        self, model: ChatModel, request: ChatRequest, deadline: float | None
+    ) -> AsyncIterator[StreamItem]:
+        """``model``'s stream, item by item, each within what is left of the budget."""
         started = self._clock()
         stream = model.stream(request).__aiter__()
         first = True
-        while True:
-            spent = self._clock() - started
-            limit = (self.budget.first_token_s if first else self.budget.turn_s) - spent
-            if limit <= 0:
-                raise ModelCallError(model.name, "timeout", "latency budget spent")
-            try:
-                item = await asyncio.wait_for(stream.__anext__(), timeout=limit)
-            except StopAsyncIteration:
-                raise ModelCallError(model.name, "broken_stream", "no final response") from None
-            except TimeoutError:
-                await _close(stream)
-                what = "first token" if first else "turn"
-                raise ModelCallError(model.name, "timeout", f"no {what} within the budget") from None
-            first = False
-            if isinstance(item, ModelResponse):
-                await _close(stream)
-                return item
+        try:
+            while True:
+                now = self._clock()
+                limit = (self.budget.first_token_s if first else self.budget.turn_s) - (now - started)
+                if deadline is not None:
+                    limit = min(limit, deadline - now)
+                if limit <= 0:
+                    raise ModelCallError(model.name, "timeout", "latency budget spent")
+                try:
+                    item = await asyncio.wait_for(stream.__anext__(), timeout=limit)
+                except StopAsyncIteration:
+                    raise ModelCallError(model.name, "broken_stream", "no final response") from None
+                except TimeoutError:
+                    what = "first token" if first else "turn"
+                    raise ModelCallError(model.name, "timeout", f"no {what} within the budget") from None
+                first = False
+                yield item
+                if isinstance(item, ModelResponse):
+                    return
+        finally:
+            await _close(stream)
 
 
 async def _close(stream: AsyncIterator[object]) -> None:

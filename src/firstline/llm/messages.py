@@ -6,7 +6,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["ChatModel", "ChatRequest", "Message", "ModelResponse", "Role", "ToolCall", "ToolSpec", "Usage"]
+__all__ = [
+    "ChatModel",
+    "ChatRequest",
+    "Message",
+    "ModelResponse",
+    "Role",
+    "StreamItem",
+    "StreamReset",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+]
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -109,6 +120,18 @@ class ModelResponse:
     expects: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StreamReset:
+    """In a stream: the text streamed so far is void (``model`` failed mid-answer, for ``reason``); what
+    follows replaces it. A fallback chain sends one before the next model's answer."""
+
+    model: str
+    reason: str
+
+
+StreamItem = str | StreamReset | ModelResponse
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """Anything that answers a chat request: an LLM endpoint, the offline engine, a script."""
@@ -119,6 +142,7 @@ class ChatModel(Protocol):
         """One full turn."""
         ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
-        """Text deltas as they come, then the final ``ModelResponse``."""
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """Text deltas as they come (``""`` is a heartbeat: the model started a tool call), a ``StreamReset``
+        when what came so far is void, then the final ``ModelResponse``."""
         ...

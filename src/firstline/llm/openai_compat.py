@@ -22,7 +22,7 @@ import openai
 
 from firstline.errors import ModelCallError
 from firstline.llm.catalog import ModelInfo
-from firstline.llm.messages import ChatRequest, Message, ModelResponse, ToolCall, Usage
+from firstline.llm.messages import ChatRequest, Message, ModelResponse, StreamItem, ToolCall, Usage
 from firstline.llm.pool import ModelIO, http_options
 from firstline.llm.profiles import ModelProfile, profile
 
@@ -211,7 +211,7 @@ class OpenAICompatModel:
             return await self._complete(request)
         return await self.io.call(lambda: self._complete(request))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         if self._shared is not None:
             async for item in self._stream(request):
                 yield item
@@ -246,7 +246,7 @@ class OpenAICompatModel:
             cost_usd=self._cost(usage),
         )
 
-    async def _stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         if request.tools and not self.profile.stream_with_tools:
             response = await self._complete(request)
             if response.text:

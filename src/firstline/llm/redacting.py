@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, ToolCall
+from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, StreamItem, ToolCall
 from firstline.redaction import redact_data, redact_personal, redact_text
 
 __all__ = ["RedactingModel"]
@@ -47,6 +47,6 @@ class RedactingModel:
     async def complete(self, request: ChatRequest) -> ModelResponse:
         return await self.inner.complete(self.request(request))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         async for item in self.inner.stream(self.request(request)):
             yield item

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from firstline.llm.messages import ChatRequest, ModelResponse, ToolCall
+from firstline.llm.messages import ChatRequest, ModelResponse, StreamItem, ToolCall
 
 __all__ = ["ScriptedModel", "call", "say"]
 
@@ -41,7 +41,7 @@ class ScriptedModel:
         turn = self.turns.pop(0)
         return turn(request) if callable(turn) else turn
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         response = await self.complete(request)
         for word in response.text.split(" ") if response.text else []:
             yield word + " "

@@ -22,7 +22,7 @@ from firstline.errors import FirstlineError
 from firstline.helpdesk.reply import DeskReply
 from firstline.service.observability import Metrics
 
-__all__ = ["TurnRunner", "anchor", "public_reply", "sse", "stream_events"]
+__all__ = ["Translator", "TurnRunner", "anchor", "public_reply", "sse", "stream_events"]
 
 EventSink = Callable[[dict[str, Any]], None]
 TurnFn = Callable[[EventSink], Coroutine[Any, Any, DeskReply]]
@@ -97,30 +97,53 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
-def translate(event: dict[str, Any], *, agent_view: bool) -> list[tuple[str, dict[str, Any]]]:
-    """One run event as the SSE events a client sees (see docs/api.md); internal ones become nothing."""
-    kind, agent = event.get("kind"), event.get("agent", "")
-    if kind == "routed":
-        return [("routed", {"agent": agent, "source": event.get("source"), "reason": event.get("reason", "")})]
-    if kind in ("tool_started", "tool_finished", "tool_refused"):
-        out: dict[str, Any] = {"agent": agent, "phase": str(kind).removeprefix("tool_"), "tool": event.get("tool")}
-        if kind == "tool_finished":
-            out["ok"] = bool(event.get("ok", True))
-        if event.get("call_id"):
-            out["call_id"] = event["call_id"]
-        if agent_view:
-            for key in ("arguments", "result", "error", "reason", "approved_by"):
-                if key in event:
-                    out[key] = event[key]
-        return [("tool", out)]
-    if kind == "approval_needed":
-        return [("approval_needed", {"agent": agent, "approval": event.get("approval"), "tool": event.get("tool")})]
-    if kind == "message":
-        text = str(event.get("text", ""))
-        return [*(("token", {"text": piece}) for piece in _words(text)), ("message", {"agent": agent, "text": text})]
-    if kind == "model_call" and agent_view:
-        return [("model_call", {k: v for k, v in event.items() if k != "kind"})]
-    return []
+class Translator:
+    """Run events as the SSE events a client sees (see docs/api.md); internal ones become nothing.
+
+    ``token`` events are the model's text deltas as they arrive; ``token_reset`` tells the client to drop
+    what it drew so far (the model failed mid-answer, or the desk will write this reply itself); ``holding``
+    is the message an employee reads at once when the turn runs past its budget. An engine that does not
+    stream (the offline engine answers whole) has its message sent as word tokens, so every client can
+    draw replies the same way; ``done`` carries the reply as stored, which replaces the draft."""
+
+    def __init__(self, *, agent_view: bool) -> None:
+        self.agent_view = agent_view
+        self.streamed = False
+
+    def __call__(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        kind, agent = event.get("kind"), event.get("agent", "")
+        if kind == "token":
+            self.streamed = True
+            return [("token", {"text": str(event.get("text", "")), "agent": agent})]
+        if kind == "token_reset":
+            self.streamed = False
+            return [("token_reset", {"agent": agent, "reason": event.get("reason", "")})]
+        if kind == "holding":
+            return [("holding", {"agent": agent, "text": event.get("text", ""), "elapsed_ms": event.get("elapsed_ms"),
+                                 "budget_s": event.get("budget_s")})]  # fmt: skip
+        if kind == "routed":
+            return [("routed", {"agent": agent, "source": event.get("source"), "reason": event.get("reason", "")})]
+        if kind in ("tool_started", "tool_finished", "tool_refused"):
+            out: dict[str, Any] = {"agent": agent, "phase": str(kind).removeprefix("tool_"), "tool": event.get("tool")}
+            if kind == "tool_finished":
+                out["ok"] = bool(event.get("ok", True))
+            if event.get("call_id"):
+                out["call_id"] = event["call_id"]
+            if self.agent_view:
+                for key in ("arguments", "result", "error", "reason", "approved_by"):
+                    if key in event:
+                        out[key] = event[key]
+            return [("tool", out)]
+        if kind == "approval_needed":
+            return [("approval_needed", {"agent": agent, "approval": event.get("approval"), "tool": event.get("tool")})]
+        if kind == "message":
+            text = str(event.get("text", ""))
+            words = [] if self.streamed else [("token", {"text": piece, "agent": agent}) for piece in _words(text)]
+            self.streamed = False
+            return [*words, ("message", {"agent": agent, "text": text})]
+        if kind == "model_call" and self.agent_view:
+            return [("model_call", {k: v for k, v in event.items() if k != "kind"})]
+        return []
 
 
 async def stream_events(
@@ -131,16 +154,17 @@ async def stream_events(
     agent_view: bool,
 ) -> AsyncIterator[bytes]:
     """The SSE body: translated run events as they come, then ``done`` with the reply (or ``error``)."""
+    translate = Translator(agent_view=agent_view)
     while True:
         waiter = asyncio.ensure_future(events.get())
         done, _ = await asyncio.wait({waiter, turn}, return_when=asyncio.FIRST_COMPLETED)
         if waiter in done:
-            for kind, data in translate(waiter.result(), agent_view=agent_view):
+            for kind, data in translate(waiter.result()):
                 yield sse(kind, data)
             continue
         waiter.cancel()
         while not events.empty():
-            for kind, data in translate(events.get_nowait(), agent_view=agent_view):
+            for kind, data in translate(events.get_nowait()):
                 yield sse(kind, data)
         try:
             reply = turn.result()

@@ -24,7 +24,7 @@ from firstline.agents.result import ToolOutcome
 from firstline.helpdesk import slots
 from firstline.helpdesk.compose import GREETING
 from firstline.helpdesk.triage import Triage
-from firstline.llm.messages import ChatRequest, Message, ModelResponse, ToolCall
+from firstline.llm.messages import ChatRequest, Message, ModelResponse, StreamItem, ToolCall
 
 __all__ = ["OfflineEngine", "View", "digest"]
 
@@ -340,7 +340,7 @@ class OfflineEngine:
             tool_calls=(ToolCall(call_id, step.name, step.arguments),), latency_ms=elapsed, model=self.name
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ModelResponse]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         response = await self.complete(request)
         if response.text:
             yield response.text

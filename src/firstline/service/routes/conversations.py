@@ -149,7 +149,8 @@ async def get_conversation(
         200: {
             "model": AskOut,
             "description": "The reply; with `stream: true` Server-Sent Events (routed, tool, approval_needed, "
-            "token, message, then done carrying this same JSON, or error)",
+            "token as the model writes, token_reset when the draft so far is void, holding when the turn runs "
+            "past its budget, message, then done carrying this same JSON, or error)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **errors(401, 403, 404, 429),

@@ -299,6 +299,13 @@ function onStreamEvent(turn, { event, data }) {
     turn.streamed += data.text || "";
     turn.body().textContent = turn.streamed;
     scrollToEnd();
+  } else if (kind === "token_reset") {
+    // What was drawn so far is void (the model failed mid-answer, or Firstline writes this reply itself).
+    turn.streamed = "";
+    if (turn.bubble) turn.body().textContent = "";
+  } else if (kind === "holding") {
+    if (data.text) addLine(data.text, "status-line holding", turn.activity);
+    scrollToEnd();
   } else if (kind === "message") {
     if (!turn.streamed && data.text) turn.body().textContent = data.text;
   } else if ((kind === "done" || kind === "reply") && data && typeof data.reply === "string") {
