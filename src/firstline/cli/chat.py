@@ -199,6 +199,14 @@ def _demo_phone(runtime: Runtime, conversation_id: str, since: float) -> None:
             )
 
 
+def _holding(event: dict[str, Any]) -> None:
+    """A turn running past its budget: say so at once, as the web chat does."""
+    from firstline.cli.main import console, printable
+
+    if event.get("kind") == "holding" and event.get("text"):
+        console.print(f"[dim]{printable(str(event['text']))}[/]", highlight=False)
+
+
 def chat(user: UserOption = None, conversation: ConversationOption = None) -> None:
     """Talk to the helpdesk in the terminal (the demo one-time codes appear as "demo phone" lines; /new, /quit)."""
     from firstline.cli.main import console, err, fail, printable
@@ -222,7 +230,9 @@ def chat(user: UserOption = None, conversation: ConversationOption = None) -> No
                     continue
                 try:
                     started = time.time()
-                    reply = asyncio.run(desk.ask(text, requester=user, conversation_id=current, channel="cli"))
+                    reply = asyncio.run(
+                        desk.ask(text, requester=user, conversation_id=current, channel="cli", on_event=_holding)
+                    )
                 except FirstlineError as exc:
                     err.print(f"[red]{printable(exc)}[/]", highlight=False)
                     continue

@@ -136,6 +136,12 @@ class Metrics:
         self.model_calls = Counter("firstline_model_calls", "Model calls", ["model"], registry=r)
         self.model_tokens = Counter("firstline_model_tokens", "Tokens used", ["model", "kind"], registry=r)
         self.model_cost = Counter("firstline_model_cost_usd", "Model cost in US dollars", ["model"], registry=r)
+        self.model_cached = Counter("firstline_model_cached_tokens", "Prompt tokens served from cache", ["model"],
+                                    registry=r)  # fmt: skip
+        self.holding = Counter(
+            "firstline_turns_held", "Turns that ran past their channel's budget (a holding message went out)",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.rate_limited = Counter("firstline_rate_limited", "Requests refused with 429", ["scope"], registry=r)
         self.logins = Counter("firstline_logins", "Sign-in attempts", ["outcome"], registry=r)
 
@@ -153,3 +159,6 @@ class Metrics:
                 self.model_tokens.labels(model, "prompt").inc(int(event.get("prompt_tokens") or 0))
                 self.model_tokens.labels(model, "completion").inc(int(event.get("completion_tokens") or 0))
                 self.model_cost.labels(model).inc(float(event.get("cost_usd") or 0.0))
+                self.model_cached.labels(model).inc(int(event.get("cached_tokens") or 0))
+            elif kind == "holding":
+                self.holding.labels(str(event.get("reason") or "budget")).inc()
