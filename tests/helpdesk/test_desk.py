@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from firstline.directory import InMemoryDirectory
 from firstline.errors import ConversationNotFoundError, InputError
 from firstline.helpdesk.desk import DeskReply, Helpdesk
-from firstline.llm.messages import ChatRequest, ModelResponse
+from firstline.llm.messages import ChatRequest, ModelResponse, StreamItem
 from firstline.llm.testing import ScriptedModel, call, say
 from firstline.testing.helpdesk import HelpdeskWorld
 from firstline.ticketing import EntryKind, TicketQuery
@@ -148,8 +149,9 @@ class _CrashingModel:
     async def complete(self, request: ChatRequest) -> ModelResponse:
         raise ConnectionError("model endpoint went away")
 
-    async def stream(self, request: ChatRequest) -> Any:  # pragma: no cover - not used
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         raise ConnectionError("model endpoint went away")
+        yield ""  # pragma: no cover - makes this an async generator, as a model's stream is
 
 
 def test_an_engine_crash_loses_nothing(helpdesk_world: HelpdeskWorld) -> None:

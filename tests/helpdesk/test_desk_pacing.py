@@ -29,7 +29,6 @@ def ask(world: HelpdeskWorld, script: list[Turn], budgets: TurnBudgets | None = 
 
 def test_a_slow_turn_holds_at_once_and_the_ticket_says_what_happened(helpdesk_world: HelpdeskWorld) -> None:
     script = [
-        Turn(tool_calls=[("transfer_to_security", {"reason": "locked out"})]),
         Turn(text="I can help: shall I send a code to your phone?", delay_s=0.6),
     ]
     desk, reply, streamed = ask(helpdesk_world, script, TurnBudgets({"default": 0.2}, limit_factor=20))
@@ -50,7 +49,6 @@ def test_a_slow_turn_holds_at_once_and_the_ticket_says_what_happened(helpdesk_wo
 
 def test_a_quick_turn_leaves_no_budget_record(helpdesk_world: HelpdeskWorld) -> None:
     script = [
-        Turn(tool_calls=[("transfer_to_security", {"reason": "locked out"})]),
         Turn(text="I can help: shall I send a code to your phone?"),
     ]
     desk, reply, streamed = ask(helpdesk_world, script)
@@ -62,7 +60,6 @@ def test_a_quick_turn_leaves_no_budget_record(helpdesk_world: HelpdeskWorld) -> 
 
 def test_a_models_claim_after_a_refusal_never_streams(helpdesk_world: HelpdeskWorld) -> None:
     script = [
-        Turn(tool_calls=[("transfer_to_security", {"reason": "locked out"})]),
         Turn(text="Let me unlock that.", tool_calls=[("unlock_account", {})]),  # not verified: refused
         Turn(text="Done! Your account is unlocked."),
     ]

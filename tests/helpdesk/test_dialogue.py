@@ -133,7 +133,6 @@ def test_a_model_that_closes_a_ticket_nobody_asked_to_close_is_refused(helpdesk_
     mine = desk.tickets.create(NewTicket(requester=MARCUS, short_description="Month-end report fails", description="x"))
     script = ScriptedModel(
         [
-            call("transfer_to_ticket", reason="ticket"),
             call("close_ticket", number=mine.number, reason="user seems done"),
             say("Done."),
         ]

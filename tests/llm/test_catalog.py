@@ -33,7 +33,8 @@ def test_the_shipped_catalog_has_the_figures_and_sources() -> None:
 
 def test_cost_per_ticket() -> None:
     assert CATALOG["deepseek-v4-pro"].cost(12_000, 1_500) == pytest.approx((12_000 * 0.55 + 1_500 * 0.87) / 1e6)
-    assert CATALOG["claude-sonnet-4.5"].cost(1_000_000, 0, cached_in=1_000_000) == pytest.approx(3.0)  # no cache price
+    assert CATALOG["claude-sonnet-4.5"].cost(1_000_000, 0, cached_in=1_000_000) == pytest.approx(0.3)  # cache reads
+    assert CATALOG["llama-4-maverick"].cost(1_000_000, 0, cached_in=1_000_000) == pytest.approx(0.15)  # no cache price
     assert CATALOG["deepseek-v4-flash"].cost(1, 1) is None  # no published output price
 
 

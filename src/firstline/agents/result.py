@@ -61,8 +61,8 @@ class ToolOutcome:
     def for_model(self) -> str:
         """The text a language model reads for this call (facts first, then guidance)."""
         facts = self.say
-        if self.data is not None and self.outcome == "ok":
-            rendered = json.dumps(self.data, default=str, ensure_ascii=False)
+        if self.data is not None and self.outcome == "ok" and not _said(self.data, self.say):
+            rendered = json.dumps(_lean(self.data), default=str, ensure_ascii=False)
             facts = f"{facts}\n{rendered}" if facts else rendered
         text = " ".join(p for p in (facts, self.guidance) if p)
         match self.outcome:
@@ -82,6 +82,26 @@ class ToolOutcome:
                 return f"NOT RUN: {text}"
             case _:
                 return text
+
+    def brief(self) -> str:
+        """An earlier turn's call as a model needs to remember it: the outcome and what the employee was told
+        (the data only when nothing was said); guidance meant for that moment is left out."""
+        said = self.say or (json.dumps(_lean(self.data), default=str, ensure_ascii=False) if self.data else "")
+        match self.outcome:
+            case "ok":
+                return said or "done"
+            case "refused":
+                return f"REFUSED: {self.reason}"
+            case "denied":
+                return f"DENIED by {self.by}: {self.reason or 'no reason given'}"
+            case "failed":
+                return f"FAILED: {self.say or self.guidance}"
+            case "retry":
+                return "RETRY (invalid arguments)"
+            case "not_run":
+                return "NOT RUN"
+            case _:
+                return f"{self.outcome.upper()}: {self.guidance}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,3 +125,23 @@ class ToolOutcome:
             data.get("by"),
             str(data.get("reason") or ""),
         )
+
+
+def _lean(data: Any) -> Any:
+    """``data`` without empty fields (None, "", [], {}): a model reads nothing in them, and each costs tokens."""
+    if isinstance(data, dict):
+        return {k: _lean(v) for k, v in data.items() if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(data, (list, tuple)):
+        return [_lean(v) for v in data]
+    return data
+
+
+def _said(data: Any, say: str) -> bool:
+    """Whether ``say`` already states every value in ``data`` (then the data would only repeat it)."""
+    if not say:
+        return False
+    if isinstance(data, dict):
+        return all(_said(v, say) for v in data.values())
+    if isinstance(data, (list, tuple)):
+        return all(_said(v, say) for v in data)
+    return data is None or data == "" or str(data) in say

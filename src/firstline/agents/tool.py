@@ -8,10 +8,12 @@
             username: the account's username, e.g. "j.okafor".
         '''
 
-The summary line and the ``Args:`` descriptions are what the model reads: write them for the
-model. A first parameter annotated ``RunContext`` receives the run's context and is not part of
-the schema. Arguments are validated with pydantic before the function runs; a validation error
-goes back to the model as a message it can correct (bounded by the runner).
+The summary (the docstring's first paragraph, on one line) and the ``Args:`` descriptions are what
+the model reads: write them for the model, briefly, since every call of the agent sends them. Later
+paragraphs are notes for people and are not sent. A first parameter annotated ``RunContext``
+receives the run's context and is not part of the schema. Arguments are validated with pydantic
+before the function runs; a validation error goes back to the model as a message it can correct
+(bounded by the runner).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pydantic import ConfigDict, ValidationError, create_model
 from firstline.errors import ToolRetry
 from firstline.llm.messages import ToolSpec
 
-__all__ = ["Risk", "Tool", "tool"]
+__all__ = ["Offered", "Risk", "Tool", "compact_schema", "tool"]
 
 Risk = Literal["read", "write", "destructive"]
+Offered = Literal["always", "unverified"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Tool:
     risk: Risk = "read"
     takes_context: bool = False
     _model: Any = field(default=None, repr=False, compare=False)
+    # When a model is offered the tool (see agents.prompting): always, or only while the requester's identity is
+    # unverified (the identity check's own tools); and for which intents of the conversation's topic (None: all).
+    offered: Offered = "always"
+    intents: tuple[str, ...] | None = None
 
     @property
     def spec(self) -> ToolSpec:
@@ -100,7 +107,7 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return summary, descriptions
 
 
-def _build(function: Callable[..., Any], name: str | None, risk: Risk) -> Tool:
+def _build(function: Callable[..., Any], name: str | None, risk: Risk, offered: Offered = "always") -> Tool:
     from firstline.agents.context import RunContext
 
     signature = inspect.signature(function)
@@ -120,27 +127,61 @@ def _build(function: Callable[..., Any], name: str | None, risk: Risk) -> Tool:
 
         fields[param.name] = (annotation, Field(default, description=descriptions.get(param.name)))
     model = create_model(f"{function.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
-    schema = model.model_json_schema()
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-    return Tool(name or function.__name__, summary, schema, function, risk, takes_context, model)
+    description = " ".join(summary.split("\n\n")[0].split())  # the first paragraph, on one line
+    schema = compact_schema(model.model_json_schema())
+    return Tool(name or function.__name__, description, schema, function, risk, takes_context, model, offered)
+
+
+def _empty(value: Any) -> bool:
+    """None, False, "", [] or {}: a default that says no more than leaving the argument out (0 says more)."""
+    return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema without what a model does not need to read: titles, ``additionalProperties``
+    (arguments are validated here, and an extra one comes back as a correction), ``anyOf [T, null]`` for an
+    optional argument (left out means null), and empty defaults (an argument left out of ``required`` is
+    optional). Meaningful defaults ("wipe", "black"), enums and descriptions stay."""
+    schema = {k: v for k, v in schema.items() if k not in ("title", "additionalProperties")}
+    required = set(schema.get("required", ()))
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        if "default" in prop and _empty(prop["default"]):
+            del prop["default"]
+        options = prop.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            (kept,) = [o for o in options if o != {"type": "null"}]
+            if set(kept) == {"type"} and isinstance(kept["type"], str):
+                del prop["anyOf"]
+                prop = {"type": kept["type"] if name not in required else [kept["type"], "null"], **prop}
+        properties[name] = prop
+    if "properties" in schema:
+        schema["properties"] = properties
+    return schema
 
 
 @overload
 def tool(function: Callable[..., Any], /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, risk: Risk = "read") -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    *, name: str | None = None, risk: Risk = "read", offered: Offered = "always"
+) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
 def tool(
-    function: Callable[..., Any] | None = None, /, *, name: str | None = None, risk: Risk = "read"
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    risk: Risk = "read",
+    offered: Offered = "always",
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed, documented function (sync or async) into a :class:`Tool`."""
     if function is not None:
-        return _build(function, name, risk)
+        return _build(function, name, risk, offered)
 
     def decorate(fn: Callable[..., Any]) -> Tool:
-        return _build(fn, name, risk)
+        return _build(fn, name, risk, offered)
 
     return decorate

@@ -30,8 +30,22 @@ def matchup(
     turn_s: Annotated[float, typer.Option(help="budget per model call")] = 300.0,
     max_turns: Annotated[int, typer.Option(min=1, max=20, help="model calls allowed per user turn")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    prompts: Annotated[
+        bool,
+        typer.Option(
+            "--prompts",
+            help="instead: meter the prompts a model making the offline engine's calls is sent, and report tokens "
+            "and cost per 1,000 tickets for every catalog model (no endpoint needed)",
+        ),
+    ] = False,
+    layout: Annotated[
+        str, typer.Option(help="with --prompts: how the server lays out tools, json (Qwen, Mistral) or signatures")
+    ] = "json",
 ) -> None:
     """Score each model on the helpdesk scenarios: task success, pass^k, latency, tokens and cost, license."""
+    if prompts:
+        _prompt_report(scenarios, limit, out, max_turns, as_json, layout)
+        return
     from firstline.cli.main import console, err, fail, print_json, printable, settings_or_exit
     from firstline.directory import load_org
     from firstline.evals.matchup import Contender, chart, run_matchup
@@ -105,3 +119,69 @@ def matchup(
     console.print(table)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'matchup.png'}")
+
+
+def _prompt_report(
+    scenarios: Path | None, limit: int | None, out: Path | None, max_turns: int, as_json: bool, layout: str
+) -> None:
+    """``matchup --prompts``: the scenario suite through the prompt meter, one row per catalog model."""
+    from firstline.cli.main import console, err, fail, print_json, printable, settings_or_exit
+    from firstline.directory import load_org
+    from firstline.evals.prompt_tokens import LAYOUTS, measure, meter_suite, summary
+    from firstline.evals.scenarios import load_scenarios
+    from firstline.llm.catalog import load_catalog
+    from firstline.runtime import Runtime, demo_org, demo_runbooks
+
+    settings = settings_or_exit()
+    try:
+        if layout not in LAYOUTS:
+            raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+        suite = load_scenarios(scenarios)[:limit] if limit else load_scenarios(scenarios)
+        if not suite:
+            raise ConfigError(f"No scenarios found in {scenarios}")
+        catalog = load_catalog(settings.data_dir / "models.yaml")
+        with Runtime(settings) as runtime:
+            if runtime.knowledge.stats().chunks == 0:
+                runtime.knowledge.ingest([demo_runbooks()])
+            tickets, failed = asyncio.run(
+                meter_suite(
+                    suite,
+                    org=load_org(demo_org()),
+                    triage=runtime.triage,
+                    knowledge=runtime.knowledge,
+                    max_turns=max_turns,
+                    progress=None if as_json else lambda line: err.print(f"[dim]{printable(line)}[/]", highlight=False),
+                )
+            )
+        rows = measure(tickets, catalog, layout=layout)
+    except FirstlineError as exc:
+        fail(exc)
+    data = {**summary(tickets, failed), "layout": layout, "rows": [r.as_dict() for r in rows]}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "prompt_tokens.json").write_text(json.dumps(data, indent=2) + "\n")
+    if as_json:
+        print_json(data)
+        return
+    table = Table(
+        "model", "tokenizer", "prompt tokens / ticket (p95, max)", "per call", "cached / ticket",
+        "completion / ticket", "$ / 1k tickets",
+    )  # fmt: skip
+    for r in rows:
+        cost = "-" if r.cost_per_1k_tickets_usd is None else f"{r.cost_per_1k_tickets_usd:.2f}"
+        table.add_row(
+            printable(r.model),
+            printable(r.tokenizer),
+            f"{r.prompt_tokens_per_ticket:,.0f} ({r.prompt_tokens_p95:,.0f}, {r.prompt_tokens_max:,.0f})",
+            f"{r.prompt_tokens_per_call:,.0f}",
+            f"{r.cached_tokens_per_ticket:,.0f}",
+            f"{r.completion_tokens_per_ticket:,.0f}",
+            cost,
+        )
+    console.print(table)
+    console.print(
+        f"{data['tickets']} tickets (one per scenario), {data['calls_per_ticket']} model calls per ticket as the "
+        f"offline engine makes them; tools laid out as {layout}. Method: docs/llm.md, 'Prompt size and cost'."
+    )
+    if failed:
+        console.print(f"[yellow]scenarios that missed their end state under the meter: {', '.join(failed)}[/]")

@@ -33,7 +33,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from firstline.agents import Agent, Approval, Runner, RunState
+from firstline.agents import Agent, Approval, RunEvent, Runner, RunState
 from firstline.agents.budget import TurnBudget
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
@@ -97,6 +97,7 @@ class Helpdesk:
         account_rules: AccountRules | None = None,
         beneficiary: Beneficiary | None = None,
         budgets: TurnBudgets | None = None,
+        pre_route: bool | None = None,
         max_turns: int = 10,
         incident_window: timedelta = timedelta(hours=4),
         incident_threshold: int = 3,
@@ -112,6 +113,9 @@ class Helpdesk:
         self.engine_name = getattr(self.engine, "name", "llm")
         # Turns a language model takes part in have their channel's time budget (helpdesk/pacing.py).
         self.budgets = None if isinstance(self.engine, OfflineEngine) else (budgets or TurnBudgets())
+        # A language model skips the triage call when the classifier is sure (one call and ~1,000 prompt tokens
+        # fewer per new topic: bench/prompt_tokens.py); unsure requests still go to the triage agent.
+        self.pre_route = not isinstance(self.engine, OfflineEngine) if pre_route is None else pre_route
         self.agents = build_agents()
         self.policy = HelpdeskPolicy(account_rules)
         self.who = Identities(directory, self.conversations)
@@ -309,6 +313,12 @@ class Helpdesk:
             if refused is not None:
                 return refused
         context = turn.context(run_state)
+        if start == TRIAGE and turn.triage is not None and self._pre_routes(turn.triage):
+            start = turn.triage.agent  # the classifier is sure: no model call to route it again
+            if run_state is not None:
+                run_state.agent = start
+            why = f"classifier: {turn.triage.intent} ({turn.triage.confidence:.2f})"
+            turn.on_event(RunEvent("routed", start, {"source": TRIAGE, "reason": why}))
         if code is not None:
             context.secrets["code"] = code
         try:
@@ -317,6 +327,19 @@ class Helpdesk:
             log.exception("turn failed in conversation %s", conversation.id)
             return turn.failed(exc)
         return turn.finish(result.state, context, raw)
+
+    def _pre_routes(self, result: TriageResult) -> bool:
+        """Whether a language-model engine starts at the specialist the classifier chose: only when it is sure
+        (no clarifying question, confidence over the threshold, no injection suspected). The offline engine
+        routes with the same classifier itself, so it always starts at triage."""
+        return (
+            self.pre_route
+            and result.agent in self.agents
+            and result.agent != TRIAGE
+            and result.clarify is None
+            and not result.injection
+            and result.confidence >= self.triage.threshold
+        )
 
     def _refuse_before_run(
         self,

@@ -49,6 +49,10 @@ class ModelInfo:
     benchmarks: dict[str, float] = field(default_factory=dict)
     source: str = ""
     as_of: str = ""
+    # How prompts are counted for this model: "gguf:<python package>" (the tokenizer of the GGUF that package
+    # ships), or None for Firstline's stated estimate (firstline.evals.prompt_tokens).
+    tokenizer: str | None = None
+    cache_min_tokens: int | None = None  # the provider's shortest cacheable prompt prefix; None: 1,024
 
     @property
     def priced(self) -> bool:
@@ -95,6 +99,8 @@ class ModelInfo:
             "benchmarks": dict(self.benchmarks),
             "source": self.source,
             "as_of": self.as_of,
+            "tokenizer": self.tokenizer,
+            "cache_min_tokens": self.cache_min_tokens,
         }
 
 
@@ -122,6 +128,8 @@ def _parse(path: Path) -> list[ModelInfo]:
                 benchmarks={str(k): float(v) for k, v in (e.get("benchmarks") or {}).items()},
                 source=str(e.get("source", "")),
                 as_of=str(e.get("as_of", "")),
+                tokenizer=str(e["tokenizer"]) if e.get("tokenizer") else None,
+                cache_min_tokens=int(e["cache_min_tokens"]) if e.get("cache_min_tokens") is not None else None,
             )
             for e in raw
         ]

@@ -9,7 +9,9 @@ offers it over TLS — and :meth:`ModelIO.close` closes them all at shutdown.
 
 A call made from any other loop hops to the I/O loop and back (tens of microseconds); a call made on
 the I/O loop itself runs directly. Streams cross the same way, item by item, and a caller that stops
-reading (a client went away, a budget ran out) cancels the producer on the I/O loop.
+reading (a client went away, a budget ran out) cancels the producer on the I/O loop. Turns themselves
+run on :class:`LoopThreads`: worker threads that each keep one event loop for their lifetime, so a turn
+does not pay for a new loop (``asyncio.run``) either.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["ModelIO", "http_options"]
+__all__ = ["LoopThreads", "ModelIO", "http_options"]
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +217,48 @@ class ModelIO:
     @property
     def running(self) -> bool:
         return self._loop is not None and self._loop.is_running()
+
+
+class LoopThreads:
+    """A pool of worker threads, each with one event loop kept for its life, that run coroutines to the end.
+
+    ``submit(make)`` runs ``make()`` on a worker's loop and returns a concurrent future; ``run(make)`` does the
+    same from a worker thread itself. Synchronous work inside the coroutine (stores, the offline engine) blocks
+    only its worker; model I/O hops to :class:`ModelIO`'s loop. ``shutdown()`` waits for running work, then
+    closes every loop (cancelling what a coroutine left behind)."""
+
+    def __init__(self, workers: int = 8, name: str = "firstline-turn") -> None:
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._local = threading.local()
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._lock = threading.Lock()
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``make()`` to the end on this thread's loop (made on first use), in the caller's context."""
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None:
+            loop = self._local.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            with self._lock:
+                self._loops.append(loop)
+        try:
+            return loop.run_until_complete(make())
+        finally:
+            left = asyncio.all_tasks(loop)
+            if left:  # what the coroutine started and left running does not outlive it
+                for task in left:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+
+    def submit(self, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
+        return self.executor.submit(self.run, make)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+        with self._lock:
+            loops, self._loops = self._loops, []
+        for loop in loops:  # idle and clean (see run): closing needs no running
+            loop.close()
 
 
 class _Failure:

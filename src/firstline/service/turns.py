@@ -1,7 +1,8 @@
 """Running helpdesk turns for the API: off the event loop, past client disconnects, as SSE when asked.
 
 A turn runs on a worker thread of its own pool (the offline engine is CPU-bound and the stores are
-synchronous), in a copy of the request's context so its log lines and spans carry the request id.
+synchronous), on that thread's long-lived event loop (``LoopThreads``; model calls hop to the model-I/O
+loop), in a copy of the request's context so its log lines and spans carry the request id.
 The task is held by :class:`TurnRunner` until it finishes, so a client that goes away does not cancel
 it, and the app waits for running turns before the stores close.
 """
@@ -14,12 +15,12 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 from firstline.errors import FirstlineError
 from firstline.helpdesk.reply import DeskReply
+from firstline.llm.pool import LoopThreads
 from firstline.service.observability import Metrics
 
 __all__ = ["Translator", "TurnRunner", "anchor", "public_reply", "sse", "stream_events"]
@@ -53,7 +54,7 @@ class TurnRunner:
 
     def __init__(self, metrics: Metrics, workers: int = 8) -> None:
         self.metrics = metrics
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="firstline-turn")
+        self.loops = LoopThreads(workers, "firstline-turn")
         self.running: set[asyncio.Future[dict[str, Any]]] = set()
 
     def start(self, turn: TurnFn, sink: EventSink | None = None) -> asyncio.Future[dict[str, Any]]:
@@ -70,14 +71,14 @@ class TurnRunner:
             started = time.perf_counter()
             self.metrics.turns_in_flight.inc()
             try:
-                reply: dict[str, Any] = asyncio.run(turn(collect)).as_dict()
+                reply: dict[str, Any] = self.loops.run(lambda: turn(collect)).as_dict()
             finally:
                 self.metrics.turns_in_flight.dec()
             self.metrics.observe_turn(reply, time.perf_counter() - started, seen)
             return reply
 
         context = contextvars.copy_context()
-        future = loop.run_in_executor(self.executor, context.run, work)
+        future = loop.run_in_executor(self.loops.executor, context.run, work)
         self.running.add(future)
         future.add_done_callback(self.running.discard)
         return future
@@ -86,7 +87,7 @@ class TurnRunner:
         """Wait for every running turn (at shutdown, before the stores close)."""
         if self.running:
             await asyncio.gather(*self.running, return_exceptions=True)
-        self.executor.shutdown(wait=True)
+        self.loops.shutdown()
 
 
 def sse(kind: str, data: dict[str, Any]) -> bytes:

@@ -17,12 +17,12 @@ __all__ = ["CONVERSATION_TOOLS"]
 
 @tool
 def escalate_to_human(ctx: RunContext, summary: str) -> str:
-    """Hand this conversation's problem to the Tier-2 team with a summary they can act on.
+    """Hand the problem to the Tier-2 team with a summary they can act on.
 
     Use it when Tier-1 cannot fix the problem, a tool failed, or the user asks for a person.
 
     Args:
-        summary: what the user sees, what was tried, and the names of devices, printers or extensions involved.
+        summary: the problem, what was tried, and the devices involved.
     """
     ticket = conversation_ticket(ctx)
     if ticket.requester != (ctx.requester or "").lower():
@@ -37,10 +37,10 @@ def escalate_to_human(ctx: RunContext, summary: str) -> str:
 
 @tool
 def mark_resolved(ctx: RunContext, note: str) -> str:
-    """Record that this conversation's problem is fixed (the user confirmed, or the fix was applied).
+    """Record that the problem is fixed (the user confirmed, or the fix was applied).
 
     Args:
-        note: what fixed it, e.g. "account unlocked after identity check".
+        note: what fixed it.
     """
     number = ctx.ticket_number
     if number is None:

@@ -30,7 +30,7 @@ def _masked(phone: str) -> str:
 
 @tool
 def send_verification_code(ctx: RunContext) -> Result:
-    """Send a one-time six-digit code to the requester's registered mobile (or e-mail) to verify who they are.
+    """Send a six-digit code to the requester's registered phone to verify who they are.
 
     Use it before any change to an account. Never ask the user for their password.
     """
@@ -42,12 +42,12 @@ def send_verification_code(ctx: RunContext) -> Result:
 
 @tool
 def verify_identity(ctx: RunContext, code: str = "[code]") -> str:
-    """Check the one-time code the user typed; on success the requester counts as verified for this conversation.
+    """Check the code the user typed; on success the requester is verified.
 
     Codes are taken out of the user's message before you see it and shown as [code]: pass "[code]".
 
     Args:
-        code: "[code]" for the code the user just typed (or six digits given any other way).
+        code: "[code]" for the code the user just typed.
     """
     person, _ = _me(ctx)
     typed = ctx.secrets.get("code") if code.strip() in ("", PLACEHOLDERS["code"]) else code
