@@ -1,4 +1,4 @@
-"""Run every benchmark in turn (about 25-35 minutes on 2 cores); results land in bench/results/."""
+"""Run every benchmark in turn (about 35-45 minutes on 2 cores); results land in bench/results/."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ for script, extra in (
     ("helpdesk.py", []),
     ("load.py", ["--think", "0,1-3"]),
     ("webchat_load.py", []),
+    ("redaction.py", []),
+    ("llm_turn.py", []),
+    ("service_ttft.py", []),
+    ("turn_budget.py", []),
+    ("prompt_tokens.py", []),
 ):
     print(f"== {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)

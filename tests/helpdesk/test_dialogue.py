@@ -264,3 +264,14 @@ def test_asking_for_a_person_again_is_never_told_to_ask_for_a_person(helpdesk_wo
     again = asyncio.run(desk.ask("a person please", requester=who, conversation_id=cid))
     assert "'a person please'" not in again.reply and "4357" in again.reply, again.reply
     assert again.ticket is not None and again.ticket["number"] in again.reply
+
+
+def test_yes_send_a_code_after_one_was_sent_says_it_is_on_its_way(helpdesk_world: HelpdeskWorld) -> None:
+    desk, sent = helpdesk_world.desk()
+    first = ask(desk, "I'm locked out of my account")
+    assert first.awaiting == "code" and RUBY in sent
+    code = sent.pop(RUBY)
+    again = ask(desk, "yes please send a code", cid=first.conversation_id)
+    assert "already on its way" in again.reply and again.awaiting == "code" and RUBY not in sent  # no second code
+    done = ask(desk, code, cid=first.conversation_id)
+    assert "unlocked" in done.reply

@@ -212,7 +212,7 @@ def chat(user: UserOption = None, conversation: ConversationOption = None) -> No
     from firstline.cli.main import console, err, fail, printable
 
     try:
-        with _runtime() as runtime:
+        with _runtime() as runtime, asyncio.Runner() as loop:  # one event loop for the session, as a service worker
             _ready(runtime)
             desk = runtime.helpdesk
             console.print("[bold]Firstline[/] IT service desk. Type your problem; /new starts over, /quit ends.")
@@ -230,7 +230,7 @@ def chat(user: UserOption = None, conversation: ConversationOption = None) -> No
                     continue
                 try:
                     started = time.time()
-                    reply = asyncio.run(
+                    reply = loop.run(
                         desk.ask(text, requester=user, conversation_id=current, channel="cli", on_event=_holding)
                     )
                 except FirstlineError as exc:

@@ -362,6 +362,11 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
     if act == "not_fixed":
         return "Sorry to hear that. What isn't working? Tell me in a sentence what you see."
     if act == "affirm":
+        if pending is not None and pending.kind == "code":  # "yes, send me a code": it is already on its way
+            return (
+                "The code is already on its way to your registered mobile: type the six digits here when it "
+                "arrives. If it doesn't come within a couple of minutes, say 'send a new code'."
+            )
         return "Sorry, I'm not sure what you're saying yes to. What can I help with?"
     return compose("OK.", open_topics(dialogue), "Is there anything else I can help with?")
 

@@ -413,7 +413,13 @@ class Turn:
         changed = any(a.get("risk", "read") != "read" for a in done)
         tried = [a for a in context.audit if a.get("risk", "read") != "read" and a["outcome"] != "approval_requested"]
         if tried and not changed and self._by_model():  # facts, not a model's word for what happened
-            reply = _nothing_changed(names, context.verified, self._problems())
+            if self.rejected is not None:
+                what, by, why = self.rejected
+                reply = (
+                    f"Nothing has been changed: the request to {what} was declined by {by}: {why or 'no reason given'}."
+                )
+            else:
+                reply = _nothing_changed(names, context.verified, self._problems())
         parts = [reply]
         if run_state.status == "paused":
             topic.status = "awaiting_approval"

@@ -150,8 +150,10 @@ class FallbackChain:
                     limit = min(limit, deadline - now)
                 if limit <= 0:
                     raise ModelCallError(model.name, "timeout", "latency budget spent")
+                # One timer per wait, and none while the caller handles an item (wait_for would make a task each).
                 try:
-                    item = await asyncio.wait_for(stream.__anext__(), timeout=limit)
+                    async with asyncio.timeout(limit):
+                        item = await stream.__anext__()
                 except StopAsyncIteration:
                     raise ModelCallError(model.name, "broken_stream", "no final response") from None
                 except TimeoutError:

@@ -103,9 +103,9 @@ class Translator:
 
     ``token`` events are the model's text deltas as they arrive; ``token_reset`` tells the client to drop
     what it drew so far (the model failed mid-answer, or the desk will write this reply itself); ``holding``
-    is the message an employee reads at once when the turn runs past its budget. An engine that does not
-    stream (the offline engine answers whole) has its message sent as word tokens, so every client can
-    draw replies the same way; ``done`` carries the reply as stored, which replaces the draft."""
+    is the message an employee reads at once when the turn runs past its budget. Text that arrives whole (the
+    offline engine's answer) goes out word by word, so every client draws replies the same way; ``done``
+    carries the reply as stored, which replaces the draft."""
 
     def __init__(self, *, agent_view: bool) -> None:
         self.agent_view = agent_view
@@ -113,9 +113,9 @@ class Translator:
 
     def __call__(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         kind, agent = event.get("kind"), event.get("agent", "")
-        if kind == "token":
+        if kind == "token":  # a delta that is more than a word (the offline engine's whole answer) goes word by word
             self.streamed = True
-            return [("token", {"text": str(event.get("text", "")), "agent": agent})]
+            return [("token", {"text": piece, "agent": agent}) for piece in _words(str(event.get("text", "")))]
         if kind == "token_reset":
             self.streamed = False
             return [("token_reset", {"agent": agent, "reason": event.get("reason", "")})]
