@@ -41,7 +41,7 @@ from firstline.llm.anthropic_wire import to_anthropic_messages, tool_choice
 from firstline.llm.catalog import ModelInfo
 from firstline.llm.messages import ChatRequest, ModelResponse, StreamItem, StreamReset, ToolCall, Usage
 from firstline.llm.openai_compat import MALFORMED_ARGUMENTS, parse_arguments
-from firstline.llm.pool import ModelIO, http_options
+from firstline.llm.pool import ModelIO, PooledCalls, http_options
 
 __all__ = ["LEGACY_API_VERSION", "REPLY_TOOL", "AnthropicModel", "AnthropicResponse", "to_anthropic_messages"]
 
@@ -114,7 +114,7 @@ class _Assembly:
         return "".join(text), calls, "".join(reasoning)
 
 
-class AnthropicModel:
+class AnthropicModel(PooledCalls):
     """A :class:`~firstline.llm.messages.ChatModel` over Anthropic's ``/v1/messages`` (see the module docstring)."""
 
     def __init__(
@@ -205,19 +205,6 @@ class AnthropicModel:
 
     # -- ChatModel -------------------------------------------------------------------------------
 
-    async def complete(self, request: ChatRequest) -> ModelResponse:
-        if self._shared is not None:
-            return await self._complete(request)
-        return await self.io.call(lambda: self._complete(request))
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        if self._shared is not None:
-            async for item in self._stream(request):
-                yield item
-            return
-        async for item in self.io.stream(lambda: self._stream(request)):
-            yield item
-
     async def _complete(self, request: ChatRequest) -> AnthropicResponse:
         started = self._clock()
         try:
@@ -307,8 +294,9 @@ class AnthropicModel:
 
     def _client(self) -> anthropic.AsyncAnthropic:
         """The endpoint's pooled client (on the I/O loop), or the injected one."""
-        if self._shared is not None:
-            return self._shared
+        shared: anthropic.AsyncAnthropic | None = self._shared
+        if shared is not None:
+            return shared
         key = ("anthropic", self.base_url, self._api_key, self._timeout_s, self.anthropic_version)
         return self.io.client(key, self._new_client, _close_client)
 

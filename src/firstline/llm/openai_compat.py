@@ -24,7 +24,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from firstline.errors import ModelCallError
 from firstline.llm.catalog import ModelInfo
 from firstline.llm.messages import ChatRequest, Message, ModelResponse, StreamItem, ToolCall, Usage
-from firstline.llm.pool import ModelIO, http_options
+from firstline.llm.pool import ModelIO, PooledCalls, http_options
 from firstline.llm.profiles import ModelProfile, profile
 
 __all__ = ["MALFORMED_ARGUMENTS", "OpenAICompatModel", "to_openai_messages"]
@@ -103,7 +103,7 @@ class _Assembly:
         return tuple(out)
 
 
-class OpenAICompatModel:
+class OpenAICompatModel(PooledCalls):
     """A :class:`~firstline.llm.messages.ChatModel` over an OpenAI-compatible ``/v1/chat/completions``."""
 
     def __init__(
@@ -205,19 +205,6 @@ class OpenAICompatModel:
 
     # -- ChatModel -------------------------------------------------------------------------------
 
-    async def complete(self, request: ChatRequest) -> ModelResponse:
-        if self._shared is not None:
-            return await self._complete(request)
-        return await self.io.call(lambda: self._complete(request))
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        if self._shared is not None:
-            async for item in self._stream(request):
-                yield item
-            return
-        async for item in self.io.stream(lambda: self._stream(request)):
-            yield item
-
     async def _complete(self, request: ChatRequest) -> ModelResponse:
         started = self._clock()
         try:
@@ -300,8 +287,9 @@ class OpenAICompatModel:
 
     def _client(self) -> openai.AsyncOpenAI:
         """The endpoint's pooled client (on the I/O loop), or the injected one."""
-        if self._shared is not None:
-            return self._shared
+        shared: openai.AsyncOpenAI | None = self._shared
+        if shared is not None:
+            return shared
         key = ("openai", self.base_url, self._api_key, self._timeout_s)
         return self.io.client(key, self._new_client, _close_client)
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hasha
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["LoopThreads", "ModelIO", "http_options"]
+__all__ = ["LoopThreads", "ModelIO", "PooledCalls", "http_options"]
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,33 @@ class ModelIO:
     @property
     def running(self) -> bool:
         return self._loop is not None and self._loop.is_running()
+
+
+class PooledCalls:
+    """``complete`` and ``stream`` for a provider whose calls run on ``self.io`` (its pooled clients live there),
+    or on the caller's loop when a client was injected (``self._shared``, a test's or an application's)."""
+
+    io: ModelIO
+    _shared: Any
+
+    async def _complete(self, request: Any) -> Any:  # pragma: no cover - each provider has its own
+        raise NotImplementedError
+
+    def _stream(self, request: Any) -> AsyncIterator[Any]:  # pragma: no cover - each provider has its own
+        raise NotImplementedError
+
+    async def complete(self, request: Any) -> Any:
+        if self._shared is not None:
+            return await self._complete(request)
+        return await self.io.call(lambda: self._complete(request))
+
+    async def stream(self, request: Any) -> AsyncIterator[Any]:
+        if self._shared is not None:
+            async for item in self._stream(request):
+                yield item
+            return
+        async for item in self.io.stream(lambda: self._stream(request)):
+            yield item
 
 
 class LoopThreads:
