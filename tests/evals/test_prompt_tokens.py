@@ -32,10 +32,11 @@ from firstline.llm.testing import ScriptedModel, say
 from firstline.testing.helpdesk import HelpdeskWorld
 
 # The guard: the suite's mean prompt per ticket, counted with the stated estimate (UTF-8 bytes / 4) on the json
-# layout. Measured 4,020 (p95 9,343) with the classifier routing sure requests itself, down from 9,516 before the
-# prompts were made lean (see docs/llm.md). Lower it when prompts shrink; never raise it to let them grow.
-MAX_MEAN_PROMPT_TOKENS = 4_100
-MAX_P95_PROMPT_TOKENS = 9_600
+# layout. Measured 3,599 (p95 8,448) with the classifier routing sure requests itself and the policy's offers
+# filter, down from 9,516 before the prompts were made lean (see docs/llm.md). Lower it when prompts shrink; never
+# raise it to let them grow.
+MAX_MEAN_PROMPT_TOKENS = 3_700
+MAX_P95_PROMPT_TOKENS = 8_700
 
 UNLOCK = ToolSpec(
     "unlock_account",
@@ -161,7 +162,7 @@ def test_a_focused_call_lists_the_intent_s_tools_and_drops_the_identity_check_on
     assert focus(security, context) == "account_unlock"
     names = [t.name for t in build_request(security, [Message("user", "locked out")], context).tools]
     assert "unlock_account" in names and "report_phishing" not in names and "reset_mfa" not in names
-    assert names[-3:] == ["send_verification_code", "verify_identity", "transfer_to_triage"]
+    assert names[-3:] == ["transfer_to_triage", "send_verification_code", "verify_identity"]  # varying tools last
     context.verified = True
     after = [t.name for t in build_request(security, [Message("user", "locked out")], context).tools]
     assert after == [n for n in names if n not in ("send_verification_code", "verify_identity")]

@@ -29,6 +29,13 @@ class Decision:
 class ToolPolicy:
     """Decides per call; subclass or replace to add rules (e.g. VIP accounts always need approval)."""
 
+    conditional: frozenset[str] = frozenset()  # tools ``offers`` may leave out: listed last (stable prefixes)
+
+    def offers(self, tool: Tool, context: RunContext) -> bool:
+        """Whether a model is shown ``tool`` now: False only for a tool every call of which would be refused in
+        ``context`` whatever its arguments (it is left out of the prompt; a call that names it is still decided)."""
+        return True
+
     def decide(self, tool: Tool, context: RunContext, approved: bool = False, call: ToolCall | None = None) -> Decision:
         """The verdict on running ``tool`` (with ``call``'s arguments, when known) in ``context``."""
         if tool.risk == "read":

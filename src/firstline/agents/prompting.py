@@ -26,6 +26,7 @@ from typing import Any
 
 from firstline.agents.agent import Agent
 from firstline.agents.context import RunContext
+from firstline.agents.policy import ToolPolicy
 from firstline.agents.result import ToolOutcome
 from firstline.llm.messages import ChatRequest, Message, ToolSpec
 
@@ -57,15 +58,21 @@ LIMITS = PromptLimits()
 
 
 def build_request(
-    agent: Agent, messages: Sequence[Message], context: RunContext, *, limits: PromptLimits = LIMITS
+    agent: Agent,
+    messages: Sequence[Message],
+    context: RunContext,
+    *,
+    limits: PromptLimits = LIMITS,
+    policy: ToolPolicy | None = None,
 ) -> ChatRequest:
-    """The request for ``agent``'s next model call over the run's ``messages``."""
+    """The request for ``agent``'s next model call over the run's ``messages``; ``policy`` leaves out the tools
+    that every call would be refused now (``ToolPolicy.offers``)."""
     system = instructions_for(agent, focus(agent, context))
     if context.briefing:  # one system message: some templates repeat the tool list in each of them
         system = f"{system}\n\n{render_briefing(context.briefing, messages, agent.name)}"
     return ChatRequest(
         (Message("system", system), *compact_history(messages, limits)),
-        tool_specs(agent, context),
+        tool_specs(agent, context, policy),
         metadata={
             "agent": agent.name,
             "conversation_id": context.conversation_id,
@@ -75,20 +82,28 @@ def build_request(
     )
 
 
-def tool_specs(agent: Agent, context: RunContext) -> tuple[ToolSpec, ...]:
-    """What the model is offered: the agent's tools in their fixed order, then its handoffs.
+def tool_specs(agent: Agent, context: RunContext, policy: ToolPolicy | None = None) -> tuple[ToolSpec, ...]:
+    """What the model is offered: the agent's tools in their fixed order, its handoffs, then the tools the policy
+    offers only sometimes (``ToolPolicy.conditional``), last so that the prefix before them stays the same from
+    call to call and providers' prompt caches apply.
 
     When the briefing names this agent's topic intent and a tool of the agent serves it (``Tool.intents``),
     only the tools serving that intent (or every intent) are listed. The identity check's tools
-    (``offered="unverified"``) come last, and only while the requester is unverified and a listed tool
-    changes something. A tool left out still runs if a model names it: the runner looks tools up on the agent.
+    (``offered="unverified"``) are listed only while the requester is unverified and a listed tool changes
+    something. A tool the policy would refuse whatever the call (``ToolPolicy.offers``) is left out. A tool left
+    out still runs if a model names it: the runner looks tools up on the agent, and the policy decides.
     """
     intent = focus(agent, context)
     tools = [t for t in agent.tools if t.intents is None or intent is None or intent in t.intents]
-    listed = [t for t in tools if t.offered == "always"]
-    if not context.verified and any(t.risk != "read" for t in listed):
-        listed += [t for t in tools if t.offered == "unverified"]
-    return tuple([t.spec for t in listed] + [handoff_spec(h.tool_name, h.description) for h in agent.handoffs])
+    late: frozenset[str] = getattr(policy, "conditional", frozenset())  # a policy may be any object with decide()
+    offers = getattr(policy, "offers", None)
+    stable = [t for t in tools if t.offered == "always" and t.name not in late]
+    extra = [t for t in tools if t.offered == "always" and t.name in late]
+    if not context.verified and any(t.risk != "read" for t in stable + extra):
+        extra += [t for t in tools if t.offered == "unverified"]
+    extra = [t for t in extra if offers is None or offers(t, context)]
+    handoffs = [handoff_spec(h.tool_name, h.description) for h in agent.handoffs]
+    return tuple([t.spec for t in stable] + handoffs + [t.spec for t in extra])
 
 
 def focus(agent: Agent, context: RunContext) -> str | None:

@@ -257,7 +257,7 @@ class Runner:
         while state.turns < self.max_turns:
             state.turns += 1
             agent = self.agent(state.agent)
-            request = build_request(agent, state.messages, context)
+            request = build_request(agent, state.messages, context, policy=self.policy)
             model = self.fallback if on_fallback and self.fallback is not None else self.model_for(agent)
             budget = context.budget
             if budget is not None:

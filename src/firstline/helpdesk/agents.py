@@ -147,7 +147,7 @@ def build_agents() -> dict[str, Agent]:
     # What each specialist owns, without the "X belongs to Y" tails: the triage instructions list those pairs once.
     handoffs = tuple(Handoff(key, taxonomy.specialists[key].description.split(";")[0]) for key in SPECIALISTS)
     agents = {TRIAGE: Agent(TRIAGE, prompt(TRIAGE), handoffs=handoffs, model_role="triage")}
-    back = Handoff(TRIAGE, "Wrong specialist for this: send it back to triage.")
+    back = Handoff(TRIAGE, "Not this specialist's: send it back to triage.")
     for key in SPECIALISTS:
         own = tools[key]
         shared = tuple(t for t in (*LOOKUP_TOOLS, *CONVERSATION_TOOLS) if t not in own)

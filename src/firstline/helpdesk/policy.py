@@ -79,14 +79,12 @@ class HelpdeskPolicy(ToolPolicy):
                     say=refusal_text(refusal),
                     escalate_to=refusal.team,
                 )
-        if tool.name == "mark_resolved":
-            changed = any(a["outcome"] == "ok" and a.get("risk", "read") != "read" for a in context.audit)
-            if not changed and "resolve" not in context.confirmed:
-                return Decision(
-                    "deny",
-                    "nothing was fixed by a tool in this conversation and the requester has not said it works: ask "
-                    "them whether it is fixed; resolve only after they say so",
-                )
+        if tool.name == "mark_resolved" and not _may_resolve(context):
+            return Decision(
+                "deny",
+                "nothing was fixed by a tool in this conversation and the requester has not said it works: ask "
+                "them whether it is fixed; resolve only after they say so",
+            )
         if tool.name == "close_ticket":
             number = slots.ticket_number(str((call.arguments if call else {}).get("number") or ""))
             if number is None or f"close_ticket:{number}" not in context.confirmed:
@@ -96,3 +94,23 @@ class HelpdeskPolicy(ToolPolicy):
                     "ticket) and close it only after they say yes",
                 )
         return super().decide(tool, context, approved, call)
+
+    conditional = frozenset({"mark_resolved", "close_ticket", "verify_identity", "send_verification_code"})
+
+    def offers(self, tool: Tool, context: RunContext) -> bool:
+        """Resolving is offered once it could be allowed, closing once the requester asked to close a ticket, and
+        checking a code only when the message carried one (the desk took it out into ``context.secrets``), sending
+        one only when it did not."""
+        if tool.name in ("verify_identity", "send_verification_code"):  # a typed code is checked, never re-sent
+            return ("code" in context.secrets) == (tool.name == "verify_identity")
+        if tool.name == "mark_resolved":
+            return _may_resolve(context)
+        if tool.name == "close_ticket":
+            return any(c.startswith("close_ticket:") for c in context.confirmed)
+        return True
+
+
+def _may_resolve(context: RunContext) -> bool:
+    """A change Firstline made in this run succeeded, or the requester said it works."""
+    changed = any(a["outcome"] == "ok" and a.get("risk", "read") != "read" for a in context.audit)
+    return changed or "resolve" in context.confirmed

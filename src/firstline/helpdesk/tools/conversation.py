@@ -17,12 +17,12 @@ __all__ = ["CONVERSATION_TOOLS"]
 
 @tool
 def escalate_to_human(ctx: RunContext, summary: str) -> str:
-    """Hand the problem to the Tier-2 team with a summary they can act on.
+    """Hand the problem to a person (Tier 2) with a summary they can act on.
 
     Use it when Tier-1 cannot fix the problem, a tool failed, or the user asks for a person.
 
     Args:
-        summary: the problem, what was tried, and the devices involved.
+        summary: what is wrong and what was tried.
     """
     ticket = conversation_ticket(ctx)
     if ticket.requester != (ctx.requester or "").lower():
