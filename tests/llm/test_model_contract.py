@@ -79,3 +79,11 @@ class TestAnthropicModel(ChatModelContract):
             for b in m["content"]
             if b["type"] == "tool_result"
         }
+
+
+def test_both_adapters_run_every_contract_case_unchanged() -> None:
+    cases = {name for name in dir(ChatModelContract) if name.startswith("test_")}
+    assert len(cases) >= 15  # 16 cases (some parametrised) when this was written
+    for adapter in (TestOpenAICompatModel, TestAnthropicModel):
+        overridden = {name for name in cases if name in vars(adapter)}
+        assert not overridden, f"{adapter.__name__} replaces contract cases {overridden}"

@@ -24,13 +24,13 @@ from firstline.agents.budget import LatencyMemory, TurnBudget
 from firstline.agents.context import Approval, RunContext
 from firstline.agents.events import EventKind, RunEvent
 from firstline.agents.policy import ToolPolicy
-from firstline.agents.prompting import build_request, render_briefing
+from firstline.agents.prompting import build_request
 from firstline.agents.result import ToolOutcome
 from firstline.agents.tool import Tool
 from firstline.errors import ConfigError, ModelCallError, ToolFailed, ToolRetry
 from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, StreamReset, ToolCall
 
-__all__ = ["RunResult", "RunState", "Runner", "render_briefing"]
+__all__ = ["RunResult", "RunState", "Runner"]
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("firstline.agents")  # a no-op until the service installs a tracer provider

@@ -19,7 +19,11 @@ __all__ = [
     "GREETING",
     "approval_wait",
     "compose",
+    "declined",
+    "nothing_changed",
     "open_topics",
+    "over_limit",
+    "redaction_notice",
     "what_is_approved",
 ]
 
@@ -91,3 +95,54 @@ def open_topics(dialogue: Dialogue, but: Topic | None = None) -> str:
         return ""
     items = "; ".join(f'"{t.label()}"' + (f" ({t.ticket})" if t.ticket else "") for t in topics)
     return f"Still open: {items}. Say 'back to' it whenever you want to carry on."
+
+
+def redaction_notice(kinds: tuple[str, ...] | list[str]) -> str | None:
+    """What the employee is told when a secret was taken out of their message (a typed code: nothing)."""
+    if "password" in kinds:
+        return (
+            "I've taken the password out of your message before saving anything. Please never type a password "
+            "here: nobody at IT will ever ask for it. As it has been typed, change it soon (aka.ms/sspr)."
+        )
+    if "card" in kinds or "cvv" in kinds:
+        return (
+            "I've removed the card details from your message before saving anything. Please don't share card "
+            "numbers in this chat; IT never needs them."
+        )
+    if {"api_key", "token", "private_key", "recovery_key"} & set(kinds):
+        return (
+            "I've removed a key or token from your message before saving anything. Treat it as exposed: "
+            "revoke or rotate it where it was issued."
+        )
+    return None
+
+
+def nothing_changed(names: set[str], verified: bool, problems: list[str]) -> str:
+    """The reply when a model's changes were all refused or failed: what is true, whatever the model said."""
+    if problems:
+        return f"Nothing has been changed. {problems[0]}"
+    if "send_verification_code" in names:
+        return (
+            "Nothing has been changed yet: I need to confirm it's you first. I've sent a six-digit code to your "
+            "registered mobile; type it here and I'll carry on."
+        )
+    if verified:
+        return "Nothing has been changed yet. Tell me again what you need and I'll carry on."
+    return (
+        "Nothing has been changed yet: I need to confirm it's you first. Say 'send me a code' and I'll text a "
+        "six-digit code to your registered mobile."
+    )
+
+
+def over_limit(limited: dict[str, Any]) -> str:
+    ticket = limited.get("ticket")
+    where = f"I've added this to {ticket} instead of opening another ticket" if ticket else "I haven't opened another"
+    return (
+        f"You've raised {limited.get('limit', 'several')} new requests in the last hour, so {where}; the service "
+        "desk will see it there. If it's urgent, call 4357."
+    )
+
+
+def declined(what: str, by: str, why: str) -> str:
+    """The reply when a person declined the action the turn was waiting on (the facts, whatever a model said)."""
+    return f"Nothing has been changed: the request to {what} was declined by {by}: {why or 'no reason given'}."

@@ -47,7 +47,7 @@ from firstline.helpdesk.acts import ActModel, Acts, packaged_act_model_path
 from firstline.helpdesk.agents import TRIAGE, build_agents
 from firstline.helpdesk.beneficiary import Beneficiary
 from firstline.helpdesk.cleaning import understood
-from firstline.helpdesk.compose import approval_wait, compose, open_topics, what_is_approved
+from firstline.helpdesk.compose import approval_wait, compose, open_topics, redaction_notice, what_is_approved
 from firstline.helpdesk.dialogue import Dialogue, Topic
 from firstline.helpdesk.identity import Identities
 from firstline.helpdesk.incidents import IncidentLinker
@@ -62,7 +62,7 @@ from firstline.helpdesk.services import DeskServices
 from firstline.helpdesk.slots import explicit_requests
 from firstline.helpdesk.tools.deps import HelpdeskDeps, OneTimeCodes
 from firstline.helpdesk.triage import MAX_CHARS, Triage, TriageResult
-from firstline.helpdesk.turn import EventSink, Turn, redaction_notice
+from firstline.helpdesk.turn import EventSink, Turn
 from firstline.knowledge.base import KnowledgeBase
 from firstline.llm.messages import ChatModel
 from firstline.redaction import redact

@@ -10,7 +10,15 @@ from firstline.agents import RunContext, RunEvent, RunState
 from firstline.agents.budget import TurnBudget
 from firstline.directory.models import KnownIncident, Person
 from firstline.helpdesk.agents import TRIAGE
-from firstline.helpdesk.compose import FOLLOW_UP, approval_wait, compose, open_topics
+from firstline.helpdesk.compose import (
+    FOLLOW_UP,
+    approval_wait,
+    compose,
+    declined,
+    nothing_changed,
+    open_topics,
+    over_limit,
+)
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
 from firstline.helpdesk.offline import OfflineEngine
 from firstline.helpdesk.pacing import budget_note, holding_text
@@ -27,56 +35,10 @@ from firstline.ticketing import (
     TicketUpdate,
 )
 
-__all__ = ["Turn", "redaction_notice"]
+__all__ = ["Turn"]
 
 EventSink = Callable[[dict[str, Any]], None]
 _ESCALATIONS = ("escalate_to_human", "escalate_ticket")
-
-
-def redaction_notice(kinds: tuple[str, ...] | list[str]) -> str | None:
-    """What the employee is told when a secret was taken out of their message (a typed code: nothing)."""
-    if "password" in kinds:
-        return (
-            "I've taken the password out of your message before saving anything. Please never type a password "
-            "here: nobody at IT will ever ask for it. As it has been typed, change it soon (aka.ms/sspr)."
-        )
-    if "card" in kinds or "cvv" in kinds:
-        return (
-            "I've removed the card details from your message before saving anything. Please don't share card "
-            "numbers in this chat; IT never needs them."
-        )
-    if {"api_key", "token", "private_key", "recovery_key"} & set(kinds):
-        return (
-            "I've removed a key or token from your message before saving anything. Treat it as exposed: "
-            "revoke or rotate it where it was issued."
-        )
-    return None
-
-
-def _nothing_changed(names: set[str], verified: bool, problems: list[str]) -> str:
-    """The reply when a model's changes were all refused or failed: what is true, whatever the model said."""
-    if problems:
-        return f"Nothing has been changed. {problems[0]}"
-    if "send_verification_code" in names:
-        return (
-            "Nothing has been changed yet: I need to confirm it's you first. I've sent a six-digit code to your "
-            "registered mobile; type it here and I'll carry on."
-        )
-    if verified:
-        return "Nothing has been changed yet. Tell me again what you need and I'll carry on."
-    return (
-        "Nothing has been changed yet: I need to confirm it's you first. Say 'send me a code' and I'll text a "
-        "six-digit code to your registered mobile."
-    )
-
-
-def _over_limit(limited: dict[str, Any]) -> str:
-    ticket = limited.get("ticket")
-    where = f"I've added this to {ticket} instead of opening another ticket" if ticket else "I haven't opened another"
-    return (
-        f"You've raised {limited.get('limit', 'several')} new requests in the last hour, so {where}; the service "
-        "desk will see it there. If it's urgent, call 4357."
-    )
 
 
 class Turn:
@@ -338,7 +300,7 @@ class Turn:
             if notice:
                 parts = [notice, *parts]
             if self.rate_limited:
-                parts.append(_over_limit(self.rate_limited))
+                parts.append(over_limit(self.rate_limited))
             text = compose(*parts)
             if text == dialogue.last_reply and dialogue.pending is not None and dialogue.pending.topic == topic.id:
                 text = compose("Sorry, I still need this to carry on:", *parts)  # the same question again
@@ -414,12 +376,9 @@ class Turn:
         tried = [a for a in context.audit if a.get("risk", "read") != "read" and a["outcome"] != "approval_requested"]
         if tried and not changed and self._by_model():  # facts, not a model's word for what happened
             if self.rejected is not None:
-                what, by, why = self.rejected
-                reply = (
-                    f"Nothing has been changed: the request to {what} was declined by {by}: {why or 'no reason given'}."
-                )
+                reply = declined(*self.rejected)
             else:
-                reply = _nothing_changed(names, context.verified, self._problems())
+                reply = nothing_changed(names, context.verified, self._problems())
         parts = [reply]
         if run_state.status == "paused":
             topic.status = "awaiting_approval"

@@ -16,6 +16,7 @@ does not pay for a new loop (``asyncio.run``) either.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import atexit
 import logging
@@ -219,18 +220,21 @@ class ModelIO:
         return self._loop is not None and self._loop.is_running()
 
 
-class PooledCalls:
+class PooledCalls(abc.ABC):
     """``complete`` and ``stream`` for a provider whose calls run on ``self.io`` (its pooled clients live there),
-    or on the caller's loop when a client was injected (``self._shared``, a test's or an application's)."""
+    or on the caller's loop when a client was injected (``self._shared``, a test's or an application's). A
+    provider implements the calls themselves: ``_complete`` and ``_stream``."""
 
     io: ModelIO
     _shared: Any
 
-    async def _complete(self, request: Any) -> Any:  # pragma: no cover - each provider has its own
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def _complete(self, request: Any) -> Any:
+        """One call, on whichever loop runs it."""
 
-    def _stream(self, request: Any) -> AsyncIterator[Any]:  # pragma: no cover - each provider has its own
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _stream(self, request: Any) -> AsyncIterator[Any]:
+        """One streamed call, on whichever loop runs it."""
 
     async def complete(self, request: Any) -> Any:
         if self._shared is not None:
