@@ -59,7 +59,7 @@ async def turns(repeats: int) -> dict[str, Any]:
                         reply = await desk.ask(text, requester=requester, conversation_id=conversation)
                         conversation = reply.conversation_id
                     else:
-                        pending = runtime.tickets.conversations.approvals("pending", conversation)
+                        pending = runtime.conversations.approvals("pending", conversation)
                         if not pending:
                             break
                         decision = turn.get("approve") or turn.get("deny") or {}
@@ -72,7 +72,7 @@ async def turns(repeats: int) -> dict[str, Any]:
                     elapsed = (time.perf_counter() - started) * 1000
                     samples.append(elapsed)
                     by_agent.setdefault(reply.agent or "desk", []).append(elapsed)
-        stored = runtime.tickets.conversations.count()
+        stored = runtime.conversations.count()
     return {
         "turns": summary(samples),
         "by_agent": {agent: summary(values) for agent, values in sorted(by_agent.items())},

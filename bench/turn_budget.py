@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import save, summary
+from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend, load_org
 from firstline.evals.scenarios import ScenarioResult, load_scenarios, run_scenario
 from firstline.helpdesk.desk import Helpdesk
@@ -40,7 +41,7 @@ from firstline.runtime import Runtime, demo_org, demo_runbooks
 from firstline.settings import load_settings
 from firstline.testing.openai_server import FakeOpenAIServer
 from firstline.testing.paced import PacedModel
-from firstline.ticketing import SqlTicketing
+from firstline.ticketing import TicketingBackend
 
 BUDGETS_S = (2.0, 5.0)
 
@@ -92,9 +93,11 @@ async def play(ttft_s: float, token_s: float, concurrency: int, limit: int | Non
         triage, knowledge, org = runtime.triage, runtime.knowledge, load_org(demo_org())
         engine = PacedModel(OfflineEngine(triage), server, ttft_s=ttft_s, token_s=token_s, io=runtime.model_io)
 
-        def make(directory: DirectoryBackend, tickets: SqlTicketing, codes: OneTimeCodes) -> Helpdesk:
-            desk = Helpdesk(directory=directory, tickets=tickets, triage=triage, knowledge=knowledge, codes=codes,
-                            engine=engine, max_turns=10)  # fmt: skip
+        def make(
+            directory: DirectoryBackend, tickets: TicketingBackend, conversations: SqlConversations, codes: OneTimeCodes
+        ) -> Helpdesk:
+            desk = Helpdesk(directory=directory, tickets=tickets, conversations=conversations, triage=triage,
+                            knowledge=knowledge, codes=codes, engine=engine, max_turns=10)  # fmt: skip
             instrument(desk, records)
             return desk
 

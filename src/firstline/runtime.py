@@ -13,10 +13,11 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from firstline.errors import ConfigError
 from firstline.knowledge.base import KnowledgeBase
@@ -28,7 +29,9 @@ from firstline.knowledge.stores import VectorStore
 from firstline.settings import EndpointSettings, KnowledgeSettings, Settings
 
 if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb search` needs none of them
+    from firstline.accounts import SqlAccounts
     from firstline.agents import Agent
+    from firstline.conversations import SqlConversations
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.tools.deps import Outbox
@@ -36,7 +39,10 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.llm.catalog import ModelInfo
     from firstline.llm.messages import ChatModel
     from firstline.llm.pool import ModelIO
-    from firstline.ticketing import SqlTicketing
+    from firstline.sqlstore.transactions import Transactions
+    from firstline.ticketing import TicketingBackend
+    from firstline.ticketing.remote import TicketConnector
+    from firstline.ticketing.sync import Syncer, SyncWorker
 
 __all__ = [
     "Runtime",
@@ -322,7 +328,12 @@ class Runtime:
         self._embedder: Embedder | None = None
         self._knowledge: KnowledgeBase | None = None
         self._triage: Triage | None = None
-        self._tickets: SqlTicketing | None = None
+        self._database: Transactions | None = None
+        self._conversations: SqlConversations | None = None
+        self._accounts: SqlAccounts | None = None
+        self._tickets: TicketingBackend | None = None
+        self._syncer: Syncer | None = None
+        self._sync_worker: SyncWorker | None = None
         self._directory: DirectoryBackend | None = None
         self._helpdesk: Helpdesk | None = None
         self._outbox: Outbox | None = None
@@ -370,13 +381,108 @@ class Runtime:
         return self._triage
 
     @property
-    def tickets(self) -> SqlTicketing:
-        """The built-in ticket store (``ticketing.database_url``; SQLite under data_dir by default)."""
+    def database(self) -> Transactions:
+        """Firstline's own database (``ticketing.database_url``; SQLite under data_dir by default)."""
+        if self._database is None:
+            from firstline.localdb import open_database
+
+            self._database = open_database(self.settings.ticket_database_url)
+        return self._database
+
+    @property
+    def conversations(self) -> SqlConversations:
+        """Conversations, their events, approvals and verification codes, in Firstline's database."""
+        if self._conversations is None:
+            from firstline.conversations import SqlConversations
+
+            self._conversations = SqlConversations(self.database)
+        return self._conversations
+
+    @property
+    def accounts(self) -> SqlAccounts:
+        """Sign-in accounts, API keys and login sessions of the service, in Firstline's database."""
+        if self._accounts is None:
+            from firstline.accounts import SqlAccounts
+
+            self._accounts = SqlAccounts(self.database)
+        return self._accounts
+
+    @property
+    def tickets(self) -> TicketingBackend:
+        """The ticket backend ``ticketing.backend`` names: the built-in store in Firstline's database (``sql``),
+        or a vendor's system behind a mirror in that database and its outbox (:mod:`firstline.ticketing.synced`)."""
         if self._tickets is None:
             from firstline.ticketing import SqlTicketing
 
-            self._tickets = SqlTicketing(self.settings.ticket_database_url)
+            mirror = SqlTicketing(self.database)
+            if self.settings.ticketing.backend == "sql":
+                self._tickets = mirror
+            else:
+                from firstline.helpdesk.vendor_updates import TellRequester
+                from firstline.ticketing.sync import Syncer
+                from firstline.ticketing.synced import SyncedTicketing
+
+                synced = SyncedTicketing(mirror, self._build_connector())
+                sync = self.settings.ticketing.sync
+                self._syncer = Syncer(
+                    synced,
+                    on_remote_change=TellRequester(self.conversations),
+                    lease=timedelta(seconds=sync.lease_s),
+                    first_poll=timedelta(hours=sync.first_poll_h),
+                )
+                self._tickets = synced
         return self._tickets
+
+    def _build_connector(self) -> TicketConnector:
+        from firstline.ticketing.connectors.configure import build_connector
+
+        ticketing = self.settings.ticketing
+        if ticketing.backend != "webform":
+            return build_connector(ticketing)
+        section = ticketing.webform.options()
+        endpoint = section.pop("computer_use_endpoint", None)
+        extra: dict[str, Any] = {}
+        if endpoint:  # a vision model takes over when the form map no longer fits the page
+            from firstline.agents.computer_use import ComputerUse
+
+            if endpoint not in self.settings.llm.endpoints:
+                raise ConfigError(
+                    f"[ticketing.webform] computer_use_endpoint {endpoint!r} is not an [llm.endpoints] entry."
+                )
+            model = build_model(endpoint, self.settings.llm.endpoints[endpoint], {}, self.model_io)
+            extra["fallback"] = ComputerUse(model, max_steps=int(section.get("max_steps", 15)))
+        return build_connector(ticketing.model_copy(update={"webform": type(ticketing.webform)(**section)}), **extra)
+
+    @property
+    def syncer(self) -> Syncer | None:
+        """The two-way sync of a vendor backend (``None`` for ``sql``)."""
+        self.tickets  # noqa: B018 - builds the backend, and with a vendor its syncer
+        return self._syncer
+
+    @property
+    def connector(self) -> TicketConnector | None:
+        """The vendor connector behind the tickets (``None`` for ``sql``)."""
+        return None if self.syncer is None else self.syncer.connector
+
+    def start_sync(self) -> None:
+        """Start the background sync worker of a vendor backend (``firstline serve``); no-op for ``sql``."""
+        sync = self.settings.ticketing.sync
+        if self.syncer is not None and sync.worker and self._sync_worker is None:
+            from firstline.ticketing.sync import SyncWorker
+
+            self._sync_worker = SyncWorker(self.syncer, poll_s=sync.poll_s).start()
+
+    def analytics(self, days: int = 30) -> dict[str, Any]:
+        """The console's metrics over the last ``days`` days (see :mod:`firstline.analytics`)."""
+        from firstline.analytics import report
+
+        return report(self.database, days, datetime.now(UTC))
+
+    def ticket_counts(self) -> dict[str, int]:
+        """Tickets per state in Firstline's database (the built-in store, or a vendor backend's mirror)."""
+        from firstline.analytics import tickets_by_state
+
+        return tickets_by_state(self.database)
 
     @property
     def directory(self) -> DirectoryBackend:
@@ -405,7 +511,7 @@ class Runtime:
                 codes=OneTimeCodes(
                     ttl_s=security.code_ttl_s,
                     deliver=self.outbox.deliver,
-                    store=self.tickets.conversations,
+                    store=self.conversations,
                     secret=server_secret(self.settings),
                     window_s=security.code_window_s,
                     max_wrong=security.code_max_wrong,
@@ -414,6 +520,7 @@ class Runtime:
                 ),
                 directory=self.directory,
                 tickets=self.tickets,
+                conversations=self.conversations,
                 triage=self.triage,
                 knowledge=knowledge,
                 engine=build_engine(self.settings, self.triage, self.model_io),
@@ -432,9 +539,17 @@ class Runtime:
         if self._knowledge is not None:
             self._knowledge.close()
             self._knowledge = None
+        if self._sync_worker is not None:
+            self._sync_worker.stop()
+            self._sync_worker = None
         if self._tickets is not None:
             self._tickets.close()
             self._tickets = None
+            self._syncer = None
+        self._conversations = self._accounts = None
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
     def __enter__(self) -> Runtime:
         return self

@@ -111,10 +111,59 @@ class KnowledgeSettings(_Section):
         return value.rstrip("/")
 
 
+TicketBackendKind = Literal["sql", "servicenow", "jira", "connectwise", "webform"]
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+class FieldMapSettings(_Section):
+    """Firstline values -> the vendor's (``[ticketing.<vendor>.map.groups]`` and so on)."""
+
+    groups: dict[str, str] = {}
+    categories: dict[str, str] = {}
+    priorities: dict[str, str] = {}
+    states: dict[str, str] = {}
+
+
+class VendorSettings(BaseModel):
+    """One vendor's section, ``[ticketing.servicenow]`` etc.: its keys are the connector's options (see
+    docs/ticketing.md); credentials come from the environment (``FIRSTLINE_TICKETING__SERVICENOW__PASSWORD``)."""
+
+    model_config = ConfigDict(extra="allow")
+    map: FieldMapSettings = FieldMapSettings()
+
+    def options(self) -> dict[str, Any]:
+        """The section's keys as given (secrets in clear: for the connector only)."""
+        return dict(self.model_extra or {})
+
+
+class SyncSettings(_Section):
+    worker: bool = Field(True, description="`firstline serve` runs the sync worker (off: `firstline tickets sync`)")
+    poll_s: float = Field(60.0, ge=0, description="how often to fetch staff changes; 0: webhooks only")
+    lease_s: float = Field(120.0, gt=0, description="a change a worker claimed is taken over after this long")
+    first_poll_h: float = Field(24.0, gt=0, description="how far back the very first poll looks")
+
+
 class TicketingSettings(_Section):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/tickets.db; PostgreSQL: postgresql+psycopg://"
     )
+    backend: TicketBackendKind = Field(
+        "sql", description="sql: tickets stay in Firstline's database; a vendor: mirrored there and synced out"
+    )
+    sync: SyncSettings = SyncSettings()
+    servicenow: VendorSettings = VendorSettings()
+    jira: VendorSettings = VendorSettings()
+    connectwise: VendorSettings = VendorSettings()
+    webform: VendorSettings = VendorSettings()
+
+    @model_validator(mode="after")
+    def _vendor_configured(self) -> TicketingSettings:
+        if self.backend != "sql" and not getattr(self, self.backend).options():
+            raise ValueError(
+                f"backend = {self.backend!r} needs a [ticketing.{self.backend}] section (url and the rest; "
+                f"credentials in FIRSTLINE_TICKETING__{self.backend.upper()}__...)"
+            )
+        return self
 
 
 class DirectorySettings(_Section):
@@ -359,5 +408,12 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 
 
 def redacted(settings: Settings) -> dict[str, Any]:
-    """The resolved settings as plain data; pydantic shows every ``SecretStr`` as ``**********``."""
-    return settings.model_dump(mode="json")
+    """The resolved settings as plain data; pydantic shows every ``SecretStr`` as ``**********``, and a vendor
+    section's keys that name a password, secret, token or key are masked the same way."""
+    data = settings.model_dump(mode="json")
+    for vendor in ("servicenow", "jira", "connectwise", "webform"):
+        section = data["ticketing"][vendor]
+        for name in section:
+            if name != "map" and any(word in name.lower() for word in _SECRET_WORDS) and section[name]:
+                section[name] = "**********"
+    return data

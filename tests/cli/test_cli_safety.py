@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from firstline.cli.main import app
+from firstline.conversations import SqlConversations
+from firstline.conversations.store import ApprovalRecord
+from firstline.localdb import open_database
 from firstline.settings import load_settings
-from firstline.ticketing import SqlTicketing
-from firstline.ticketing.conversations import ApprovalRecord
 
 runner = CliRunner()
 
@@ -46,12 +47,12 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 @contextmanager
-def store() -> Iterator[SqlTicketing]:
-    tickets = SqlTicketing(load_settings().ticket_database_url)
+def store() -> Iterator[SqlConversations]:
+    database = open_database(load_settings().ticket_database_url)
     try:
-        yield tickets
+        yield SqlConversations(database)
     finally:
-        tickets.close()
+        database.close()
 
 
 def assert_shown_not_obeyed(out: str) -> None:
@@ -67,10 +68,10 @@ def assert_shown_not_obeyed(out: str) -> None:
 
 @pytest.fixture
 def hostile_conversation() -> str:
-    with store() as tickets:
-        conversation = tickets.conversations.create(RUBY, channel="api")
+    with store() as conversations:
+        conversation = conversations.create(RUBY, channel="api")
         for text in HOSTILE:
-            tickets.conversations.append(conversation.id, "user_message", "triage", {"text": text})
+            conversations.append(conversation.id, "user_message", "triage", {"text": text})
     return conversation.id
 
 
@@ -125,8 +126,8 @@ def test_ask_shows_a_hostile_reply_ticket_and_citation_inertly(monkeypatch: pyte
 @pytest.fixture
 def hostile_approval() -> str:
     """A pending approval whose stored fields carry escape sequences, bidi controls and markup."""
-    with store() as tickets:
-        conversation = tickets.conversations.create(MARCUS, channel="api")
+    with store() as conversations:
+        conversation = conversations.create(MARCUS, channel="api")
         record = ApprovalRecord(
             id="a" * 32,
             conversation_id=conversation.id,
@@ -135,7 +136,7 @@ def hostile_approval() -> str:
             requested_by="[bold red]marcus\u202e@nwmeridian.co.uk",
             approvers=("owner\x9b2J@nwmeridian.co.uk",),
         )
-        return tickets.conversations.add_approval(record).id
+        return conversations.add_approval(record).id
 
 
 def paused_remote_lock() -> tuple[str, str]:
@@ -164,8 +165,8 @@ def any_agent_approval(one_time_code: None) -> str:
 
 
 def pending(approval_id: str) -> bool:
-    with store() as tickets:
-        return tickets.conversations.approval(approval_id).status == "pending"
+    with store() as conversations:
+        return conversations.approval(approval_id).status == "pending"
 
 
 def add_account(email: str, role: str) -> None:
@@ -208,9 +209,9 @@ def test_a_disabled_agent_account_cannot_approve(any_agent_approval: str) -> Non
 
 def test_the_refusal_leaves_the_approval_pending_and_undecided(any_agent_approval: str) -> None:
     run("approvals", "approve", any_agent_approval, "--by", "someone@example.com")
-    with store() as tickets:
-        record = tickets.conversations.approval(any_agent_approval)
-        events = [e.kind for e in tickets.conversations.events(record.conversation_id)]
+    with store() as conversations:
+        record = conversations.approval(any_agent_approval)
+        events = [e.kind for e in conversations.events(record.conversation_id)]
     assert (record.status, record.decided_by, record.decided_at) == ("pending", None, None)
     assert "approval_decided" not in events
     assert [a["id"] for a in json.loads(run("approvals", "list", "--json")[1])] == [any_agent_approval]
@@ -222,8 +223,8 @@ def test_an_agent_account_approves_and_is_recorded_by_its_normalised_address(one
 
     code, out, err = run("approvals", "approve", approval_id, "--by", "  Sarah.Lindqvist@NWMeridian.co.uk ", "--json")
     assert code == 0, err
-    with store() as tickets:
-        record = tickets.conversations.approval(approval_id)
+    with store() as conversations:
+        record = conversations.approval(approval_id)
     assert (record.status, record.decided_by) == ("approved", AGENT)
     code, out, _ = run("conversation", "show", cid, "--json")
     decided = [e["data"] for e in json.loads(out) if e["kind"] == "approval_decided"]
@@ -245,6 +246,6 @@ def test_a_listed_approver_decides_without_an_account_and_others_cannot(one_time
         "approvals", "deny", approval_id, "--by", OWNER.upper(), "--reason", "not a first-aider", "--json"
     )
     assert code == 0, err
-    with store() as tickets:
-        record = tickets.conversations.approval(approval_id)
+    with store() as conversations:
+        record = conversations.approval(approval_id)
     assert (record.status, record.decided_by) == ("denied", OWNER)

@@ -15,9 +15,9 @@ from firstline.directory import InMemoryDirectory, SqlDirectory, upgrade
 from firstline.directory.migrations import current_revision, head_revision, schema_drift
 from firstline.directory.schema import metadata
 from firstline.errors import BackendUnavailableError, ConfigError
+from firstline.localdb.migrations import schema_drift as ticketing_schema_drift
 from firstline.testing.directory import DirectoryContract, demo_org, run_concurrently
 from firstline.ticketing import SqlTicketing
-from firstline.ticketing.migrations import schema_drift as ticketing_schema_drift
 
 SEEDED_RECORDS = 433  # 72 people + 72 accounts + 111 devices + 16 printers + 70 phones + 88 mailboxes + 4 incidents
 

@@ -9,13 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 import yaml
 
+from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend, load_org
 from firstline.directory.models import OrgData
 from firstline.errors import ConfigError
-from firstline.evals.scenarios import load_scenarios, run_scenario, summarise
+from firstline.evals.scenarios import TicketsFactory, load_scenarios, run_scenario, summarise
 from firstline.helpdesk.desk import DeskReply, Helpdesk
 from firstline.helpdesk.reply import ticket_card
 from firstline.helpdesk.taxonomy import SPECIALISTS, load_taxonomy
@@ -25,7 +27,27 @@ from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.embedders import LocalEmbedder
 from firstline.knowledge.stores.memory import InMemoryStore
 from firstline.runtime import demo_org, demo_runbooks
-from firstline.ticketing import NewTicket, SqlTicketing, Ticket, TicketQuery, TicketState, TicketUpdate
+from firstline.sqlstore.transactions import Transactions
+from firstline.testing.connectwise_fake import FakeConnectWise
+from firstline.testing.jira_fake import FakeJira
+from firstline.testing.memory_connector import InMemoryConnector
+from firstline.testing.servicenow_fake import FakeServiceNow
+from firstline.ticketing import (
+    InMemoryTicketing,
+    NewTicket,
+    SqlTicketing,
+    Ticket,
+    TicketingBackend,
+    TicketQuery,
+    TicketState,
+    TicketUpdate,
+)
+from firstline.ticketing.connectors.connectwise import ConnectWiseConnector, ConnectWiseOptions
+from firstline.ticketing.connectors.jira import JiraConnector, JiraOptions
+from firstline.ticketing.connectors.servicenow import ServiceNowConnector, ServiceNowOptions
+from firstline.ticketing.remote import FieldMap, TicketConnector
+from firstline.ticketing.sync import Syncer
+from firstline.ticketing.synced import SyncedTicketing
 
 SCENARIOS = load_scenarios()
 
@@ -49,14 +71,110 @@ def test_the_suite_covers_every_specialist_and_the_hard_cases() -> None:
         assert case in tags, f"no scenario id mentions {case!r}"
 
 
+def _vendor_backend(database: Transactions) -> SyncedTicketing:
+    """A vendor behind the mirror and outbox, every change pushed after its commit (as the worker would)."""
+    tickets = SyncedTicketing(SqlTicketing(database), InMemoryConnector(), push_now=True)
+    Syncer(tickets)
+    return tickets
+
+
+def _http_vendor(start: Callable[[], Any], connect: Callable[[Any], TicketConnector]) -> TicketsFactory:
+    """A vendor's HTTP fake (fresh per scenario: Firstline numbers start again) behind the mirror and outbox."""
+
+    def backend(database: Transactions) -> SyncedTicketing:
+        server = start()
+        fake = server.__enter__()
+        tickets = SyncedTicketing(SqlTicketing(database), connect(fake), push_now=True)
+        Syncer(tickets)
+        close = tickets.close
+
+        def close_and_stop() -> None:
+            close()
+            server.__exit__(None, None, None)
+            assert fake.violations == [], fake.violations
+
+        tickets.close = close_and_stop  # type: ignore[method-assign]
+        return tickets
+
+    return backend
+
+
+def _servicenow(fake: FakeServiceNow) -> TicketConnector:
+    options = ServiceNowOptions(url=fake.url, user=fake.user, password=fake.password)
+    return ServiceNowConnector(options, transport=httpx.HTTPTransport(verify=False))
+
+
+# Firstline's categories (its specialists) as the service types of the fake's board, as an admin maps them in
+# [ticketing.connectwise.map.categories].
+CONNECTWISE_TYPES = {
+    "network": "Network", "computer": "Hardware", "device": "Hardware", "printer": "Hardware", "phone": "Hardware",
+    "email": "Software", "software": "Software", "ticket": "Software", "lookup": "Software", "security": "Access",
+}  # fmt: skip
+
+
+def _connectwise(fake: FakeConnectWise) -> TicketConnector:
+    options = ConnectWiseOptions(
+        url=fake.url, company=fake.company, public_key=fake.public_key, private_key=fake.private_key,
+        client_id=fake.client_id, board=fake.board, company_identifier=fake.customer, member=fake.member,
+        fields=FieldMap(categories=CONNECTWISE_TYPES, groups={"Network Operations": "Network Ops"}),
+    )  # fmt: skip
+    return ConnectWiseConnector(options)
+
+
+# The demo organisation's assignment groups, as the components of the fake Jira project.
+DEMO_GROUPS = (
+    "Service Desk", "Network Operations", "End User Computing", "Messaging", "Print Services", "Telephony",
+    "Security Operations", "Desktop Support", "Identity & Access Management",
+)  # fmt: skip
+
+
+def _jira(fake: FakeJira) -> TicketConnector:
+    options = JiraOptions(
+        url=fake.url, email=fake.email, api_token=fake.api_token, project_key="HELP", service_desk_id="1",
+        request_type_id="10",
+    )  # fmt: skip
+    return JiraConnector(options, transport=httpx.HTTPTransport(verify=False))
+
+
+BACKENDS: dict[str, TicketsFactory] = {
+    "sql": SqlTicketing,
+    "memory": lambda database: InMemoryTicketing(),
+    "memvendor": _vendor_backend,
+    "servicenow": _http_vendor(lambda: FakeServiceNow(spec_checks=False), _servicenow),
+    "connectwise": _http_vendor(FakeConnectWise, _connectwise),
+    "jira": _http_vendor(lambda: FakeJira(page_size=50, teams=DEMO_GROUPS, spec_checks=False), _jira),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_scenario(scenario, world) -> None:  # type: ignore[no-untyped-def]
+def test_scenario(scenario, world, backend: str) -> None:  # type: ignore[no-untyped-def]
     triage, knowledge, org = world
+    checked: list[str] = []
 
-    def make(directory: DirectoryBackend, tickets: SqlTicketing, codes: OneTimeCodes) -> Helpdesk:
-        return Helpdesk(directory=directory, tickets=tickets, triage=triage, knowledge=knowledge, codes=codes)
+    def make(
+        directory: DirectoryBackend, tickets: TicketingBackend, conversations: SqlConversations, codes: OneTimeCodes
+    ) -> Helpdesk:
+        desk = Helpdesk(
+            directory=directory, tickets=tickets, conversations=conversations, triage=triage, knowledge=knowledge,
+            codes=codes,
+        )  # fmt: skip
+        if isinstance(tickets, SyncedTicketing):
+            original = tickets.close
 
-    result = asyncio.run(run_scenario(scenario, org, make))
+            def check_then_close() -> None:  # every ticket reached the vendor, as the mirror holds it
+                assert tickets.outbox.counts().keys() <= {"done"}, tickets.outbox.items()
+                for ticket in tickets.search(TicketQuery(limit=500)):
+                    ref = tickets.remote(ticket.number)
+                    assert ref is not None, ticket.number
+                    assert tickets.connector.get(ref.number).state is ticket.state
+                    checked.append(ticket.number)
+                original()
+
+            tickets.close = check_then_close  # type: ignore[method-assign]
+        return desk
+
+    result = asyncio.run(run_scenario(scenario, org, make, tickets_on=BACKENDS[backend]))
     assert result.passed, "\n".join(result.failures) + "\n\n" + result.transcript()
     assert summarise([result])["passed"] == 1
 
@@ -68,7 +186,7 @@ class _ScriptedDesk:
     """Stands in for the Helpdesk: each turn runs the next step of a script against the real stores."""
 
     def __init__(self, steps: list[Callable[[_ScriptedDesk], DeskReply]], directory: DirectoryBackend,
-                 tickets: SqlTicketing) -> None:  # fmt: skip
+                 tickets: TicketingBackend) -> None:  # fmt: skip
         self.steps = list(steps)
         self.directory = directory
         self.tickets = tickets
@@ -102,7 +220,9 @@ def _write(tmp_path: Path, expect: dict[str, Any], turns: int = 2) -> Path:
 def _play(tmp_path: Path, expect: dict[str, Any], steps: list[Callable[[_ScriptedDesk], DeskReply]]) -> list[str]:
     (scenario,) = load_scenarios(_write(tmp_path, expect, len(steps)))
 
-    def make(directory: DirectoryBackend, tickets: SqlTicketing, codes: OneTimeCodes) -> Helpdesk:
+    def make(
+        directory: DirectoryBackend, tickets: TicketingBackend, conversations: SqlConversations, codes: OneTimeCodes
+    ) -> Helpdesk:
         return cast(Helpdesk, _ScriptedDesk(steps, directory, tickets))
 
     return asyncio.run(run_scenario(scenario, load_org(demo_org()), make)).failures

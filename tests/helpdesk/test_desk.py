@@ -51,6 +51,7 @@ def test_a_conversation_resumes_in_a_new_process(helpdesk_world: HelpdeskWorld) 
     again = Helpdesk(
         directory=desk.directory,
         tickets=desk.tickets,
+        conversations=desk.conversations,
         triage=desk.triage,
         knowledge=desk.deps.knowledge,
         codes=desk.deps.codes,

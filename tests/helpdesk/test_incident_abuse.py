@@ -18,6 +18,8 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
+from firstline.accounts import SqlAccounts
+from firstline.conversations import SqlConversations
 from firstline.directory import InMemoryDirectory, load_org
 from firstline.directory.models import Person
 from firstline.helpdesk.incidents import OUTAGE, PERSONAL, SYSTEM_REQUESTER, IncidentLinker, site_of
@@ -68,7 +70,10 @@ class Desk:
     def services(self) -> DeskServices:
         triage = cast(Triage, SimpleNamespace(taxonomy=TAXONOMY))  # the hook only reads the registry
         deps = cast(HelpdeskDeps, None)
-        return DeskServices(self.directory, self.tickets, triage, self.linker, self.clock, "offline", deps)
+        conversations = SqlConversations(self.tickets.database)
+        return DeskServices(
+            self.directory, self.tickets, conversations, triage, self.linker, self.clock, "offline", deps
+        )
 
     def clock(self) -> datetime:
         return self.now[0]
@@ -79,10 +84,10 @@ class Desk:
     def report(self, email: str, intent: str, text: str | None = None) -> Routed:
         """``email`` tells Firstline about a problem of ``intent``: what the routing hook decided."""
         person = self.person(email)
-        cid = self.tickets.conversations.create(person.email).id
+        cid = SqlConversations(self.tickets.database).create(person.email).id
         agent = TAXONOMY.intents[intent].specialist
         result = TriageResult(agent, intent, 0.99, Assessment(2, 2, 3, ()), ())
-        with self.tickets.unit_of_work():
+        with self.tickets.database.unit_of_work():
             return TicketOnRouting(self.services, cid, person, False)(agent, result, text or TEXT[intent])
 
     def own(self, email: str) -> list[Ticket]:
@@ -309,10 +314,13 @@ def http(tmp_path: Path) -> Iterator[tuple[TestClient, SqlTicketing, dict[str, d
     """The real app and its routes, over a bare ticket store (no models: the lifespan is not run)."""
     tickets = SqlTicketing("sqlite://")
     app = create_app(load_settings(data_dir=tmp_path / "data", service=UNLIMITED))
-    app.state.runtime = SimpleNamespace(tickets=tickets)
+    accounts = SqlAccounts(tickets.database)
+    app.state.runtime = SimpleNamespace(
+        tickets=tickets, accounts=accounts, conversations=SqlConversations(tickets.database)
+    )
     keys = {
-        "agent": tickets.accounts.create_key("console", "agent", AGENT_EMAIL)[0],
-        "requester": tickets.accounts.create_key("kiosk", "requester", RUBY)[0],
+        "agent": accounts.create_key("console", "agent", AGENT_EMAIL)[0],
+        "requester": accounts.create_key("kiosk", "requester", RUBY)[0],
     }
     headers = {who: {"Authorization": f"Bearer {key}"} for who, key in keys.items()}
     yield TestClient(app), tickets, headers

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from firstline.accounts import SqlAccounts
 from firstline.agents import RunContext
 from firstline.directory import InMemoryDirectory
 from firstline.helpdesk.audience import EVERYONE, readable_audiences, requester_audiences
@@ -109,8 +110,9 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
 @pytest.fixture
 def deps(helpdesk_world: HelpdeskWorld, kb: KnowledgeBase) -> HelpdeskDeps:
     tickets = SqlTicketing("sqlite://")
-    tickets.accounts.add(BEN, "Ben Carter", "agent", "a-long-enough-password-1")
-    return HelpdeskDeps(InMemoryDirectory(helpdesk_world.org), tickets, knowledge=kb)
+    accounts = SqlAccounts(tickets.database)
+    accounts.add(BEN, "Ben Carter", "agent", "a-long-enough-password-1")
+    return HelpdeskDeps(InMemoryDirectory(helpdesk_world.org), tickets, knowledge=kb, accounts=accounts)
 
 
 def search(deps: HelpdeskDeps, who: str, query: str, **briefing: Any) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from firstline.conversations import SqlConversations
 from firstline.helpdesk.desk import Helpdesk
 from firstline.helpdesk.tools.deps import OneTimeCodes
 from firstline.llm.messages import ChatRequest, ModelResponse, ToolCall
@@ -84,15 +85,16 @@ def desk_factory(helpdesk_world: HelpdeskWorld) -> Iterator[DeskFactory]:
         if tickets is None:
             tickets = SqlTicketing(f"sqlite:///{db}")
             opened.append(tickets)
+        conversations = SqlConversations(tickets.database)
         delivered: list[tuple[str, str]] = []
         codes = OneTimeCodes(
             deliver=lambda who, code, channel: delivered.append((who.lower(), code)),
             clock=clock,
-            store=tickets.conversations,
+            store=conversations,
             secret=secret,
             **code_options,
         )
-        overrides: dict[str, Any] = {"tickets": tickets, "codes": codes}
+        overrides: dict[str, Any] = {"tickets": tickets, "conversations": conversations, "codes": codes}
         if engine is not None:
             overrides["engine"] = engine
         desk, _ = helpdesk_world.desk(**overrides)

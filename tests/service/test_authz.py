@@ -49,6 +49,7 @@ ROLE_OF = {
 # (method, path) -> the lowest role that may call it (docs/api.md, "Who may do what").
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/auth/login"): "public",
+    ("POST", "/v1/webhooks/tickets"): "public",  # the vendor's signature is the credential (connector-checked)
     ("POST", "/v1/auth/logout"): "requester",
     ("GET", "/v1/me"): "requester",
     ("GET", "/v1/analytics"): "agent",
@@ -254,12 +255,20 @@ def test_every_documented_operation_is_a_known_route(desk: Desk) -> None:
 def test_anonymous_gets_401_on_every_v1_route_of_the_app(desk: Desk) -> None:
     """Iterates over the live app's routes, so a route added without a role check is caught here."""
     answers = {}
+    public = {route for route, role in ROUTES.items() if role == "public"}
     for method, path in sorted(_app_routes(desk.app)):
-        if (method, path) == ("POST", "/v1/auth/login"):
+        if (method, path) in public:
             continue
         answers[(method, path)] = desk.call("anonymous", method, _fill(path)).status_code
-    assert len(answers) >= len(ROUTES) - 1
+    assert len(answers) >= len(ROUTES) - len(public)
     assert {route: status for route, status in answers.items() if status != 401} == {}
+
+
+def test_the_vendor_webhook_takes_nothing_without_a_vendor(desk: Desk) -> None:
+    """No sign-in on the webhook (the connector checks the vendor's signature); with tickets kept in Firstline
+    there is no vendor, so any call is a 404 and changes nothing."""
+    answer = desk.call("anonymous", "POST", "/v1/webhooks/tickets", json={"number": "INC0000001"})
+    assert answer.status_code == 404 and "sql" in answer.json()["detail"]
 
 
 @pytest.mark.parametrize("route", [r for r, role in ROUTES.items() if role != "public"], ids=_route_id)
@@ -787,9 +796,10 @@ def test_internal_work_notes_are_hidden_from_the_requester(desk: Desk, marcus_vp
 def test_a_requester_escalates_and_closes_their_own_ticket(desk: Desk) -> None:
     _, reply = _conversation(desk, "requester3", MONITOR)
     number = reply["ticket"]["number"]
+    team = desk.ok("requester3", "GET", f"/v1/tickets/{number}")["assignment_group"]
     escalated = desk.ok("requester3", "POST", f"/v1/tickets/{number}/escalate",
                         json={"group": "Security Operations", "summary": "Happens on every train"})  # fmt: skip
-    assert escalated["assignment_group"] == "Service Desk"  # requesters cannot pick the group
+    assert escalated["assignment_group"] == team != "Security Operations"  # requesters cannot pick the group
     closed = desk.ok("requester3", "POST", f"/v1/tickets/{number}/close", json={"note": "Fixed after a restart"})
     assert closed["state"] == "closed" and closed["resolution_note"] == "Fixed after a restart"
     again = desk.call("requester3", "POST", f"/v1/tickets/{number}/close", json={"note": "again"})

@@ -56,7 +56,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., tuple[FastAPI, Settings]]
         runtime = Runtime(settings)
         runtimes.append(runtime)
         for email, name in ((RUBY, "Ruby Chen"), (BEN, "Ben Carter")):
-            runtime.tickets.accounts.add(email, name, "requester", PASSWORD)
+            runtime.accounts.add(email, name, "requester", PASSWORD)
         app = create_app(settings)
         app.state.runtime = runtime
         return app, settings
@@ -317,7 +317,7 @@ def test_data_files_are_0600_and_folders_0700(tmp_path: Path) -> None:
     data = tmp_path / "var" / "firstline"
     settings = load_settings(data_dir=data, directory={"seed_demo_org": False})
     with umask(0o022), Runtime(settings) as runtime:
-        runtime.tickets.accounts.add(RUBY, "Ruby Chen", "requester", PASSWORD)  # a write: -wal and -shm exist
+        runtime.accounts.add(RUBY, "Ruby Chen", "requester", PASSWORD)  # a write: -wal and -shm exist
         assert runtime.directory is not None
         knowledge = build_knowledge(settings, HashingEmbedder())  # the catalog and the embedded Chroma store
         try:
@@ -342,7 +342,7 @@ def test_an_existing_database_readable_by_others_is_tightened(tmp_path: Path) ->
         (data / "tickets.db-wal").write_bytes(b"")
     assert stat.S_IMODE((data / "tickets.db").stat().st_mode) == 0o644
     with Runtime(load_settings(data_dir=data)) as runtime:
-        runtime.tickets.accounts.count()
+        runtime.accounts.count()
         assert stat.S_IMODE((data / "tickets.db").stat().st_mode) == 0o600
         assert stat.S_IMODE((data / "tickets.db-wal").stat().st_mode) == 0o600
 

@@ -41,7 +41,7 @@ def settings_for(data_dir: Path, urls: list[str]) -> Settings:
 @contextmanager
 def serve(settings: Settings) -> Iterator[tuple[str, str]]:
     with Runtime(settings) as runtime:
-        key = runtime.tickets.accounts.create_key("kiosk", "requester", RUBY)[0]
+        key = runtime.accounts.create_key("kiosk", "requester", RUBY)[0]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), **uvicorn_options(settings, "127.0.0.1", port)))
     thread = threading.Thread(target=server.run, name="streaming-uvicorn", daemon=True)

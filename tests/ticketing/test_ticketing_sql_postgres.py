@@ -27,10 +27,11 @@ from typing import NoReturn
 import psycopg
 import pytest
 
+from firstline.conversations import SqlConversations
 from firstline.errors import BackendUnavailableError
+from firstline.localdb.migrations import current_revision, head_revision, schema_drift, upgrade
 from firstline.testing.ticketing import TicketingContract, new_ticket, run_concurrently
-from firstline.ticketing import SqlTicketing, TicketingBackend, upgrade
-from firstline.ticketing.migrations import current_revision, head_revision, schema_drift
+from firstline.ticketing import SqlTicketing, TicketingBackend
 
 pytestmark = pytest.mark.live
 
@@ -175,18 +176,17 @@ def test_unreachable_postgres_names_url_and_setting_without_the_password() -> No
 
 def test_unit_of_work_and_conversations_on_postgres(postgres: PostgresCluster) -> None:
     store = SqlTicketing(postgres.fresh_url())
+    conversations = SqlConversations(store.database)
     try:
-        conversation = store.conversations.create("a@example.com")
+        conversation = conversations.create("a@example.com")
         ticket = store.create(new_ticket())
         with pytest.raises(RuntimeError), store.unit_of_work():
             store.comment(ticket.number, "tried a restart", author="firstline")
-            store.conversations.append(conversation.id, "ticket_change", "desk", {"comment": True})
+            conversations.append(conversation.id, "ticket_change", "desk", {"comment": True})
             raise RuntimeError("crash before the acknowledgement")
-        assert store.history(ticket.number) == [] and store.conversations.events(conversation.id) == []
-        calls = [
-            partial(store.conversations.append, conversation.id, "user_message", "desk", {"i": i}) for i in range(20)
-        ]
+        assert store.history(ticket.number) == [] and conversations.events(conversation.id) == []
+        calls = [partial(conversations.append, conversation.id, "user_message", "desk", {"i": i}) for i in range(20)]
         run_concurrently(calls)
-        assert [e.seq for e in store.conversations.events(conversation.id)] == list(range(1, 21))
+        assert [e.seq for e in conversations.events(conversation.id)] == list(range(1, 21))
     finally:
         store.close()

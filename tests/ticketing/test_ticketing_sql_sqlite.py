@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from firstline.errors import BackendUnavailableError, ConfigError
+from firstline.localdb.database import display_url, parse_url
+from firstline.localdb.migrations import current_revision, head_revision, schema_drift, upgrade
 from firstline.testing.ticketing import TicketingContract, new_ticket, run_concurrently
-from firstline.ticketing import SqlTicketing, TicketingBackend, TicketState, TicketUpdate, Urgency, upgrade
+from firstline.ticketing import SqlTicketing, TicketingBackend, TicketState, TicketUpdate, Urgency
 from firstline.ticketing import sql as sql_module
-from firstline.ticketing.database import display_url, parse_url
-from firstline.ticketing.migrations import current_revision, head_revision, schema_drift
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_opening_creates_the_folder_and_migrates(db_url: str, tmp_path: Path) ->
     assert current_revision(db_url) is None
     SqlTicketing(db_url).close()
     assert (tmp_path / "data" / "tickets.db").is_file()
-    assert current_revision(db_url) == head_revision() == "0004"
+    assert current_revision(db_url) == head_revision() == "0005"
 
 
 def test_migration_is_idempotent_and_matches_the_schema_module(db_url: str) -> None:

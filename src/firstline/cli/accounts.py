@@ -13,7 +13,7 @@ from rich.table import Table
 from firstline.errors import FirstlineError
 
 if TYPE_CHECKING:
-    from firstline.ticketing.accounts import SqlAccounts
+    from firstline.accounts.store import SqlAccounts
 
 __all__ = ["accounts_app", "keys_app"]
 
@@ -26,17 +26,21 @@ RoleOption = Annotated[str, typer.Option("--role", help="requester | agent | adm
 
 @contextmanager
 def _accounts() -> Iterator[SqlAccounts]:
-    """The account store of the configured ticket database; a Firstline error ends the command clearly."""
+    """The account store in Firstline's database; a Firstline error ends the command clearly."""
+    from firstline.accounts import SqlAccounts
     from firstline.cli.main import fail, settings_or_exit
-    from firstline.ticketing import SqlTicketing
+    from firstline.localdb import open_database
 
-    store = SqlTicketing(settings_or_exit().ticket_database_url)
     try:
-        yield store.accounts
+        database = open_database(settings_or_exit().ticket_database_url)
+    except FirstlineError as exc:
+        fail(exc)
+    try:
+        yield SqlAccounts(database)
     except FirstlineError as exc:
         fail(exc)
     finally:
-        store.close()
+        database.close()
 
 
 def _password(given: str | None) -> str:

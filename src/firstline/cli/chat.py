@@ -190,7 +190,7 @@ def _demo_phone(runtime: Runtime, conversation_id: str, since: float) -> None:
         settings.service.demo_outbox and settings.directory.backend == "sql" and settings.directory.seed_demo_org
     ):
         return
-    requester = runtime.tickets.conversations.get(conversation_id).requester
+    requester = runtime.conversations.get(conversation_id).requester
     for sent in reversed(runtime.outbox.messages(requester or "")):
         if sent["sent_at"] >= since:
             err.print(
@@ -253,7 +253,7 @@ def approvals_list(as_json: Annotated[bool, typer.Option("--json", help="print J
 
     try:
         with _runtime() as runtime:
-            pending = [a.as_dict() for a in runtime.tickets.conversations.approvals("pending")]
+            pending = [a.as_dict() for a in runtime.conversations.approvals("pending")]
     except FirstlineError as exc:
         fail(exc)
     if as_json:
@@ -280,10 +280,10 @@ def approvals_list(as_json: Annotated[bool, typer.Option("--json", help="print J
 def _decider(runtime: Any, approval_id: str, by: str) -> str:
     """Who decides, as recorded: one of the approval's named approvers, or else the e-mail of an active
     agent or admin account. Anyone else gets a :class:`PermissionDeniedError` and nothing is decided."""
+    from firstline.accounts.store import role_at_least
     from firstline.errors import InputError, PermissionDeniedError
-    from firstline.ticketing.accounts import role_at_least
 
-    record = runtime.tickets.conversations.approval(approval_id)
+    record = runtime.conversations.approval(approval_id)
     who = by.strip().lower()
     if record.status != "pending" or who == record.requested_by.lower():
         return who  # the desk refuses these itself: who decided it already, or "not your own request"
@@ -295,7 +295,7 @@ def _decider(runtime: Any, approval_id: str, by: str) -> str:
             "pass one of them as --by."
         )
     try:
-        account = runtime.tickets.accounts.get(who)
+        account = runtime.accounts.get(who)
     except InputError:
         account = None
     if account is None:

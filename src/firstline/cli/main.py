@@ -135,6 +135,7 @@ from firstline.cli import chat as _chat  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
 from firstline.cli import matchup as _matchup  # noqa: E402
 from firstline.cli import models as _models  # noqa: E402
+from firstline.cli import tickets as _tickets  # noqa: E402
 from firstline.cli import triage as _triage  # noqa: E402
 
 app.command("ask", cls=_chat.AskCommand)(_chat.ask)
@@ -146,4 +147,5 @@ app.add_typer(_chat.approvals_app, name="approvals")
 app.add_typer(_chat.conversation_app, name="conversation")
 app.add_typer(_kb.kb_app, name="kb")
 app.add_typer(_models.models_app, name="models")
+app.add_typer(_tickets.tickets_app, name="tickets")
 app.add_typer(_triage.triage_app, name="triage")

@@ -10,9 +10,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend
 from firstline.helpdesk.desk import DeskReply
-from firstline.ticketing import EntryKind, SqlTicketing, TicketQuery
+from firstline.ticketing import EntryKind, TicketingBackend, TicketQuery
 
 if TYPE_CHECKING:
     from firstline.evals.scenarios import Scenario
@@ -41,7 +42,8 @@ def grade(
     scenario: Scenario,
     replies: Sequence[DeskReply],
     directory: DirectoryBackend,
-    tickets: SqlTicketing,
+    tickets: TicketingBackend,
+    conversations: SqlConversations,
     before: set[str],
     conversation: str | None,
     refs: dict[str, str] | None = None,
@@ -80,7 +82,7 @@ def grade(
     if "approvals_pending" in expect:
         check(
             "approvals_pending",
-            len(tickets.conversations.approvals("pending", conversation)),
+            len(conversations.approvals("pending", conversation)),
             expect["approvals_pending"],
         )
     requester = (scenario.requester or "").lower()
@@ -120,7 +122,7 @@ def _quote(text: str, limit: int = 160) -> str:
 
 
 def _grade_conversation(
-    expect: dict[str, Any], replies: Sequence[DeskReply], tickets: SqlTicketing, refs: dict[str, str]
+    expect: dict[str, Any], replies: Sequence[DeskReply], tickets: TicketingBackend, refs: dict[str, str]
 ) -> list[str]:
     """The checks on the conversation as a whole: texts, citations, hand-overs, ticket states."""
     failures: list[str] = []

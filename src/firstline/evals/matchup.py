@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import OrgData
 from firstline.evals.scenarios import Scenario, ScenarioResult, run_scenario
@@ -23,7 +24,7 @@ from firstline.helpdesk.tools.deps import OneTimeCodes
 from firstline.helpdesk.triage import Triage
 from firstline.knowledge.base import KnowledgeBase
 from firstline.llm.messages import ChatModel
-from firstline.ticketing import SqlTicketing
+from firstline.ticketing import TicketingBackend
 
 __all__ = ["Contender", "MatchupRow", "chart", "run_matchup"]
 
@@ -82,13 +83,15 @@ async def run_matchup(
 
         def make(
             directory: DirectoryBackend,
-            tickets: SqlTicketing,
+            tickets: TicketingBackend,
+            conversations: SqlConversations,
             codes: OneTimeCodes,
             engine: ChatModel = contender.engine,
         ) -> Helpdesk:
             return Helpdesk(
                 directory=directory,
                 tickets=tickets,
+                conversations=conversations,
                 triage=triage,
                 knowledge=knowledge,
                 codes=codes,

@@ -349,10 +349,11 @@ async def meter_suite(
 
     meter = PromptMeter(OfflineEngine(triage), preset)
 
-    def make(directory: Any, tickets: Any, codes: Any) -> Helpdesk:
+    def make(directory: Any, tickets: Any, conversations: Any, codes: Any) -> Helpdesk:
         return Helpdesk(
             directory=directory,
             tickets=tickets,
+            conversations=conversations,
             triage=triage,
             knowledge=knowledge,
             codes=codes,

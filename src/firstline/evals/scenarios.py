@@ -77,13 +77,16 @@ from typing import Any
 
 import yaml
 
+from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend, InMemoryDirectory
 from firstline.directory.models import OrgData
 from firstline.errors import ConfigError
 from firstline.evals.grading import CURRENT_TICKET, alternatives, fill, grade
 from firstline.helpdesk.desk import DeskReply, Helpdesk
 from firstline.helpdesk.tools.deps import OneTimeCodes
-from firstline.ticketing import NewTicket, SqlTicketing, TicketQuery, TicketState, TicketUpdate
+from firstline.localdb import open_database
+from firstline.sqlstore.transactions import Transactions
+from firstline.ticketing import NewTicket, SqlTicketing, TicketingBackend, TicketQuery, TicketState, TicketUpdate
 
 __all__ = ["Scenario", "ScenarioResult", "load_scenarios", "run_scenario", "scenario_dir"]
 
@@ -253,16 +256,26 @@ class ScenarioResult:
         return "\n".join(lines)
 
 
-DeskFactory = Callable[[DirectoryBackend, SqlTicketing, OneTimeCodes], Helpdesk]
+DeskFactory = Callable[[DirectoryBackend, TicketingBackend, SqlConversations, OneTimeCodes], Helpdesk]
+TicketsFactory = Callable[[Transactions], TicketingBackend]
+"""Builds the ticket backend a scenario runs on, given Firstline's (fresh, in-memory) database."""
 
 
-async def run_scenario(scenario: Scenario, org: OrgData, make_desk: DeskFactory) -> ScenarioResult:
-    """Play ``scenario`` on a fresh organisation and ticket store, then grade the end state."""
+async def run_scenario(
+    scenario: Scenario, org: OrgData, make_desk: DeskFactory, *, tickets_on: TicketsFactory = SqlTicketing
+) -> ScenarioResult:
+    """Play ``scenario`` on a fresh organisation, database and ticket backend, then grade the end state.
+
+    ``tickets_on`` picks the backend: the built-in store (default), the in-memory one, or a vendor
+    connector behind its mirror and outbox (the scenario suite runs on each).
+    """
     directory = InMemoryDirectory(org)
-    tickets = SqlTicketing("sqlite://")
+    database = open_database("sqlite://")
+    conversations = SqlConversations(database)
+    tickets = tickets_on(database)
     sent: dict[str, str] = {}
     codes = OneTimeCodes(deliver=lambda who, code, channel: sent.__setitem__(who.lower(), code))
-    desk = make_desk(directory, tickets, codes)
+    desk = make_desk(directory, tickets, conversations, codes)
     refs = _setup(scenario, directory, tickets)
     before = {t.number for t in tickets.search(TicketQuery(limit=500))}
     replies: list[DeskReply] = []
@@ -277,7 +290,7 @@ async def run_scenario(scenario: Scenario, org: OrgData, make_desk: DeskFactory)
                 conversation = reply.conversation_id
             else:
                 decision = turn.get("approve") or turn.get("deny") or {}
-                pending = tickets.conversations.approvals("pending", conversation)
+                pending = conversations.approvals("pending", conversation)
                 if not pending:
                     replies.append(DeskReply(conversation or "", "", "", "(no pending approval to decide)", "error"))
                     timings.append(0.0)
@@ -290,13 +303,14 @@ async def run_scenario(scenario: Scenario, org: OrgData, make_desk: DeskFactory)
                 )
             timings.append((time.perf_counter() - started) * 1000)
             replies.append(reply)
-        failures = grade(scenario, replies, directory, tickets, before, conversation, refs)
+        failures = grade(scenario, replies, directory, tickets, conversations, before, conversation, refs)
     finally:
         tickets.close()
+        database.close()
     return ScenarioResult(scenario, failures, replies, timings)
 
 
-def _setup(scenario: Scenario, directory: DirectoryBackend, tickets: SqlTicketing) -> dict[str, str]:
+def _setup(scenario: Scenario, directory: DirectoryBackend, tickets: TicketingBackend) -> dict[str, str]:
     setup = scenario.setup
     for username in setup.get("lock", []):
         for _ in range(10):

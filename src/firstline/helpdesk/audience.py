@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 
+from firstline.accounts import SqlAccounts, role_at_least
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Account, Person
 from firstline.errors import FirstlineError
 from firstline.knowledge.audience import IT_STAFF, normalise
-from firstline.ticketing import SqlTicketing, TicketingBackend
-from firstline.ticketing.accounts import role_at_least
 
 __all__ = ["EVERYONE", "IT_GROUPS", "readable_audiences", "requester_audiences"]
 
@@ -52,27 +51,27 @@ def manages_anyone(directory: DirectoryBackend, person: Person) -> bool:
     return any(p.manager == person.id and p.is_current for p in directory.find_people(f"@{domain}"))
 
 
-def service_role(tickets: TicketingBackend | None, email: str) -> str | None:
+def service_role(accounts: SqlAccounts | None, email: str) -> str | None:
     """The role of ``email``'s active service account (``requester``, ``agent``, ``admin``), if it has one."""
-    if not isinstance(tickets, SqlTicketing):
+    if accounts is None:
         return None
     try:
-        account = tickets.accounts.get(email)
+        account = accounts.get(email)
     except FirstlineError:
         return None
     return account.role if account.active else None
 
 
 def requester_audiences(
-    directory: DirectoryBackend, email: str | None, *, tickets: TicketingBackend | None = None, role: str | None = None
+    directory: DirectoryBackend, email: str | None, *, accounts: SqlAccounts | None = None, role: str | None = None
 ) -> tuple[str, ...]:
-    """The audiences the person with ``email`` may read (``role``: their service role, else looked up in ``tickets``).
+    """The audiences the person with ``email`` may read (``role``: their service role, else looked up in ``accounts``).
 
     Anyone not found in the directory reads what everyone reads, plus ``it-staff`` for an agent role.
     """
     if not email:
         return EVERYONE
-    role = role or service_role(tickets, email)
+    role = role or service_role(accounts, email)
     try:
         person = directory.person(email)
     except FirstlineError:

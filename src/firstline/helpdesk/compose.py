@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from firstline.conversations import ApprovalRecord
 from firstline.helpdesk.dialogue import Dialogue, Topic
-from firstline.ticketing import ApprovalRecord
 
 __all__ = [
     "CHITCHAT",

@@ -2,7 +2,9 @@
 
 :meth:`Helpdesk.ask` takes what a person typed and returns Firstline's reply::
 
-    desk = Helpdesk(directory=..., tickets=SqlTicketing(url), triage=..., knowledge=...)
+    database = open_database(url)  # firstline.localdb: conversations and (here) tickets share it
+    desk = Helpdesk(directory=..., tickets=SqlTicketing(database), conversations=SqlConversations(database),
+                    triage=..., knowledge=...)
     reply = await desk.ask("I'm locked out", requester="ana.silva@nwmeridian.co.uk")
     reply.as_dict()  # conversation_id, agent, intent, reply, citations, ticket, actions, ...
 
@@ -33,8 +35,10 @@ from typing import Any
 
 from opentelemetry import trace
 
+from firstline.accounts import SqlAccounts
 from firstline.agents import Agent, Approval, RunEvent, Runner, RunState
 from firstline.agents.budget import TurnBudget
+from firstline.conversations import Conversation, SqlConversations
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
 from firstline.directory.rules import AccountRules
@@ -66,12 +70,7 @@ from firstline.helpdesk.turn import EventSink, Turn
 from firstline.knowledge.base import KnowledgeBase
 from firstline.llm.messages import ChatModel
 from firstline.redaction import redact
-from firstline.ticketing import (
-    Conversation,
-    SqlTicketing,
-    Ticket,
-    TicketState,
-)
+from firstline.ticketing import Ticket, TicketingBackend, TicketState
 
 __all__ = ["MAX_STORED_CHARS", "DeskReply", "Helpdesk"]
 
@@ -88,8 +87,10 @@ class Helpdesk:
         self,
         *,
         directory: DirectoryBackend,
-        tickets: SqlTicketing,
+        tickets: TicketingBackend,
+        conversations: SqlConversations,
         triage: Triage,
+        accounts: SqlAccounts | None = None,
         knowledge: KnowledgeBase | None = None,
         engine: ChatModel | Callable[[Agent], ChatModel] | None = None,
         codes: OneTimeCodes | None = None,
@@ -105,10 +106,12 @@ class Helpdesk:
     ) -> None:
         self.directory = directory
         self.tickets = tickets
-        self.conversations = tickets.conversations
+        self.conversations = conversations
         self.triage = triage
         self.acts = acts or Acts(ActModel.load(packaged_act_model_path()), triage.embedder)
-        self.deps = HelpdeskDeps(directory, tickets, codes or OneTimeCodes(store=tickets.conversations), knowledge)
+        self.deps = HelpdeskDeps(
+            directory, tickets, codes or OneTimeCodes(store=conversations), knowledge, accounts=accounts
+        )
         self.engine: ChatModel | Callable[[Agent], ChatModel] = engine or OfflineEngine(triage)
         self.engine_name = getattr(self.engine, "name", "llm")
         # Turns a language model takes part in have their channel's time budget (helpdesk/pacing.py).
@@ -126,13 +129,15 @@ class Helpdesk:
             self.engine,
             policy=self.policy,
             max_turns=max_turns,
-            step_scope=tickets.unit_of_work,
+            step_scope=conversations.unit_of_work,
             fallback=None if offline is self.engine else offline,
         )
         self.incidents = IncidentLinker(tickets, incident_window, incident_threshold)
         self._clock = clock
         self.reader = MessageReader(triage, self.acts, self.agents)
-        self.services = DeskServices(directory, tickets, triage, self.incidents, clock, self.engine_name, self.deps)
+        self.services = DeskServices(
+            directory, tickets, conversations, triage, self.incidents, clock, self.engine_name, self.deps
+        )
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -216,7 +221,7 @@ class Helpdesk:
     ) -> DeskReply:
         """Answer a dialogue act (thanks, a person please, cancel, ...) the same way for every engine."""
         tickets = TopicTickets(self.services, conversation.id, person)
-        with self.tickets.unit_of_work():
+        with self.conversations.unit_of_work():
             text = answer_act(dialogue, move, tickets)
             self._event(conversation.id, "dialogue_act", "desk", {"act": move.act, "detail": move.detail[:500]})
             return self._save_dialogue(conversation, state, dialogue, text)
@@ -359,14 +364,14 @@ class Helpdesk:
         other = self.gate.someone_else(result, text, person)
         if other is not None:
             topic.status = "refused"
-            with self.tickets.unit_of_work():
+            with self.conversations.unit_of_work():
                 self._event(conversation.id, "refused", "desk", {"reason": "acts on someone else", "text": text[:500]})
                 return self._save_dialogue(conversation, state, dialogue, compose(other, open_topics(dialogue)))
         found = self.gate.account(result, person)
         if found is None:
             return None
         action, refusal = found
-        with self.tickets.unit_of_work():
+        with self.conversations.unit_of_work():
             why = {"reason": refusal.reason, "action": action, "account": refusal.category, "team": refusal.team}
             self._event(conversation.id, "refused", "desk", why)
             note = TopicTickets(self.services, conversation.id, person).escalate(
@@ -400,7 +405,7 @@ class Helpdesk:
         turn = Turn(self.services, conversation, person, state, dialogue, topic, on_event)
         context = turn.context(run_state)
         context.approvals[record.id] = Approval(record.id, record.tool, record.arguments, record.requested_by)
-        with self.tickets.unit_of_work():
+        with self.conversations.unit_of_work():
             decided = self.conversations.decide(record.id, approved, who, reason)
             self._event(conversation.id, "approval_decided", run_state.agent, decided.as_dict())
             turn.ticket_update(TicketState.IN_PROGRESS, f"{record.tool} {decided.status} by {who}: {reason}".strip())
@@ -444,7 +449,7 @@ class Helpdesk:
     def _plain(
         self, conversation: Conversation, text: str, status: str, state: dict[str, Any] | None = None
     ) -> DeskReply:
-        with self.tickets.unit_of_work():
+        with self.conversations.unit_of_work():
             if state is not None:
                 self.conversations.save(conversation.id, state=state)
             self._event(conversation.id, "assistant_message", "desk", {"text": text, "status": status})

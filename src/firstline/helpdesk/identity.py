@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from firstline.conversations import Conversation
+from firstline.conversations.store import SqlConversations
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
 from firstline.errors import PersonNotFoundError
 from firstline.helpdesk import slots
-from firstline.ticketing import Conversation
-from firstline.ticketing.conversations import SqlConversations
 
 __all__ = ["ASK_IDENTITY", "Identities"]
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend
 from firstline.helpdesk.incidents import IncidentLinker
 from firstline.helpdesk.tools.deps import HelpdeskDeps
 from firstline.helpdesk.triage import Triage
-from firstline.ticketing import SqlConversations, SqlTicketing, Ticket
+from firstline.ticketing import Ticket, TicketingBackend
 
 __all__ = ["DeskServices"]
 
@@ -28,16 +29,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DeskServices:
     directory: DirectoryBackend
-    tickets: SqlTicketing
+    tickets: TicketingBackend
+    conversations: SqlConversations
     triage: Triage
     incidents: IncidentLinker
     clock: Callable[[], datetime]
     engine_name: str
     deps: HelpdeskDeps
-
-    @property
-    def conversations(self) -> SqlConversations:
-        return self.tickets.conversations
 
     def event(self, cid: str, kind: str, agent: str, data: dict[str, Any]) -> None:
         """Append an event to the conversation's log (inside the caller's unit of work)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from firstline.agents import RunContext, RunEvent, RunState
 from firstline.agents.budget import TurnBudget
+from firstline.conversations import ApprovalRecord, Conversation
 from firstline.directory.models import KnownIncident, Person
 from firstline.helpdesk.agents import TRIAGE
 from firstline.helpdesk.compose import (
@@ -28,12 +29,7 @@ from firstline.helpdesk.routing import TicketOnRouting, list_owners
 from firstline.helpdesk.services import DeskServices
 from firstline.helpdesk.triage import TriageResult
 from firstline.redaction import redact_data
-from firstline.ticketing import (
-    ApprovalRecord,
-    Conversation,
-    TicketState,
-    TicketUpdate,
-)
+from firstline.ticketing import TicketState, TicketUpdate
 
 __all__ = ["Turn"]
 
@@ -151,17 +147,17 @@ class Turn:
             if event.data.get("model") != OfflineEngine.name:
                 self.unwritten.append(event)
         elif event.kind == "routed" and event.agent != TRIAGE:
-            with self.services.tickets.unit_of_work():
+            with self.services.conversations.unit_of_work():
                 self._event(event)
                 if event.agent != self.routed_to:  # a turn restarted on the fallback engine routes again
                     self._routed(event.agent, context)
                     self.routed_to = event.agent
         elif event.kind == "approval_needed":
-            with self.services.tickets.unit_of_work():
+            with self.services.conversations.unit_of_work():
                 self._event(event)
                 self._approval(event, context)
         elif event.kind == "tool_finished" and not event.data.get("ok", True):
-            with self.services.tickets.unit_of_work():  # joins the tool's own step when inside one
+            with self.services.conversations.unit_of_work():  # joins the tool's own step when inside one
                 self._event(event)
                 if context.ticket_number:
                     self.services.tickets.comment(
@@ -171,7 +167,7 @@ class Turn:
                         internal=True,
                     )
         elif event.kind != "message":  # the reply is stored with the final state in finish()
-            with self.services.tickets.unit_of_work():
+            with self.services.conversations.unit_of_work():
                 self._event(event)
         if self.sink is not None:  # what streams out is redacted like what is stored (a model's tool arguments)
             self.sink(redact_data(event.as_dict()))
@@ -292,7 +288,7 @@ class Turn:
         self.state["usage"] = total
         self.state["verified"] = context.verified
         answered_by = ", ".join(turn_usage["models"]) or services.engine_name
-        with services.tickets.unit_of_work():
+        with services.conversations.unit_of_work():
             self._event(None)
             self.record_budget()
             parts = self._settle(run_state, context, reply, expects, pending, tickets)
@@ -468,7 +464,7 @@ class Turn:
             "Sorry, something went wrong on my side and I couldn't finish this. Your message is saved with this "
             f"conversation ({self.cid}); try again in a minute, or call the service desk on 4357."
         )
-        with services.tickets.unit_of_work():
+        with services.conversations.unit_of_work():
             self._event(None)
             self.record_budget()
             services.event(self.cid, "error", "desk", {"error": f"{type(exc).__name__}: {exc}"[:2000]})

@@ -17,6 +17,8 @@ other 4xx: bad_response with the API's error type and message. An ``error`` even
   returned as JSON text (streamed as one delta). Beside other tools it is offered with ``tool_choice: any``:
   a tool call or a JSON reply. ``structured="output_config"`` uses the API's ``output_config.format``
   instead (needed with extended thinking, which forbids forced tools).
+* ``request.computer`` adds Anthropic's computer-use tool (``computer_tool``, by default ``computer_20250124``)
+  and its ``anthropic-beta`` header; images are ``image`` blocks (``firstline.llm.vision``).
 * ``AnthropicResponse.stop_reason`` keeps why Claude stopped. ``max_tokens``, ``refusal``, ``pause_turn`` or
   ``model_context_window_exceeded`` with no text and no tool call is a bad_response; truncation is logged.
 * The SDK speaks API version 2026-10-21, which removed ``temperature``, ``top_p`` and ``top_k``: temperature is
@@ -42,6 +44,7 @@ from firstline.llm.catalog import ModelInfo
 from firstline.llm.messages import ChatRequest, ModelResponse, StreamItem, StreamReset, ToolCall, Usage
 from firstline.llm.openai_compat import MALFORMED_ARGUMENTS, parse_arguments
 from firstline.llm.pool import ModelIO, PooledCalls, http_options
+from firstline.llm.vision import ANTHROPIC_COMPUTER_BETAS, anthropic_computer_tool
 
 __all__ = ["LEGACY_API_VERSION", "REPLY_TOOL", "AnthropicModel", "AnthropicResponse", "to_anthropic_messages"]
 
@@ -132,13 +135,16 @@ class AnthropicModel(PooledCalls):
         cache: bool = True,
         structured: Literal["tool", "output_config"] = "tool",
         anthropic_version: str | None = None,
+        computer_tool: str = "computer_20250124",
         extra: dict[str, Any] | None = None,
         client: anthropic.AsyncAnthropic | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """``base_url`` is the API root (a trailing ``/v1`` is dropped); ``anthropic_version`` overrides the
-        SDK's API version header; ``extra`` adds body fields (``thinking``, ``stop_sequences``, ...). An
-        injected ``client`` is used as is, on the caller's loop; otherwise calls go through ``io``."""
+        SDK's API version header; ``computer_tool`` is the computer-use tool version a request with
+        ``computer`` gets (a key of ``ANTHROPIC_COMPUTER_BETAS``); ``extra`` adds body fields (``thinking``,
+        ``stop_sequences``, ...). An injected ``client`` is used as is, on the caller's loop; otherwise calls go
+        through ``io``."""
         self.model = model
         self.name = name or model
         root = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -149,6 +155,9 @@ class AnthropicModel(PooledCalls):
         self.cache = cache
         self.structured = structured
         self.anthropic_version = anthropic_version
+        if computer_tool not in ANTHROPIC_COMPUTER_BETAS:
+            raise ValueError(f"computer_tool must be one of {sorted(ANTHROPIC_COMPUTER_BETAS)}, got {computer_tool!r}")
+        self.computer_tool = computer_tool
         self.extra = dict(extra or {})
         self.io = io or ModelIO.default()
         self._shared = client
@@ -177,6 +186,8 @@ class AnthropicModel(PooledCalls):
             {"name": t.name, "description": t.description, "input_schema": t.parameters or {"type": "object"}}
             for t in request.tools
         ]
+        if request.computer is not None:
+            tools.insert(0, anthropic_computer_tool(request.computer, self.computer_tool))
         if tools and self.cache:
             tools[-1]["cache_control"] = {"type": "ephemeral"}
         choice = tool_choice(request.tool_choice) if tools else None
@@ -198,17 +209,22 @@ class AnthropicModel(PooledCalls):
         body.update(self.extra)
         return body
 
-    @staticmethod
-    def _call_kwargs(body: dict[str, Any]) -> dict[str, Any]:
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        """The headers this request needs beyond the client's: the computer-use beta, when it offers the tool."""
+        return {"anthropic-beta": ANTHROPIC_COMPUTER_BETAS[self.computer_tool]} if request.computer else {}
+
+    def _call_kwargs(self, request: ChatRequest, stream: bool = False) -> dict[str, Any]:
+        body, headers = self.body(request, stream), self.headers(request)
         extra = {k: v for k, v in body.items() if k not in _SDK_FIELDS}
-        return {k: v for k, v in body.items() if k in _SDK_FIELDS} | ({"extra_body": extra} if extra else {})
+        kwargs = {k: v for k, v in body.items() if k in _SDK_FIELDS} | ({"extra_body": extra} if extra else {})
+        return kwargs | ({"extra_headers": headers} if headers else {})
 
     # -- ChatModel -------------------------------------------------------------------------------
 
     async def _complete(self, request: ChatRequest) -> AnthropicResponse:
         started = self._clock()
         try:
-            message = await self._client().messages.create(**self._call_kwargs(self.body(request)))
+            message = await self._client().messages.create(**self._call_kwargs(request))
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
         got = _Assembly(stop_reason=getattr(message, "stop_reason", None), finished=True)
@@ -222,7 +238,7 @@ class AnthropicModel(PooledCalls):
         got = _Assembly()
         opened = False
         try:
-            events = await self._client().messages.create(**self._call_kwargs(self.body(request, stream=True)))
+            events = await self._client().messages.create(**self._call_kwargs(request, stream=True))
             opened = True
             async with events:
                 async for event in events:

@@ -1,5 +1,6 @@
 """Our messages in the shapes of Anthropic's Messages API: ``system`` blocks apart, tool calls as ``tool_use``
-blocks, tool results as ``tool_result`` blocks of a user message, roles alternating with the user first.
+blocks, tool results as ``tool_result`` blocks of a user message, roles alternating with the user first. Images
+(screenshots) are ``image`` blocks after a user message's text or inside a ``tool_result``'s content.
 
 A result that answers no ``tool_use`` of the message before is sent as text, and a call left unanswered
 gets an ``is_error`` result, so a trimmed or paused history is still accepted.
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from firstline.llm.messages import Message
+from firstline.llm.vision import anthropic_image_block
 
 __all__ = ["NOT_RUN", "OPENING", "text_blocks", "to_anthropic_messages", "tool_choice"]
 
@@ -25,7 +27,9 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
 
 def _tool_result(message: Message) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id or ""}
-    if message.content:
+    if message.images:  # a screenshot: the text, then image blocks
+        block["content"] = text_blocks(message.content) + [anthropic_image_block(i) for i in message.images]
+    elif message.content:
         block["content"] = message.content
     if message.result is not None and message.result.get("outcome") in _FAILED:
         block["is_error"] = True
@@ -48,7 +52,7 @@ def to_anthropic_messages(messages: Sequence[Message]) -> tuple[list[dict[str, A
                 {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in m.tool_calls
             ]
         else:
-            role, blocks = "user", text_blocks(m.content)
+            role, blocks = "user", text_blocks(m.content) + [anthropic_image_block(i) for i in m.images]
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -78,7 +82,12 @@ def _pair_tool_results(turns: list[dict[str, Any]]) -> None:
             elif block["tool_use_id"] in asked and block["tool_use_id"] not in results:
                 results[block["tool_use_id"]] = block
             else:  # it answers no call of the message before: keep what it says, as text
-                others += text_blocks(f"Result of tool call {block['tool_use_id']}: {block.get('content', '')}")
+                content = block.get("content", "")
+                if isinstance(content, list):  # text and images: keep both
+                    others += text_blocks(f"Result of tool call {block['tool_use_id']}:")
+                    others += [b for b in content if b["type"] == "image" or b.get("text", "").strip()]
+                else:
+                    others += text_blocks(f"Result of tool call {block['tool_use_id']}: {content}")
         missing = [{"type": "tool_result", "tool_use_id": i, "content": NOT_RUN, "is_error": True} for i in asked]
         turn["content"] = [*results.values(), *[m for m in missing if m["tool_use_id"] not in results], *others]
         asked = []

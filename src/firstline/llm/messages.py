@@ -9,6 +9,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 __all__ = [
     "ChatModel",
     "ChatRequest",
+    "ComputerTool",
+    "Image",
     "Message",
     "ModelResponse",
     "Role",
@@ -32,6 +34,17 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture a model is shown (a screenshot): ``data`` is the file's bytes in base64, no ``data:`` prefix."""
+
+    media_type: Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+    data: str
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.data}"
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str = ""
@@ -41,6 +54,9 @@ class Message:
     # A tool message's structured result (outcome, data, what the employee may read): the runner
     # fills it and the offline engine reads it; a model reads ``content`` only.
     result: dict[str, Any] | None = None
+    # Pictures shown with ``content``, on a user or tool message (a tool's screenshot): each server gets
+    # them in its own shape (``firstline.llm.vision``).
+    images: tuple[Image, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -52,6 +68,8 @@ class Message:
             data["name"] = self.name
         if self.result is not None:
             data["result"] = self.result
+        if self.images:
+            data["images"] = [{"media_type": i.media_type, "data": i.data} for i in self.images]
         return data
 
     @classmethod
@@ -64,6 +82,7 @@ class Message:
             data.get("tool_call_id"),
             data.get("name"),
             data.get("result"),
+            tuple(Image(i["media_type"], i["data"]) for i in data.get("images") or ()),
         )
 
 
@@ -77,15 +96,30 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ComputerTool:
+    """Offer the model a screen to operate: the ``computer`` tool, on a display of this size in pixels.
+
+    Claude gets Anthropic's own computer-use tool; an OpenAI-compatible server a function tool named
+    ``computer`` whose arguments are the same actions (``firstline.llm.vision``). Either way the model's
+    actions come back as ``ToolCall(name="computer", arguments={"action": "left_click", ...})``.
+    """
+
+    display_width: int
+    display_height: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     """One model turn's input. ``json_schema`` asks for a reply that is JSON matching the schema
-    (each server gets it in its own dialect); ``metadata`` never leaves the process."""
+    (each server gets it in its own dialect); ``computer`` offers the computer-use tool beside ``tools``;
+    ``metadata`` never leaves the process."""
 
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: str | dict[str, Any] = "auto"  # "auto" | "none" | "required" | {"type": "function", ...}
     metadata: dict[str, Any] = field(default_factory=dict)
     json_schema: dict[str, Any] | None = None
+    computer: ComputerTool | None = None
 
 
 @dataclass(frozen=True, slots=True)

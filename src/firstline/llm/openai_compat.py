@@ -26,6 +26,7 @@ from firstline.llm.catalog import ModelInfo
 from firstline.llm.messages import ChatRequest, Message, ModelResponse, StreamItem, ToolCall, Usage
 from firstline.llm.pool import ModelIO, PooledCalls, http_options
 from firstline.llm.profiles import ModelProfile, profile
+from firstline.llm.vision import openai_computer_tool, openai_image_message, openai_user_content
 
 __all__ = ["MALFORMED_ARGUMENTS", "OpenAICompatModel", "to_openai_messages"]
 
@@ -37,11 +38,16 @@ MALFORMED_ARGUMENTS = "_malformed_arguments"
 def to_openai_messages(
     messages: tuple[Message, ...] | list[Message], null_content: bool = True
 ) -> list[dict[str, Any]]:
-    """Our messages in the OpenAI wire format (tool arguments as JSON strings)."""
+    """Our messages in the OpenAI wire format (tool arguments as JSON strings; images: ``firstline.llm.vision``)."""
     out: list[dict[str, Any]] = []
-    for m in messages:
+    pictured: list[Message] = []  # tool messages with images, shown in a user message after their run
+    for n, m in enumerate(messages):
         if m.role == "tool":
             out.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content})
+            pictured += [m] if m.images else []
+            if pictured and (n + 1 == len(messages) or messages[n + 1].role != "tool"):
+                out.append(openai_image_message(pictured))
+                pictured = []
         elif m.role == "assistant" and m.tool_calls:
             out.append(
                 {
@@ -57,6 +63,8 @@ def to_openai_messages(
                     ],
                 }
             )
+        elif m.images and m.role == "user":
+            out.append({"role": "user", "content": openai_user_content(m.content, m.images)})
         else:
             out.append({"role": m.role, "content": m.content})
     return out
@@ -156,14 +164,14 @@ class OpenAICompatModel(PooledCalls):
             "temperature": self.temperature,
             p.max_tokens_field: self.max_tokens,
         }
-        if request.tools:
+        if request.tools or request.computer:
             body["tools"] = [
                 {
                     "type": "function",
                     "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
                 }
                 for t in request.tools
-            ]
+            ] + ([openai_computer_tool(request.computer)] if request.computer else [])
             body["tool_choice"] = request.tool_choice
             if p.parallel_tool_calls:
                 body["parallel_tool_calls"] = True
@@ -233,7 +241,7 @@ class OpenAICompatModel(PooledCalls):
         )
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        if request.tools and not self.profile.stream_with_tools:
+        if (request.tools or request.computer) and not self.profile.stream_with_tools:
             response = await self._complete(request)
             if response.text:
                 yield response.text

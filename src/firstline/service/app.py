@@ -113,7 +113,7 @@ _STATUS: list[tuple[type[FirstlineError], int, str]] = [
 
 def seed_demo_accounts(runtime: Runtime, accounts: Iterable[tuple[str, str]] = DEMO_ACCOUNTS) -> list[dict[str, str]]:
     """Create the demo accounts with random passwords when there are no accounts yet; returns them once."""
-    store = runtime.tickets.accounts
+    store = runtime.accounts
     if store.count():
         return []
     created = []
@@ -152,14 +152,14 @@ class _TicketGauge(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily("firstline_tickets", "Tickets in the store by state", labels=["state"])
         try:
-            for state, count in sorted(self.runtime.tickets.count_by_state().items()):
+            for state, count in sorted(self.runtime.ticket_counts().items()):
                 family.add_metric([state], count)
         except Exception:  # the database being down must not break the scrape
             log.warning("ticket counts unavailable for /metrics")
         yield family
         stored = GaugeMetricFamily("firstline_conversations_stored", "Conversations and events stored", labels=["kind"])
         try:
-            for kind, count in self.runtime.tickets.conversations.count().items():
+            for kind, count in self.runtime.conversations.count().items():
                 stored.add_metric([kind], count)
         except Exception:
             log.warning("conversation counts unavailable for /metrics")
@@ -245,6 +245,7 @@ def create_app(settings: Settings) -> FastAPI:
             # Load the embedding model, the keyword index and the classifier before the first request.
             await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
             await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
+            await asyncio.to_thread(runtime.start_sync)  # a vendor backend: the outbox worker and the poller
             app.state.ready = True
             yield
             # Turns whose clients went away still finish and are stored before the stores close.
@@ -313,7 +314,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime: Runtime = request.app.state.runtime
         try:
             stats = await asyncio.to_thread(runtime.knowledge.stats)
-            await asyncio.to_thread(runtime.tickets.count_by_state)
+            await asyncio.to_thread(runtime.ticket_counts)
         except FirstlineError as exc:
             return _error(503, "Unavailable", str(exc))
         return JSONResponse({"status": "ready", "chunks": stats.chunks})

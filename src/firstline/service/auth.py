@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from firstline.accounts.store import Role, role_at_least
 from firstline.errors import AuthenticationError, PermissionDeniedError
 from firstline.service.state import runtime_of
-from firstline.ticketing.accounts import Role, role_at_least
 
 __all__ = [
     "COOKIE",
@@ -65,7 +65,7 @@ class Principal:
 
 
 def _identify(request: Request) -> Principal:
-    accounts = runtime_of(request).tickets.accounts
+    accounts = runtime_of(request).accounts
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "").strip()
     if key:

@@ -9,7 +9,7 @@ migration runs inside ``BEGIN IMMEDIATE``; PostgreSQL: under the advisory lock).
 To write a new revision after changing a store's schema module (here the ticket store)::
 
     from alembic import command
-    from firstline.ticketing.migrations import alembic_config
+    from firstline.localdb.migrations import alembic_config
 
     command.revision(alembic_config("sqlite:///scratch.db"), "add a column", autogenerate=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,6 +18,9 @@ __all__ = ["Transactions"]
 
 # The transaction a ``unit_of_work()`` opened in this thread / task, per Transactions object.
 _AMBIENT: ContextVar[dict[int, Connection] | None] = ContextVar("firstline_ambient_transactions", default=None)
+# What to run once that unit of work has committed, per Transactions object.
+_AFTER: ContextVar[dict[int, list[Callable[[], None]]] | None] = ContextVar("firstline_after_commit", default=None)
+log = logging.getLogger(__name__)
 
 
 class Transactions:
@@ -58,6 +62,7 @@ class Transactions:
         if id(self) in ambient:
             yield ambient[id(self)]
             return
+        callbacks: list[Callable[[], None]] = []
         with (
             translate_errors(self.database, self.url),
             self._writer,
@@ -66,10 +71,23 @@ class Transactions:
             conn.begin(),
         ):
             token = _AMBIENT.set({**ambient, id(self): conn})
+            after = _AFTER.set({**(_AFTER.get() or {}), id(self): callbacks})
             try:
                 yield conn
             finally:
+                _AFTER.reset(after)
                 _AMBIENT.reset(token)
+        for callback in callbacks:  # committed: nothing raised out of the block above
+            _run(callback)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current unit of work has committed (at once outside one; never after a
+        rollback). A callback that raises is logged, never passed on: the commit has already happened."""
+        pending = (_AFTER.get() or {}).get(id(self))
+        if pending is None:
+            _run(callback)
+        else:
+            pending.append(callback)
 
     @property
     def in_unit_of_work(self) -> bool:
@@ -100,3 +118,10 @@ class Transactions:
     def close(self) -> None:
         """Close every pooled connection; harmless to call twice."""
         self.engine.dispose()
+
+
+def _run(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:
+        log.exception("an after-commit callback failed")

@@ -12,7 +12,8 @@ Each request is checked for what the real API rejects: the key (``x-api-key``, o
 version does not know (``temperature`` since 2026-10-21); messages that are empty, do not start with the
 user or do not alternate; a ``tool_result`` that answers no ``tool_use`` of the message before, a
 ``tool_use`` left unanswered, results after text; a ``system`` that is not a string or text blocks; bad
-tools, ``tool_choice`` and ``cache_control`` (at most four). A violation is answered like the API (400
+tools, ``tool_choice`` and ``cache_control`` (at most four); images and the computer tool
+(:mod:`firstline.testing.vision_checks`). A violation is answered like the API (400
 ``invalid_request_error``, 401 ``authentication_error``) and kept in ``violations``; every request body is
 kept in ``requests`` and its lower-cased headers in ``headers``; ``connections`` counts TCP connections.
 """
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from firstline.testing.vision_checks import check_anthropic_vision
 
 __all__ = ["API_VERSIONS", "FakeAnthropicServer", "Turn"]
 
@@ -213,7 +216,7 @@ class FakeAnthropicServer:
             return 400, f"content-type must be application/json, got {headers.get('content-type')!r}"
         if not isinstance(body, dict):
             return 400, "the body must be a JSON object"
-        problem = self.check_body(body, version)
+        problem = self.check_body(body, version) or check_anthropic_vision(headers, body)
         return (400, problem) if problem else (200, "")
 
     def check_body(self, body: dict[str, Any], version: str) -> str:
@@ -272,6 +275,8 @@ class FakeAnthropicServer:
                 if name in names:
                     return f"tools: tool names must be unique ({name})"
                 names.add(name)
+                if tool.get("type", "custom") != "custom":
+                    continue  # a tool the API defines (computer use): check_anthropic_vision checks it
                 schema = tool.get("input_schema")
                 if not isinstance(schema, dict) or schema.get("type") != "object":
                     return f"tools.{name}.input_schema: must be a JSON schema of type object"

@@ -7,18 +7,11 @@ own (updates, sync, QUIC probes) and let it run as root in a container.
 
 from __future__ import annotations
 
-from pathlib import Path
+from firstline.ticketing.connectors.webform.browser import CHROMIUM as BROWSER
+from firstline.ticketing.connectors.webform.browser import OFFLINE_ARGS
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS"]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+# The product's own launch settings (the webform connector drives the same browser the same way).
+CHROMIUM = BROWSER
+CHROMIUM_ARGS = list(OFFLINE_ARGS)

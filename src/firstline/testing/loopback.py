@@ -41,7 +41,8 @@ class Request:
             raise ShapeViolation(f"body is not JSON: {exc}") from exc
 
 
-Reply = tuple[int, bytes]
+Reply = tuple[int, bytes] | tuple[int, bytes, dict[str, str]]
+"""``(status, body)``, or ``(status, body, headers)`` to add headers (``Retry-After``, a content type)."""
 App = Callable[[Request], Reply]
 
 
@@ -65,15 +66,18 @@ class _Handler(BaseHTTPRequestHandler):
                 and request.headers.get("content-type") != "application/json"
             ):
                 raise ShapeViolation(f"Content-Type is {request.headers.get('content-type')!r}")
-            status, body = loop.app(request)
+            reply = loop.app(request)
         except ShapeViolation as exc:
             loop.violations.append(str(exc))
-            status, body = 422, json.dumps({"detail": str(exc)}).encode()
+            reply = 422, json.dumps({"detail": str(exc)}).encode()
+        status, body = reply[0], reply[1]
+        headers = {"Content-Type": "application/json", **(reply[2] if len(reply) > 2 else {})}
         if loop.delay:
             loop.stopping.wait(loop.delay)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -82,6 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = _handle
     do_POST = _handle
+    do_PUT = _handle
+    do_PATCH = _handle
+    do_DELETE = _handle
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -5,7 +5,7 @@ Each request to ``/v1/chat/completions`` takes the next :class:`Turn` of the scr
 Events when the request asks for ``stream``), an error status with headers (429 + Retry-After, 500), a
 delay, a stream cut after N chunks, or malformed tool-call JSON. Requests are checked for what real
 servers reject (no messages, the removed ``guided_*`` fields of vLLM, fields a TGI server does not
-accept) and kept in ``requests``.
+accept, malformed image parts: :mod:`firstline.testing.vision_checks`) and kept in ``requests``.
 
 It speaks HTTP/1.1 with keep-alive, as model servers do: ``Content-Length`` for JSON, chunked transfer
 encoding for streams, request after request on one connection until the client closes it (``connections``
@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, NamedTuple
+
+from firstline.testing.vision_checks import check_openai_vision
 
 __all__ = ["FakeOpenAIServer", "Sent", "Turn"]
 
@@ -131,7 +133,7 @@ class FakeOpenAIServer:
         for tool in body.get("tools") or ():
             if tool.get("type") != "function" or "name" not in tool.get("function", {}):
                 return f"malformed tool {tool}"
-        return ""
+        return check_openai_vision(body)
 
     # -- what a turn sends -------------------------------------------------------------------------
 

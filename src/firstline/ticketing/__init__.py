@@ -20,9 +20,7 @@ Every backend passes :class:`firstline.testing.ticketing.TicketingContract`.
 from __future__ import annotations
 
 from firstline.ticketing.backend import TicketingBackend
-from firstline.ticketing.conversations import ApprovalRecord, Conversation, ConversationEvent, SqlConversations
 from firstline.ticketing.memory import InMemoryTicketing
-from firstline.ticketing.migrations import upgrade
 from firstline.ticketing.models import (
     ALLOWED_TRANSITIONS,
     EntryKind,
@@ -48,16 +46,12 @@ from firstline.ticketing.sql import SqlTicketing
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "SLA_TARGETS",
-    "ApprovalRecord",
-    "Conversation",
-    "ConversationEvent",
     "EntryKind",
     "Impact",
     "InMemoryTicketing",
     "NewTicket",
     "Priority",
     "SlaTarget",
-    "SqlConversations",
     "SqlTicketing",
     "Ticket",
     "TicketEntry",
@@ -69,5 +63,4 @@ __all__ = [
     "due_at",
     "priority_for",
     "respond_by",
-    "upgrade",
 ]

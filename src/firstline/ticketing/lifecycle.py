@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from firstline.errors import InputError, InvalidTransitionError
+from firstline.localdb.database import utc_now
 from firstline.redaction import redact_text
 from firstline.ticketing.models import (
     EntryKind,
@@ -68,11 +69,6 @@ class Change:
 
     ticket: Ticket
     entries: tuple[TicketEntry, ...]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC: the default clock of every backend."""
-    return datetime.now(UTC)
 
 
 def format_number(sequence: int) -> str:

@@ -23,17 +23,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from firstline.errors import InputError, TicketNotFoundError
+from firstline.localdb import open_database
+from firstline.localdb.database import display_url, translate_errors
+from firstline.localdb.schema import COUNTER_NAME, ticket_counters, ticket_entries, tickets
 from firstline.sqlstore.transactions import Transactions
-from firstline.ticketing import analytics, lifecycle
-from firstline.ticketing.accounts import SqlAccounts
-from firstline.ticketing.conversations import SqlConversations
-from firstline.ticketing.database import (
-    DATABASE,
-    display_url,
-    parse_url,
-    translate_errors,
-)
-from firstline.ticketing.migrations import upgrade
+from firstline.ticketing import lifecycle
 from firstline.ticketing.models import (
     EntryKind,
     NewTicket,
@@ -44,7 +38,6 @@ from firstline.ticketing.models import (
     TicketUpdate,
     clean_number,
 )
-from firstline.ticketing.schema import COUNTER_NAME, ticket_counters, ticket_entries, tickets
 from firstline.ticketing.sla import Impact, Priority, Urgency
 
 __all__ = ["SqlTicketing"]
@@ -65,20 +58,28 @@ _ENTRY_COLUMNS = (
 class SqlTicketing:
     """A :class:`~firstline.ticketing.backend.TicketingBackend` in a SQL database.
 
-    ``url`` is ``sqlite:///path/to/tickets.db`` (folders are created) or
-    ``postgresql+psycopg://user:password@host:5432/db``. Opening migrates the database to the
-    newest schema. ``clock`` returns the current time (aware UTC). Thread-safe.
+    ``database`` is Firstline's database, already open (:func:`firstline.localdb.open_database`), shared
+    with the conversation and account stores so one unit of work spans them; or a URL,
+    ``sqlite:///path/to/tickets.db`` (folders are created) or ``postgresql+psycopg://user:password@host:5432/db``,
+    which this store then opens (migrating it to the newest schema) and closes itself. ``clock``
+    returns the current time (aware UTC). Thread-safe.
     """
 
-    def __init__(self, url: str | URL, *, clock: Callable[[], datetime] = lifecycle.utc_now) -> None:
-        self.url = parse_url(url)
+    def __init__(
+        self, database: str | URL | Transactions, *, clock: Callable[[], datetime] = lifecycle.utc_now
+    ) -> None:
+        self._owns = not isinstance(database, Transactions)
+        self._db = open_database(database) if not isinstance(database, Transactions) else database
+        self.url = self._db.url
         self._clock = clock
-        self._db = Transactions(DATABASE, self.url, upgrade)
-        self.conversations = SqlConversations(self._db, clock)
-        self.accounts = SqlAccounts(self._db, clock)
+
+    @property
+    def database(self) -> Transactions:
+        """The database this store writes to (for stores that share its transactions)."""
+        return self._db
 
     def unit_of_work(self) -> AbstractContextManager[Connection]:
-        """One transaction for every ticket and conversation change inside the block (this thread/task)."""
+        """One transaction for every change to this database inside the block (this thread/task)."""
         return self._db.unit_of_work()
 
     def __repr__(self) -> str:
@@ -185,24 +186,10 @@ class SqlTicketing:
                     self._save(conn, child, lifecycle.apply_link(child, survivor, False, author, self._clock()))
             return self._save(conn, duplicate, merged).ticket
 
-    def analytics(self, days: int = 30) -> dict[str, Any]:
-        """The console's metrics over the last ``days`` days (see :mod:`firstline.ticketing.analytics`)."""
-        since, until = analytics.window(days, self._clock())
-        return {
-            "window": {"days": days, "since": since.isoformat(), "until": until.isoformat()},
-            "metrics": analytics.analytics(self._db, since, until),
-            "definitions": dict(analytics.DEFINITIONS),
-        }
-
-    def count_by_state(self) -> dict[str, int]:
-        """How many tickets are in each state (for the Prometheus gauge)."""
-        with self._db.read() as conn:
-            rows = conn.execute(select(tickets.c.state, func.count()).group_by(tickets.c.state)).all()
-        return {str(state): int(n) for state, n in rows}
-
     def close(self) -> None:
-        """Close every pooled connection; harmless to call twice."""
-        self._db.close()
+        """Close the database when this store opened it (a shared one is its opener's to close); harmless twice."""
+        if self._owns:
+            self._db.close()
 
     def _create(self, conn: Connection, new: NewTicket) -> Ticket:
         if (existing := self._find_correlated(conn, new.correlation_id)) is not None:

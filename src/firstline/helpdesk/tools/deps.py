@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from firstline.accounts import SqlAccounts
 from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
@@ -236,6 +237,8 @@ class HelpdeskDeps:
     tickets: TicketingBackend
     codes: OneTimeCodes = field(default_factory=OneTimeCodes)
     knowledge: KnowledgeBase | None = None
+    accounts: SqlAccounts | None = None
+    """The service's sign-in accounts, for the role of the person asking (an agent may read IT runbooks)."""
 
 
 def requester(ctx: RunContext) -> Person:

@@ -106,7 +106,7 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
     if ctx.briefing.get("identity") == "typed" and not ctx.verified:
         readable = EVERYONE  # an address typed in chat proves nothing: what everyone reads, until the code is checked
     else:
-        readable = requester_audiences(deps.directory, ctx.requester, tickets=deps.tickets)
+        readable = requester_audiences(deps.directory, ctx.requester, accounts=deps.accounts)
     try:
         # Only what the requester may read is searched: the filter runs inside the vector store and BM25.
         filters = Filters.of(category=category, audience=readable)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from firstline.agents import RunContext, Tool, tool
-from firstline.errors import InvalidTransitionError, TicketNotFoundError, ToolFailed
+from firstline.errors import ConflictError, InvalidTransitionError, TicketNotFoundError, ToolFailed
+from firstline.helpdesk.ticket_actions import TicketActions
 from firstline.helpdesk.tools.deps import deps_of
-from firstline.ticketing import Ticket, TicketQuery, TicketState, TicketUpdate
+from firstline.ticketing import Ticket, TicketQuery, TicketState
 
 __all__ = ["TICKET_TOOLS"]
 
@@ -101,14 +102,13 @@ def close_ticket(ctx: RunContext, number: str, reason: str) -> str:
         reason: why it can be closed, e.g. "printer works again after restart".
     """
     ticket = _own(ctx, number)
-    if ticket.state in (TicketState.RESOLVED, TicketState.CLOSED, TicketState.CANCELED):
+    if ticket.state.is_final:
         return f"{ticket.number} is already {ticket.state.value}; nothing to do."
-    update = TicketUpdate(state=TicketState.RESOLVED, resolution_note=f"Closed by the requester: {reason}")
     try:
-        deps_of(ctx).tickets.update(ticket.number, update, author=ctx.requester or "requester")
-    except InvalidTransitionError as exc:
+        TicketActions(deps_of(ctx).tickets).close(ticket, f"Closed by the requester: {reason}", ctx.requester or "")
+    except (ConflictError, InvalidTransitionError) as exc:
         raise ToolFailed(f"{ticket.number} cannot be closed from {ticket.state.value}: {exc}") from exc
-    return f"{ticket.number} is resolved. It closes on its own if nothing else comes up."
+    return f"{ticket.number} is closed. If the problem comes back, tell me and I'll open a new ticket."
 
 
 @tool(risk="write")
@@ -120,12 +120,11 @@ def escalate_ticket(ctx: RunContext, number: str, summary: str) -> str:
         summary: what was tried, what the user sees, and why Tier-1 cannot fix it.
     """
     ticket = _own(ctx, number)
-    group = ticket.assignment_group or "Service Desk"
     try:
-        deps_of(ctx).tickets.escalate(ticket.number, group, summary, author="firstline")
-    except InvalidTransitionError as exc:
+        escalated = TicketActions(deps_of(ctx).tickets).escalate(ticket, summary, author="firstline")
+    except (ConflictError, InvalidTransitionError) as exc:
         raise ToolFailed(f"{ticket.number} cannot be escalated: {exc}") from exc
-    return f"{ticket.number} is escalated to {group}."
+    return f"{ticket.number} is escalated to {escalated.assignment_group}."
 
 
 TICKET_TOOLS: tuple[Tool, ...] = (ticket_status, my_open_tickets, add_ticket_note, close_ticket, escalate_ticket)

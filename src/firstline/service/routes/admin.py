@@ -39,7 +39,7 @@ async def login(request: Request, body: LoginIn) -> JSONResponse:
     the answer is 429 with Retry-After, and the password is not checked (see ``service/signins.py``).
     """
     runtime = runtime_of(request)
-    accounts = runtime.tickets.accounts
+    accounts = runtime.accounts
     metrics: Metrics = request.app.state.metrics
     throttle: SignInThrottle = request.app.state.signins
     wait = throttle.claim(body.email)
@@ -94,7 +94,7 @@ async def logout(request: Request, who: Requester) -> Response:
     """End this session (the cookie is cleared and the token forgotten)."""
     token = request.cookies.get(COOKIE)
     if token:
-        await asyncio.to_thread(runtime_of(request).tickets.accounts.logout, token)
+        await asyncio.to_thread(runtime_of(request).accounts.logout, token)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -110,7 +110,7 @@ async def me(who: Requester) -> dict[str, Any]:
 async def analytics(request: Request, who: Agent, days: Annotated[int, Query(ge=1, le=366)] = 30) -> dict[str, Any]:
     """Deflection, escalation, time to resolution, top intents, tickets per specialist per day, cost;
     each metric with the sentence that defines it."""
-    result: dict[str, Any] = await asyncio.to_thread(runtime_of(request).tickets.analytics, days)
+    result: dict[str, Any] = await asyncio.to_thread(runtime_of(request).analytics, days)
     return result
 
 
@@ -123,7 +123,7 @@ async def settings(request: Request, who: Admin) -> dict[str, Any]:
 @router.get("/v1/admin/api-keys", response_model=ApiKeyList, tags=["admin"], responses=errors(401, 403, 429))
 async def list_keys(request: Request, who: Admin) -> dict[str, Any]:
     """Every API key (never the keys themselves)."""
-    keys = await asyncio.to_thread(runtime_of(request).tickets.accounts.list_keys)
+    keys = await asyncio.to_thread(runtime_of(request).accounts.list_keys)
     return {"keys": [k.as_dict() for k in keys]}
 
 
@@ -136,7 +136,7 @@ async def list_keys(request: Request, who: Admin) -> dict[str, Any]:
 )
 async def create_key(request: Request, body: ApiKeyIn, who: Admin) -> dict[str, Any]:
     """Make a key for an integration; the key is in this answer only."""
-    accounts = runtime_of(request).tickets.accounts
+    accounts = runtime_of(request).accounts
     key, record = await asyncio.to_thread(accounts.create_key, body.name, body.role, body.subject)
     return {**record.as_dict(), "key": key}
 
@@ -144,7 +144,7 @@ async def create_key(request: Request, body: ApiKeyIn, who: Admin) -> dict[str, 
 @router.delete("/v1/admin/api-keys/{key_id}", tags=["admin"], responses=errors(401, 403, 404, 429))
 async def revoke_key(request: Request, key_id: str, who: Admin) -> dict[str, Any]:
     """Revoke a key: it stops working at once."""
-    accounts = runtime_of(request).tickets.accounts
+    accounts = runtime_of(request).accounts
     try:
         record = await asyncio.to_thread(accounts.revoke_key, key_id)
     except InputError as exc:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from firstline.conversations import Conversation
 from firstline.errors import ConversationNotFoundError
 from firstline.helpdesk.reply import ticket_card
 from firstline.runtime import Runtime
@@ -26,7 +27,6 @@ from firstline.service.schemas import (
 )
 from firstline.service.state import runtime_of, turns_of
 from firstline.service.turns import public_reply, stream_events
-from firstline.ticketing import Conversation
 
 __all__ = ["router"]
 
@@ -41,6 +41,7 @@ REQUESTER_EVENTS = {
     "ticket_change",
     "approval_needed",
     "approval_decided",
+    "ticket_update",
 }
 
 _REFUSED: dict[int | str, dict[str, Any]] = {
@@ -84,14 +85,14 @@ def _for_whom(who: Principal, user: str | None, conversation: Conversation | Non
 
 def load_conversation(runtime: Runtime, conversation_id: str, who: Principal) -> Conversation:
     """The conversation if ``who`` may see it; someone else's is reported as unknown."""
-    conversation = runtime.tickets.conversations.get(conversation_id)
+    conversation = runtime.conversations.get(conversation_id)
     if not who.can_see(conversation.requester):
         raise ConversationNotFoundError("conversation", conversation_id)
     return conversation
 
 
 def conversation_view(runtime: Runtime, conversation: Conversation, who: Principal, after: int) -> dict[str, Any]:
-    store = runtime.tickets.conversations
+    store = runtime.conversations
     kinds = () if who.is_agent else tuple(sorted(REQUESTER_EVENTS))
     events = [e.as_dict() for e in store.events(conversation.id, after=after, kinds=kinds)]
     pending = store.approvals("pending", conversation.id)
@@ -108,7 +109,7 @@ async def create_conversation(request: Request, body: NewConversationIn, who: Re
     """Start a conversation: for yourself, or (agents) for the employee named in ``user``."""
     runtime = runtime_of(request)
     for_whom = who.speaks_for(body.user)
-    conversation = await asyncio.to_thread(runtime.tickets.conversations.create, for_whom, "web")
+    conversation = await asyncio.to_thread(runtime.conversations.create, for_whom, "web")
     return {**_summary(conversation), "ticket": None, "pending_approval": None, "events": []}
 
 
@@ -123,7 +124,7 @@ async def list_conversations(
     """Your conversations, most recently active first (agents may ask for anyone's)."""
     runtime = runtime_of(request)
     whose = who.speaks_for(requester)
-    found = await asyncio.to_thread(runtime.tickets.conversations.recent, whose, limit, offset)
+    found = await asyncio.to_thread(runtime.conversations.recent, whose, limit, offset)
     return {"conversations": [_summary(c) for c in found]}
 
 

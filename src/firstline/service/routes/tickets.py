@@ -7,8 +7,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
+from firstline.conversations import ApprovalRecord
 from firstline.errors import (
     ConflictError,
     ConversationNotFoundError,
@@ -17,6 +18,7 @@ from firstline.errors import (
     TicketNotFoundError,
 )
 from firstline.helpdesk.reply import ticket_card
+from firstline.helpdesk.ticket_actions import TicketActions
 from firstline.runtime import Runtime
 from firstline.service.auth import Agent, Principal, Requester
 from firstline.service.schemas import (
@@ -37,20 +39,17 @@ from firstline.service.schemas import (
 from firstline.service.state import runtime_of, turns_of
 from firstline.service.turns import public_reply
 from firstline.ticketing import (
-    ApprovalRecord,
     Priority,
     Ticket,
     TicketEntry,
     TicketQuery,
     TicketState,
-    TicketUpdate,
 )
 from firstline.ticketing.models import MAX_SEARCH_LIMIT
 
 __all__ = ["router"]
 
 router = APIRouter()
-SERVICE_DESK = "Service Desk"
 AT_RISK = 0.75
 
 
@@ -107,7 +106,7 @@ def _visible(runtime: Runtime, number: str, who: Principal) -> tuple[Ticket, boo
     ticket = runtime.tickets.get(number)
     if who.can_see(ticket.requester):
         return ticket, False
-    if runtime.tickets.conversations.has_ticket(who.email, ticket.number):
+    if runtime.conversations.has_ticket(who.email, ticket.number):
         return ticket, True
     raise TicketNotFoundError(number)  # never confirm that someone else's ticket exists
 
@@ -186,7 +185,7 @@ async def get_ticket(request: Request, number: str, who: Requester) -> dict[str,
     def load() -> dict[str, Any]:
         ticket, linked = _visible(runtime, number, who)
         history = runtime.tickets.history(ticket.number, public_only=not who.is_agent)
-        conversation = runtime.tickets.conversations.for_ticket(ticket.number)
+        conversation = runtime.conversations.for_ticket(ticket.number)
         out = {
             **ticket_out(ticket, datetime.now(UTC)),
             "history": [_entry(e) for e in history],
@@ -231,13 +230,7 @@ async def close_ticket(request: Request, number: str, body: CloseIn, who: Reques
 
     def close() -> Ticket:
         ticket = _own_ticket(runtime, number, who)
-        if ticket.state.is_final:
-            raise ConflictError(f"{ticket.number} is already {ticket.state.value}.")
-        with runtime.tickets.unit_of_work():
-            if ticket.state.is_open:
-                update = TicketUpdate(state=TicketState.RESOLVED, resolution_note=body.note)
-                ticket = runtime.tickets.update(ticket.number, update, author=who.email)
-            return runtime.tickets.update(ticket.number, TicketUpdate(state=TicketState.CLOSED), author=who.email)
+        return TicketActions(runtime.tickets, runtime.conversations.unit_of_work).close(ticket, body.note, who.email)
 
     return ticket_out(await asyncio.to_thread(close), datetime.now(UTC))
 
@@ -254,10 +247,8 @@ async def escalate_ticket(request: Request, number: str, body: EscalateIn, who: 
 
     def escalate() -> Ticket:
         ticket = _own_ticket(runtime, number, who)
-        if not ticket.state.is_open:
-            raise ConflictError(f"{ticket.number} is {ticket.state.value}: open a new request instead.")
-        group = (body.group or "").strip() if who.is_agent else ""
-        return runtime.tickets.escalate(ticket.number, group or SERVICE_DESK, body.summary, author=who.email)
+        actions = TicketActions(runtime.tickets)
+        return actions.escalate(ticket, body.summary, who.email, group=body.group, staff=who.is_agent)
 
     return ticket_out(await asyncio.to_thread(escalate), datetime.now(UTC))
 
@@ -294,7 +285,7 @@ async def merge_ticket(request: Request, number: str, body: MergeIn, who: Agent)
 
 def _approval_out(runtime: Runtime, record: ApprovalRecord) -> dict[str, Any]:
     try:
-        conversation = runtime.tickets.conversations.get(record.conversation_id)
+        conversation = runtime.conversations.get(record.conversation_id)
         requester, ticket = conversation.requester, conversation.ticket_number
     except ConversationNotFoundError:  # pragma: no cover - approvals cascade with their conversation
         requester = ticket = None
@@ -318,7 +309,7 @@ async def list_approvals(
     runtime = runtime_of(request)
 
     def load() -> list[dict[str, Any]]:
-        records = runtime.tickets.conversations.approvals(status)
+        records = runtime.conversations.approvals(status)
         out = [_approval_out(runtime, r) for r in records]
         if who.is_agent:
             return out
@@ -329,7 +320,7 @@ async def list_approvals(
 
 async def _decide(request: Request, approval_id: str, approved: bool, reason: str, who: Principal) -> dict[str, Any]:
     runtime = runtime_of(request)
-    store = runtime.tickets.conversations
+    store = runtime.conversations
 
     def check() -> ApprovalRecord:
         record = store.approval(approval_id)
@@ -377,3 +368,20 @@ async def approve(request: Request, approval_id: str, body: DecisionIn, who: Req
 async def deny(request: Request, approval_id: str, body: DenyIn, who: Requester) -> dict[str, Any]:
     """Deny the pending action with a reason the employee is told."""
     return await _decide(request, approval_id, False, body.reason, who)
+
+
+@router.post("/v1/webhooks/tickets", status_code=202, tags=["tickets"], responses=errors(401, 404, 413, 429))
+async def vendor_webhook(request: Request) -> dict[str, Any]:
+    """The vendor's call that tickets changed (ServiceNow business rule, Jira webhook, ConnectWise callback).
+
+    No sign-in: the connector verifies the vendor's signature or shared secret (401 when it does not
+    match), then fetches each ticket the call names and takes back what IT staff changed; the employee's
+    conversation is told. 404 when ``ticketing.backend`` is ``sql`` (there is no vendor to hear from).
+    """
+    runtime = runtime_of(request)
+    syncer = await asyncio.to_thread(lambda: runtime.syncer)
+    if syncer is None:
+        raise HTTPException(404, "ticketing.backend is 'sql': tickets live in Firstline, there are no vendor webhooks.")
+    body = await request.body()
+    events = await asyncio.to_thread(syncer.webhook, request.headers, body)
+    return {"changes": len(events), "tickets": sorted({e.ticket.number for e in events})}

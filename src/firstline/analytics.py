@@ -11,12 +11,12 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from firstline.localdb.schema import conversation_events, conversations, ticket_entries, tickets
 from firstline.sqlstore.transactions import Transactions
-from firstline.ticketing.schema import conversation_events, conversations, ticket_entries, tickets
 
-__all__ = ["DEFINITIONS", "analytics"]
+__all__ = ["DEFINITIONS", "analytics", "report", "tickets_by_state", "window"]
 
 HANDOFF_TOOLS = {"escalate_to_human"}
 
@@ -147,3 +147,20 @@ def analytics(db: Transactions, since: datetime, until: datetime) -> dict[str, A
 def window(days: int, now: datetime) -> tuple[datetime, datetime]:
     """The last ``days`` days up to ``now``."""
     return now - timedelta(days=days), now + timedelta(seconds=1)
+
+
+def tickets_by_state(db: Transactions) -> dict[str, int]:
+    """How many tickets (built-in, or a vendor backend's mirror) are in each state, for the Prometheus gauge."""
+    with db.read() as conn:
+        rows = conn.execute(select(tickets.c.state, func.count()).group_by(tickets.c.state)).all()
+    return {str(state): int(n) for state, n in rows}
+
+
+def report(db: Transactions, days: int, now: datetime) -> dict[str, Any]:
+    """The console's analytics page: every metric over the last ``days`` days, with its definition."""
+    since, until = window(days, now)
+    return {
+        "window": {"days": days, "since": since.isoformat(), "until": until.isoformat()},
+        "metrics": analytics(db, since, until),
+        "definitions": dict(DEFINITIONS),
+    }

@@ -1,4 +1,4 @@
-"""The ticket store's tables (SQLAlchemy Core), as the newest migration leaves them.
+"""Every table of Firstline's own database (SQLAlchemy Core), as the newest migration leaves them.
 
 Migrations never import this module's tables (a migration is frozen in time); ``env.py`` uses
 :data:`metadata` for ``--autogenerate``, and a test checks that migrating an empty database gives
@@ -36,6 +36,10 @@ __all__ = [
     "conversations",
     "login_sessions",
     "metadata",
+    "outbox",
+    "remote_comments",
+    "remote_links",
+    "sync_cursors",
     "ticket_counters",
     "ticket_entries",
     "tickets",
@@ -218,4 +222,61 @@ login_sessions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Index(None, "email"),
+)
+
+
+# -- a vendor backend's bookkeeping (firstline.ticketing.synced): where each mirrored ticket lives ----------
+# The vendor ticket a Firstline ticket was filed as, and the syncable fields as last pushed or seen there.
+remote_links = Table(
+    "remote_links",
+    metadata,
+    Column("ticket_number", String(16), primary_key=True),
+    Column("system", String(32), nullable=False),
+    Column("remote_key", String(64), nullable=False),
+    Column("remote_number", String(64), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("pushed", JSON, nullable=False),
+    Column("linked_at", UtcDateTime, nullable=False),
+    UniqueConstraint("system", "remote_number"),
+)
+
+# Changes waiting for the vendor, oldest first per ticket: stored with the change itself, sent by the worker.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ticket_number", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_at", UtcDateTime),
+    Column("claimed_by", String(100)),
+    Column("done_at", UtcDateTime),
+    Column("last_error", Text, nullable=False),
+    Column("result", JSON),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('create', 'fields', 'note')", name="kind"),
+    CheckConstraint("status IN ('pending', 'sending', 'done', 'failed')", name="status"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "ticket_number", "id"),
+)
+
+# How far the last poll of each vendor got, and which vendor comments are already known (ours or delivered).
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("system", String(32), primary_key=True),
+    Column("polled_to", UtcDateTime, nullable=False),
+)
+
+remote_comments = Table(
+    "remote_comments",
+    metadata,
+    Column("system", String(32), primary_key=True),
+    Column("remote_id", String(64), primary_key=True),
+    Column("ticket_number", String(16), nullable=False),
+    Column("ours", Boolean, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
 )

@@ -1,7 +1,7 @@
 """Schema migrations of the ticket store (Alembic), kept in their own version table :data:`VERSION_TABLE`.
 
 :class:`~firstline.ticketing.sql.SqlTicketing` calls :func:`upgrade` on open. How upgrades stay safe under
-concurrency, and how to write a revision after changing :mod:`firstline.ticketing.schema`:
+concurrency, and how to write a revision after changing :mod:`firstline.localdb.schema`:
 :mod:`firstline.sqlstore.migrations`.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from firstline.localdb.database import DATABASE
+from firstline.localdb.schema import metadata
 from firstline.sqlstore.migrations import Migrations
-from firstline.ticketing.database import DATABASE
-from firstline.ticketing.schema import metadata
 
 __all__ = [
     "SCRIPT_LOCATION",

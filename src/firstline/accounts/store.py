@@ -24,10 +24,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from firstline.errors import AuthenticationError, ConflictError, InputError
+from firstline.localdb.database import utc_now
+from firstline.localdb.schema import accounts, api_keys, login_sessions
 from firstline.sqlstore.transactions import Transactions
-from firstline.ticketing import lifecycle
-from firstline.ticketing.models import clean_email
-from firstline.ticketing.schema import accounts, api_keys, login_sessions
 
 __all__ = ["ROLES", "Account", "ApiKey", "Role", "SqlAccounts", "role_at_least"]
 
@@ -35,6 +34,15 @@ Role = Literal["requester", "agent", "admin"]
 ROLES: tuple[Role, ...] = ("requester", "agent", "admin")  # each includes the rights of the ones before
 MIN_PASSWORD = 12
 KEY_PREFIX = "fl_"
+
+
+def clean_email(name: str, value: str) -> str:
+    """An e-mail address, trimmed and lower-cased; :class:`InputError` if it does not look like one."""
+    email = value.strip().lower()
+    local, _, domain = email.partition("@")
+    if not email or not local or not domain or "@" in domain or any(c.isspace() for c in email) or len(email) > 254:
+        raise InputError(f"`{name}` must be an e-mail address like 'alice@example.com', not {value!r}.")
+    return email
 
 
 def role_at_least(role: str, needed: Role) -> bool:
@@ -98,7 +106,7 @@ class SqlAccounts:
     def __init__(
         self,
         db: Transactions,
-        clock: Callable[[], datetime] = lifecycle.utc_now,
+        clock: Callable[[], datetime] = utc_now,
         session_ttl: timedelta = timedelta(hours=8),
         hasher: PasswordHasher | None = None,
     ) -> None:

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
 from firstline.errors import ConversationNotFoundError, InputError
+from firstline.localdb.database import utc_now
+from firstline.localdb.schema import approvals, conversation_events, conversations, verification_codes
 from firstline.redaction import redact_data
 from firstline.sqlstore.transactions import Transactions
-from firstline.ticketing import lifecycle
-from firstline.ticketing.schema import approvals, conversation_events, conversations, verification_codes
 
 __all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversations"]
 
@@ -117,11 +118,16 @@ class ApprovalRecord:
 
 
 class SqlConversations:
-    """Conversations and approvals in the ticket store's database (shares its transactions)."""
+    """Conversations and approvals in Firstline's database (shares its transactions with the other stores there)."""
 
-    def __init__(self, db: Transactions, clock: Callable[[], datetime] = lifecycle.utc_now) -> None:
+    def __init__(self, db: Transactions, clock: Callable[[], datetime] = utc_now) -> None:
         self._db = db
         self._clock = clock
+
+    def unit_of_work(self) -> AbstractContextManager[Connection]:
+        """One transaction for every change to Firstline's database inside the block (conversation events, the
+        built-in ticket store or a vendor backend's mirror and outbox): they commit together or not at all."""
+        return self._db.unit_of_work()
 
     # -- conversations --------------------------------------------------------------------------
 

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from firstline.conversations import ApprovalRecord, SqlConversations
 from firstline.errors import ConversationNotFoundError, InputError
+from firstline.localdb import open_database
+from firstline.sqlstore.transactions import Transactions
 from firstline.testing.ticketing import new_ticket, run_concurrently
-from firstline.ticketing import ApprovalRecord, SqlTicketing, TicketQuery, TicketState, TicketUpdate
+from firstline.ticketing import SqlTicketing, TicketQuery, TicketState, TicketUpdate
+
+
+@dataclass
+class Stores:
+    """Conversations and the built-in ticket store over one database, as the runtime builds them."""
+
+    database: Transactions
+    conversations: SqlConversations
+    tickets: SqlTicketing
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlTicketing]:
-    tickets = SqlTicketing(f"sqlite:///{tmp_path / 'tickets.db'}")
-    yield tickets
-    tickets.close()
+def store(tmp_path: Path) -> Iterator[Stores]:
+    database = open_database(f"sqlite:///{tmp_path / 'tickets.db'}")
+    yield Stores(database, SqlConversations(database), SqlTicketing(database))
+    database.close()
 
 
-def test_events_are_numbered_and_state_resumes(store: SqlTicketing) -> None:
+def test_events_are_numbered_and_state_resumes(store: Stores) -> None:
     conversations = store.conversations
     conversation = conversations.create("Ana.Silva@nwmeridian.co.uk", channel="cli")
     assert conversation.requester == "ana.silva@nwmeridian.co.uk" and conversation.status == "active"
@@ -41,7 +54,7 @@ def test_events_are_numbered_and_state_resumes(store: SqlTicketing) -> None:
     assert conversations.recent("someone.else@nwmeridian.co.uk") == []
 
 
-def test_unknown_ids_are_clear_errors(store: SqlTicketing) -> None:
+def test_unknown_ids_are_clear_errors(store: Stores) -> None:
     with pytest.raises(ConversationNotFoundError, match="no conversation 'nope'"):
         store.conversations.get("nope")
     with pytest.raises(ConversationNotFoundError):
@@ -50,7 +63,7 @@ def test_unknown_ids_are_clear_errors(store: SqlTicketing) -> None:
         store.conversations.approval("nope")
 
 
-def test_approvals_are_decided_once(store: SqlTicketing) -> None:
+def test_approvals_are_decided_once(store: Stores) -> None:
     conversation = store.conversations.create("a@example.com")
     record = ApprovalRecord("ap1", conversation.id, "reset_mfa", {}, "a@example.com", ("owner@example.com",))
     assert store.conversations.add_approval(record).status == "pending"
@@ -62,26 +75,26 @@ def test_approvals_are_decided_once(store: SqlTicketing) -> None:
         store.conversations.decide("ap1", True, "other@example.com")
 
 
-def test_a_unit_of_work_commits_ticket_changes_and_events_together(store: SqlTicketing) -> None:
+def test_a_unit_of_work_commits_ticket_changes_and_events_together(store: Stores) -> None:
     conversation = store.conversations.create("a@example.com")
-    ticket = store.create(new_ticket(requester="a@example.com"))
-    with pytest.raises(RuntimeError), store.unit_of_work():
-        store.update(ticket.number, TicketUpdate(state=TicketState.IN_PROGRESS), author="firstline")
+    ticket = store.tickets.create(new_ticket(requester="a@example.com"))
+    with pytest.raises(RuntimeError), store.conversations.unit_of_work():
+        store.tickets.update(ticket.number, TicketUpdate(state=TicketState.IN_PROGRESS), author="firstline")
         store.conversations.append(conversation.id, "ticket_change", "desk", {"state": "in_progress"})
         raise RuntimeError("the process dies before the turn is acknowledged")
-    assert store.get(ticket.number).state == TicketState.NEW
+    assert store.tickets.get(ticket.number).state == TicketState.NEW
     assert store.conversations.events(conversation.id) == []
-    with store.unit_of_work():
-        store.update(ticket.number, TicketUpdate(state=TicketState.IN_PROGRESS), author="firstline")
-        with store.unit_of_work():  # nested: joins the outer transaction
+    with store.conversations.unit_of_work():
+        store.tickets.update(ticket.number, TicketUpdate(state=TicketState.IN_PROGRESS), author="firstline")
+        with store.conversations.unit_of_work():  # nested: joins the outer transaction
             store.conversations.append(conversation.id, "ticket_change", "desk", {"state": "in_progress"})
-        created = store.create(new_ticket(requester="a@example.com", correlation_id="c-1"))
-    assert store.get(ticket.number).state == TicketState.IN_PROGRESS
+        created = store.tickets.create(new_ticket(requester="a@example.com", correlation_id="c-1"))
+    assert store.tickets.get(ticket.number).state == TicketState.IN_PROGRESS
     assert [e.kind for e in store.conversations.events(conversation.id)] == ["ticket_change"]
-    assert store.get(created.number).correlation_id == "c-1"
+    assert store.tickets.get(created.number).correlation_id == "c-1"
 
 
-def test_concurrent_appends_never_reuse_a_number(store: SqlTicketing) -> None:
+def test_concurrent_appends_never_reuse_a_number(store: Stores) -> None:
     conversation = store.conversations.create(None)
     calls = [partial(store.conversations.append, conversation.id, "user_message", "desk", {"i": i}) for i in range(40)]
     run_concurrently(calls)
@@ -89,10 +102,10 @@ def test_concurrent_appends_never_reuse_a_number(store: SqlTicketing) -> None:
     assert sorted(e.seq for e in events) == list(range(1, 41))
     assert sorted(e.data["i"] for e in events) == list(range(40))
     assert store.conversations.count() == {"conversations": 1, "events": 40}
-    assert store.search(TicketQuery(requester="a@example.com")) == []
+    assert store.tickets.search(TicketQuery(requester="a@example.com")) == []
 
 
-def test_one_time_codes_survive_a_restart_and_are_stored_hashed(store: SqlTicketing) -> None:
+def test_one_time_codes_survive_a_restart_and_are_stored_hashed(store: Stores) -> None:
     from firstline.helpdesk.tools.deps import OneTimeCodes
 
     sent: list[str] = []

@@ -1,0 +1,184 @@
+"""A vendor backend: Firstline's own store as the mirror, the vendor as the system IT staff work in.
+
+:class:`SyncedTicketing` is the :class:`~firstline.ticketing.backend.TicketingBackend` behind
+``[ticketing] backend = "servicenow" | "jira" | "connectwise" | "webform"``. Every change goes to the
+mirror (a :class:`~firstline.ticketing.sql.SqlTicketing` in Firstline's database, with Firstline's
+lifecycle rules and history) and, in the same transaction, to the outbox; nothing waits for the vendor:
+
+- the employee gets the Firstline number at once, whether the vendor is up, slow, rate-limiting or
+  down, and it keeps working after the vendor ticket exists (the vendor's number works too);
+- :mod:`firstline.ticketing.sync` sends the outbox to the vendor exactly once, after the commit (at
+  once in the caller's thread with ``push_now``, else by the background worker it wakes), and brings
+  back what IT staff changed there without echoing Firstline's own changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from firstline.errors import TicketNotFoundError
+from firstline.ticketing.models import NewTicket, Ticket, TicketEntry, TicketQuery, TicketUpdate
+from firstline.ticketing.outbox import SqlOutbox
+from firstline.ticketing.remote import RemoteRef, TicketConnector
+from firstline.ticketing.sql import SqlTicketing
+
+__all__ = ["SYNCED_FIELDS", "SyncedTicketing", "synced_fields"]
+
+# The fields the vendor holds too; the others (tags, intent, specialist, ...) are Firstline's alone.
+SYNCED_FIELDS = (
+    "state",
+    "resolution_note",
+    "short_description",
+    "description",
+    "category",
+    "impact",
+    "urgency",
+    "assignment_group",
+    "assigned_to",
+    "parent_number",
+)
+
+
+def synced_fields(ticket: Ticket) -> dict[str, Any]:
+    """The vendor-held fields of ``ticket`` as plain JSON values."""
+    values = {name: getattr(ticket, name) for name in SYNCED_FIELDS}
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+
+
+class SyncedTicketing:
+    """Tickets in Firstline's mirror, carried to ``connector``'s system through the outbox. Thread-safe.
+
+    ``push_now`` sends a ticket's changes right after each commit in the caller's thread (tests and the
+    CLI; a vendor that is down just leaves them queued); otherwise ``wake`` (set by the worker) is called.
+    """
+
+    def __init__(self, mirror: SqlTicketing, connector: TicketConnector, *, push_now: bool = False) -> None:
+        self.mirror = mirror
+        self.connector = connector
+        self.outbox = SqlOutbox(mirror.database)
+        self.push_now = push_now
+        self.wake: Callable[[], None] | None = None
+        self.pusher: Callable[[str], None] | None = None  # set by the Syncer: push one ticket's changes now
+
+    def __repr__(self) -> str:
+        return f"SyncedTicketing({self.connector.system!r}, mirror={self.mirror!r})"
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get(self, number: str) -> Ticket:
+        """The ticket by its Firstline number, or by the vendor's number once it was filed there."""
+        try:
+            return self.mirror.get(number)
+        except TicketNotFoundError:
+            local = self.outbox.by_remote(self.connector.system, number.strip())
+            if local is None:
+                raise
+            return self.mirror.get(local)
+
+    def search(self, query: TicketQuery) -> list[Ticket]:
+        return self.mirror.search(query)
+
+    def history(self, number: str, *, public_only: bool = False) -> list[TicketEntry]:
+        return self.mirror.history(self._local(number), public_only=public_only)
+
+    def remote(self, number: str) -> RemoteRef | None:
+        """Where the ticket lives in the vendor system, once it was filed there."""
+        link = self.outbox.link(self._local(number))
+        return None if link is None else link.ref
+
+    # -- changing: the mirror and the outbox in one transaction, then a push after the commit -------
+
+    def create(self, new: NewTicket) -> Ticket:
+        with self.mirror.unit_of_work():
+            ticket = self.mirror.create(new)
+            self.outbox.enqueue(ticket.number, "create")
+            self._after_commit(ticket.number)
+        return ticket
+
+    def update(self, number: str, update: TicketUpdate, author: str) -> Ticket:
+        number = self._local(number)
+        with self.mirror.unit_of_work():
+            before = self.mirror.get(number)
+            after = self.mirror.update(number, update, author)
+            if synced_fields(after) != synced_fields(before):
+                self.outbox.enqueue(number, "fields", synced_fields(after))
+                self._after_commit(number)
+        return after
+
+    def comment(self, number: str, body: str, author: str, internal: bool = False) -> TicketEntry:
+        number = self._local(number)
+        with self.mirror.unit_of_work():
+            entry = self.mirror.comment(number, body, author, internal)
+            self._note(number, entry.body, author, public=not internal)
+        return entry
+
+    def escalate(self, number: str, group: str, summary: str, author: str) -> Ticket:
+        number = self._local(number)
+        with self.mirror.unit_of_work():
+            ticket = self.mirror.escalate(number, group, summary, author)
+            self.outbox.enqueue(number, "fields", synced_fields(ticket))
+            self._note(number, f"Escalated to {group} by Firstline:\n{summary.strip()}", author, public=False)
+        return ticket
+
+    def add_transcript(self, number: str, lines: Sequence[tuple[str, str]]) -> list[TicketEntry]:
+        number = self._local(number)
+        with self.mirror.unit_of_work():
+            entries = self.mirror.add_transcript(number, lines)
+            if entries:
+                text = "\n".join(f"{e.author}: {e.body}" for e in entries)
+                self._note(number, f"Conversation with Firstline:\n{text}", "firstline", public=False)
+        return entries
+
+    def link_to_parent(self, child_number: str, parent_number: str | None, author: str) -> Ticket:
+        return self._fields_change(child_number, lambda n: self.mirror.link_to_parent(n, parent_number, author))
+
+    def unlink(self, child_number: str, author: str) -> Ticket:
+        return self._fields_change(child_number, lambda n: self.mirror.unlink(n, author))
+
+    def merge(self, duplicate_number: str, into: str, author: str) -> Ticket:
+        duplicate_number, into = self._local(duplicate_number), self._local(into)
+        with self.mirror.unit_of_work():
+            children = [t.number for t in self.mirror.search(TicketQuery(limit=500)) if t.parent_number]
+            before = {n: self.mirror.get(n).parent_number for n in children}
+            merged = self.mirror.merge(duplicate_number, into, author)
+            self.outbox.enqueue(duplicate_number, "fields", synced_fields(merged))
+            self._note(duplicate_number, f"Closed by Firstline as a duplicate of {into}.", author, public=True)
+            for child, parent in before.items():
+                if (moved := self.mirror.get(child)).parent_number != parent:
+                    self.outbox.enqueue(child, "fields", synced_fields(moved))
+                    self._after_commit(child)
+        return merged
+
+    def close(self) -> None:
+        self.connector.close()
+        self.mirror.close()
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _local(self, number: str) -> str:
+        """The Firstline number for ``number`` (a Firstline or vendor number)."""
+        return self.get(number).number
+
+    def _fields_change(self, number: str, change: Callable[[str], Ticket]) -> Ticket:
+        number = self._local(number)
+        with self.mirror.unit_of_work():
+            ticket = change(number)
+            self.outbox.enqueue(number, "fields", synced_fields(ticket))
+            self._after_commit(number)
+        return ticket
+
+    def _note(self, number: str, body: str, author: str, *, public: bool) -> None:
+        if author not in ("firstline", "") and not body.startswith("Escalated") and not body.startswith("Conversation"):
+            body = f"{author} wrote:\n{body}"
+        self.outbox.enqueue(number, "note", {"body": body, "public": public})
+        self._after_commit(number)
+
+    def _after_commit(self, number: str) -> None:
+        def push() -> None:
+            if self.push_now and self.pusher is not None:
+                self.pusher(number)
+            elif self.wake is not None:
+                self.wake()
+
+        self.mirror.database.after_commit(push)
