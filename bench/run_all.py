@@ -21,6 +21,7 @@ for script, extra in (
     ("service_ttft.py", []),
     ("turn_budget.py", []),
     ("prompt_tokens.py", []),
+    ("ticket_sync.py", []),
 ):
     print(f"== {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)
