@@ -124,7 +124,7 @@ def one_vendor(name: str, tickets_n: int, latency: float, folder: Path) -> dict[
                 "seconds": round(drain_s, 2),
                 "items_per_s": round(items / drain_s, 1),
                 "per_item": summary(per_item),
-            },  # fmt: skip
+            },
             "pull": {"tickets": tickets_n, "seconds": round(pull_s, 2), "events": len(events)},
         }
 
