@@ -17,6 +17,14 @@ from firstline.runtime import demo_org, demo_runbooks
 from firstline.testing.embedders import HashingEmbedder
 from firstline.testing.helpdesk import HelpdeskWorld
 from firstline.testing.loopback import LoopbackServer
+from firstline.testing.postgres import PostgresCluster, postgres_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One throw-away PostgreSQL cluster per test session (skips without PostgreSQL, fails in CI)."""
+    with postgres_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -146,10 +146,12 @@ BACKENDS: dict[str, TicketsFactory] = {
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "postgres"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_scenario(scenario, world, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_scenario(scenario, world, backend: str, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
     triage, knowledge, org = world
+    # "postgres": the built-in store in a fresh schema of a real PostgreSQL server
+    database_url = request.getfixturevalue("postgres").fresh_url() if backend == "postgres" else "sqlite://"
     checked: list[str] = []
 
     def make(
@@ -174,7 +176,8 @@ def test_scenario(scenario, world, backend: str) -> None:  # type: ignore[no-unt
             tickets.close = check_then_close  # type: ignore[method-assign]
         return desk
 
-    result = asyncio.run(run_scenario(scenario, org, make, tickets_on=BACKENDS[backend]))
+    tickets_on = BACKENDS.get(backend, SqlTicketing)
+    result = asyncio.run(run_scenario(scenario, org, make, tickets_on=tickets_on, database_url=database_url))
     assert result.passed, "\n".join(result.failures) + "\n\n" + result.transcript()
     assert summarise([result])["passed"] == 1
 

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from firstline.errors import AuthenticationError, InputError
+from firstline.errors import AuthenticationError, InputError, TicketNotFoundError
 from firstline.testing.connectwise_fake import FakeConnectWise
 from firstline.testing.jira_fake import FakeJira
 from firstline.testing.memory_connector import InMemoryConnector, WorkerKilled
+from firstline.testing.postgres import PostgresCluster
 from firstline.testing.servicenow_fake import FakeServiceNow
 from firstline.testing.ticketing import TicketingContract, new_ticket
 from firstline.ticketing import SqlTicketing, TicketingBackend, TicketQuery, TicketState, TicketUpdate
@@ -28,9 +29,47 @@ S = TicketState
 AGENT = "firstline"
 
 
-def synced(path: Path, vendor: InMemoryConnector, *, push_now: bool = True) -> tuple[SyncedTicketing, Syncer]:
-    tickets = SyncedTicketing(SqlTicketing(f"sqlite:///{path}"), vendor, push_now=push_now)
+def synced_on(url: str, vendor: InMemoryConnector, *, push_now: bool = True) -> tuple[SyncedTicketing, Syncer]:
+    tickets = SyncedTicketing(SqlTicketing(url), vendor, push_now=push_now)
     return tickets, Syncer(tickets)
+
+
+def synced(path: Path, vendor: InMemoryConnector, *, push_now: bool = True) -> tuple[SyncedTicketing, Syncer]:
+    return synced_on(f"sqlite:///{path}", vendor, push_now=push_now)
+
+
+class TestSyncedOnPostgres(TicketingContract):
+    """The mirror and the outbox on PostgreSQL (claims under row locks, not SQLite's single writer)."""
+
+    @pytest.fixture
+    def backend(self, postgres: PostgresCluster) -> Iterator[TicketingBackend]:
+        self.vendor = InMemoryConnector()
+        self.url = postgres.fresh_url()
+        tickets, _ = synced_on(self.url, self.vendor)
+        yield tickets
+        tickets.close()
+
+    def open_again(self, backend: TicketingBackend) -> TicketingBackend:
+        return synced_on(self.url, self.vendor)[0]
+
+
+def test_parallel_workers_on_postgres_send_each_change_once(postgres: PostgresCluster) -> None:
+    vendor = InMemoryConnector()
+    tickets, _ = synced_on(postgres.fresh_url(), vendor, push_now=False)
+    try:
+        numbers = [tickets.create(new_ticket(short_description=f"issue {i}")).number for i in range(10)]
+        for number in numbers:
+            tickets.comment(number, f"note on {number}", AGENT)
+        workers = [threading.Thread(target=Syncer(tickets).push) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        Syncer(tickets).push()
+        assert vendor.calls["create"] == 10 and vendor.calls["comment"] == 10
+        assert tickets.outbox.counts() == {"done": 20}
+    finally:
+        tickets.close()
 
 
 class TestSyncedContract(TicketingContract):
@@ -311,8 +350,10 @@ class TestJiraBehindTheMirror(_VendorContract):
         return FakeJira(spec_checks=False, page_size=50, teams=teams)
 
     def connector(self, fake: Any) -> TicketConnector:
-        options = JiraOptions(url=fake.url, email=fake.email, api_token=fake.api_token, project_key="HELP",
-                              service_desk_id="1", request_type_id="10", fields=FieldMap(groups=CONTRACT_GROUPS))  # fmt: skip
+        options = JiraOptions(
+            url=fake.url, email=fake.email, api_token=fake.api_token, project_key="HELP", service_desk_id="1",
+            request_type_id="10", fields=FieldMap(groups=CONTRACT_GROUPS),
+        )  # fmt: skip
         return JiraConnector(options, transport=httpx.HTTPTransport())
 
 
@@ -331,3 +372,26 @@ class TestConnectWiseBehindTheMirror(_VendorContract):
                             categories={"network": "Network"}),
         )  # fmt: skip
         return ConnectWiseConnector(options)
+
+
+def test_a_ticket_staff_opened_at_the_vendor_is_found_by_its_number(
+    pair: tuple[SyncedTicketing, Syncer], vendor: InMemoryConnector
+) -> None:
+    tickets, syncer = pair
+    phoned = vendor.staff_open("ruby.chen@nwmeridian.co.uk", "Laptop charger broken", state=S.CLOSED)
+    ticket = tickets.get(phoned.lower())
+    assert (ticket.requester, ticket.state, ticket.resolution_note) == (
+        "ruby.chen@nwmeridian.co.uk", S.CLOSED, "Replaced the charger."
+    )  # fmt: skip
+    assert tickets.get(phoned) == tickets.get(ticket.number) == ticket  # adopted once
+    assert tickets.remote(ticket.number) == vendor.get(phoned).ref
+    assert tickets.outbox.counts() == {} and vendor.calls.get("update", 0) == 0  # nothing sent back
+    assert len(tickets.search(TicketQuery())) == 1
+    open_one = vendor.staff_open("ruby.chen@nwmeridian.co.uk", "Monitor flickers", state=S.IN_PROGRESS)
+    adopted = tickets.get(open_one)
+    vendor.staff_comment(open_one, "Swapping the cable this afternoon.")
+    assert [e.comment.body for e in syncer.pull() if e.comment and e.ticket.number == adopted.number] == [
+        "Swapping the cable this afternoon."
+    ]
+    with pytest.raises(TicketNotFoundError, match="MV99999"):
+        tickets.get("MV99999")

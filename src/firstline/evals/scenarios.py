@@ -262,15 +262,21 @@ TicketsFactory = Callable[[Transactions], TicketingBackend]
 
 
 async def run_scenario(
-    scenario: Scenario, org: OrgData, make_desk: DeskFactory, *, tickets_on: TicketsFactory = SqlTicketing
+    scenario: Scenario,
+    org: OrgData,
+    make_desk: DeskFactory,
+    *,
+    tickets_on: TicketsFactory = SqlTicketing,
+    database_url: str = "sqlite://",
 ) -> ScenarioResult:
     """Play ``scenario`` on a fresh organisation, database and ticket backend, then grade the end state.
 
     ``tickets_on`` picks the backend: the built-in store (default), the in-memory one, or a vendor
-    connector behind its mirror and outbox (the scenario suite runs on each).
+    connector behind its mirror and outbox; ``database_url`` Firstline's database (an empty one: SQLite in
+    memory by default, or a fresh PostgreSQL schema). The scenario suite runs on each.
     """
     directory = InMemoryDirectory(org)
-    database = open_database("sqlite://")
+    database = open_database(database_url)
     conversations = SqlConversations(database)
     tickets = tickets_on(database)
     sent: dict[str, str] = {}

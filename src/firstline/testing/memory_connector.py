@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from firstline.errors import AuthenticationError, BackendUnavailableError, TicketNotFoundError
 from firstline.ticketing.models import Ticket, TicketState
 from firstline.ticketing.remote import Check, RemoteChange, RemoteComment, RemoteRef, RemoteTicket
-from firstline.ticketing.sla import priority_for
+from firstline.ticketing.sla import Impact, Urgency, priority_for
 
 __all__ = ["InMemoryConnector", "WorkerKilled"]
 
@@ -60,6 +60,31 @@ class InMemoryConnector:
             record = self._record(number)
             changes = {k: v for k, v in {"state": state, "assigned_to": assigned_to}.items() if v is not None}
             record.ticket = replace(record.ticket, updated_at=datetime.now(UTC), **changes)  # type: ignore[arg-type]
+
+    def staff_open(self, requester: str, short_description: str, *, state: TicketState = TicketState.NEW) -> str:
+        """A ticket staff opened in the vendor's UI (no Firstline number on it); its vendor number."""
+        with self._lock:
+            number = f"MV{next(self._numbers):05d}"
+            self.records[number] = _Record(
+                RemoteTicket(
+                    ref=RemoteRef(self.system, f"key-{number}", number, f"memory://vendor/{number}"),
+                    firstline_number=None,
+                    short_description=short_description,
+                    description="Logged from a phone call.",
+                    requester=requester,
+                    state=state,
+                    impact=Impact.MEDIUM,
+                    urgency=Urgency.MEDIUM,
+                    priority=priority_for(Impact.MEDIUM, Urgency.MEDIUM),
+                    assignment_group="Service Desk",
+                    assigned_to="tomasz.nowicki@example.com",
+                    resolution_note="Replaced the charger."
+                    if state in (TicketState.RESOLVED, TicketState.CLOSED)
+                    else "",
+                    updated_at=datetime.now(UTC),
+                )
+            )
+            return number
 
     def staff_comment(self, number: str, body: str, *, public: bool = True) -> RemoteComment:
         with self._lock:

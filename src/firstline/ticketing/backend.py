@@ -72,6 +72,11 @@ class TicketingBackend(Protocol):
         transaction. :class:`~firstline.errors.InputError` for a merge into itself or into a closed ticket."""
         ...
 
+    def vendor_number(self, number: str) -> str | None:
+        """The ticket's number in the vendor system IT staff work in (``None`` when tickets live here, or it is
+        not filed there yet), so the employee can be told both."""
+        ...
+
     def close(self) -> None:
         """Release connections; calling it twice is harmless."""
         ...

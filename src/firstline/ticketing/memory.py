@@ -103,6 +103,10 @@ class InMemoryTicketing:
                     self._save(lifecycle.apply_link(child, survivor, False, author, self._clock()))
             return self._save(merged).ticket
 
+    def vendor_number(self, number: str) -> str | None:
+        """Tickets live here: there is no vendor number."""
+        return None
+
     def close(self) -> None:
         """Nothing to release; present for the protocol."""
 

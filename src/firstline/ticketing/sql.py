@@ -186,6 +186,10 @@ class SqlTicketing:
                     self._save(conn, child, lifecycle.apply_link(child, survivor, False, author, self._clock()))
             return self._save(conn, duplicate, merged).ticket
 
+    def vendor_number(self, number: str) -> str | None:
+        """Tickets live here: there is no vendor number."""
+        return None
+
     def close(self) -> None:
         """Close the database when this store opened it (a shared one is its opener's to close); harmless twice."""
         if self._owns:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from firstline.errors import TicketNotFoundError
-from firstline.ticketing.models import NewTicket, Ticket, TicketEntry, TicketQuery, TicketUpdate
+from firstline.errors import InputError, TicketNotFoundError
+from firstline.ticketing.models import NewTicket, Ticket, TicketEntry, TicketQuery, TicketState, TicketUpdate
 from firstline.ticketing.outbox import SqlOutbox
 from firstline.ticketing.remote import RemoteRef, TicketConnector
 from firstline.ticketing.sql import SqlTicketing
@@ -38,6 +38,18 @@ SYNCED_FIELDS = (
     "assigned_to",
     "parent_number",
 )
+
+
+def _path_to(state: TicketState) -> tuple[TicketState, ...]:
+    """The states a new mirror ticket passes through to reach ``state`` under Firstline's lifecycle."""
+    return {
+        TicketState.NEW: (),
+        TicketState.IN_PROGRESS: (TicketState.IN_PROGRESS,),
+        TicketState.ON_HOLD: (TicketState.ON_HOLD,),
+        TicketState.RESOLVED: (TicketState.RESOLVED,),
+        TicketState.CLOSED: (TicketState.RESOLVED, TicketState.CLOSED),
+        TicketState.CANCELED: (TicketState.CANCELED,),
+    }[state]
 
 
 def synced_fields(ticket: Ticket) -> dict[str, Any]:
@@ -60,6 +72,7 @@ class SyncedTicketing:
         self.push_now = push_now
         self.wake: Callable[[], None] | None = None
         self.pusher: Callable[[str], None] | None = None  # set by the Syncer: push one ticket's changes now
+        self.adopt_remote = True  # a vendor number Firstline did not file is looked up there and mirrored
 
     def __repr__(self) -> str:
         return f"SyncedTicketing({self.connector.system!r}, mirror={self.mirror!r})"
@@ -67,20 +80,68 @@ class SyncedTicketing:
     # -- reading -----------------------------------------------------------------------------------
 
     def get(self, number: str) -> Ticket:
-        """The ticket by its Firstline number, or by the vendor's number once it was filed there."""
+        """The ticket by its Firstline number, or by the vendor's number: one Firstline filed there, or one IT
+        staff opened there themselves (fetched once and mirrored; see :meth:`adopt`)."""
         try:
             return self.mirror.get(number)
         except TicketNotFoundError:
             local = self.outbox.by_remote(self.connector.system, number.strip())
-            if local is None:
+            if local is not None:
+                return self.mirror.get(local)
+            if not self.adopt_remote or not number.strip():
                 raise
-            return self.mirror.get(local)
+            return self.adopt(number.strip().upper())
+
+    def adopt(self, vendor_number: str) -> Ticket:
+        """Mirror a vendor ticket Firstline did not file (staff opened it from a phone call), so the employee can
+        ask about it by the number they were given. Nothing is sent back: it is the vendor's ticket already.
+        :class:`TicketNotFoundError` when the vendor has no such ticket, or it names no requester Firstline
+        could follow it for."""
+        remote = self.connector.get(vendor_number)
+        if remote.firstline_number:  # filed by Firstline, on another installation or before a restore
+            raise TicketNotFoundError(vendor_number)
+        try:
+            new = NewTicket(
+                requester=remote.requester,
+                short_description=remote.short_description or f"{self.connector.system} {remote.ref.number}",
+                description=remote.description,
+                impact=remote.impact,
+                urgency=remote.urgency,
+                assignment_group=remote.assignment_group,
+                correlation_id=f"{self.connector.system}:{remote.ref.number}",
+                tags=["from-vendor"],
+            )
+        except InputError as exc:
+            raise TicketNotFoundError(vendor_number) from exc
+        author = f"{self.connector.system} (adopted)"
+        comments = [c for c in self.connector.comments(remote.ref) if not c.ours]
+        with self.mirror.unit_of_work():
+            ticket = self.mirror.create(new)
+            if self.outbox.link(ticket.number) is not None:  # adopted already, by another thread or process
+                return ticket
+            for comment in comments:  # what staff wrote so far, so "what's the latest?" has an answer
+                if self.outbox.remember_comment(self.connector.system, comment.id, ticket.number, ours=False):
+                    self.mirror.comment(
+                        ticket.number, comment.body, comment.author or author, internal=not comment.public
+                    )
+            if remote.assigned_to:
+                ticket = self.mirror.update(ticket.number, TicketUpdate(assigned_to=remote.assigned_to), author)
+            for state in _path_to(remote.state):
+                note = remote.resolution_note or f"Resolved at {self.connector.system}."
+                update = TicketUpdate(state=state, resolution_note=note if state is TicketState.RESOLVED else None)
+                ticket = self.mirror.update(ticket.number, update, author)
+            self.outbox.save_link(ticket.number, remote.ref, synced_fields(ticket))
+        return ticket
 
     def search(self, query: TicketQuery) -> list[Ticket]:
         return self.mirror.search(query)
 
     def history(self, number: str, *, public_only: bool = False) -> list[TicketEntry]:
         return self.mirror.history(self._local(number), public_only=public_only)
+
+    def vendor_number(self, number: str) -> str | None:
+        ref = self.remote(number)
+        return None if ref is None else ref.number
 
     def remote(self, number: str) -> RemoteRef | None:
         """Where the ticket lives in the vendor system, once it was filed there."""

@@ -58,8 +58,14 @@ def ticket_status(ctx: RunContext, number: str) -> dict[str, Any]:
         number: the ticket number, e.g. "INC0012345".
     """
     ticket = _own(ctx, number)
-    updates = deps_of(ctx).tickets.history(ticket.number, public_only=True)[-3:]
-    return {**_summary(ticket), "latest_updates": [f"{e.created_at:%d %b %H:%M} {e.body}" for e in updates]}
+    tickets = deps_of(ctx).tickets
+    updates = tickets.history(ticket.number, public_only=True)[-3:]
+    vendor = tickets.vendor_number(ticket.number)
+    return {
+        **_summary(ticket),
+        "vendor_number": vendor,
+        "latest_updates": [f"{e.created_at:%d %b %H:%M} {e.body}" for e in updates],
+    }
 
 
 @tool

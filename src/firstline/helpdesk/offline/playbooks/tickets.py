@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from firstline.helpdesk import slots
@@ -49,11 +50,27 @@ def ticket_status(v: View) -> Step:
         return call("ticket_status", number=number)
     data = as_dict(status.data)
     updates = "; ".join(data.get("latest_updates", [])[-2:])
+    number, about = str(data.get("number")), str(data.get("short_description"))
+    if data.get("vendor_number") and str(data["vendor_number"]).upper() != number:
+        about += f"; {data['vendor_number']} at the service desk"
+    team = f", with {data['assignment_group']}" if data.get("assignment_group") else ""
+    due = _when(str(data.get("due_at") or ""))
     return Say(
-        f"{data.get('number')} ({data.get('short_description')}) is {str(data.get('state', '')).replace('_', ' ')}, "
-        f"priority {data.get('priority')}, with {data.get('assignment_group')}; due by {data.get('due_at')}."
+        f"{number} ({about}) is {str(data.get('state', '')).replace('_', ' ')}, "
+        f"priority {data.get('priority')}{team}"
+        + (f"; due by {due}" if due else "")
+        + "."
         + (f" Latest: {updates}" if updates else "")
     )
+
+
+def _when(iso: str) -> str:
+    """An ISO time as an employee reads it: ``2026-12-15T08:47:26+00:00`` -> ``15 Dec 08:47 UTC``."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{moment:%d %b %H:%M} UTC"
 
 
 def _ticket_change(tool: str, arguments: Callable[[View, str], dict[str, Any]]) -> Playbook:
