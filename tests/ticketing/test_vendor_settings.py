@@ -51,3 +51,29 @@ def test_unknown_and_missing_keys_name_the_section(tmp_path: Path, monkeypatch: 
         "url": "https://api-na.myconnectwise.net"}})  # fmt: skip
     with pytest.raises(ConfigError, match=r"\[ticketing.connectwise\] is incomplete"):
         build_connector(missing.ticketing)
+
+
+def test_the_runtime_builds_the_webform_connector_with_a_computer_use_fallback(tmp_path: Path) -> None:
+    from firstline.agents.computer_use import ComputerUse
+    from firstline.runtime import Runtime
+    from firstline.testing.legacy_desk import FORM_MAP
+    from firstline.ticketing.connectors.webform.connector import WebformConnector
+    from firstline.ticketing.synced import SyncedTicketing
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        llm={"endpoints": {"vision": {"base_url": "http://127.0.0.1:9/v1", "model": "a-vision-model"}}},
+        ticketing={"backend": "webform", "webform": {
+            "url": "http://127.0.0.1:9", "user": "firstline", "password": "pw", "form_map": str(FORM_MAP),
+            "computer_use_endpoint": "vision", "max_steps": 12}},
+    )  # fmt: skip
+    with Runtime(settings) as runtime:
+        assert isinstance(runtime.tickets, SyncedTicketing) and runtime.syncer is not None
+        connector = runtime.connector
+        assert isinstance(connector, WebformConnector)
+        fallback = connector.options.fallback
+        assert isinstance(fallback, ComputerUse) and fallback.max_steps == 12
+    wrong = load_settings(data_dir=tmp_path, ticketing={"backend": "webform", "webform": {
+        "url": "http://127.0.0.1:9", "form_map": str(FORM_MAP), "computer_use_endpoint": "nope"}})  # fmt: skip
+    with Runtime(wrong) as runtime, pytest.raises(ConfigError, match="nope"):
+        runtime.tickets  # noqa: B018 - building the backend is what fails
