@@ -395,3 +395,21 @@ def test_a_ticket_staff_opened_at_the_vendor_is_found_by_its_number(
     ]
     with pytest.raises(TicketNotFoundError, match="MV99999"):
         tickets.get("MV99999")
+
+
+def test_a_merge_reaches_the_vendor_duplicate_and_children_alike(
+    pair: tuple[SyncedTicketing, Syncer], vendor: InMemoryConnector
+) -> None:
+    tickets, syncer = pair
+    keep = tickets.create(new_ticket(short_description="Wi-Fi down on floor 4", tags=["major_incident"])).number
+    duplicate = tickets.create(new_ticket(short_description="Wi-Fi down, 4th floor", tags=["major_incident"])).number
+    child = tickets.create(new_ticket(short_description="No Wi-Fi at my desk")).number
+    tickets.link_to_parent(child, duplicate, AGENT)
+    tickets.merge(duplicate, keep, AGENT)
+    assert syncer.push().failed == 0
+    remote = {n: tickets.remote(n) for n in (keep, duplicate, child)}
+    assert all(remote.values())
+    assert vendor.get(remote[duplicate].number).state is S.CLOSED  # type: ignore[union-attr]
+    assert vendor.get(remote[child].number).parent_number == remote[keep].number  # type: ignore[union-attr]
+    notes = [c.body for c in vendor.comments(remote[duplicate])]  # type: ignore[arg-type]
+    assert any(f"duplicate of {keep}" in n for n in notes)

@@ -200,13 +200,13 @@ class SyncedTicketing:
     def merge(self, duplicate_number: str, into: str, author: str) -> Ticket:
         duplicate_number, into = self._local(duplicate_number), self._local(into)
         with self.mirror.unit_of_work():
-            children = [t.number for t in self.mirror.search(TicketQuery(limit=500)) if t.parent_number]
-            before = {n: self.mirror.get(n).parent_number for n in children}
+            children = [t.number for t in self.mirror.search(TicketQuery(parent=duplicate_number, limit=500))]
             merged = self.mirror.merge(duplicate_number, into, author)
-            self.outbox.enqueue(duplicate_number, "fields", synced_fields(merged))
+            # the note first: a vendor takes no notes on a closed ticket
             self._note(duplicate_number, f"Closed by Firstline as a duplicate of {into}.", author, public=True)
-            for child, parent in before.items():
-                if (moved := self.mirror.get(child)).parent_number != parent:
+            self.outbox.enqueue(duplicate_number, "fields", synced_fields(merged))
+            for child in children:  # the open ones moved to ``into``: their vendor tickets follow
+                if (moved := self.mirror.get(child)).parent_number == into:
                     self.outbox.enqueue(child, "fields", synced_fields(moved))
                     self._after_commit(child)
         return merged
