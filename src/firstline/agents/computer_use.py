@@ -100,6 +100,11 @@ class _Run:
     steps: int = 0
     mouse: tuple[int, int] = (0, 0)
     secrets: list[str] = field(default_factory=list)  # what was typed into password fields
+    prefix: str = ""  # "r2-" for the second run into the same folder: no run overwrites another's screenshots
+
+    def __post_init__(self) -> None:
+        earlier = len(list(self.evidence_dir.glob("*00-start.png")))
+        self.prefix = f"r{earlier + 1}-" if earlier else ""
 
     def scrub(self, text: str) -> str:
         """``text`` without anything typed into a password field so far."""
@@ -111,12 +116,13 @@ class _Run:
         return {k: self.scrub(v) if isinstance(v, str) and k != "action" else v for k, v in action.items()}
 
     def save(self, name: str, data: bytes) -> Path:
-        path = self.evidence_dir / name
+        path = self.evidence_dir / f"{self.prefix}{name}"
         path.write_bytes(data)
         return path
 
     def log(self, entry: dict[str, Any]) -> None:
-        entry = {"step": self.steps, **entry, "time": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        entry = {"run": self.prefix.rstrip("-") or "r1", "step": self.steps, **entry}
+        entry["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
         with (self.evidence_dir / "actions.jsonl").open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry, ensure_ascii=False) + "\n")
 

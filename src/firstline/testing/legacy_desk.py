@@ -2,8 +2,9 @@
 
 Server-rendered HTML on 127.0.0.1, no JavaScript: a login form with a session cookie, a frameset
 (menu on the left, work on the right), a "New call" form whose confirmation page says
-``Call logged: CALL-000123``, a call page with its notes (public or internal), an update form, a
-search by reference or call number, and a paged list of calls updated since a time. Sessions expire
+``Call logged: CALL-000123``, a call page with its notes (public or internal), an update form (status,
+owner, assignment group, urgency, impact, category, parent call, resolution, a note), a search by
+reference or call number, and a paged list of calls updated since a time. Sessions expire
 after ``session_timeout_s`` idle seconds and the app sends you back to the login page.
 
 Test controls, like the vendor fakes: :meth:`count`, :meth:`staff_change`, :meth:`staff_comment`,

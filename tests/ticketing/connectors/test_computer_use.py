@@ -204,6 +204,16 @@ def test_max_steps_stops_a_model_that_never_finishes(page: Any, tmp_path: Path) 
     assert lines[-1]["outcome"] == "failed"
 
 
+def test_a_second_run_into_the_same_folder_keeps_the_first_runs_evidence(page: Any, tmp_path: Path) -> None:
+    first = ComputerUse(ScriptedComputer([wait(0)], repeat_last=True), max_steps=1).run(page, "Log a call", tmp_path)
+    kept = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
+    second = ComputerUse(ScriptedComputer([wait(0)], repeat_last=True), max_steps=1).run(page, "Log a call", tmp_path)
+    assert {p.name for p in first.evidence if p.suffix == ".png"} == {"00-start.png", "01-wait.png"}
+    assert {p.name for p in second.evidence if p.suffix == ".png"} == {"r2-00-start.png", "r2-01-wait.png"}
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept  # nothing overwritten
+    assert [line["run"] for line in log_lines(tmp_path)] == ["r1"] * 2 + ["r2"] * 2
+
+
 def test_off_screen_clicks_and_unknown_actions_are_refused_and_count(page: Any, desk: _Desk, tmp_path: Path) -> None:
     def check_told(request: ChatRequest) -> str:
         told = request.messages[-1].content

@@ -223,8 +223,8 @@ def test_update_moves_the_status_once_and_keeps_the_resolution(connector: Webfor
     assert len([r for r in desk.seen if r.method == "POST" and r.path == "/call/edit"]) == posts  # not saved again
     assert connector.update(ref, RemoteChange(state=S.CLOSED)).state is S.CLOSED
     assert desk.calls[ref.number].status == "Closed"
-    with pytest.raises(InputError, match=r"forms\.update\.fields\.impact"):
-        connector.update(ref, RemoteChange(impact=Impact.LOW))
+    with pytest.raises(InputError, match=r"forms\.update\.fields\.short_description"):
+        connector.update(ref, RemoteChange(short_description="Renamed"))
 
 
 @live

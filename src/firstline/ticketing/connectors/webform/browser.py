@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from firstline.errors import AuthenticationError, BackendResponseError, ConfigError, InputError
 from firstline.ticketing.connectors.webform.evidence import Trail
@@ -243,8 +244,13 @@ class FormDriver:
         return self.page.url == home and not self.on_login_page()
 
     def login(self, trail: Trail) -> None:
+        """Log in on the login page (opened first, unless the app has just sent the page there)."""
         spec = self.map.login
-        if (status := self.goto(spec.path, trail)) >= 400:
+        login_url = urlsplit(spec.path if "://" in spec.path else self.base + spec.path)
+        here = urlsplit(self.page.url)
+        if (here.netloc, here.path) == (login_url.netloc, login_url.path) and self.on_login_page():
+            trail.add("login page", spec.path, "the app showed its login page", looked=True)
+        elif (status := self.goto(spec.path, trail)) >= 400:
             raise BackendResponseError(f"The login page `login.path` ({spec.path}) answered HTTP {status}.")
         for credential, label in spec.fields.items():
             self.locate(self.page.main_frame, label, f"login.fields.{credential}", "login page").fill(
@@ -331,21 +337,21 @@ class FormDriver:
             raise WebformMapError.missing(
                 *absent[0], f"{spec.title} form", f"Also missing: {others}." if others else ""
             )
-        for name, value in values.items():
-            label = spec.fields[name]
+        for n, (name, value) in enumerate(values.items(), 1):
+            label, later = spec.fields[name], n < len(values)  # one screenshot, after the last field, shows them all
             field = frame.get_by_label(label, exact=True).first
             kind = str(field.evaluate("e => e.tagName.toLowerCase() + ':' + (e.type || '').toLowerCase()"))
             if kind.startswith("select"):
                 options = [str(o) for o in field.evaluate("e => Array.from(e.options).map(o => o.text.trim())")]
                 choice = self._choose(options, str(value), name, spec.field_key(name))
                 field.select_option(label=choice)
-                trail.add("select", f"{label} ({spec.field_key(name)})", choice)
+                trail.add("select", f"{label} ({spec.field_key(name)})", choice, shot_later=later)
             elif kind.endswith((":checkbox", ":radio")):
                 field.set_checked(bool(value))
-                trail.add("check" if value else "uncheck", f"{label} ({spec.field_key(name)})")
+                trail.add("check" if value else "uncheck", f"{label} ({spec.field_key(name)})", shot_later=later)
             else:
                 field.fill(str(value))
-                trail.add("fill", f"{label} ({spec.field_key(name)})", _short(str(value)))
+                trail.add("fill", f"{label} ({spec.field_key(name)})", _short(str(value)), shot_later=later)
 
     def submit(self, frame: Frame, spec: FormSpec, trail: Trail) -> None:
         button = frame.get_by_role("button", name=spec.submit, exact=True)

@@ -10,7 +10,9 @@ starts again after a fresh login; 5xx pages are retried, then reported as unavai
 When the page no longer matches the map (a label, button or link is gone) the connector raises
 :class:`~.formmap.WebformMapError` naming the map key or, with a ``fallback`` configured, hands the
 logged-in page to it with a plain-language goal (the computer-use mode) and reads its
-:class:`FallbackResult`.
+:class:`FallbackResult`. What the fallback says is checked: the call it names must exist and carry the
+Firstline number, and an update must show on the call page afterwards (else ``WebformMapError``). A dry
+run never hands a page to the fallback (it could not be trusted to stop short of submitting).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from firstline.errors import (
     ConfigError,
     FirstlineError,
     InputError,
+    TicketNotFoundError,
 )
 from firstline.ticketing.connectors.webform.browser import (
     CHROMIUM,
@@ -155,11 +158,12 @@ class WebformConnector:
                     raise
                 then = "then read the call number on the confirmation page and answer with it"
                 answer = self._fallback(d, trail, exc, self._goal(spec, values, then)).result_text
-                number = self.pages.new_number(answer, spec, trail)
-                if number is None:
+                filed = self._filed(d, trail, answer, spec, ticket.number)
+                if filed is None:
                     raise WebformMapError(exc.key, f"{exc} The computer-use fallback answered {answer!r}, with no "
-                                          f"call number in it (see `{spec.key}.result`).") from exc  # fmt: skip
-                return self.pages.open_number(d, trail, number)
+                                          f"number in it of a call whose reference is {ticket.number} (see "
+                                          f"`{spec.key}.result`).") from exc  # fmt: skip
+                return filed
             if self.options.dry_run:
                 trail.add("submit", spec.submit, "skipped: dry run")
                 return self._dry_ticket(ticket, frame.url)
@@ -192,7 +196,16 @@ class WebformConnector:
             if not values:
                 trail.add("skip", spec.submit, "nothing to change: the call already shows these values", looked=True)
                 return current
-            return self._save(d, trail, current, values, "change it as follows")
+            saved, helped = self._save(d, trail, current, values, "change it as follows")
+            unsaved = [name for name in self._changes(saved, change) if name != "category"] if helped else []
+            if unsaved:  # a fallback that says it is done is checked against the call page (it shows no category)
+                shown = ", ".join(f"{spec.fields[name]} = {values[name]!r}" for name in unsaved if name in values)
+                raise WebformMapError(
+                    spec.field_key(unsaved[0]),
+                    f"The computer-use fallback reported call {ref.number} updated, but its page does not show "
+                    f"{shown or ', '.join(unsaved)}: the change was not saved. Update the form map (`{spec.key}`).",
+                )
+            return saved
 
         return self._run("update", work, ref.number, writes=True)
 
@@ -215,7 +228,7 @@ class WebformConnector:
             values: dict[str, str | bool] = {"note": text}
             if "internal" in spec.fields:
                 values["internal"] = not public
-            self._save(d, trail, current, values, "add this note")
+            self._save(d, trail, current, values, "add this note")  # the note is checked for below
             if self.options.dry_run:
                 return RemoteComment(DRY_RUN, self.user, text, public, datetime.now(UTC), ours=True)
             added = mine(self.pages.notes(d, ref.number))
@@ -312,6 +325,7 @@ class WebformConnector:
                 trail.add("failed", operation, str(exc)[:300])
                 raise
             finally:
+                trail.finish()
                 self.log.keep(trail)
 
         return self._browser.run(on_thread, session=self._session)
@@ -332,8 +346,9 @@ class WebformConnector:
 
     def _save(
         self, d: FormDriver, trail: Trail, current: RemoteTicket, values: dict[str, str | bool], how: str
-    ) -> RemoteTicket:
-        """Fill and save the update form of ``current``'s call (whose page is open); the call as saved."""
+    ) -> tuple[RemoteTicket, bool]:
+        """Fill and save the update form of ``current``'s call (whose page is open): the call as saved, and
+        whether the computer-use fallback did it (the map no longer fits the form)."""
         spec, number = self.map.form("update"), current.ref.number
         try:
             frame = d.open_form(spec, trail)
@@ -342,14 +357,31 @@ class WebformConnector:
             if self.options.fallback is None or self.options.dry_run:
                 raise
             self._fallback(d, trail, exc, self._goal(spec, values, f"and so save it (call {number}: {how})"))
-            return self.pages.open_number(d, trail, number)
+            return self.pages.open_number(d, trail, number), True
         if self.options.dry_run:
             trail.add("submit", spec.submit, "skipped: dry run")
-            return current
+            return current, False
         d.submit(frame, spec, trail)
-        return (
-            self.pages.ticket(d, trail) if self.pages.shown(d) == number else self.pages.open_number(d, trail, number)
-        )
+        shown = self.pages.shown(d) == number
+        return (self.pages.ticket(d, trail) if shown else self.pages.open_number(d, trail, number)), False
+
+    def _filed(self, d: FormDriver, trail: Trail, answer: str, spec: FormSpec, reference: str) -> RemoteTicket | None:
+        """The call the fallback says it filed: the number in its answer (by ``result``, else a word of it with a
+        digit, as a model may answer with the bare number), opened and checked to carry ``reference``."""
+        found = self.pages.new_number(answer, spec, trail)
+        words = [word.strip(".,;:!?\"'()[]<>*`") for word in answer.split()]
+        candidates = [found] if found else [word for word in words if any(c.isdigit() for c in word)]
+        checked = "reference" in self.map.view.labels
+        for number in list(dict.fromkeys(candidates))[:3]:
+            try:
+                remote = self.pages.open_number(d, trail, number)
+            except TicketNotFoundError:
+                trail.add("read", f"call {number}", "no such call", looked=True)
+                continue
+            if not checked or remote.firstline_number == reference:
+                return remote
+            trail.add("read", f"call page {number}", f"its reference is not {reference}", looked=True)
+        return None
 
     def _fallback(self, d: FormDriver, trail: Trail, exc: WebformMapError, goal: str) -> FallbackResult:
         assert self.options.fallback is not None
@@ -400,8 +432,10 @@ class WebformConnector:
                 wanted, now = str(value), current.parent_number or ""
             elif name in VALUE_TABLES:  # a category goes as the app's option text (the call page is not read back)
                 wanted, now = self.map.out(name, str(value)), ""
-            else:
+            else:  # text: a difference in line breaks or spaces alone is no change (the app may rewrite them)
                 wanted, now = str(value), str(getattr(current, name, ""))
+                if wanted.split() == now.split():
+                    continue
             if wanted != now:
                 values[name] = wanted
         return values
