@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -28,6 +27,7 @@ from firstline.directory import InMemoryDirectory
 from firstline.directory.ldap import LdapDirectory  # imports ldap3 quietly: import it before using ldap3 here
 from firstline.errors import BackendUnavailableError, ConfigError, DirectoryError, PersonNotFoundError
 from firstline.testing.directory import ACCOUNT_PEOPLE, AccountContract, demo_org
+from firstline.testing.live import cannot_start, free_port
 
 pytestmark = pytest.mark.live
 
@@ -37,20 +37,6 @@ ADMIN_PASSWORD = "admin-secret"
 PASSWORD = "Demo-Pass-1"  # every seeded person's password
 MAX_FAILURE = 3
 START_TIMEOUT_S = 15
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (right now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cannot_start(reason: str) -> NoReturn:
-    """Skip outside CI, fail in CI: integration tests must run there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def find_program(name: str) -> str | None:

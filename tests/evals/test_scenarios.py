@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,19 +15,15 @@ import yaml
 
 from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend, load_org
-from firstline.directory.models import OrgData
 from firstline.errors import ConfigError
 from firstline.evals.scenarios import TicketsFactory, load_scenarios, run_scenario, summarise
 from firstline.helpdesk.desk import DeskReply, Helpdesk
 from firstline.helpdesk.reply import ticket_card
-from firstline.helpdesk.taxonomy import SPECIALISTS, load_taxonomy
+from firstline.helpdesk.taxonomy import SPECIALISTS
 from firstline.helpdesk.tools.deps import OneTimeCodes
-from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
-from firstline.knowledge.base import KnowledgeBase
-from firstline.knowledge.embedders import LocalEmbedder
-from firstline.knowledge.stores.memory import InMemoryStore
-from firstline.runtime import demo_org, demo_runbooks
+from firstline.runtime import demo_org
 from firstline.sqlstore.transactions import Transactions
+from firstline.testing.connectors import assert_filed_as_mirrored
 from firstline.testing.connectwise_fake import FakeConnectWise
 from firstline.testing.jira_fake import FakeJira
 from firstline.testing.memory_connector import InMemoryConnector
@@ -50,16 +46,6 @@ from firstline.ticketing.sync import Syncer
 from firstline.ticketing.synced import SyncedTicketing
 
 SCENARIOS = load_scenarios()
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Triage, KnowledgeBase, OrgData]]:
-    embedder = LocalEmbedder()
-    knowledge = KnowledgeBase(Path(tmp_path_factory.mktemp("kb")), InMemoryStore(), embedder)
-    knowledge.ingest([demo_runbooks()])
-    triage = Triage(load_taxonomy(), TriageModel.load(packaged_model_path()), embedder)
-    yield triage, knowledge, load_org(demo_org())
-    knowledge.close()
 
 
 def test_the_suite_covers_every_specialist_and_the_hard_cases() -> None:
@@ -165,12 +151,7 @@ def test_scenario(scenario, world, backend: str, request: pytest.FixtureRequest)
             original = tickets.close
 
             def check_then_close() -> None:  # every ticket reached the vendor, as the mirror holds it
-                assert tickets.outbox.counts().keys() <= {"done"}, tickets.outbox.items()
-                for ticket in tickets.search(TicketQuery(limit=500)):
-                    ref = tickets.remote(ticket.number)
-                    assert ref is not None, ticket.number
-                    assert tickets.connector.get(ref.number).state is ticket.state
-                    checked.append(ticket.number)
+                checked.extend(assert_filed_as_mirrored(tickets))
                 original()
 
             tickets.close = check_then_close  # type: ignore[method-assign]

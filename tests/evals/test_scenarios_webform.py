@@ -18,21 +18,15 @@ from pathlib import Path
 import pytest
 
 from firstline.conversations import SqlConversations
-from firstline.directory import DirectoryBackend, load_org
-from firstline.directory.models import OrgData
+from firstline.directory import DirectoryBackend
 from firstline.evals.scenarios import load_scenarios, run_scenario, summarise
 from firstline.helpdesk.desk import Helpdesk
-from firstline.helpdesk.taxonomy import load_taxonomy
 from firstline.helpdesk.tools.deps import OneTimeCodes
-from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
-from firstline.knowledge.base import KnowledgeBase
-from firstline.knowledge.embedders import LocalEmbedder
-from firstline.knowledge.stores.memory import InMemoryStore
-from firstline.runtime import demo_org, demo_runbooks
 from firstline.sqlstore.transactions import Transactions
 from firstline.testing.browser import CHROMIUM
+from firstline.testing.connectors import assert_filed_as_mirrored
 from firstline.testing.legacy_desk import FORM_MAP, LegacyDesk
-from firstline.ticketing import SqlTicketing, TicketingBackend, TicketQuery
+from firstline.ticketing import SqlTicketing, TicketingBackend
 from firstline.ticketing.connectors.webform import BrowserThread, WebformConnector, WebformOptions, load_form_map
 from firstline.ticketing.sync import Syncer
 from firstline.ticketing.synced import SyncedTicketing
@@ -41,16 +35,6 @@ pytestmark = pytest.mark.live
 
 SCENARIOS = load_scenarios()
 FORMS = load_form_map(FORM_MAP)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Triage, KnowledgeBase, OrgData]]:
-    embedder = LocalEmbedder()
-    knowledge = KnowledgeBase(Path(tmp_path_factory.mktemp("kb")), InMemoryStore(), embedder)
-    knowledge.ingest([demo_runbooks()])
-    triage = Triage(load_taxonomy(), TriageModel.load(packaged_model_path()), embedder)
-    yield triage, knowledge, load_org(demo_org())
-    knowledge.close()
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +84,7 @@ def test_scenario_on_the_legacy_web_app(  # type: ignore[no-untyped-def]
 
         def check_then_close() -> None:  # every ticket reached the app, as the mirror holds it
             try:
-                assert tickets.outbox.counts().keys() <= {"done"}, tickets.outbox.items()
-                for ticket in tickets.search(TicketQuery(limit=500)):
-                    ref = tickets.remote(ticket.number)
-                    assert ref is not None, ticket.number
-                    assert tickets.connector.get(ref.number).state is ticket.state, ticket.number
-                    checked.append(ticket.number)
+                checked.extend(assert_filed_as_mirrored(tickets))
             finally:
                 original()  # the connector's browser context goes; the shared browser stays
                 desks[-1].__exit__(None, None, None)

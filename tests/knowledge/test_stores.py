@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import httpx
 import pytest
@@ -21,22 +18,9 @@ from firstline.knowledge.stores.chroma import ChromaStore
 from firstline.knowledge.stores.memory import InMemoryStore
 from firstline.knowledge.stores.qdrant import QdrantStore
 from firstline.testing import VectorStoreContract
+from firstline.testing.live import cannot_start, free_port
 
 SERVER_START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (right now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cannot_start(reason: str) -> NoReturn:
-    """Skip outside CI, fail in CI: integration tests must run there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 class TestInMemoryStore(VectorStoreContract):

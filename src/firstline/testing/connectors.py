@@ -26,10 +26,11 @@ import pytest
 
 from firstline.errors import AuthenticationError, BackendUnavailableError, PermissionDeniedError, TicketNotFoundError
 from firstline.testing.loopback import Request
-from firstline.ticketing import Impact, InMemoryTicketing, NewTicket, Ticket, TicketState, Urgency
+from firstline.ticketing import Impact, InMemoryTicketing, NewTicket, Ticket, TicketQuery, TicketState, Urgency
 from firstline.ticketing.remote import RemoteChange, RemoteTicket, TicketConnector
+from firstline.ticketing.synced import SyncedTicketing
 
-__all__ = ["ConnectorContract", "VendorFake", "firstline_ticket"]
+__all__ = ["ConnectorContract", "VendorFake", "assert_filed_as_mirrored", "firstline_ticket"]
 
 S = TicketState
 
@@ -82,6 +83,19 @@ def firstline_ticket(**overrides: Any) -> Ticket:
     }
     ticket = InMemoryTicketing().create(NewTicket(**(values | overrides)))
     return replace(ticket, number=f"FL{datetime.now(UTC).strftime('%H%M%S%f')}")
+
+
+def assert_filed_as_mirrored(tickets: SyncedTicketing) -> list[str]:
+    """Every change left the outbox, and every mirror ticket is filed at the vendor in the state the mirror holds;
+    the numbers checked."""
+    assert tickets.outbox.counts().keys() <= {"done"}, tickets.outbox.items()
+    checked = []
+    for ticket in tickets.search(TicketQuery(limit=500)):
+        ref = tickets.remote(ticket.number)
+        assert ref is not None, ticket.number
+        assert tickets.connector.get(ref.number).state is ticket.state, ticket.number
+        checked.append(ticket.number)
+    return checked
 
 
 class ConnectorContract:

@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
+import pytest
 import uvicorn
 
 from firstline.settings import Settings, load_settings
@@ -31,6 +32,7 @@ __all__ = [
     "LIVE_ACCOUNTS",
     "UNLIMITED",
     "LiveService",
+    "cannot_start",
     "clean_environment",
     "free_port",
     "live_service",
@@ -75,10 +77,18 @@ LIVE_ACCOUNTS: dict[str, tuple[str, str]] = {
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (right now)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def cannot_start(reason: str) -> NoReturn:
+    """A server a test needs cannot start: skip outside CI, fail in CI (integration tests must run there)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
 
 
 @dataclass

@@ -13,7 +13,6 @@ import os
 import pwd
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,28 +21,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import psycopg
-import pytest
+
+from firstline.testing.live import cannot_start, free_port
 
 __all__ = ["PostgresCluster", "free_port", "postgres_cluster"]
 
+
 START_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (right now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cannot_start(reason: str) -> NoReturn:
-    """Skip outside CI, fail in CI: integration tests must run there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def find_bindir() -> Path | None:
