@@ -213,10 +213,10 @@ class ComputerUse:
                 return self._end(
                     run, evidence, False, f"FAILED: no screenshot after step {run.steps} ({exc})", "gave_up"
                 )
-            name = f"{run.steps:02d}-{_slug(action['action'])}.png"
-            evidence.append(run.save(name, shot))
+            saved = run.save(f"{run.steps:02d}-{_slug(action['action'])}.png", shot)
+            evidence.append(saved)
             run.log({"action": action["action"], "args": _args(shown), "outcome": _logged(status, outcome),
-                     "said": said[:500], "screenshot": name})  # fmt: skip
+                     "said": said[:500], "screenshot": saved.name})  # fmt: skip
             if run.steps >= self.max_steps:
                 outcome += " That was the last action allowed: answer now with the result, or FAILED: and why."
             history.append(Message("assistant", said, (replace(call, arguments=shown), *others_shown)))

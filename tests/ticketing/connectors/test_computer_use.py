@@ -211,7 +211,9 @@ def test_a_second_run_into_the_same_folder_keeps_the_first_runs_evidence(page: A
     assert {p.name for p in first.evidence if p.suffix == ".png"} == {"00-start.png", "01-wait.png"}
     assert {p.name for p in second.evidence if p.suffix == ".png"} == {"r2-00-start.png", "r2-01-wait.png"}
     assert {name: (tmp_path / name).read_bytes() for name in kept} == kept  # nothing overwritten
-    assert [line["run"] for line in log_lines(tmp_path)] == ["r1"] * 2 + ["r2"] * 2
+    lines = log_lines(tmp_path)
+    assert [line["run"] for line in lines] == ["r1"] * 2 + ["r2"] * 2
+    assert [line.get("screenshot") for line in lines] == ["01-wait.png", None, "r2-01-wait.png", None]
 
 
 def test_off_screen_clicks_and_unknown_actions_are_refused_and_count(page: Any, desk: _Desk, tmp_path: Path) -> None:
