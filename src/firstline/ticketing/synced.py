@@ -171,7 +171,8 @@ class SyncedTicketing:
         number = self._local(number)
         with self.mirror.unit_of_work():
             entry = self.mirror.comment(number, body, author, internal)
-            self._note(number, entry.body, author, public=not internal)
+            said = entry.body if author in ("firstline", "") else f"{author} wrote:\n{entry.body}"  # who, at the vendor
+            self._note(number, said, public=not internal)
         return entry
 
     def escalate(self, number: str, group: str, summary: str, author: str) -> Ticket:
@@ -179,7 +180,7 @@ class SyncedTicketing:
         with self.mirror.unit_of_work():
             ticket = self.mirror.escalate(number, group, summary, author)
             self.outbox.enqueue(number, "fields", synced_fields(ticket))
-            self._note(number, f"Escalated to {group} by Firstline:\n{summary.strip()}", author, public=False)
+            self._note(number, f"Escalated to {group} by Firstline:\n{summary.strip()}", public=False)
         return ticket
 
     def add_transcript(self, number: str, lines: Sequence[tuple[str, str]]) -> list[TicketEntry]:
@@ -188,7 +189,7 @@ class SyncedTicketing:
             entries = self.mirror.add_transcript(number, lines)
             if entries:
                 text = "\n".join(f"{e.author}: {e.body}" for e in entries)
-                self._note(number, f"Conversation with Firstline:\n{text}", "firstline", public=False)
+                self._note(number, f"Conversation with Firstline:\n{text}", public=False)
         return entries
 
     def link_to_parent(self, child_number: str, parent_number: str | None, author: str) -> Ticket:
@@ -203,7 +204,7 @@ class SyncedTicketing:
             children = [t.number for t in self.mirror.search(TicketQuery(parent=duplicate_number, limit=500))]
             merged = self.mirror.merge(duplicate_number, into, author)
             # the note first: a vendor takes no notes on a closed ticket
-            self._note(duplicate_number, f"Closed by Firstline as a duplicate of {into}.", author, public=True)
+            self._note(duplicate_number, f"Closed by Firstline as a duplicate of {into}.", public=True)
             self.outbox.enqueue(duplicate_number, "fields", synced_fields(merged))
             for child in children:  # the open ones moved to ``into``: their vendor tickets follow
                 if (moved := self.mirror.get(child)).parent_number == into:
@@ -229,9 +230,7 @@ class SyncedTicketing:
             self._after_commit(number)
         return ticket
 
-    def _note(self, number: str, body: str, author: str, *, public: bool) -> None:
-        if author not in ("firstline", "") and not body.startswith("Escalated") and not body.startswith("Conversation"):
-            body = f"{author} wrote:\n{body}"
+    def _note(self, number: str, body: str, *, public: bool) -> None:
         self.outbox.enqueue(number, "note", {"body": body, "public": public})
         self._after_commit(number)
 
