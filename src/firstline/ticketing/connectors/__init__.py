@@ -5,5 +5,6 @@
 - :mod:`.connectwise`: ConnectWise PSA service tickets.
 - :mod:`.webform`: a legacy ticket web application with no API, driven in Chromium.
 
-:mod:`.http` is the HTTP client they share (credentials, retries, the error boundary).
+:mod:`firstline.vendors.http` is the HTTP client they share with the directory connectors (credentials,
+retries, the error boundary).
 """

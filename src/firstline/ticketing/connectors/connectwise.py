@@ -70,7 +70,7 @@ from firstline.ticketing.connectors.connectwise_wire import (
     state_of,
     ticket_ops,
 )
-from firstline.ticketing.connectors.http import BasicAuth, VendorHttp, VendorUnavailableError
+from firstline.vendors.http import BasicAuth, VendorHttp, VendorUnavailableError
 from firstline.ticketing.models import Ticket, TicketState
 from firstline.ticketing.remote import Check, FieldMap, RemoteChange, RemoteComment, RemoteRef, RemoteTicket
 

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from firstline.errors import BackendResponseError, ConfigError, FirstlineError, InputError
-from firstline.ticketing.connectors.http import Auth, BasicAuth, BearerToken, VendorHttp, VendorUnavailableError
+from firstline.vendors.http import Auth, BasicAuth, BearerToken, VendorHttp, VendorUnavailableError
 from firstline.ticketing.connectors.jira_wire import (
     DEFAULT_PRIORITIES,
     DEFAULT_TRANSITIONS,

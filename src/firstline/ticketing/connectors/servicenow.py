@@ -47,7 +47,7 @@ from firstline.errors import (
     TicketNotFoundError,
 )
 from firstline.ticketing.connectors import servicenow_wire as wire
-from firstline.ticketing.connectors.http import Auth, BasicAuth, ClientCredentials, VendorHttp, VendorUnavailableError
+from firstline.vendors.http import Auth, BasicAuth, ClientCredentials, VendorHttp, VendorUnavailableError
 from firstline.ticketing.models import Ticket
 from firstline.ticketing.remote import Check, FieldMap, RemoteChange, RemoteComment, RemoteRef, RemoteTicket
 

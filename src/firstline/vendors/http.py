@@ -1,11 +1,14 @@
 """One HTTP client for every vendor connector: credentials, retries with backoff, and the error boundary.
 
 :class:`VendorHttp` sends a request and either returns the parsed JSON or raises a Firstline error
-that says what to fix (see :mod:`firstline.ticketing.remote` for the mapping). 429 and 5xx answers
+that says what to fix (401: the credential, 403: the permission the integration needs, 404: what
+was not found, 409: a conflict, 400/422: the vendor's words). 429 and 5xx answers
 and connection failures are retried with exponential backoff; a ``Retry-After`` header (seconds or
 an HTTP date) is honoured up to ``max_wait_s``. Credentials come from :class:`BasicAuth`,
 :class:`BearerToken` or :class:`ClientCredentials` (OAuth 2.0, token cached until it expires and
-fetched again once after a 401).
+fetched again once after a 401). Every answer leaves a :class:`~firstline.vendors.receipts.Receipt`
+with the vendor's request id (the ``request_id_header``) in the current
+:func:`~firstline.vendors.receipts.collect_receipts` block.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 import httpx
 
 from firstline.errors import (
+    FirstlineError,
     AuthenticationError,
     BackendResponseError,
     BackendUnavailableError,
@@ -32,6 +36,7 @@ from firstline.errors import (
     PermissionDeniedError,
     TicketNotFoundError,
 )
+from firstline.vendors.receipts import Receipt, record
 
 __all__ = [
     "Auth",
@@ -198,7 +203,8 @@ class VendorHttp:
     """Requests to one vendor API. ``system`` names it in errors ("ServiceNow"); ``setting`` is the URL setting.
 
     ``roles`` says which role or permission the integration user needs, for 403 messages.
-    ``transport`` and ``sleep`` are for tests.
+    ``request_id_header`` is the header in which the vendor names its request (Okta ``X-Okta-Request-Id``,
+    Microsoft Graph ``request-id``), kept in every receipt. ``transport`` and ``sleep`` are for tests.
     """
 
     system: str
@@ -211,6 +217,7 @@ class VendorHttp:
     backoff_s: float = 0.5
     max_wait_s: float = 30.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    request_id_header: str = ""
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
     requests_sent: int = field(default=0, init=False)
@@ -231,11 +238,13 @@ class VendorHttp:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         content_type: str = "application/json",
-        not_found: str | None = None,
+        not_found: str | Callable[[], FirstlineError] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request (retrying 429 / 5xx / connection errors); the parsed JSON body, or ``None`` for 204.
 
-        ``not_found``: the ticket number to name in a :class:`TicketNotFoundError` for a 404.
+        ``not_found`` turns a 404 into an error: a ticket number (:class:`TicketNotFoundError`), or a function
+        that makes the error (a person or a device not found). ``headers`` are added to this request only.
         """
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         content = None if json_body is None else json.dumps(json_body).encode()
@@ -243,11 +252,11 @@ class VendorHttp:
         attempt = 0
         while True:
             try:
-                headers = self.auth.headers(self._client)
+                sent = {**self.auth.headers(self._client), **(headers or {})}
                 if content is not None:
-                    headers["Content-Type"] = content_type
+                    sent["Content-Type"] = content_type
                 self.requests_sent += 1
-                answer = self._client.request(method, url, params=params, content=content, headers=headers)
+                answer = self._client.request(method, url, params=params, content=content, headers=sent)
             except httpx.HTTPError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if attempt >= self.retries:
@@ -256,6 +265,8 @@ class VendorHttp:
                 attempt += 1
                 continue
             status = answer.status_code
+            rid = answer.headers.get(self.request_id_header, "") if self.request_id_header else ""
+            record(Receipt(self.system, method, path if not path.startswith("http") else url, status, rid))
             if status == 401 and not refreshed:
                 self.auth.forget()
                 refreshed = True
@@ -276,7 +287,9 @@ class VendorHttp:
         log.info("%s: %s, retrying in %.2f s", self.system, reason, delay)
         self.sleep(min(delay, self.max_wait_s))
 
-    def _result(self, method: str, path: str, answer: httpx.Response, not_found: str | None) -> Any:
+    def _result(
+        self, method: str, path: str, answer: httpx.Response, not_found: str | Callable[[], FirstlineError] | None
+    ) -> Any:
         status = answer.status_code
         if status < 300:
             if status == 204 or not answer.content:
@@ -296,7 +309,7 @@ class VendorHttp:
                 f"{self.system} did not let {self.auth.describe()} {method} {path}: {said}.{need}"
             )
         if status == 404 and not_found is not None:
-            raise TicketNotFoundError(not_found)
+            raise not_found() if callable(not_found) else TicketNotFoundError(not_found)
         if status == 409:
             raise ConflictError(f"{self.system} refused {method} {path}: {said}")
         if status in (400, 404, 422):
