@@ -22,6 +22,7 @@ from firstline.directory.models import (
     Phone,
     Printer,
     SharedMailbox,
+    SignIn,
 )
 
 __all__ = ["DirectoryBackend", "PersonRef"]
@@ -98,6 +99,11 @@ class DirectoryBackend(Protocol):
         """Known incidents by id: only ongoing ones unless ``active_only`` is false."""
         ...
 
+    def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
+        """The sign-in attempts of ``person`` in the last ``days`` days, newest first (empty when the store
+        keeps no sign-in log, as LDAP does)."""
+        ...
+
     # --- account changes
 
     def unlock_account(self, username: str) -> Account:
@@ -120,6 +126,10 @@ class DirectoryBackend(Protocol):
         """Remove every MFA method, so the user registers again."""
         ...
 
+    def revoke_sessions(self, username: str) -> Account:
+        """Sign the user out everywhere (refresh tokens and sessions revoked); records ``sessions_revoked_at``."""
+        ...
+
     # --- device, printer, phone and list changes
 
     def set_device_status(self, device_id: str, status: str) -> Device:
@@ -128,6 +138,18 @@ class DirectoryBackend(Protocol):
 
     def remote_lock(self, device_id: str) -> Device:
         """Send a remote lock through the MDM and record when it was requested."""
+        ...
+
+    def sync_device(self, device_id: str) -> Device:
+        """Ask the MDM to make the device check in now (policies, compliance); records ``sync_requested_at``."""
+        ...
+
+    def retire_device(self, device_id: str) -> Device:
+        """Remove company data and management from the device, keeping personal data (destructive)."""
+        ...
+
+    def wipe_device(self, device_id: str) -> Device:
+        """Factory-reset the device through the MDM (destructive: everything on it is lost)."""
         ...
 
     def clear_print_queue(self, printer: str, job_ids: Iterable[str] | None = None) -> Printer:
@@ -145,6 +167,10 @@ class DirectoryBackend(Protocol):
     def set_call_forwarding(self, extension: str, target: str | None, mode: str = "always") -> Phone:
         """Forward calls to ``target`` (an extension or a UK number) ``always``, on ``busy`` or on ``no_answer``;
         ``target=None`` stops forwarding."""
+        ...
+
+    def set_automatic_replies(self, person: PersonRef, message: str | None) -> Mailbox:
+        """Turn the out-of-office reply of ``person``'s own mailbox on with ``message``, or off with ``None``."""
         ...
 
     def add_to_distribution_list(self, address: str, person: PersonRef) -> DistributionList:

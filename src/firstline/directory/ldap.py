@@ -59,6 +59,7 @@ from firstline.directory.models import (
     Phone,
     Printer,
     SharedMailbox,
+    SignIn,
 )
 from firstline.errors import (
     AccountDisabledError,
@@ -223,6 +224,17 @@ class LdapDirectory:
             "in the identity provider (Entra ID: Authentication methods) or escalate to Identity & Access Management."
         )
 
+    def revoke_sessions(self, username: str) -> Account:
+        raise DirectoryError(
+            f"Sign-in sessions are not kept in LDAP, so Firstline cannot sign {username!r} out everywhere here. "
+            "Revoke them in the identity provider (Okta or Entra ID) or escalate to Identity & Access Management."
+        )
+
+    def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
+        """LDAP keeps failure times (``pwdFailureTime``) but not where they came from: no sign-in log."""
+        self._person(person)  # an unknown person is still an error
+        return []
+
     # --- everything else, from `others`
 
     def devices_of(self, person: PersonRef) -> list[Device]:
@@ -257,6 +269,18 @@ class LdapDirectory:
 
     def set_device_status(self, device_id: str, status: str) -> Device:
         return self._delegate.set_device_status(device_id, status)
+
+    def sync_device(self, device_id: str) -> Device:
+        return self._delegate.sync_device(device_id)
+
+    def retire_device(self, device_id: str) -> Device:
+        return self._delegate.retire_device(device_id)
+
+    def wipe_device(self, device_id: str) -> Device:
+        return self._delegate.wipe_device(device_id)
+
+    def set_automatic_replies(self, person: PersonRef, message: str | None) -> Mailbox:
+        return self._delegate.set_automatic_replies(self._person(person), message)
 
     def remote_lock(self, device_id: str) -> Device:
         return self._delegate.remote_lock(device_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from firstline.directory import rules
 from firstline.directory.backend import PersonRef
@@ -23,6 +23,7 @@ from firstline.directory.models import (
     Phone,
     Printer,
     SharedMailbox,
+    SignIn,
 )
 from firstline.errors import PersonNotFoundError
 
@@ -56,6 +57,7 @@ class InMemoryDirectory:
         self._shared = {m.address.lower(): m for m in org.shared_mailboxes}
         self._lists = {d.address.lower(): d for d in org.distribution_lists}
         self._incidents = {i.id: i for i in org.incidents}
+        self._sign_ins = list(org.sign_ins)
 
     def __repr__(self) -> str:
         return f"InMemoryDirectory({len(self._people)} people)"
@@ -135,6 +137,13 @@ class InMemoryDirectory:
             found = [i for i in self._incidents.values() if i.active or not active_only]
         return sorted(found, key=lambda i: i.id)
 
+    def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
+        with self._lock:
+            owner = self._resolve(person).id
+            since = self._clock() - timedelta(days=days)
+            found = [s for s in self._sign_ins if s.person == owner and s.at >= since]
+        return sorted(found, key=lambda s: s.at, reverse=True)
+
     # --- writes
 
     def unlock_account(self, username: str) -> Account:
@@ -152,6 +161,9 @@ class InMemoryDirectory:
     def reset_mfa(self, username: str) -> Account:
         return self._change_account(username, rules.mfa_reset)
 
+    def revoke_sessions(self, username: str) -> Account:
+        return self._change_account(username, lambda a: rules.sessions_revoked(a, self._clock()))
+
     def set_device_status(self, device_id: str, status: str) -> Device:
         with self._lock:
             key = self._device_id(device_id)
@@ -163,6 +175,31 @@ class InMemoryDirectory:
             key = self._device_id(device_id)
             self._devices[key] = rules.remote_lock_requested(self._devices[key], self._clock())
             return self._devices[key]
+
+    def sync_device(self, device_id: str) -> Device:
+        return self._device_action(device_id, "sync")
+
+    def retire_device(self, device_id: str) -> Device:
+        return self._device_action(device_id, "retire")
+
+    def wipe_device(self, device_id: str) -> Device:
+        return self._device_action(device_id, "wipe")
+
+    def _device_action(self, device_id: str, action: str) -> Device:
+        with self._lock:
+            key = self._device_id(device_id)
+            self._devices[key] = rules.device_action_requested(self._devices[key], action, self._clock())
+            return self._devices[key]
+
+    def set_automatic_replies(self, person: PersonRef, message: str | None) -> Mailbox:
+        with self._lock:
+            owner = self._resolve(person)
+            mailbox = next((m for m in self._mailboxes.values() if m.owner == owner.id), None)
+            if mailbox is None:
+                raise rules.not_found("mailbox", owner.email)
+            changed = rules.automatic_replies(mailbox, message)
+            self._mailboxes[mailbox.address.lower()] = changed
+            return changed
 
     def clear_print_queue(self, printer: str, job_ids: Iterable[str] | None = None) -> Printer:
         with self._lock:

@@ -32,6 +32,7 @@ __all__ = [
     "PrintJob",
     "Printer",
     "SharedMailbox",
+    "SignIn",
 ]
 
 EXTENSION_PATTERN = re.compile(r"\d{4}")  # internal extensions: 4 digits (4xxx London, 6xxx Leeds)
@@ -95,6 +96,9 @@ class Account:
     admin_account: str | None = None
     notes: str = ""
     password_reset_pending: bool = False
+    service: bool = False
+    privileged: bool = False
+    sessions_revoked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class Device:
     status: str = "in_use"
     notes: str = ""
     lock_requested_at: datetime | None = None
+    sync_requested_at: datetime | None = None
+    retire_requested_at: datetime | None = None
+    wipe_requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,8 @@ class Phone:
 
 @dataclass(frozen=True)
 class Mailbox:
-    """A person's own Exchange mailbox."""
+    """A person's own Exchange mailbox; ``automatic_replies`` is the out-of-office message while it is on,
+    ``delegates`` the person ids with access to it."""
 
     address: str
     owner: str
@@ -191,6 +199,8 @@ class Mailbox:
     archive_enabled: bool = False
     litigation_hold: bool = False
     notes: str = ""
+    automatic_replies: str | None = None
+    delegates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,29 @@ class KnownIncident:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """One sign-in attempt from the identity provider's log (Okta System Log, Entra sign-in logs, the demo's YAML).
+
+    ``person`` is the person id; ``at`` an aware UTC time. ``ip``, ``country`` (ISO 3166 alpha-2, ``GB``)
+    and ``city`` say where it came from; ``device`` is the hostname of a managed device when the log
+    names one (``NW-M-0119``), ``client`` the app (``Exchange ActiveSync``, ``Browser``, ``Windows Sign
+    In``). ``reason`` says why a failure failed (``bad_password``, ``locked_out``, ``mfa_denied``);
+    ``event_id`` is the log entry's own id at the vendor.
+    """
+
+    person: str
+    at: datetime
+    success: bool
+    ip: str = ""
+    country: str = ""
+    city: str = ""
+    device: str = ""
+    client: str = ""
+    reason: str = ""
+    event_id: str = ""
+
+
+@dataclass(frozen=True)
 class OrgData:
     """A whole organisation, as :func:`~firstline.directory.seed.load_org` reads it from YAML."""
 
@@ -259,3 +292,4 @@ class OrgData:
     shared_mailboxes: tuple[SharedMailbox, ...] = ()
     distribution_lists: tuple[DistributionList, ...] = ()
     incidents: tuple[KnownIncident, ...] = ()
+    sign_ins: tuple[SignIn, ...] = ()

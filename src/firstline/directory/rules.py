@@ -12,6 +12,7 @@ import re
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 from firstline.directory.models import (
     DEVICE_STATUSES,
@@ -21,6 +22,7 @@ from firstline.directory.models import (
     CallForwarding,
     Device,
     DistributionList,
+    Mailbox,
     Person,
     Phone,
     Printer,
@@ -37,6 +39,8 @@ __all__ = [
     "cleared_queue",
     "device_with_status",
     "failed_login",
+    "automatic_replies",
+    "device_action_requested",
     "forwarded",
     "joined",
     "left",
@@ -46,6 +50,7 @@ __all__ = [
     "password_changed",
     "password_reset_required",
     "remote_lock_requested",
+    "sessions_revoked",
     "search_terms",
     "toner_ordered",
     "unlocked",
@@ -159,6 +164,43 @@ def remote_lock_requested(device: Device, now: datetime) -> Device:
     return replace(device, lock_requested_at=now)
 
 
+def sessions_revoked(account: Account, now: datetime) -> Account:
+    """Every session and refresh token of the user revoked; a disabled account has none to revoke."""
+    return replace(account, sessions_revoked_at=now)
+
+
+_DEVICE_ACTIONS = {"sync": "sync_requested_at", "retire": "retire_requested_at", "wipe": "wipe_requested_at"}
+
+
+def device_action_requested(device: Device, action: str, now: datetime) -> Device:
+    """A ``sync``, ``retire`` or ``wipe`` sent through the MDM; only enrolled devices can receive one.
+
+    A retired device keeps its owner (the company data is gone, the device is theirs); a wiped one is
+    factory-reset, so it also keeps its record until End User Computing marks it.
+    """
+    if action not in _DEVICE_ACTIONS:
+        raise InputError(f"{action!r} is not a device action; use one of: {', '.join(_DEVICE_ACTIONS)}.")
+    if not device.mdm_enrolled:
+        raise InputError(
+            f"{device.hostname} is not enrolled in Intune, so the MDM cannot {action} it. Escalate to End User "
+            "Computing."
+        )
+    changes: dict[str, Any] = {_DEVICE_ACTIONS[action]: now}
+    return replace(device, **changes)
+
+
+def automatic_replies(mailbox: Mailbox, message: str | None) -> Mailbox:
+    """The out-of-office reply on with ``message`` (trimmed, at most 4,000 characters), or off with ``None``."""
+    if message is None:
+        return replace(mailbox, automatic_replies=None)
+    text = message.strip()
+    if not text:
+        raise InputError("The automatic reply is empty; give the message people should receive, or turn it off.")
+    if len(text) > 4000:
+        raise InputError(f"The automatic reply has {len(text)} characters; keep it under 4,000.")
+    return replace(mailbox, automatic_replies=text)
+
+
 def cleared_queue(printer: Printer, job_ids: Iterable[str] | None) -> Printer:
     """``printer`` without the jobs ``job_ids`` (all of them when ``None``)."""
     if job_ids is None:
@@ -232,10 +274,12 @@ def _check_manual(dl: DistributionList) -> None:
 
 # -- who may have what done to their account ----------------------------------------------------------
 
-CREDENTIAL_ACTIONS = frozenset({"unlock_account", "send_password_reset_link", "reset_mfa", "reset_voicemail_pin"})
+CREDENTIAL_ACTIONS = frozenset(
+    {"unlock_account", "send_password_reset_link", "reset_mfa", "reset_voicemail_pin", "revoke_sessions"}
+)
 # What stays possible for a blocked account: reporting, and handing the problem to a person.
 _ALWAYS = frozenset({"escalate_to_human", "escalate_ticket", "add_ticket_note", "close_ticket", "mark_resolved",
-                     "report_lost_device", "remote_lock", "report_phishing"})  # fmt: skip
+                     "report_lost_device", "remote_lock", "report_phishing", "revoke_sessions"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -253,9 +297,9 @@ class AccountRules:
 
     * a **disabled** account or a **leaver**'s: nothing that changes or grants access (only reporting and
       escalation), whatever the request;
-    * a **service** account (username prefix in ``service_prefixes`` or a group in ``service_groups``) and
-      a **privileged** one (it has an admin account, or a group in ``privileged_groups``): no unlock, reset
-      link, MFA reset or PIN reset by Tier-1.
+    * a **service** account (its store says so, a username prefix in ``service_prefixes`` or a group in
+      ``service_groups``) and a **privileged** one (its store says so, it has an admin account, or a group in
+      ``privileged_groups``): no unlock, reset link, MFA reset, session revocation or PIN reset by Tier-1.
 
     ``allow`` lifts a rule where a directory's own policy says so, e.g. ``{"privileged": {"unlock_account"}}``.
     """
@@ -276,9 +320,10 @@ class AccountRules:
             found.append("leaver")
         if account is not None:
             groups = {g.lower() for g in account.groups}
-            if account.username.lower().startswith(self.service_prefixes) or groups & _lower(self.service_groups):
+            username = account.username.lower()
+            if account.service or username.startswith(self.service_prefixes) or groups & _lower(self.service_groups):
                 found.append("service")
-            if account.admin_account or groups & _lower(self.privileged_groups):
+            if account.privileged or account.admin_account or groups & _lower(self.privileged_groups):
                 found.append("privileged")
         return found
 

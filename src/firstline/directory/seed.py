@@ -1,7 +1,7 @@
 """Read an organisation from a folder of YAML files into :class:`~firstline.directory.models.OrgData`.
 
 The folder holds ``people.yaml`` (required), ``accounts.yaml``, ``devices.yaml``, ``printers.yaml``,
-``phones.yaml``, ``mailboxes.yaml`` and ``incidents.yaml`` (each optional), every one a top-level
+``phones.yaml``, ``mailboxes.yaml``, ``incidents.yaml`` and ``signins.yaml`` (each optional), every one a top-level
 list; the demo organisation's README (``firstline/helpdesk/seed/org/README.md``) describes the
 fields. This package never imports the helpdesk: the caller passes the folder::
 
@@ -37,6 +37,7 @@ from firstline.directory.models import (
     Phone,
     Printer,
     SharedMailbox,
+    SignIn,
 )
 from firstline.directory.records import from_record
 from firstline.errors import ConfigError
@@ -86,6 +87,7 @@ def load_org(folder: str | os.PathLike[str] | Traversable) -> OrgData:
         shared_mailboxes=boxes("shared", SharedMailbox),
         distribution_lists=boxes("distribution_list", DistributionList),
         incidents=_read(root, "incidents.yaml", KnownIncident, "id"),
+        sign_ins=_read(root, "signins.yaml", SignIn, "person"),
     )
     _check(org)
     return org
@@ -183,6 +185,11 @@ def _check(org: OrgData) -> None:
     _refs("mailboxes.yaml", "person", shared, people)
     lists = ((d.address, ref) for d in org.distribution_lists for ref in (*d.owners, *d.members, *d.allowed_senders))
     _refs("mailboxes.yaml", "person", lists, people)
+
+    _refs("signins.yaml", "person", ((f"{s.at:%Y-%m-%d %H:%M}", s.person) for s in org.sign_ins), people)
+    hostnames = {d.hostname for d in org.devices}
+    devices = ((f"{s.person} {s.at:%Y-%m-%d %H:%M}", s.device) for s in org.sign_ins if s.device)
+    _refs("signins.yaml", "device hostname", devices, hostnames)
 
     printer_ids = {p.id for p in org.printers}
     _unique("incidents.yaml", "incident id", (i.id for i in org.incidents))

@@ -23,6 +23,7 @@ import importlib.resources
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib.resources.abc import Traversable
 from typing import TypeVar
@@ -33,14 +34,17 @@ from firstline.directory import (
     DEVICE_STATUSES,
     LOCKOUT_THRESHOLD,
     CallForwarding,
+    Device,
     DirectoryBackend,
     OrgData,
     SharedMailbox,
     load_org,
 )
+from firstline.directory.signins import assess, moved_sign_ins
 from firstline.errors import (
     AccountDisabledError,
     DirectoryEntryNotFoundError,
+    DirectoryError,
     InputError,
     PersonNotFoundError,
 )
@@ -60,8 +64,9 @@ def demo_org_folder() -> Traversable:
 
 @functools.cache
 def demo_org() -> OrgData:
-    """The demo organisation, loaded once per process (the records are immutable, so sharing is safe)."""
-    return load_org(demo_org_folder())
+    """The demo organisation, loaded once per process (the records are immutable, so sharing is safe), its
+    sign-in log moved so the newest entry is an hour old (:func:`~firstline.directory.signins.moved_sign_ins`)."""
+    return moved_sign_ins(load_org(demo_org_folder()), datetime.now(UTC))
 
 
 def run_concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
@@ -77,10 +82,16 @@ def run_concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
 
 
 class AccountContract:
-    """People and account tests: every directory backend passes them, LDAP included."""
+    """People and account tests: every directory backend passes them, LDAP included.
+
+    ``has_sign_in_log = False`` for a store that keeps no sign-in log (LDAP): ``sign_ins`` is then empty.
+    ``keeps_sessions = False`` for one that cannot revoke sessions (LDAP): it says so with a DirectoryError.
+    """
 
     lockout_threshold = LOCKOUT_THRESHOLD
     thread_safe = True
+    has_sign_in_log = True
+    keeps_sessions = True
 
     @pytest.fixture
     def directory(self) -> DirectoryBackend:
@@ -160,6 +171,51 @@ class AccountContract:
         assert not changed.password_reset_pending and not changed.password_expired
         assert changed.password_last_set is not None and changed.password_last_set >= today - timedelta(days=1)
         assert directory.account("t.nowicki") == changed
+
+
+    def test_sign_in_log_tells_a_stale_password_from_a_spray(self, directory: DirectoryBackend) -> None:
+        with pytest.raises(PersonNotFoundError):
+            directory.sign_ins("x.nobody")
+        if not self.has_sign_in_log:
+            assert directory.sign_ins("r.chen") == []
+            assert assess(None).verdict == "no_log"
+            return
+        ruby = directory.sign_ins("r.chen")
+        assert [s.at for s in ruby] == sorted((s.at for s in ruby), reverse=True) and {s.person for s in ruby} == {"p019"}
+        failures = [s for s in ruby if not s.success]
+        assert len(failures) == 10 and {(s.device, s.client, s.country) for s in failures} == {
+            ("NW-M-0119", "Exchange ActiveSync", "GB")
+        }
+        assert directory.sign_ins(directory.person("p019")) == ruby
+        report = assess(ruby, _devices_of("p019"))
+        assert report.verdict == "own_devices" and report.sources == ("NW-M-0119 (Exchange ActiveSync)",)
+        ben = assess(directory.sign_ins("b.carter"), _devices_of("p028"))
+        assert ben.verdict == "own_devices" and "NW-L-0288 (Windows Sign In)" in ben.sources
+        david = directory.sign_ins("d.ogunleye")
+        spray = assess(david, _devices_of("p072"))
+        assert spray.verdict == "unfamiliar" and len(spray.unfamiliar) == 31 and not spray.safe_to_unlock
+        assert {s.country for s in spray.unfamiliar} == {"RU", "VN", "BR", "NG", "CN"}
+        assert {s.ip for s in spray.unfamiliar} == {f"203.0.113.{n}" for n in (14, 52, 88, 121, 200)}
+        assert assess(directory.sign_ins("h.marsh"), _devices_of("p001")).verdict == "no_failures"
+        assert directory.sign_ins("d.ogunleye", days=0) == []  # the newest entry is an hour old
+
+    def test_sessions_are_revoked(self, directory: DirectoryBackend) -> None:
+        if not self.keeps_sessions:
+            with pytest.raises(DirectoryError, match="identity provider"):
+                directory.revoke_sessions("t.nowicki")
+            return
+        before = directory.account("t.nowicki")
+        started = datetime.now(UTC) - timedelta(seconds=5)
+        after = directory.revoke_sessions("t.nowicki")
+        assert after.sessions_revoked_at is not None and after.sessions_revoked_at >= started
+        assert replace(after, sessions_revoked_at=None) == replace(before, sessions_revoked_at=None)
+        with pytest.raises(PersonNotFoundError):
+            directory.revoke_sessions("x.nobody")
+
+
+def _devices_of(person_id: str) -> list[Device]:
+    """The demo devices of a person, for backends that hold accounts but not devices."""
+    return [d for d in demo_org().devices if d.owner == person_id]
 
 
 class DirectoryContract(AccountContract):
@@ -331,6 +387,33 @@ class DirectoryContract(AccountContract):
         final = directory.account("r.chen")
         assert final.failed_attempts <= 12 and final.locked == (final.failed_attempts >= self.lockout_threshold)
 
+    def test_device_sync_retire_and_wipe_are_recorded(self, directory: DirectoryBackend) -> None:
+        started = datetime.now(UTC) - timedelta(seconds=5)
+        synced = directory.sync_device("NW-L-0301")
+        assert synced.sync_requested_at is not None and synced.sync_requested_at >= started
+        assert (synced.retire_requested_at, synced.wipe_requested_at, synced.owner) == (None, None, "p019")
+        assert directory.device("NW-L-0301") == synced
+        wiped = directory.wipe_device("NW-M-0101")  # the CEO's lost iPhone
+        assert wiped.wipe_requested_at is not None and directory.device("NW-M-0101").wipe_requested_at is not None
+        retired = directory.retire_device("NW-M-0119")
+        assert retired.retire_requested_at is not None and retired.owner == "p019"
+        for action in (directory.sync_device, directory.retire_device, directory.wipe_device):
+            with pytest.raises(InputError, match="not enrolled"):
+                action("d076")  # a retired, unenrolled laptop
+            with pytest.raises(DirectoryEntryNotFoundError):
+                action("NW-L-9999")
+
+    def test_automatic_replies_on_and_off(self, directory: DirectoryBackend) -> None:
+        on = directory.set_automatic_replies("m.bell", "  Away until Monday; urgent: sales@nwmeridian.co.uk  ")
+        assert on.automatic_replies == "Away until Monday; urgent: sales@nwmeridian.co.uk"
+        assert directory.mailbox_of("m.bell") == on
+        with pytest.raises(InputError, match="empty"):
+            directory.set_automatic_replies("m.bell", "   ")
+        off = directory.set_automatic_replies(directory.person("m.bell"), None)
+        assert off.automatic_replies is None and directory.mailbox("marcus.bell@nwmeridian.co.uk") == off
+        with pytest.raises(DirectoryEntryNotFoundError):
+            directory.set_automatic_replies("p034", "gone")  # a leaver has no mailbox
+
     def test_changes_survive_a_restart(self, directory: DirectoryBackend) -> None:
         directory.unlock_account("r.chen")
         directory.clear_print_queue("LON-F4-HP-02", ["PC-58282"])
@@ -345,5 +428,9 @@ class DirectoryContract(AccountContract):
             assert again.phone("4818").call_forwarding is None
             assert "p065" in again.distribution_list("social-club-leeds@nwmeridian.co.uk").members
             assert again.device("NW-M-0101") == directory.device("NW-M-0101")
+            directory.set_automatic_replies("m.bell", "Out today")
+            directory.sync_device("NW-L-0301")
+            assert again.mailbox_of("m.bell") == directory.mailbox_of("m.bell")
+            assert again.device("NW-L-0301") == directory.device("NW-L-0301")
         finally:
             again.close()
