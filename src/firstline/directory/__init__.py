@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from firstline.directory.backend import DirectoryBackend, PersonRef
+from firstline.directory.backend import CheckableDirectory, DirectoryBackend, DirectoryCheck, PersonRef
 from firstline.directory.memory import InMemoryDirectory
 from firstline.directory.migrations import upgrade
 from firstline.directory.models import (
@@ -41,6 +41,7 @@ from firstline.directory.models import (
     Printer,
     PrintJob,
     SharedMailbox,
+    SignIn,
 )
 from firstline.directory.rules import LOCKOUT_THRESHOLD
 from firstline.directory.seed import load_org
@@ -55,8 +56,10 @@ __all__ = [
     "LOCKOUT_THRESHOLD",
     "Account",
     "CallForwarding",
+    "CheckableDirectory",
     "Device",
     "DirectoryBackend",
+    "DirectoryCheck",
     "DistributionList",
     "InMemoryDirectory",
     "KnownIncident",
@@ -70,6 +73,7 @@ __all__ = [
     "PrintJob",
     "Printer",
     "SharedMailbox",
+    "SignIn",
     "SqlDirectory",
     "load_org",
     "upgrade",

@@ -10,6 +10,7 @@ passes its account part, :class:`firstline.testing.directory.AccountContract`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from firstline.directory.models import (
@@ -25,7 +26,7 @@ from firstline.directory.models import (
     SignIn,
 )
 
-__all__ = ["DirectoryBackend", "PersonRef"]
+__all__ = ["CheckableDirectory", "DirectoryBackend", "DirectoryCheck", "PersonRef"]
 
 PersonRef: TypeAlias = Person | str
 """A :class:`Person`, or the id (``p019``), email address or username (``r.chen``) of one."""
@@ -183,4 +184,25 @@ class DirectoryBackend(Protocol):
 
     def close(self) -> None:
         """Release connections; calling it twice is harmless."""
+        ...
+
+
+@dataclass(frozen=True)
+class DirectoryCheck:
+    """One line of ``firstline directory check``: what was tried (``name``), whether it worked, and ``detail``:
+    on failure, what is missing (the permission, scope or role to grant) in words an administrator can act on.
+    ``needed_by`` names the specialists that need it (``Security``, ``Device``, ``Email``)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    needed_by: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class CheckableDirectory(Protocol):
+    """A directory backend that can test its connection and permissions (vendor backends do)."""
+
+    def check(self) -> list[DirectoryCheck]:
+        """Try each kind of call Firstline makes, read-only where possible; never raises for a refusal."""
         ...
