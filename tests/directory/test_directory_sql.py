@@ -1,25 +1,50 @@
-"""SqlDirectory on SQLite (a file, and in memory) against the conformance suite, plus migrations,
-idempotent seeding, concurrent writers, sharing a database with the ticket store, and errors."""
+"""SqlDirectory on SQLite (a file, and in memory) and PostgreSQL against the conformance suite, plus
+migrations (upgrading a seeded 0001 database, downgrading), idempotent seeding, concurrent writers,
+sharing a database with the ticket store, and errors.
+
+PostgreSQL runs in one throw-away cluster per test session (the ``postgres`` fixture of
+``tests/conftest.py``), a fresh schema per test; those tests are marked ``live``.
+"""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from alembic import command
+from sqlalchemy import create_engine, func, insert, inspect, select
 
 from firstline.directory import InMemoryDirectory, SqlDirectory, upgrade
-from firstline.directory.migrations import current_revision, head_revision, schema_drift
-from firstline.directory.schema import metadata
-from firstline.errors import BackendUnavailableError, ConfigError
+from firstline.directory.migrations import alembic_config, current_revision, head_revision, schema_drift
+from firstline.directory.models import Account, Device, Mailbox, OrgData
+from firstline.directory.records import to_row
+from firstline.directory.schema import (
+    accounts,
+    devices,
+    distribution_lists,
+    incidents,
+    mailboxes,
+    metadata,
+    people,
+    phones,
+    printers,
+    shared_mailboxes,
+)
+from firstline.directory.signins import moved_sign_ins
+from firstline.errors import BackendUnavailableError, ConfigError, InputError
 from firstline.localdb.migrations import schema_drift as ticketing_schema_drift
 from firstline.testing.directory import DirectoryContract, demo_org, run_concurrently
+from firstline.testing.postgres import PostgresCluster
 from firstline.ticketing import SqlTicketing
 
-SEEDED_RECORDS = 433  # 72 people + 72 accounts + 111 devices + 16 printers + 70 phones + 88 mailboxes + 4 incidents
+# 72 people + 72 accounts + 111 devices + 16 printers + 70 phones + 88 mailboxes + 4 incidents + 107 sign-ins
+SEEDED_RECORDS = 540
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +89,20 @@ class TestSqliteMemoryDirectory(DirectoryContract):
         directory.close()
 
 
+@pytest.mark.live
+class TestPostgresDirectory(DirectoryContract):
+    @pytest.fixture
+    def directory(self, postgres: PostgresCluster) -> Iterator[SqlDirectory]:
+        self.url = postgres.fresh_url()
+        directory = SqlDirectory(self.url)
+        directory.seed(demo_org())
+        yield directory
+        directory.close()
+
+    def open_again(self, directory: object) -> SqlDirectory:
+        return SqlDirectory(self.url)
+
+
 def count_rows(url: str) -> dict[str, int]:
     engine = create_engine(url)
     try:
@@ -80,7 +119,7 @@ def test_opening_creates_the_folder_and_migrates(db_url: str, tmp_path: Path) ->
     assert current_revision(db_url) is None
     SqlDirectory(db_url).close()
     assert (tmp_path / "data" / "directory.db").is_file()
-    assert current_revision(db_url) == head_revision() == "0001"
+    assert current_revision(db_url) == head_revision() == "0002"
 
 
 def test_migration_is_idempotent_and_matches_the_schema_module(db_url: str) -> None:
@@ -103,6 +142,9 @@ def test_seeded_records_read_back_exactly_as_loaded(seeded_url: str) -> None:
         assert [sql.mailbox(m.address) for m in org.shared_mailboxes] == list(org.shared_mailboxes)
         assert [sql.distribution_list(d.address) for d in org.distribution_lists] == list(org.distribution_lists)
         assert sql.incidents(active_only=False) == memory.incidents(active_only=False)
+        logs = [sql.sign_ins(p.id, days=365) for p in org.people]
+        assert logs == [memory.sign_ins(p.id, days=365) for p in org.people]
+        assert sorted((entry for log in logs for entry in log), key=org.sign_ins.index) == list(org.sign_ins)
         for text in ("leeds", "finance", "adm-", "o'brien", "100%"):
             assert sql.find_people(text) == memory.find_people(text), text
     finally:
@@ -116,6 +158,8 @@ def test_seeding_again_changes_nothing(seeded_url: str) -> None:
     cleared = directory.clear_print_queue("LON-F4-HP-02")
     trimmed = directory.remove_from_distribution_list("project-harbour@nwmeridian.co.uk", "p019")
     assert directory.seed(demo_org()) == 0
+    later = moved_sign_ins(demo_org(), datetime.now(UTC) + timedelta(days=3))  # a restart days later
+    assert directory.seed(later) == 0  # the log is there already: not loaded twice
     assert directory.account("r.chen") == unlocked and directory.printer("LON-F4-HP-02") == cleared
     assert directory.distribution_list("project-harbour@nwmeridian.co.uk") == trimmed
     directory.close()
@@ -157,7 +201,7 @@ def test_shares_one_database_with_the_ticket_store(db_url: str) -> None:
         tickets.close()
         directory.close()
     assert schema_drift(db_url) == [] and ticketing_schema_drift(db_url) == []
-    assert current_revision(db_url) == "0001"
+    assert current_revision(db_url) == "0002"
 
 
 def test_unreachable_sqlite_file_names_the_setting(tmp_path: Path) -> None:
@@ -173,3 +217,170 @@ def test_bad_urls_are_configuration_errors() -> None:
         SqlDirectory("mysql://root@localhost/firstline")
     with pytest.raises(ConfigError, match="not a database URL"):
         SqlDirectory("directory.db")
+
+
+# --- migration 0002 on a database that already holds data (SQLite here, PostgreSQL below)
+
+ADDED_IN_0002: dict[type[Any], dict[str, Any]] = {
+    Account: {"service": False, "privileged": False, "sessions_revoked_at": None},
+    Device: {"sync_requested_at": None, "retire_requested_at": None, "wipe_requested_at": None},
+    Mailbox: {"automatic_replies": None, "delegates": ()},
+}
+
+
+def seed_at_0001(url: str, org: OrgData) -> None:
+    """Migrate ``url`` to revision 0001 and insert ``org`` as that schema holds it: no sign-ins, no 0002 columns."""
+    upgrade(url, "0001")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for table, records in (
+                (people, org.people),
+                (accounts, org.accounts),
+                (devices, org.devices),
+                (printers, org.printers),
+                (phones, org.phones),
+                (mailboxes, org.mailboxes),
+                (shared_mailboxes, org.shared_mailboxes),
+                (distribution_lists, org.distribution_lists),
+                (incidents, org.incidents),
+            ):
+                present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+                rows = [{k: v for k, v in to_row(record).items() if k in present} for record in records]
+                conn.execute(insert(table), rows)
+    finally:
+        engine.dispose()
+    assert current_revision(url) == "0001"
+
+
+def check_upgrade_from_0001_keeps_the_data(url: str) -> None:
+    org = demo_org()
+    seed_at_0001(url, org)
+    directory = SqlDirectory(url)  # opening migrates to the newest revision
+    try:
+        assert current_revision(url) == "0002" and schema_drift(url) == []
+        assert [directory.person(p.id) for p in org.people] == list(org.people)
+        assert [directory.account(a.person) for a in org.accounts] == [
+            replace(a, **ADDED_IN_0002[Account]) for a in org.accounts
+        ]
+        assert [directory.device(d.id) for d in org.devices] == [
+            replace(d, **ADDED_IN_0002[Device]) for d in org.devices
+        ]
+        assert [directory.mailbox(m.address) for m in org.mailboxes] == [
+            replace(m, **ADDED_IN_0002[Mailbox]) for m in org.mailboxes
+        ]
+        assert [directory.printer(p.id) for p in org.printers] == list(org.printers)
+        assert [directory.phone(p.extension) for p in org.phones] == list(org.phones)
+        assert directory.incidents(active_only=False) == sorted(org.incidents, key=lambda i: i.id)
+        assert directory.sign_ins("r.chen") == []  # 0001 had no log
+        assert directory.seed(org) == len(org.sign_ins)  # seeding loads the log, and nothing else is missing
+        assert len([s for s in directory.sign_ins("r.chen") if not s.success]) == 10
+        assert directory.revoke_sessions("r.chen").sessions_revoked_at is not None
+        assert directory.wipe_device("NW-M-0101").wipe_requested_at is not None
+        assert directory.set_automatic_replies("m.bell", "Away").automatic_replies == "Away"
+    finally:
+        directory.close()
+
+
+def check_downgrade_removes_what_0002_added(url: str, fresh_url: str) -> None:
+    directory = SqlDirectory(url)
+    directory.seed(demo_org())
+    directory.close()
+    before = count_rows(url)
+    command.downgrade(alembic_config(url), "0001")
+    upgrade(fresh_url, "0001")
+    assert current_revision(url) == "0001"
+    assert table_columns(url) == table_columns(fresh_url)  # exactly the 0001 tables and columns again
+    assert "directory_sign_ins" not in table_columns(url)
+    assert "service" not in table_columns(url)["directory_accounts"]
+    kept = {name: count for name, count in before.items() if name != "directory_sign_ins"}
+    upgrade(url)
+    assert schema_drift(url) == [] and count_rows(url) == {**kept, "directory_sign_ins": 0}
+
+
+def table_columns(url: str) -> dict[str, list[str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = inspect(conn)
+            return {
+                name: [column["name"] for column in found.get_columns(name)]
+                for name in sorted(found.get_table_names())
+                if name.startswith("directory_") and name != "directory_alembic_version"
+            }
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_seeded_0001_database_keeps_its_data(db_url: str) -> None:
+    check_upgrade_from_0001_keeps_the_data(db_url)
+
+
+def test_downgrading_to_0001_removes_the_table_and_columns(seeded_url: str, tmp_path: Path) -> None:
+    check_downgrade_removes_what_0002_added(seeded_url, f"sqlite:///{tmp_path / 'fresh.db'}")
+
+
+def test_new_fields_round_trip() -> None:
+    """Values the demo organisation leaves at their defaults still read back as written."""
+    org = demo_org()
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    account = replace(org.accounts[0], service=True, privileged=True, sessions_revoked_at=at)
+    device = replace(org.devices[0], sync_requested_at=at, retire_requested_at=at, wipe_requested_at=at)
+    mailbox = replace(org.mailboxes[0], automatic_replies="Back Monday", delegates=("p002", "p003"))
+    directory = SqlDirectory("sqlite://")
+    try:
+        directory.seed(OrgData(people=org.people, accounts=(account,), devices=(device,), mailboxes=(mailbox,)))
+        assert directory.account(account.person) == account
+        assert directory.device(device.id) == device
+        assert directory.mailbox(mailbox.address) == mailbox
+    finally:
+        directory.close()
+
+
+def test_writes_and_the_log_window_use_the_store_clock(seeded_url: str) -> None:
+    newest = max(s.at for s in demo_org().sign_ins if s.person == "p072")
+    now = newest + timedelta(days=2)
+    directory = SqlDirectory(seeded_url, clock=lambda: now)
+    try:
+        assert directory.revoke_sessions("t.nowicki").sessions_revoked_at == now
+        assert directory.account("t.nowicki").sessions_revoked_at == now
+        assert directory.sync_device("NW-L-0301").sync_requested_at == now
+        assert directory.retire_device("NW-M-0119").retire_requested_at == now
+        assert directory.device("NW-M-0119").retire_requested_at == now
+        assert directory.sign_ins("d.ogunleye", days=1) == []  # the newest entry is two days before the clock
+        assert directory.sign_ins("d.ogunleye", days=3)[0].at == newest
+        with pytest.raises(InputError, match="admin account"):
+            directory.revoke_sessions("adm-r.kulkarni")
+        assert directory.account("p009").sessions_revoked_at is None
+    finally:
+        directory.close()
+
+
+# --- PostgreSQL: the same migration checks, and concurrent seeding of the log
+
+
+@pytest.mark.live
+def test_upgrading_a_seeded_0001_postgres_database_keeps_its_data(postgres: PostgresCluster) -> None:
+    check_upgrade_from_0001_keeps_the_data(postgres.fresh_url())
+
+
+@pytest.mark.live
+def test_downgrading_postgres_to_0001_removes_the_table_and_columns(postgres: PostgresCluster) -> None:
+    check_downgrade_removes_what_0002_added(postgres.fresh_url(), postgres.fresh_url())
+
+
+@pytest.mark.live
+def test_concurrent_seeds_on_postgres_load_the_log_once(postgres: PostgresCluster) -> None:
+    """Every other record is there already (upgraded from 0001), so no key conflict keeps the seeders apart:
+    only the store's lock stops two of them both finding the log empty and both loading it."""
+    url = postgres.fresh_url()
+    seed_at_0001(url, demo_org())
+    directories = run_concurrently([partial(SqlDirectory, url) for _ in range(4)])
+    try:
+        inserted = run_concurrently([partial(d.seed, demo_org()) for d in directories])
+        assert sorted(inserted) == [0, 0, 0, len(demo_org().sign_ins)]
+    finally:
+        for directory in directories:
+            directory.close()
+    assert current_revision(url) == head_revision() and schema_drift(url) == []
+    assert count_rows(url)["directory_sign_ins"] == len(demo_org().sign_ins)

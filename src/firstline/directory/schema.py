@@ -1,9 +1,11 @@
 """The directory store's tables (SQLAlchemy Core), as the newest migration leaves them.
 
-One table per record type of :mod:`firstline.directory.models`, one column per field, with the
-same names. Lists inside a record (groups, MFA methods, a print queue, list members) are JSON
-columns: they are always read and written together with their record, under its row lock, so a
-change to a list is as atomic as a change to any other field.
+One table per record type of :mod:`firstline.directory.models`, one column per field, with the same
+names; the sign-in log (``directory_sign_ins``) adds a surrogate ``id``, as its entries have no key
+of their own. Columns added after the first release have a server default, so rows written before
+them read as "nothing recorded". Lists inside a record (groups, MFA methods, a print queue, list
+members) are JSON columns: they are always read and written together with their record, under its
+row lock, so a change to a list is as atomic as a change to any other field.
 
 Migrations never import this module's tables (a migration is frozen in time); ``env.py`` uses
 :data:`metadata` for ``--autogenerate``, and a test checks that migrating an empty database gives
@@ -17,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -29,6 +32,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 
 from firstline.sqlstore.columns import UtcDateTime, new_metadata
@@ -45,6 +50,7 @@ __all__ = [
     "phones",
     "printers",
     "shared_mailboxes",
+    "sign_ins",
 ]
 
 metadata = new_metadata()
@@ -89,6 +95,9 @@ accounts = Table(
     Column("admin_account", String(64)),
     Column("notes", Text, nullable=False),
     Column("password_reset_pending", Boolean, nullable=False),
+    Column("service", Boolean, nullable=False, server_default=false()),
+    Column("privileged", Boolean, nullable=False, server_default=false()),
+    Column("sessions_revoked_at", UtcDateTime),
     CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
     UniqueConstraint("person"),
     UniqueConstraint("admin_account"),
@@ -117,6 +126,9 @@ devices = Table(
     Column("status", String(16), nullable=False),
     Column("notes", Text, nullable=False),
     Column("lock_requested_at", UtcDateTime),
+    Column("sync_requested_at", UtcDateTime),
+    Column("retire_requested_at", UtcDateTime),
+    Column("wipe_requested_at", UtcDateTime),
     CheckConstraint("status IN ('in_use', 'lost', 'stolen', 'in_repair', 'spare', 'retired')", name="status"),
     UniqueConstraint("serial"),
     UniqueConstraint("hostname"),
@@ -171,6 +183,8 @@ mailboxes = Table(
     Column("archive_enabled", Boolean, nullable=False),
     Column("litigation_hold", Boolean, nullable=False),
     Column("notes", Text, nullable=False),
+    Column("automatic_replies", Text),
+    Column("delegates", JSON, nullable=False, server_default=text("'[]'")),
     Index(None, "owner"),
 )
 
@@ -218,4 +232,21 @@ incidents = Table(
     Column("related_printers", JSON, nullable=False),
     Column("related_extensions", JSON, nullable=False),
     Index(None, "status"),
+)
+
+sign_ins = Table(
+    "directory_sign_ins",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    _person_ref("person"),
+    Column("at", UtcDateTime, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("ip", String(45), nullable=False),
+    Column("country", String(64), nullable=False),
+    Column("city", String(100), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("client", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Index(None, "person", "at"),
 )

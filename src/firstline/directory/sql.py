@@ -3,16 +3,17 @@
 Every write is one transaction: the record is read under a row lock (``SELECT ... FOR UPDATE`` on
 PostgreSQL; SQLite write transactions are serialised by ``BEGIN IMMEDIATE``), changed by the rule
 in :mod:`firstline.directory.rules` and written back, so concurrent unlocks and failed sign-ins
-never lose an update. :meth:`SqlDirectory.seed` loads an organisation idempotently.
+never lose an update. :meth:`SqlDirectory.seed` loads an organisation idempotently. The sign-in log
+(``directory_sign_ins``) is read-only here: only :meth:`SqlDirectory.seed` writes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, ColumnElement, Table, and_, func, insert, or_, select, update
+from sqlalchemy import URL, ColumnElement, Table, and_, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +38,7 @@ from firstline.directory.models import (
     Phone,
     Printer,
     SharedMailbox,
+    SignIn,
 )
 from firstline.directory.records import from_record, to_row
 from firstline.directory.schema import (
@@ -49,6 +51,7 @@ from firstline.directory.schema import (
     phones,
     printers,
     shared_mailboxes,
+    sign_ins,
 )
 from firstline.errors import PersonNotFoundError
 from firstline.sqlstore.transactions import Transactions
@@ -66,7 +69,9 @@ _TABLES: dict[type[Any], Table] = {
     SharedMailbox: shared_mailboxes,
     DistributionList: distribution_lists,
     KnownIncident: incidents,
+    SignIn: sign_ins,
 }
+_SIGN_IN_FIELDS = [column for column in sign_ins.c if column.name != "id"]  # the record has no surrogate key
 
 
 class SqlDirectory:
@@ -97,7 +102,8 @@ class SqlDirectory:
         """Insert the records of ``org`` that are not there yet (by key); returns how many were inserted.
 
         Records already present are left as they are, with their changes: seeding a seeded database
-        again changes nothing.
+        again changes nothing. Sign-ins have no key of their own, so ``org.sign_ins`` is loaded whole
+        into a store that holds no sign-in yet, and never added to a log that is already there.
         """
         with translate_errors(self.url):
             try:
@@ -190,6 +196,17 @@ class SqlDirectory:
         with self._db.read() as conn:
             return _all(conn, KnownIncident, condition, order_by=incidents.c.id)
 
+    def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
+        since = self._clock() - timedelta(days=days)
+        with self._db.read() as conn:
+            owner = self._resolve(conn, person)
+            statement = (
+                select(*_SIGN_IN_FIELDS)
+                .where(sign_ins.c.person == owner.id, sign_ins.c.at >= since)
+                .order_by(sign_ins.c.at.desc(), sign_ins.c.id)
+            )
+            return [_record(SignIn, row) for row in conn.execute(statement).mappings()]
+
     # --- writes
 
     def unlock_account(self, username: str) -> Account:
@@ -207,6 +224,9 @@ class SqlDirectory:
     def reset_mfa(self, username: str) -> Account:
         return self._change_account(username, rules.mfa_reset)
 
+    def revoke_sessions(self, username: str) -> Account:
+        return self._change_account(username, lambda a: rules.sessions_revoked(a, self._clock()))
+
     def set_device_status(self, device_id: str, status: str) -> Device:
         return self._change(
             Device, _device_key(device_id), "device", device_id, lambda d: rules.device_with_status(d, status)
@@ -215,6 +235,25 @@ class SqlDirectory:
     def remote_lock(self, device_id: str) -> Device:
         change = lambda d: rules.remote_lock_requested(d, self._clock())  # noqa: E731
         return self._change(Device, _device_key(device_id), "device", device_id, change)
+
+    def sync_device(self, device_id: str) -> Device:
+        return self._device_action(device_id, "sync")
+
+    def retire_device(self, device_id: str) -> Device:
+        return self._device_action(device_id, "retire")
+
+    def wipe_device(self, device_id: str) -> Device:
+        return self._device_action(device_id, "wipe")
+
+    def set_automatic_replies(self, person: PersonRef, message: str | None) -> Mailbox:
+        with self._db.write() as conn:
+            owner = self._resolve(conn, person)
+            own = select(mailboxes.c.address).where(mailboxes.c.owner == owner.id).order_by(mailboxes.c.address)
+            address = conn.execute(own.limit(1)).scalar()
+            if address is None:
+                raise rules.not_found("mailbox", owner.email)
+            change = lambda m: rules.automatic_replies(m, message)  # noqa: E731
+            return self._change_in(conn, Mailbox, mailboxes.c.address == address, "mailbox", owner.email, change)
 
     def clear_print_queue(self, printer: str, job_ids: Iterable[str] | None = None) -> Printer:
         wanted = None if job_ids is None else list(job_ids)
@@ -260,9 +299,18 @@ class SqlDirectory:
 
     # --- shared steps
 
+    def _device_action(self, device_id: str, action: str) -> Device:
+        change = lambda d: rules.device_action_requested(d, action, self._clock())  # noqa: E731
+        return self._change(Device, _device_key(device_id), "device", device_id, change)
+
     def _seed(self, org: OrgData) -> int:
         inserted = 0
         with self._db.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                # One seeder at a time, so two cannot both find the sign-in log empty and both load it
+                # (SQLite's BEGIN IMMEDIATE already serialises them). Readers are not blocked.
+                log = conn.dialect.identifier_preparer.format_table(sign_ins)
+                conn.execute(text(f"LOCK TABLE {log} IN SHARE ROW EXCLUSIVE MODE"))
             for cls, records in _seed_order(org):
                 table = _TABLES[cls]
                 key = _primary_key(table)
@@ -271,6 +319,9 @@ class SqlDirectory:
                 if rows:
                     conn.execute(insert(table), rows)
                     inserted += len(rows)
+            if org.sign_ins and conn.execute(select(sign_ins.c.id).limit(1)).first() is None:
+                conn.execute(insert(sign_ins), [to_row(entry) for entry in org.sign_ins])
+                inserted += len(org.sign_ins)
         return inserted
 
     def _person(self, conn: Connection, key: str) -> Person:
