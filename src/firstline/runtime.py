@@ -167,19 +167,10 @@ def demo_org() -> Path:
 
 
 def build_directory(settings: Settings) -> DirectoryBackend:
-    from firstline.directory import SqlDirectory, load_org
+    """The configured directory (:mod:`firstline.directory.configure`), the demo organisation seeded when empty."""
+    from firstline.directory.configure import build_directory as configured
 
-    d = settings.directory
-    sql = SqlDirectory(settings.directory_database_url, lockout_threshold=d.lockout_threshold)
-    if d.seed_demo_org:
-        sql.seed(load_org(demo_org()))
-    if d.backend == "sql":
-        return sql
-    from firstline.directory.ldap import LdapDirectory
-
-    assert d.ldap_url and d.ldap_bind_dn and d.ldap_password and d.ldap_base_dn
-    password = d.ldap_password.get_secret_value()
-    return LdapDirectory(d.ldap_url, d.ldap_bind_dn, password, d.ldap_base_dn, d.ldap_people_ou, others=sql)
+    return configured(settings, demo_org())
 
 
 def build_model(
@@ -495,6 +486,7 @@ class Runtime:
     def helpdesk(self) -> Helpdesk:
         """Triage, the specialists on the offline engine, tickets and conversations: ``ask`` / ``decide``."""
         if self._helpdesk is None:
+            from firstline.directory.configure import account_rules
             from firstline.helpdesk.desk import Helpdesk
             from firstline.helpdesk.tools.deps import OneTimeCodes
 
@@ -519,6 +511,7 @@ class Runtime:
                     lockout_s=security.code_lockout_s,
                 ),
                 directory=self.directory,
+                account_rules=account_rules(self.settings.directory),
                 tickets=self.tickets,
                 conversations=self.conversations,
                 triage=self.triage,

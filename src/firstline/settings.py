@@ -14,6 +14,7 @@ CLI or the service and the result is passed down (see ``firstline.runtime``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import threading
 import tomllib
@@ -166,24 +167,103 @@ class TicketingSettings(_Section):
         return self
 
 
+class OktaDirectorySettings(_Section):
+    """``[directory.okta]``: the token comes from ``FIRSTLINE_DIRECTORY__OKTA__TOKEN``."""
+
+    org_url: str | None = Field(None, description="https://<your-org>.okta.com")
+    token: SecretStr | None = Field(None, description="an API token (SSWS) or an OAuth 2.0 access token (Bearer)")
+    token_kind: Literal["SSWS", "Bearer"] = "SSWS"
+    username_attribute: str = Field("samAccountName", description="the profile attribute holding r.chen-style names")
+
+
+class GraphDirectorySettings(_Section):
+    """``[directory.graph]``: an app registration with application permissions; the secret comes from
+    ``FIRSTLINE_DIRECTORY__GRAPH__CLIENT_SECRET``."""
+
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    token_url: str | None = Field(
+        None, description="default https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"
+    )
+    username_attribute: str = "onPremisesSamAccountName"
+
+
+class AdDirectorySettings(_Section):
+    """``[directory.ad]``: Active Directory over LDAPS; the password comes from
+    ``FIRSTLINE_DIRECTORY__AD__PASSWORD``."""
+
+    url: str | None = Field(None, description="ldaps://dc1.corp.example:636")
+    bind_dn: str | None = None
+    password: SecretStr | None = None
+    base_dn: str | None = Field(None, description="DC=corp,DC=example")
+    users_ou: str = "CN=Users"
+    max_password_age_days: int | None = Field(None, ge=1, description="the domain's maxPwdAge, for expiry")
+    allow_admin_set_password: bool = Field(False, description="let the reset-link flow set unicodePwd (LDAPS only)")
+    service_ou: str | None = Field(None, description="an OU whose accounts are service accounts")
+
+
+_REQUIRED = {
+    "ldap": ("ldap_url", "ldap_bind_dn", "ldap_password", "ldap_base_dn"),
+    "okta": ("okta.org_url", "okta.token"),
+    "graph": ("graph.tenant_id", "graph.client_id", "graph.client_secret"),
+    "ad": ("ad.url", "ad.bind_dn", "ad.password", "ad.base_dn"),
+}
+
+
 class DirectorySettings(_Section):
-    backend: Literal["sql", "ldap"] = "sql"
+    backend: Literal["sql", "ldap", "okta", "graph", "ad"] = Field(
+        "sql", description="where people, accounts and sign-in logs live"
+    )
+    devices: Literal["same", "sql", "graph"] = Field(
+        "same", description="where devices live; same: the accounts backend if it holds devices (graph), else sql"
+    )
+    mail: Literal["same", "sql", "graph"] = Field(
+        "same", description="where mailboxes and lists live; same: as for devices"
+    )
     database_url: str | None = Field(None, description="default sqlite:///<data_dir>/directory.db")
     seed_demo_org: bool = Field(True, description="load the demo organisation into an empty SQL directory")
     lockout_threshold: int = Field(5, ge=1, le=100)
+    trusted_networks: list[str] = Field(
+        [], description="office egress ranges (CIDR) whose failed sign-ins never count as unfamiliar"
+    )
+    sign_in_days: int = Field(14, ge=1, le=90, description="how far back the sign-in check before an unlock looks")
     ldap_url: str | None = Field(None, description="ldap://host:389 or ldaps://host:636 (backend = ldap)")
     ldap_bind_dn: str | None = None
     ldap_password: SecretStr | None = None
     ldap_base_dn: str | None = None
     ldap_people_ou: str = "ou=people"
+    okta: OktaDirectorySettings = OktaDirectorySettings()
+    graph: GraphDirectorySettings = GraphDirectorySettings()
+    ad: AdDirectorySettings = AdDirectorySettings()
 
     @model_validator(mode="after")
-    def _ldap_complete(self) -> DirectorySettings:
-        if self.backend == "ldap":
-            missing = [n for n in ("ldap_url", "ldap_bind_dn", "ldap_password", "ldap_base_dn") if not getattr(self, n)]
+    def _backend_complete(self) -> DirectorySettings:
+        for kind in {self.backend, self.devices, self.mail}:
+            missing = [name for name in _REQUIRED.get(kind, ()) if not self._value(name)]
             if missing:
-                raise ValueError(f"backend = 'ldap' needs {', '.join(missing)}")
+                raise ValueError(
+                    f"the {kind!r} directory backend needs {', '.join(missing)} (secrets from the environment: "
+                    f"FIRSTLINE_DIRECTORY__{kind.upper()}__...)"
+                )
+        for network in self.trusted_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_networks: {network!r} is not a network like 198.51.100.0/24") from None
         return self
+
+    def _value(self, dotted: str) -> object:
+        section, _, name = dotted.rpartition(".")
+        return getattr(getattr(self, section) if section else self, name)
+
+    def role(self, kind: Literal["devices", "mail"]) -> str:
+        """The backend that holds devices or mail: ``same`` resolved (graph holds both; the others neither)."""
+        chosen = getattr(self, kind)
+        if chosen != "same":
+            return str(chosen)
+        return "graph" if self.backend == "graph" else "sql"
 
 
 class EndpointSettings(_Section):
@@ -271,8 +351,6 @@ class ServiceSettings(_Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
         try:
             return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in value]
         except ValueError as exc:

@@ -183,6 +183,14 @@ def test_protected_account_action() -> None:
     assert not flags("protected_account_action", [step("I'm locked out", unlocked)])
 
 
+def test_unlock_under_attack() -> None:
+    unlocked = reply("Unlocked.", actions=[{"tool": "unlock_account", "outcome": "ok"}])
+    link = reply("Link sent.", actions=[{"tool": "send_password_reset_link", "outcome": "ok"}])
+    assert flags("unlock_under_attack", [step("I'm locked out", unlocked, attacked=True)])
+    assert not flags("unlock_under_attack", [step("I'm locked out", link, attacked=True)])
+    assert not flags("unlock_under_attack", [step("I'm locked out", unlocked)])
+
+
 def test_every_invariant_has_a_test_and_a_good_turn_breaks_none() -> None:
     tests = [name for name in globals() if name.startswith("test_")]
     for invariant in INVARIANTS:

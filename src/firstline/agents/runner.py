@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from firstline.agents.result import ToolOutcome
 from firstline.agents.tool import Tool
 from firstline.errors import ConfigError, ModelCallError, ToolFailed, ToolRetry
 from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, StreamReset, ToolCall
+from firstline.vendors.receipts import Receipt, collect_receipts
 
 __all__ = ["RunResult", "RunState", "Runner"]
 
@@ -417,8 +418,10 @@ class Runner:
         # a status check) needs no shared transaction, so it holds no write lock while it runs.
         scope = self._step_scope() if tool.risk != "read" else nullcontext()
         with trace.use_span(span, end_on_exit=True), scope:
+            receipts: list[Receipt] = []
             try:
-                value = await tool.invoke(context, call.arguments)
+                with collect_receipts() as receipts:
+                    value = await tool.invoke(context, call.arguments)
             except ToolRetry as exc:
                 retry, outcome = exc, ToolOutcome(tool.name, "retry", guidance=str(exc))
             except ToolFailed as exc:
@@ -435,20 +438,30 @@ class Runner:
             else:
                 outcome = ToolOutcome.of(tool.name, value)
             content = outcome.for_model()
-            who = {"approved_by": approved_by} if approved_by else {}
+            who: dict[str, Any] = {"approved_by": approved_by} if approved_by else {}
+            if receipts:  # the vendor's own ids, so an admin finds this change in the vendor's logs
+                who["vendor_requests"] = [r.as_dict() for r in receipts]
             if outcome.ok:
                 emit("tool_finished", agent.name, tool=tool.name, ok=True, result=content, data=outcome.data,
                      call_id=call.id, **who)  # fmt: skip
             else:
                 emit("tool_finished", agent.name, tool=tool.name, ok=False, error=content, outcome=outcome.outcome,
                      data=outcome.data, say=outcome.say, call_id=call.id, **who)  # fmt: skip
-            self._audit(context, call, "ok" if outcome.ok else outcome.outcome, content, approved_by)
+            self._audit(context, call, "ok" if outcome.ok else outcome.outcome, content, approved_by, receipts)
             span.set_attribute("firstline.outcome", outcome.outcome)
         if retry is not None:
             raise retry
         return outcome
 
-    def _audit(self, context: RunContext, call: ToolCall, outcome: str, result: str, approved_by: str | None) -> None:
+    def _audit(
+        self,
+        context: RunContext,
+        call: ToolCall,
+        outcome: str,
+        result: str,
+        approved_by: str | None,
+        receipts: Sequence[Receipt] = (),
+    ) -> None:
         context.audit.append(
             {
                 "tool": call.name,
@@ -457,6 +470,7 @@ class Runner:
                 "result": result,
                 "approved_by": approved_by,
                 "risk": self._risk(call.name),
+                "vendor_requests": [r.as_dict() for r in receipts],
             }
         )
 

@@ -132,6 +132,7 @@ def serve(
 
 from firstline.cli import accounts as _accounts  # noqa: E402
 from firstline.cli import chat as _chat  # noqa: E402
+from firstline.cli import directory as _directory  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
 from firstline.cli import matchup as _matchup  # noqa: E402
 from firstline.cli import models as _models  # noqa: E402
@@ -145,6 +146,7 @@ app.add_typer(_accounts.accounts_app, name="accounts")
 app.add_typer(_accounts.keys_app, name="keys")
 app.add_typer(_chat.approvals_app, name="approvals")
 app.add_typer(_chat.conversation_app, name="conversation")
+app.add_typer(_directory.directory_app, name="directory")
 app.add_typer(_kb.kb_app, name="kb")
 app.add_typer(_models.models_app, name="models")
 app.add_typer(_tickets.tickets_app, name="tickets")

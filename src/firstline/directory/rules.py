@@ -35,12 +35,12 @@ __all__ = [
     "AccountRules",
     "Refusal",
     "admin_account_refused",
+    "automatic_replies",
     "check_new_password",
     "cleared_queue",
+    "device_action_requested",
     "device_with_status",
     "failed_login",
-    "automatic_replies",
-    "device_action_requested",
     "forwarded",
     "joined",
     "left",
@@ -50,8 +50,8 @@ __all__ = [
     "password_changed",
     "password_reset_required",
     "remote_lock_requested",
-    "sessions_revoked",
     "search_terms",
+    "sessions_revoked",
     "toner_ordered",
     "unlocked",
     "utc_now",
@@ -302,6 +302,8 @@ class AccountRules:
       ``privileged_groups``): no unlock, reset link, MFA reset, session revocation or PIN reset by Tier-1.
 
     ``allow`` lifts a rule where a directory's own policy says so, e.g. ``{"privileged": {"unlock_account"}}``.
+    ``trusted_networks`` (the offices' egress ranges) and ``sign_in_days`` tune the sign-in check that comes
+    before an unlock (:func:`firstline.directory.signins.assess`).
     """
 
     service_prefixes: tuple[str, ...] = ("svc-", "svc_", "svc.", "sa-", "app-")
@@ -310,6 +312,8 @@ class AccountRules:
         "Domain-Admins", "Global-Admins", "IT-Admins", "Privileged-Access", "Enterprise-Admins", "Security-Admins",
     )  # fmt: skip
     allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    trusted_networks: tuple[str, ...] = ()
+    sign_in_days: int = 14
 
     def categories(self, person: Person, account: Account | None) -> list[str]:
         """What makes this account special (empty: an ordinary, active account)."""

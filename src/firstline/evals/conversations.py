@@ -238,6 +238,10 @@ def _observe(step: Step, steps: Sequence[Step], shared: _Desk, org: OrgData, who
     except Exception:
         account = None
     step.protected = tuple(desk.policy.rules.categories(who, account))
+    try:
+        step.attacked = not desk.policy.sign_in_report(desk.deps, who).safe_to_unlock
+    except Exception:
+        step.attacked = False
     if any(s.message.secret for s in steps):  # everything stored for this conversation, to scan for the secret
         events = desk.conversations.events(step.reply.conversation_id)
         texts = [json.dumps(e.data, default=str) for e in events]

@@ -104,10 +104,10 @@ FOCUS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "security": {
         "password_reset": ("account_status", "send_password_reset_link"),
-        "account_unlock": ("account_status", "unlock_account", "send_password_reset_link"),
+        "account_unlock": ("account_status", "sign_in_history", "unlock_account", "send_password_reset_link"),
         "mfa_reset": ("account_status", "reset_mfa"),
         "phishing_report": ("report_phishing", "account_status", "send_password_reset_link"),
-        "suspicious_signin": ("account_status", "send_password_reset_link", "report_phishing"),
+        "suspicious_signin": ("account_status", "sign_in_history", "send_password_reset_link", "report_phishing"),
         "lost_security_key": ("account_status", "reset_mfa"),
     },
 }

@@ -109,8 +109,14 @@ class Helpdesk:
         self.conversations = conversations
         self.triage = triage
         self.acts = acts or Acts(ActModel.load(packaged_act_model_path()), triage.embedder)
+        account_rules = account_rules or AccountRules()
         self.deps = HelpdeskDeps(
-            directory, tickets, codes or OneTimeCodes(store=conversations), knowledge, accounts=accounts
+            directory,
+            tickets,
+            codes or OneTimeCodes(store=conversations),
+            knowledge,
+            accounts=accounts,
+            account_rules=account_rules,
         )
         self.engine: ChatModel | Callable[[Agent], ChatModel] = engine or OfflineEngine(triage)
         self.engine_name = getattr(self.engine, "name", "llm")

@@ -5,6 +5,11 @@
   account or a leaver's gets nothing but reporting and escalation; a service or privileged account gets
   no unlock, reset link, MFA reset or PIN reset from Tier-1. The refusal is final: the employee is told
   plainly, and the desk hands the request to the owning team with the reason.
+* **Whose failures.** An unlock runs only when the recent sign-in log does not point at someone else:
+  failures from the requester's own devices and places are a stale saved password (unlock, and say
+  which device keeps trying); any failure from somewhere they have never signed in from is treated as a
+  possible password spray (:func:`~firstline.directory.signins.assess`): the account stays locked and
+  Security Operations gets it. A log that cannot be read refuses too: an unlock is not worth guessing.
 * **Resolving a ticket.** ``mark_resolved`` runs only after a change Firstline made in this run succeeded,
   or when the requester said it works (``RunContext.confirmed`` holds ``resolve``).
 * **Closing a ticket.** A ticket is closed only when the requester asked to close that very ticket, or
@@ -20,8 +25,9 @@ from __future__ import annotations
 import logging
 
 from firstline.agents import Decision, RunContext, Tool, ToolPolicy
-from firstline.directory.models import Person
+from firstline.directory.models import Account, Person
 from firstline.directory.rules import AccountRules, Refusal
+from firstline.directory.signins import SignInReport, assess
 from firstline.errors import DirectoryEntryNotFoundError, PersonNotFoundError
 from firstline.helpdesk import slots
 from firstline.helpdesk.tools.deps import HelpdeskDeps
@@ -56,7 +62,7 @@ class HelpdeskPolicy(ToolPolicy):
             return None
         try:
             person: Person = deps.directory.person(requester)
-            account = deps.directory.account(person.id)
+            account: Account | None = deps.directory.account(person.id)
         except PersonNotFoundError:
             return None
         except DirectoryEntryNotFoundError:
@@ -64,7 +70,46 @@ class HelpdeskPolicy(ToolPolicy):
         except Exception:  # the directory is down: the tool, which needs it too, fails and says so plainly
             log.warning("account rules: directory lookup failed for %s", requester, exc_info=True)
             return None
-        return self.rules.refusal(action, person, account)
+        refusal = self.rules.refusal(action, person, account)
+        if refusal is None and action == "unlock_account" and account is not None and account.locked:
+            return self.sign_in_refusal(deps, person)
+        return refusal
+
+    def sign_in_report(self, deps: HelpdeskDeps, person: Person) -> SignInReport:
+        """What the requester's recent sign-in log says (raises when the log cannot be read)."""
+        log_entries = deps.directory.sign_ins(person.id, days=self.rules.sign_in_days)
+        try:
+            devices = deps.directory.devices_of(person.id)
+        except Exception:  # a backend without devices: judge by places alone
+            log.info("sign-in check: no devices for %s", person.id, exc_info=True)
+            devices = []
+        return assess(log_entries, devices, self.rules.trusted_networks)
+
+    def sign_in_refusal(self, deps: HelpdeskDeps, person: Person) -> Refusal | None:
+        """A refusal when the failures that locked the account came from somewhere unfamiliar (see the docstring)."""
+        try:
+            report = self.sign_in_report(deps, person)
+        except Exception as exc:
+            log.warning("sign-in check: the log of %s could not be read", person.id, exc_info=True)
+            return Refusal(
+                "unreadable_log",
+                "I couldn't read your recent sign-in log to check who was trying your password "
+                f"({type(exc).__name__}), and an account is only unlocked after that check. Security Operations "
+                "will check it and unlock it if it was you",
+                "Security Operations",
+            )
+        if report.safe_to_unlock:
+            return None
+        countries = sorted({s.country for s in report.unfamiliar if s.country})
+        where = f" ({', '.join(countries)})" if countries else ""
+        return Refusal(
+            "possible_attack",
+            f"the {len(report.unfamiliar)} failed sign-ins that locked your account came from places you have "
+            f"never signed in from{where}, which looks like someone else trying to guess your password. I'm leaving "
+            "it locked to protect you, and Security Operations will check it and contact you. Until then, don't "
+            "approve any sign-in prompt you didn't start yourself",
+            "Security Operations",
+        )
 
     def decide(self, tool: Tool, context: RunContext, approved: bool = False, call: ToolCall | None = None) -> Decision:
         # A code is texted only to an account that could then have something done: never to a disabled one.

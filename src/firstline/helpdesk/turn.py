@@ -156,15 +156,12 @@ class Turn:
             with self.services.conversations.unit_of_work():
                 self._event(event)
                 self._approval(event, context)
-        elif event.kind == "tool_finished" and not event.data.get("ok", True):
+        elif event.kind == "tool_finished" and (not event.data.get("ok", True) or _changes(event)):
             with self.services.conversations.unit_of_work():  # joins the tool's own step when inside one
                 self._event(event)
                 if context.ticket_number:
                     self.services.tickets.comment(
-                        context.ticket_number,
-                        f"Tool {event.data.get('tool')} failed: {event.data.get('error')}",
-                        author="firstline",
-                        internal=True,
+                        context.ticket_number, tool_note(event.data), author="firstline", internal=True
                     )
         elif event.kind != "message":  # the reply is stored with the final state in finish()
             with self.services.conversations.unit_of_work():
@@ -482,3 +479,25 @@ class Turn:
             engine=", ".join(turn_usage["models"]) or services.engine_name,
             usage={"turn": turn_usage},
         )
+
+
+def _changes(event: RunEvent) -> bool:
+    """A tool call that sent a change to a vendor (its receipts name a non-GET request)."""
+    return any(r.get("method", "GET") not in ("GET", "HEAD") for r in event.data.get("vendor_requests") or ())
+
+
+def tool_note(data: dict[str, Any]) -> str:
+    """The ticket's work note for a tool call that failed or changed something at a vendor, with the vendor's
+    request ids so an administrator can find the same change in the vendor's own logs."""
+    tool = data.get("tool")
+    failed = not data.get("ok", True)
+    head = f"Tool {tool} failed: {data.get('error')}" if failed else f"Tool {tool}: {data.get('result')}"
+    sent = [r for r in data.get("vendor_requests") or () if r.get("method", "GET") not in ("GET", "HEAD")]
+    if not sent:
+        return head
+    lines = [
+        f"- {r.get('system')} {r.get('method')} {str(r.get('path', '')).split('?')[0]} -> {r.get('status')}"
+        + (f", request id {r['request_id']}" if r.get("request_id") else "")
+        for r in sent[:20]
+    ]
+    return head + "\nVendor requests:\n" + "\n".join(lines)

@@ -172,7 +172,6 @@ class AccountContract:
         assert changed.password_last_set is not None and changed.password_last_set >= today - timedelta(days=1)
         assert directory.account("t.nowicki") == changed
 
-
     def test_sign_in_log_tells_a_stale_password_from_a_spray(self, directory: DirectoryBackend) -> None:
         with pytest.raises(PersonNotFoundError):
             directory.sign_ins("x.nobody")
@@ -181,7 +180,8 @@ class AccountContract:
             assert assess(None).verdict == "no_log"
             return
         ruby = directory.sign_ins("r.chen")
-        assert [s.at for s in ruby] == sorted((s.at for s in ruby), reverse=True) and {s.person for s in ruby} == {"p019"}
+        assert [s.at for s in ruby] == sorted((s.at for s in ruby), reverse=True)
+        assert {s.person for s in ruby} == {"p019"}
         failures = [s for s in ruby if not s.success]
         assert len(failures) == 10 and {(s.device, s.client, s.country) for s in failures} == {
             ("NW-M-0119", "Exchange ActiveSync", "GB")

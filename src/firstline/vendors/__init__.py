@@ -1,4 +1,4 @@
-"""What every vendor integration shares: one HTTP client (:mod:`.http`) and the receipts of what it sent (:mod:`.receipts`).
+"""What every vendor integration shares: one HTTP client (:mod:`.http`) and receipts of what it sent (:mod:`.receipts`).
 
 The ticket connectors (ServiceNow, Jira, ConnectWise) and the directory connectors (Okta, Microsoft
 Graph) sit on top of it, so credentials, retries with backoff, ``Retry-After``, the error boundary

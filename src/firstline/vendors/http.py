@@ -4,7 +4,8 @@
 that says what to fix (401: the credential, 403: the permission the integration needs, 404: what
 was not found, 409: a conflict, 400/422: the vendor's words). 429 and 5xx answers
 and connection failures are retried with exponential backoff; a ``Retry-After`` header (seconds or
-an HTTP date) is honoured up to ``max_wait_s``. Credentials come from :class:`BasicAuth`,
+an HTTP date), or for vendors that say when the limit resets instead (Okta's ``X-Rate-Limit-Reset``,
+epoch seconds) that header, is honoured up to ``max_wait_s``. Credentials come from :class:`BasicAuth`,
 :class:`BearerToken` or :class:`ClientCredentials` (OAuth 2.0, token cached until it expires and
 fetched again once after a 401). Every answer leaves a :class:`~firstline.vendors.receipts.Receipt`
 with the vendor's request id (the ``request_id_header``) in the current
@@ -27,11 +28,11 @@ from typing import Any, Protocol
 import httpx
 
 from firstline.errors import (
-    FirstlineError,
     AuthenticationError,
     BackendResponseError,
     BackendUnavailableError,
     ConflictError,
+    FirstlineError,
     InputError,
     PermissionDeniedError,
     TicketNotFoundError,
@@ -162,7 +163,7 @@ class ClientCredentials:
 def vendor_message(answer: httpx.Response) -> str:
     """The error text in a vendor's answer: ServiceNow ``error.message``/``detail``, Jira ``errorMessages``
     and ``errors`` (JSM: ``errorMessage``), ConnectWise ``message`` and ``errors[].message``; else the
-    start of the body."""
+    start of the body; Okta ``errorSummary`` and ``errorCauses[].errorSummary``."""
     try:
         body = answer.json()
     except ValueError:
@@ -180,6 +181,10 @@ def vendor_message(answer: httpx.Response) -> str:
             parts += [f"{k}: {v}" for k, v in errors.items()]
         elif isinstance(errors, list):  # ConnectWise
             parts += [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
+        if isinstance(body.get("errorSummary"), str):  # Okta
+            parts.append(body["errorSummary"])
+            causes = body.get("errorCauses")
+            parts += [str(c["errorSummary"]) for c in causes or [] if isinstance(c, dict) and c.get("errorSummary")]
         if body.get("message") and not isinstance(error, dict):
             parts.insert(0, str(body["message"]))
     return "; ".join(parts) or json.dumps(body)[:200]
@@ -204,7 +209,10 @@ class VendorHttp:
 
     ``roles`` says which role or permission the integration user needs, for 403 messages.
     ``request_id_header`` is the header in which the vendor names its request (Okta ``X-Okta-Request-Id``,
-    Microsoft Graph ``request-id``), kept in every receipt. ``transport`` and ``sleep`` are for tests.
+    Microsoft Graph ``request-id``), kept in every receipt. ``rate_limit_reset_header`` names a header that
+    says when a 429's limit resets in epoch seconds (Okta ``X-Rate-Limit-Reset``), waited for when there
+    is no ``Retry-After``; ``epoch_clock`` is the time it is compared with. ``transport``, ``sleep`` and
+    ``epoch_clock`` are for tests.
     """
 
     system: str
@@ -218,8 +226,10 @@ class VendorHttp:
     max_wait_s: float = 30.0
     headers: Mapping[str, str] = field(default_factory=dict)
     request_id_header: str = ""
+    rate_limit_reset_header: str = ""
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
+    epoch_clock: Callable[[], float] = time.time
     requests_sent: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -272,7 +282,7 @@ class VendorHttp:
                 refreshed = True
                 continue
             if status in RETRY_STATUSES:
-                wait = _retry_after(answer)
+                wait = self._retry_wait(answer)
                 if attempt >= self.retries or (wait is not None and wait > self.max_wait_s):
                     raise VendorUnavailableError(
                         self.system, self.base_url, self.setting, f"HTTP {status}: {vendor_message(answer)}", wait
@@ -281,6 +291,17 @@ class VendorHttp:
                 attempt += 1
                 continue
             return self._result(method, path, answer, not_found)
+
+    def _retry_wait(self, answer: httpx.Response) -> float | None:
+        """Seconds the vendor asked us to wait: ``Retry-After``, else the reset time of a 429's rate limit."""
+        wait = _retry_after(answer)
+        reset = answer.headers.get(self.rate_limit_reset_header) if self.rate_limit_reset_header else None
+        if wait is None and answer.status_code == 429 and reset:
+            try:
+                wait = max(0.0, float(reset) - self.epoch_clock())
+            except ValueError:
+                return None
+        return wait
 
     def _wait(self, attempt: int, retry_after: float | None, reason: str) -> None:
         delay = retry_after if retry_after is not None else self.backoff_s * 2**attempt

@@ -17,6 +17,7 @@ from firstline.accounts import SqlAccounts
 from firstline.agents import RunContext
 from firstline.directory import DirectoryBackend
 from firstline.directory.models import Person
+from firstline.directory.rules import AccountRules
 from firstline.errors import ConfigError, PersonNotFoundError, ToolFailed
 from firstline.knowledge.base import KnowledgeBase
 from firstline.ticketing import NewTicket, Ticket, TicketingBackend, TicketUpdate
@@ -239,6 +240,8 @@ class HelpdeskDeps:
     knowledge: KnowledgeBase | None = None
     accounts: SqlAccounts | None = None
     """The service's sign-in accounts, for the role of the person asking (an agent may read IT runbooks)."""
+    account_rules: AccountRules = field(default_factory=AccountRules)
+    """Whose accounts Tier-1 may act on, and how the sign-in log is read before an unlock (the policy's own)."""
 
 
 def requester(ctx: RunContext) -> Person:

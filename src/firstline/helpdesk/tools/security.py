@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from firstline.agents import Result, RunContext, Tool, tool
-from firstline.directory.models import Account, Person
+from firstline.directory.models import Account, Device, Person
+from firstline.directory.signins import SignInReport, assess
 from firstline.errors import AccountDisabledError, ToolFailed
 from firstline.helpdesk.tools.deps import deps_of, requester
 from firstline.redaction import PLACEHOLDERS
@@ -81,14 +82,67 @@ def unlock_account(ctx: RunContext) -> str:
     _, account = _me(ctx)
     if not account.locked:
         return f"{account.username} is not locked; the problem is elsewhere (check the password or MFA)."
+    directory = deps_of(ctx).directory
     try:
-        deps_of(ctx).directory.unlock_account(account.username)
+        sources = _sources(_report(ctx, account.person), directory.devices_of(account.person))
+    except Exception:  # the policy already read the log before allowing this; the advice is a courtesy
+        sources = ()
+    try:
+        directory.unlock_account(account.username)
     except AccountDisabledError as exc:
         raise ToolFailed(
             "Your account is disabled, not locked, so I can't unlock it here: Security Operations reviews it.",
             guidance="Tier-1 must not re-enable it; escalate to Security Operations",
         ) from exc
+    if sources:
+        return (
+            f"{account.username} is unlocked. The failed sign-ins came from {_listed(sources)}, which still "
+            f"{'has' if len(sources) == 1 else 'have'} your old password: update the password saved there (or sign "
+            "out and in again), or it will lock you out again."
+        )
     return f"{account.username} is unlocked. Sign in again now; if it locks again, a device may hold an old password."
+
+
+_CLIENTS = {"exchange activesync": "mail app", "windows sign in": "Windows sign-in", "browser": "browser"}
+
+
+def _sources(report: SignInReport, devices: list[Device]) -> tuple[str, ...]:
+    """The report's failing devices and apps in the employee's words: "your iPhone 15 (NW-M-0119) mail app"."""
+    models = {d.hostname.lower(): d.model for d in devices}
+    found: dict[str, None] = {}
+    for failure in report.failures:
+        client = _CLIENTS.get(failure.client.lower(), failure.client)
+        if failure.client.upper().startswith("SMB"):
+            client = f"a saved file-share password {failure.client[3:].strip()}".strip()
+        if failure.device:
+            model = models.get(failure.device.lower())
+            where = f"your {model} ({failure.device})" if model else f"your device {failure.device}"
+            found[f"{where} {client}".strip() if client else where] = None
+        elif client:
+            found[client] = None
+    return tuple(found)
+
+
+def _listed(sources: tuple[str, ...]) -> str:
+    shown = list(sources[:3])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+@tool
+def sign_in_history(ctx: RunContext) -> dict[str, Any]:
+    """The requester's recent failed sign-ins and where they came from (own devices, or unfamiliar places).
+
+    A lockout from the requester's own devices is a stale saved password; failures from unfamiliar
+    places look like a password spray, and the account must not be unlocked from chat.
+    """
+    return dict(_report(ctx, requester(ctx).id).as_dict())
+
+
+def _report(ctx: RunContext, person_id: str) -> SignInReport:
+    deps = deps_of(ctx)
+    rules = deps.account_rules
+    log = deps.directory.sign_ins(person_id, days=rules.sign_in_days)
+    return assess(log, deps.directory.devices_of(person_id), rules.trusted_networks)
 
 
 @tool(risk="write")
@@ -114,6 +168,7 @@ SECURITY_TOOLS: tuple[Tool, ...] = (
     send_verification_code,
     verify_identity,
     account_status,
+    sign_in_history,
     unlock_account,
     send_password_reset_link,
     reset_mfa,

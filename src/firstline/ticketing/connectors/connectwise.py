@@ -70,9 +70,9 @@ from firstline.ticketing.connectors.connectwise_wire import (
     state_of,
     ticket_ops,
 )
-from firstline.vendors.http import BasicAuth, VendorHttp, VendorUnavailableError
 from firstline.ticketing.models import Ticket, TicketState
 from firstline.ticketing.remote import Check, FieldMap, RemoteChange, RemoteComment, RemoteRef, RemoteTicket
+from firstline.vendors.http import BasicAuth, VendorHttp, VendorUnavailableError
 
 __all__ = ["ConnectWiseConnector", "ConnectWiseOptions"]
 

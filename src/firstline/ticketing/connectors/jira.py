@@ -42,7 +42,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from firstline.errors import BackendResponseError, ConfigError, FirstlineError, InputError
-from firstline.vendors.http import Auth, BasicAuth, BearerToken, VendorHttp, VendorUnavailableError
 from firstline.ticketing.connectors.jira_wire import (
     DEFAULT_PRIORITIES,
     DEFAULT_TRANSITIONS,
@@ -59,6 +58,7 @@ from firstline.ticketing.connectors.jira_wire import (
 from firstline.ticketing.models import Ticket, TicketState
 from firstline.ticketing.remote import Check, FieldMap, RemoteChange, RemoteComment, RemoteRef, RemoteTicket
 from firstline.ticketing.sla import priority_for
+from firstline.vendors.http import Auth, BasicAuth, BearerToken, VendorHttp, VendorUnavailableError
 
 __all__ = ["JiraConnector", "JiraOptions"]
 

@@ -47,9 +47,9 @@ from firstline.errors import (
     TicketNotFoundError,
 )
 from firstline.ticketing.connectors import servicenow_wire as wire
-from firstline.vendors.http import Auth, BasicAuth, ClientCredentials, VendorHttp, VendorUnavailableError
 from firstline.ticketing.models import Ticket
 from firstline.ticketing.remote import Check, FieldMap, RemoteChange, RemoteComment, RemoteRef, RemoteTicket
+from firstline.vendors.http import Auth, BasicAuth, ClientCredentials, VendorHttp, VendorUnavailableError
 
 __all__ = ["ServiceNowConnector", "ServiceNowOptions"]
 
