@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from firstline.directory import load_org
 from firstline.helpdesk.taxonomy import load_taxonomy
 from firstline.helpdesk.triage import Triage, TriageModel, packaged_model_path
 from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.embedders import Embedder, LocalEmbedder, SentenceTransformerEmbedder
 from firstline.knowledge.stores.memory import InMemoryStore
-from firstline.runtime import demo_org, demo_runbooks
+from firstline.runtime import demo_runbooks
+from firstline.testing.directory import demo_org as moved_demo_org  # the sign-in log moved to now
 from firstline.testing.embedders import HashingEmbedder
 from firstline.testing.helpdesk import HelpdeskWorld
 from firstline.testing.loopback import LoopbackServer
@@ -105,5 +105,5 @@ def helpdesk_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpdes
     knowledge = KnowledgeBase(tmp_path_factory.mktemp("helpdesk-kb"), InMemoryStore(), embedder)
     knowledge.ingest([demo_runbooks()])
     triage = Triage(load_taxonomy(), TriageModel.load(packaged_model_path()), embedder)
-    yield HelpdeskWorld(triage, knowledge, load_org(demo_org()))
+    yield HelpdeskWorld(triage, knowledge, moved_demo_org())
     knowledge.close()

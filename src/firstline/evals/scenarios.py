@@ -257,6 +257,8 @@ class ScenarioResult:
 
 
 DeskFactory = Callable[[DirectoryBackend, TicketingBackend, SqlConversations, OneTimeCodes], Helpdesk]
+DirectoryFactory = Callable[[OrgData], DirectoryBackend]
+"""Builds the directory a scenario runs on from the organisation (a fresh one per scenario)."""
 TicketsFactory = Callable[[Transactions], TicketingBackend]
 """Builds the ticket backend a scenario runs on, given Firstline's (fresh, in-memory) database."""
 
@@ -268,14 +270,17 @@ async def run_scenario(
     *,
     tickets_on: TicketsFactory = SqlTicketing,
     database_url: str = "sqlite://",
+    directory_on: DirectoryFactory = InMemoryDirectory,
 ) -> ScenarioResult:
     """Play ``scenario`` on a fresh organisation, database and ticket backend, then grade the end state.
 
     ``tickets_on`` picks the backend: the built-in store (default), the in-memory one, or a vendor
     connector behind its mirror and outbox; ``database_url`` Firstline's database (an empty one: SQLite in
-    memory by default, or a fresh PostgreSQL schema). The scenario suite runs on each.
+    memory by default, or a fresh PostgreSQL schema). The scenario suite runs on each. ``directory_on`` builds
+    the directory from ``org``: the in-memory one by default, or a vendor backend over its fake (Okta,
+    Microsoft Graph, Active Directory); it is closed at the end.
     """
-    directory = InMemoryDirectory(org)
+    directory = directory_on(org)
     database = open_database(database_url)
     conversations = SqlConversations(database)
     tickets = tickets_on(database)
@@ -313,6 +318,7 @@ async def run_scenario(
     finally:
         tickets.close()
         database.close()
+        directory.close()
     return ScenarioResult(scenario, failures, replies, timings)
 
 

@@ -377,13 +377,24 @@ class Helpdesk:
         if found is None:
             return None
         action, refusal = found
+        say = refusal_text(refusal)
+        earlier = next(
+            (t for t in dialogue.topics if t is not topic and (t.agent, t.intent) == (topic.agent, topic.intent)
+             and t.status == "escalated" and t.ticket),
+            None,
+        )  # fmt: skip
+        if earlier is not None:  # asked again: the same ticket gets a reminder, not a second ticket
+            dialogue.topics.remove(topic)
+            dialogue.current, topic = earlier.id, earlier
+            earlier.text = f"{earlier.text} / {text}"[:2000]
+            say = say.replace("I can't do that here", "I still can't do that here, even when asked again", 1)
         with self.conversations.unit_of_work():
             why = {"reason": refusal.reason, "action": action, "account": refusal.category, "team": refusal.team}
             self._event(conversation.id, "refused", "desk", why)
             note = TopicTickets(self.services, conversation.id, person).escalate(
                 topic, dialogue, f"Refused {action}: {refusal.reason}", group=refusal.team
             )
-            return self._save_dialogue(conversation, state, dialogue, compose(refusal_text(refusal), note))
+            return self._save_dialogue(conversation, state, dialogue, compose(say, note))
 
     async def decide(
         self, approval_id: str, *, approved: bool, decided_by: str, reason: str = "", on_event: EventSink | None = None
