@@ -32,6 +32,7 @@ YAML_FILES = (
     "phones.yaml",
     "mailboxes.yaml",
     "incidents.yaml",
+    "signins.yaml",
 )
 REQUIRED_DEPARTMENTS = {"Finance", "Sales", "Engineering", "HR", "Legal", "Operations", "Marketing", "IT"}
 LOCATIONS = {"london": range(1, 6), "leeds": range(1, 4), "remote": None}

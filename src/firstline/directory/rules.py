@@ -286,9 +286,10 @@ _ALWAYS = frozenset({"escalate_to_human", "escalate_ticket", "add_ticket_note", 
 class Refusal:
     """Why an action is refused on an account: ``reason`` for the employee and the ticket, ``team`` owns it."""
 
-    category: str  # disabled, leaver, service or privileged
+    category: str  # disabled, leaver, service, privileged, possible_attack or unreadable_log
     reason: str
     team: str
+    urgent: bool = False  # the team should look now (a possible attack), not in the usual queue
 
 
 @dataclass(frozen=True)

@@ -392,7 +392,7 @@ class Helpdesk:
             why = {"reason": refusal.reason, "action": action, "account": refusal.category, "team": refusal.team}
             self._event(conversation.id, "refused", "desk", why)
             note = TopicTickets(self.services, conversation.id, person).escalate(
-                topic, dialogue, f"Refused {action}: {refusal.reason}", group=refusal.team
+                topic, dialogue, f"Refused {action}: {refusal.reason}", group=refusal.team, urgent=refusal.urgent
             )
             return self._save_dialogue(conversation, state, dialogue, compose(say, note))
 

@@ -109,6 +109,7 @@ class HelpdeskPolicy(ToolPolicy):
             "it locked to protect you, and Security Operations will check it and contact you. Until then, don't "
             "approve any sign-in prompt you didn't start yourself",
             "Security Operations",
+            urgent=True,
         )
 
     def decide(self, tool: Tool, context: RunContext, approved: bool = False, call: ToolCall | None = None) -> Decision:

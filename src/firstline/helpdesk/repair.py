@@ -64,8 +64,11 @@ class TopicTickets:
         self.services.event(self.cid, "ticket_change", "desk", {"action": "opened", "ticket": ticket_card(ticket)})
         return ticket
 
-    def escalate(self, topic: Topic, dialogue: Dialogue, why: str, group: str | None = None) -> str:
-        """Hand the topic to a person with a summary; the sentence that tells the employee where it went."""
+    def escalate(
+        self, topic: Topic, dialogue: Dialogue, why: str, group: str | None = None, urgent: bool = False
+    ) -> str:
+        """Hand the topic to a person with a summary; the sentence that tells the employee where it went.
+        ``urgent`` raises the ticket to high urgency and medium impact first (a possible attack)."""
         ticket = self._own(topic)
         if ticket is None or ticket.state in _FINAL:
             parent = topic.ticket if topic.ticket and ticket is None else None
@@ -80,6 +83,10 @@ class TopicTickets:
                 "waiting for a person."
             )
         group = group or ticket.assignment_group or self._group(topic)
+        if urgent and ticket.urgency != Urgency.HIGH:
+            ticket = self.services.tickets.update(
+                ticket.number, TicketUpdate(impact=Impact.MEDIUM, urgency=Urgency.HIGH), author="firstline"
+            )
         summary = self.summary(topic, dialogue, why)
         escalated = self.services.tickets.escalate(ticket.number, group, summary, author="firstline")
         self.services.event(
@@ -358,6 +365,9 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             return compose("You're welcome!", where_we_were(asked), open_topics(dialogue, but=asked))
         return compose("You're welcome!", open_topics(dialogue), "Anything else I can help with?")
     if act == "fixed":
+        if active is not None and active.status in ("escalated", "refused") and active.ticket:
+            # nothing was fixed here: the last problem went to a person, so say where it stands instead
+            return compose(tickets.status(active), "Is there anything else I can help with?")
         return "Glad it's working! Anything else I can help with?"
     if act == "not_fixed":
         return "Sorry to hear that. What isn't working? Tell me in a sentence what you see."
