@@ -202,6 +202,10 @@ class AdDirectorySettings(_Section):
     max_password_age_days: int | None = Field(None, ge=1, description="the domain's maxPwdAge, for expiry")
     allow_admin_set_password: bool = Field(False, description="let the reset-link flow set unicodePwd (LDAPS only)")
     service_ou: str | None = Field(None, description="an OU whose accounts are service accounts")
+    lockout_duration_minutes: int | None = Field(
+        None, ge=1, description="the domain's lockout duration: an older lockoutTime no longer counts as locked"
+    )
+    ca_file: str | None = Field(None, description="CA bundle that signs the domain controllers' LDAPS certificates")
 
 
 _REQUIRED = {

@@ -10,10 +10,12 @@ Load the demo organisation and act on it as Tier-1 would::
     directory.unlock_account("r.chen")           # after verifying who is asking
     directory.clear_print_queue("LON-F4-HP-02", ["PC-58282"])
 
-:class:`SqlDirectory` keeps the same data in SQLite or PostgreSQL (``directory.seed(org)`` once),
-and :class:`LdapDirectory` reads people and accounts from OpenLDAP with the ppolicy overlay,
-handing the rest to one of the other two (it is imported on first use, so ``ldap3`` loads only when
-needed). Every backend passes
+:class:`SqlDirectory` keeps the same data in SQLite or PostgreSQL (``directory.seed(org)`` once).
+:class:`LdapDirectory` (OpenLDAP with ppolicy), :class:`AdDirectory` (Active Directory over LDAPS) and
+:class:`OktaDirectory` read people and accounts from where IT keeps them, handing the rest to one of the
+other two; :class:`GraphDirectory` adds Intune devices and Exchange Online mailboxes from Microsoft
+Graph. They are imported on first use, so ``ldap3`` loads only when needed. ``configure.build_directory``
+builds what ``[directory]`` in the settings asks for (see docs/directory.md). Every backend passes
 :class:`firstline.testing.directory.DirectoryContract` (the LDAP one its account part,
 :class:`firstline.testing.directory.AccountContract`).
 """
@@ -48,9 +50,13 @@ from firstline.directory.seed import load_org
 from firstline.directory.sql import SqlDirectory
 
 if TYPE_CHECKING:
+    from firstline.directory.ad import AdDirectory
+    from firstline.directory.graph import GraphDirectory
     from firstline.directory.ldap import LdapDirectory
+    from firstline.directory.okta import OktaDirectory
 
 __all__ = [
+    "AdDirectory",
     "DEVICE_STATUSES",
     "FORWARDING_MODES",
     "LOCKOUT_THRESHOLD",
@@ -61,11 +67,13 @@ __all__ = [
     "DirectoryBackend",
     "DirectoryCheck",
     "DistributionList",
+    "GraphDirectory",
     "InMemoryDirectory",
     "KnownIncident",
     "LdapDirectory",
     "Mailbox",
     "MfaFactor",
+    "OktaDirectory",
     "OrgData",
     "Person",
     "PersonRef",
@@ -80,9 +88,18 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "LdapDirectory":
-        from firstline.directory.ldap import LdapDirectory
+_LAZY = {
+    "AdDirectory": "firstline.directory.ad",
+    "GraphDirectory": "firstline.directory.graph",
+    "LdapDirectory": "firstline.directory.ldap",
+    "OktaDirectory": "firstline.directory.okta",
+}
 
-        return LdapDirectory
+
+def __getattr__(name: str) -> Any:
+    """The vendor backends are imported on first use, so ldap3 and httpx load only when one is configured."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

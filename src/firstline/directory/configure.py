@@ -92,6 +92,7 @@ def build_vendor(d: DirectorySettings, kind: str, others: DirectoryBackend) -> D
         ad = d.ad
         assert ad.url and ad.bind_dn and ad.password and ad.base_dn
         max_age = timedelta(days=ad.max_password_age_days) if ad.max_password_age_days else None
+        lockout = timedelta(minutes=ad.lockout_duration_minutes) if ad.lockout_duration_minutes else None
         return AdDirectory(
             ad.url,
             ad.bind_dn,
@@ -100,7 +101,9 @@ def build_vendor(d: DirectorySettings, kind: str, others: DirectoryBackend) -> D
             users_ou=ad.users_ou,
             others=others,
             max_password_age=max_age,
+            lockout_duration=lockout,
             allow_admin_set_password=ad.allow_admin_set_password,
             service_ou=ad.service_ou,
+            ca_file=ad.ca_file,
         )
     raise ValueError(f"unknown directory backend {kind!r}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -40,6 +40,7 @@ with warnings.catch_warnings():
 
 from firstline.directory import rules
 from firstline.directory.backend import DirectoryBackend, PersonRef
+from firstline.directory.delegated import PeopleOnly
 from firstline.directory.ldap_entries import (
     ACCOUNT_ATTRIBUTES,
     PERSON_ATTRIBUTES,
@@ -50,15 +51,8 @@ from firstline.directory.ldap_entries import (
 )
 from firstline.directory.models import (
     Account,
-    Device,
-    DistributionList,
-    KnownIncident,
-    Mailbox,
     OrgData,
     Person,
-    Phone,
-    Printer,
-    SharedMailbox,
     SignIn,
 )
 from firstline.errors import (
@@ -79,13 +73,15 @@ _Entry = tuple[str, dict[str, Any]]
 _NO_SUCH_ATTRIBUTE, _NO_SUCH_OBJECT, _ALREADY_EXISTS = 16, 32, 68
 
 
-class LdapDirectory:
+class LdapDirectory(PeopleOnly):
     """A :class:`~firstline.directory.backend.DirectoryBackend` whose people and accounts live in LDAP.
 
     ``url`` is ``ldap://host:389`` or ``ldaps://host:636``; people are looked up under
     ``people_ou,base_dn``. ``others`` answers everything that is not a person or an account.
     ``password_max_age`` (the policy's ``pwdMaxAge``) makes ``Account.password_expired`` meaningful.
     """
+
+    system = "The LDAP directory"
 
     def __init__(
         self,
@@ -235,93 +231,7 @@ class LdapDirectory:
         self._person(person)  # an unknown person is still an error
         return []
 
-    # --- everything else, from `others`
-
-    def devices_of(self, person: PersonRef) -> list[Device]:
-        return self._delegate.devices_of(self._person(person))
-
-    def device(self, key: str) -> Device:
-        return self._delegate.device(key)
-
-    def printer(self, name: str) -> Printer:
-        return self._delegate.printer(name)
-
-    def printers(self, location: str | None = None, floor: int | None = None) -> list[Printer]:
-        return self._delegate.printers(location, floor)
-
-    def phone(self, extension: str) -> Phone:
-        return self._delegate.phone(extension)
-
-    def phone_of(self, person: PersonRef) -> Phone | None:
-        return self._delegate.phone_of(self._person(person))
-
-    def mailbox(self, address: str) -> Mailbox | SharedMailbox:
-        return self._delegate.mailbox(address)
-
-    def mailbox_of(self, person: PersonRef) -> Mailbox | None:
-        return self._delegate.mailbox_of(self._person(person))
-
-    def distribution_list(self, address: str) -> DistributionList:
-        return self._delegate.distribution_list(address)
-
-    def incidents(self, active_only: bool = True) -> list[KnownIncident]:
-        return self._delegate.incidents(active_only)
-
-    def set_device_status(self, device_id: str, status: str) -> Device:
-        return self._delegate.set_device_status(device_id, status)
-
-    def sync_device(self, device_id: str) -> Device:
-        return self._delegate.sync_device(device_id)
-
-    def retire_device(self, device_id: str) -> Device:
-        return self._delegate.retire_device(device_id)
-
-    def wipe_device(self, device_id: str) -> Device:
-        return self._delegate.wipe_device(device_id)
-
-    def set_automatic_replies(self, person: PersonRef, message: str | None) -> Mailbox:
-        return self._delegate.set_automatic_replies(self._person(person), message)
-
-    def remote_lock(self, device_id: str) -> Device:
-        return self._delegate.remote_lock(device_id)
-
-    def clear_print_queue(self, printer: str, job_ids: Iterable[str] | None = None) -> Printer:
-        return self._delegate.clear_print_queue(printer, job_ids)
-
-    def set_toner_order(self, printer: str, colour: str) -> Printer:
-        return self._delegate.set_toner_order(printer, colour)
-
-    def set_voicemail_pin_reset(self, extension: str) -> Phone:
-        return self._delegate.set_voicemail_pin_reset(extension)
-
-    def set_call_forwarding(self, extension: str, target: str | None, mode: str = "always") -> Phone:
-        return self._delegate.set_call_forwarding(extension, target, mode)
-
-    def add_to_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
-        return self._delegate.add_to_distribution_list(address, self._person(person))
-
-    def remove_from_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
-        return self._delegate.remove_from_distribution_list(address, self._person(person))
-
-    def close(self) -> None:
-        """Close ``others`` (LDAP connections are closed after every call); harmless to call twice."""
-        if self.others is not None:
-            self.others.close()
-
     # --- plumbing
-
-    @property
-    def _delegate(self) -> DirectoryBackend:
-        if self.others is None:
-            raise ConfigError(
-                "The LDAP directory holds only people and accounts; devices, printers, phones, mailboxes and "
-                "incidents come from the built-in directory. Set `directory.database_url` (and seed it) so "
-                "Firstline can pass it to LdapDirectory as `others`."
-            )
-        return self.others
-
-    def _person(self, person: PersonRef) -> Person:
-        return person if isinstance(person, Person) else self.person(person)
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
