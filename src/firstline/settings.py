@@ -188,6 +188,9 @@ class GraphDirectorySettings(_Section):
         None, description="default https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"
     )
     username_attribute: str = "onPremisesSamAccountName"
+    password_max_age_days: int | None = Field(None, ge=1, description="the tenant's password expiry policy")
+    lockout_duration_minutes: int = Field(10, ge=1, description="smart lockout duration (AD's, for synced accounts)")
+    service_types: list[str] = Field(["Service"], description="employeeType values that mark service accounts")
 
 
 class AdDirectorySettings(_Section):

@@ -56,11 +56,11 @@ if TYPE_CHECKING:
     from firstline.directory.okta import OktaDirectory
 
 __all__ = [
-    "AdDirectory",
     "DEVICE_STATUSES",
     "FORWARDING_MODES",
     "LOCKOUT_THRESHOLD",
     "Account",
+    "AdDirectory",
     "CallForwarding",
     "CheckableDirectory",
     "Device",

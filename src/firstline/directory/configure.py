@@ -85,6 +85,9 @@ def build_vendor(d: DirectorySettings, kind: str, others: DirectoryBackend) -> D
             token_url=graph.token_url,
             others=others,
             username_attribute=graph.username_attribute,
+            service_types=graph.service_types,
+            password_max_age=timedelta(days=graph.password_max_age_days) if graph.password_max_age_days else None,
+            lockout_duration=timedelta(minutes=graph.lockout_duration_minutes),
         )
     if kind == "ad":
         from firstline.directory.ad import AdDirectory
