@@ -7,7 +7,14 @@ from typing import Any, Literal
 import pytest
 
 from firstline.agents import Agent, Guardrail, GuardrailResult, Handoff, RunContext, Runner, RunState, tool
-from firstline.errors import ConfigError, ToolFailed, ToolRetry
+from firstline.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    DirectoryError,
+    PersonNotFoundError,
+    ToolFailed,
+    ToolRetry,
+)
 from firstline.llm.messages import ChatRequest, ModelResponse, ToolCall
 from firstline.llm.testing import ScriptedModel, call, say
 
@@ -182,6 +189,7 @@ def test_destructive_tool_pauses_for_approval_then_runs() -> None:
         "result": "NW-L-0231 wiped",
         "approved_by": "agent:priya",
         "risk": "destructive",
+        "vendor_requests": [],
     }
 
 
@@ -282,3 +290,42 @@ def test_scripted_model_runs_out() -> None:
     with pytest.raises(AssertionError, match="ran out of turns"):
         asyncio.run(ScriptedModel([]).complete(ChatRequest(())))
     assert ToolCall("1", "x", {}).arguments == {}
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome_text", "data"),
+    [
+        (  # the directory's own refusal says what to do instead: told as it is
+            DirectoryError("Entra ID lifts this lockout on its own at 11:42 UTC."),
+            "Entra ID lifts this lockout on its own at 11:42 UTC.",
+            None,
+        ),
+        (  # a vendor that is down: an internal error, named for the desk and the ticket
+            BackendUnavailableError("Okta", "https://x.okta.com", "directory.okta.org_url", "HTTP 503"),
+            "internal error (BackendUnavailableError)",
+            {"internal_error": "BackendUnavailableError", "unavailable": "Okta"},
+        ),
+        (  # an unknown key's hint names internal calls: never shown as it is
+            PersonNotFoundError("x.nobody"),
+            "internal error (PersonNotFoundError)",
+            {"internal_error": "PersonNotFoundError"},
+        ),
+    ],
+)
+def test_backend_errors_become_outcomes(error: Exception, outcome_text: str, data: dict[str, str] | None) -> None:
+    @tool(risk="write")
+    def breaks() -> str:
+        """Always fails."""
+        raise error
+
+    agent = Agent("security", "You handle accounts.", tools=[breaks])
+    run = Runner({"security": agent}, ScriptedModel([call("breaks"), say("Sorry.")]))
+    result = asyncio.run(run.run("security", "go", ctx(verified=True)))
+    finished = next(e for e in result.events if e.kind == "tool_finished")
+    assert finished.data["ok"] is False and outcome_text in finished.data["error"]
+    if data is None:
+        assert finished.data["data"] is None
+    else:
+        assert data.items() <= finished.data["data"].items()
+        assert finished.data["data"]["detail"] == str(error)  # for the admin's work note, not for the model
+        assert str(error) not in finished.data["error"]

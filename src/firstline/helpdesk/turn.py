@@ -492,6 +492,9 @@ def tool_note(data: dict[str, Any]) -> str:
     tool = data.get("tool")
     failed = not data.get("ok", True)
     head = f"Tool {tool} failed: {data.get('error')}" if failed else f"Tool {tool}: {data.get('result')}"
+    detail = (data.get("data") or {}).get("detail") if isinstance(data.get("data"), dict) else None
+    if failed and detail:
+        head += f"\nDetail: {detail}"
     sent = [r for r in data.get("vendor_requests") or () if r.get("method", "GET") not in ("GET", "HEAD")]
     if not sent:
         return head

@@ -406,6 +406,12 @@ class OfflineEngine:
             return Say(f"I can't do that: {sentence(outcome.reason)}")
         if as_data(last).get("internal_error"):
             step = last.name.replace("_", " ")
+            if as_data(last).get("unavailable"):
+                what = as_data(last)["unavailable"]
+                return escalate_and_say(
+                    v,
+                    f"Sorry, the system behind this ({what}) isn't answering right now, so the {step} step didn't run.",
+                )
             return escalate_and_say(v, f"Sorry, something went wrong on our side while running the {step} step.")
         if last.name == "verify_identity":
             return None  # the playbook's verification step explains a wrong code
