@@ -162,8 +162,8 @@ class ClientCredentials:
 
 def vendor_message(answer: httpx.Response) -> str:
     """The error text in a vendor's answer: ServiceNow ``error.message``/``detail``, Jira ``errorMessages``
-    and ``errors`` (JSM: ``errorMessage``), ConnectWise ``message`` and ``errors[].message``; else the
-    start of the body; Okta ``errorSummary`` and ``errorCauses[].errorSummary``."""
+    and ``errors`` (JSM: ``errorMessage``), ConnectWise ``message`` and ``errors[].message``, Okta
+    ``errorSummary`` and ``errorCauses[].errorSummary``; else the start of the body."""
     try:
         body = answer.json()
     except ValueError:
