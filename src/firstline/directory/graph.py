@@ -182,17 +182,18 @@ class GraphDirectory:
             raise AccountDisabledError(account.username, "accountEnabled is false in Entra ID")
         if not account.locked:
             return account
+        # Read by the employee (the helpdesk tells a directory's refusal as it is): plain words, what to do.
         advice = (
-            f"Entra ID has no unlock operation: {account.username}'s smart lockout (sign-in error 50053 at "
-            f"{lockout.locked_at:%H:%M} UTC) lifts on its own at about {lockout.lifts_at:%H:%M} UTC, and every "
-            "further wrong password can lengthen it. Ask them to wait, then sign in once with the right password, "
-            "or send them a password reset link."
+            f"Microsoft's sign-in service locked {account.username} at {lockout.locked_at:%H:%M} UTC after too many "
+            f"wrong passwords, and that lock can't be lifted by hand: it ends on its own at about "
+            f"{lockout.lifts_at:%H:%M} UTC on {lockout.lifts_at:%a %d %b}. Don't try again before then (each wrong "
+            "password makes it last longer), then sign in once with the right password. If you've forgotten the "
+            "password, ask me for a reset link."
         )
         if users.own.get("onPremisesSyncEnabled"):
             advice += (
-                " The account is synchronised from on-premises Active Directory: if AD itself locked it, unlock "
-                "it there (Active Directory Users and Computers, or Unlock-ADAccount) or escalate to Identity & "
-                "Access Management."
+                " Your account comes from the company's on-premises directory: if it is locked there too, the "
+                "service desk can unlock it there (Identity & Access Management)."
             )
         raise DirectoryError(advice)
 

@@ -38,10 +38,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from jsonschema import Draft202012Validator
 
-from firstline.directory.models import OrgData
+from firstline.directory.models import OrgData, SignIn
 from firstline.testing.graph_fake_query import FilterError
 from firstline.testing.graph_fake_routes import ALL_PERMISSIONS, ROUTES, GraphError, Route, TenantRoutes
-from firstline.testing.graph_fake_tenant import Tenant, tenant_from_org
+from firstline.testing.graph_fake_tenant import Tenant, add_sign_in, tenant_from_org
 from firstline.testing.loopback import LoopbackServer, Reply, Request, ShapeViolation
 
 __all__ = ["ALL_PERMISSIONS", "SCHEMAS", "GraphFake"]
@@ -123,6 +123,14 @@ class GraphFake(TenantRoutes):
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+    def sign_in_failed(self, person: str, *, locked: bool = False, ip: str = "127.0.0.1") -> None:
+        """Someone typed a wrong password for ``person`` (a person id) at Entra ID, from ``ip``; ``locked``: this
+        attempt tripped smart lockout (error 50053). Entra counts failures itself, so tests add them here."""
+        entry = SignIn(person, self.clock(), False, ip, "GB", "London", client="Browser",
+                       reason="locked_out" if locked else "bad_password")  # fmt: skip
+        with self._lock:
+            add_sign_in(self.tenant, entry)
 
     # --- faults
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from firstline.directory.models import Account, DistributionList, MfaFactor, OrgData, Person, SignIn
 
-__all__ = ["PHONE_IDS", "Tenant", "iso", "stable_id", "tenant_from_org"]
+__all__ = ["PHONE_IDS", "Tenant", "add_sign_in", "iso", "stable_id", "tenant_from_org"]
 
 Json = dict[str, Any]
 _NAMESPACE = uuid.UUID("6f1c9a52-4d1e-4c8a-9f3e-2b7d5e0a1c44")
@@ -136,7 +136,7 @@ def tenant_from_org(
     for dl in org.distribution_lists:
         _add_list(tenant, dl, dl.address.lower() in classic)
     for entry in org.sign_ins:
-        _add_sign_in(tenant, entry)
+        add_sign_in(tenant, entry)
     for device in org.devices:
         if device.mdm_enrolled:
             did = stable_id("device", device.id)
@@ -247,7 +247,7 @@ def _add_list(tenant: Tenant, dl: DistributionList, classic: bool) -> None:
     tenant.members[gid] = [u for u in map(tenant.user_by_person, dl.members) if u]
 
 
-def _add_sign_in(tenant: Tenant, entry: SignIn) -> None:
+def add_sign_in(tenant: Tenant, entry: SignIn) -> None:
     uid = tenant.user_by_person(entry.person)
     if uid is None:
         return
