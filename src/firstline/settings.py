@@ -229,6 +229,9 @@ class DirectorySettings(_Section):
     mail: Literal["same", "sql", "graph"] = Field(
         "same", description="where mailboxes and lists live; same: as for devices"
     )
+    sign_ins: Literal["same", "okta", "graph"] = Field(
+        "same", description="where the sign-in log is read; same: the accounts backend (AD and LDAP keep none)"
+    )
     database_url: str | None = Field(None, description="default sqlite:///<data_dir>/directory.db")
     seed_demo_org: bool = Field(True, description="load the demo organisation into an empty SQL directory")
     lockout_threshold: int = Field(5, ge=1, le=100)
@@ -247,7 +250,7 @@ class DirectorySettings(_Section):
 
     @model_validator(mode="after")
     def _backend_complete(self) -> DirectorySettings:
-        for kind in {self.backend, self.devices, self.mail}:
+        for kind in {self.backend, self.devices, self.mail, self.sign_ins}:
             missing = [name for name in _REQUIRED.get(kind, ()) if not self._value(name)]
             if missing:
                 raise ValueError(
@@ -265,11 +268,14 @@ class DirectorySettings(_Section):
         section, _, name = dotted.rpartition(".")
         return getattr(getattr(self, section) if section else self, name)
 
-    def role(self, kind: Literal["devices", "mail"]) -> str:
-        """The backend that holds devices or mail: ``same`` resolved (graph holds both; the others neither)."""
+    def role(self, kind: Literal["devices", "mail", "sign_ins"]) -> str:
+        """The backend that holds devices, mail or the sign-in log, ``same`` resolved: devices and mail come
+        from the accounts backend when it is graph (the others hold neither), else sql; the log from it."""
         chosen = getattr(self, kind)
         if chosen != "same":
             return str(chosen)
+        if kind == "sign_ins":
+            return self.backend
         return "graph" if self.backend == "graph" else "sql"
 
 

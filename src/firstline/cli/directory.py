@@ -49,7 +49,12 @@ def directory_check(as_json: AsJson = False) -> None:
             directory.close()
     except FirstlineError as exc:
         fail(exc)
-    roles = {"accounts": d.backend, "devices": d.role("devices"), "mail": d.role("mail")}
+    roles = {
+        "accounts": d.backend,
+        "sign-ins": d.role("sign_ins"),
+        "devices": d.role("devices"),
+        "mail": d.role("mail"),
+    }
     if as_json:
         print_json(
             {

@@ -6,7 +6,8 @@ Exchange Online, while printers, desk phones and known incidents stay in Firstli
 call to the backend that owns that kind of record:
 
 ========  ===============================================================================
-accounts  person, find_people, account, sign_ins, unlock, failed sign-ins, resets, sessions
+accounts  person, find_people, account, unlock, failed sign-ins, resets, sessions
+sign_ins  the sign-in log (default: the accounts backend; Entra ID or Okta for an AD account)
 devices   devices_of, device, set_device_status, remote_lock, sync, retire, wipe
 mail      mailbox, mailbox_of, distribution lists, automatic replies
 rest      printers, phones, incidents (and their changes)
@@ -42,9 +43,15 @@ class RoutedDirectory:
     """Accounts from ``accounts``, devices from ``devices``, mail from ``mail``, the rest from ``rest``."""
 
     def __init__(
-        self, accounts: DirectoryBackend, devices: DirectoryBackend, mail: DirectoryBackend, rest: DirectoryBackend
+        self,
+        accounts: DirectoryBackend,
+        devices: DirectoryBackend,
+        mail: DirectoryBackend,
+        rest: DirectoryBackend,
+        sign_ins: DirectoryBackend | None = None,
     ) -> None:
         self.accounts, self.devices, self.mail, self.rest = accounts, devices, mail, rest
+        self.log = sign_ins or accounts
 
     def __repr__(self) -> str:
         return (
@@ -67,7 +74,7 @@ class RoutedDirectory:
         return self.accounts.account(person)
 
     def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
-        return self.accounts.sign_ins(person, days)
+        return self.log.sign_ins(self._who(person), days)
 
     def unlock_account(self, username: str) -> Account:
         return self.accounts.unlock_account(username)
@@ -162,10 +169,10 @@ class RoutedDirectory:
     # --- operations
 
     def backends(self) -> dict[str, DirectoryBackend]:
-        """Each distinct backend once, by the roles it fills (``"accounts+devices"``)."""
+        """Each distinct backend once, by the roles it fills (``"accounts+sign_ins+devices"``)."""
         roles: dict[int, tuple[list[str], DirectoryBackend]] = {}
-        for role, backend in (("accounts", self.accounts), ("devices", self.devices), ("mail", self.mail),
-                              ("rest", self.rest)):  # fmt: skip
+        for role, backend in (("accounts", self.accounts), ("sign_ins", self.log), ("devices", self.devices),
+                              ("mail", self.mail), ("rest", self.rest)):  # fmt: skip
             roles.setdefault(id(backend), ([], backend))[0].append(role)
         return {"+".join(names): backend for names, backend in roles.values()}
 
