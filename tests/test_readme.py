@@ -17,10 +17,12 @@ def test_readme_config_example_is_valid(tmp_path: Path, monkeypatch: pytest.Monk
     assert block is not None
     config = tmp_path / "firstline.toml"
     config.write_text(block.group(1))
-    monkeypatch.setenv("FIRSTLINE_DIRECTORY__LDAP_PASSWORD", "from-the-environment")
+    monkeypatch.setenv("FIRSTLINE_DIRECTORY__OKTA__TOKEN", "from-the-environment")
+    monkeypatch.setenv("FIRSTLINE_DIRECTORY__GRAPH__CLIENT_SECRET", "from-the-environment")
     settings = load_settings(config)
     assert settings.knowledge.store == "qdrant-server"
-    assert settings.directory.backend == "ldap"
+    assert (settings.directory.backend, settings.directory.role("devices")) == ("okta", "graph")
+    assert settings.directory.okta.token is not None and settings.directory.role("sign_ins") == "okta"
     assert settings.ticketing.database_url is not None
 
 

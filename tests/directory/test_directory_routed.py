@@ -50,6 +50,6 @@ def test_check_prefixes_each_backend_by_its_roles() -> None:
 
     vendor, sql = Checked(demo_org()), InMemoryDirectory(demo_org())
     routed = RoutedDirectory(vendor, vendor, sql, sql)
-    assert set(routed.backends()) == {"accounts+devices", "mail+rest"}
-    expected = DirectoryCheck("accounts+devices: read users", False, "grant User.Read.All", ("Security",))
+    assert set(routed.backends()) == {"accounts+sign_ins+devices", "mail+rest"}
+    expected = DirectoryCheck("accounts+sign_ins+devices: read users", False, "grant User.Read.All", ("Security",))
     assert routed.check() == [expected]
