@@ -47,14 +47,14 @@ def sql(folder: Path, latency: float) -> tuple[DirectoryBackend, Callable[[], No
 
 def okta(folder: Path, latency: float) -> tuple[DirectoryBackend, Callable[[], None]]:
     fake = OktaFake.from_org(demo_org(), spec_checks=False, rate_limit=1_000_000).start()
-    fake._server.delay = latency  # noqa: SLF001 - the loopback server's answer delay
+    fake._server.delay = latency
     directory = OktaDirectory(fake.url, fake.api_token, others=InMemoryDirectory(demo_org()))
     return directory, lambda: (directory.close(), fake.stop())  # type: ignore[func-returns-value]
 
 
 def graph(folder: Path, latency: float) -> tuple[DirectoryBackend, Callable[[], None]]:
     fake = GraphFake.from_org(demo_org(), page_size=100).start()  # the fake pages by 5 for the tests
-    fake._server.delay = latency  # noqa: SLF001
+    fake._server.delay = latency
     directory = GraphDirectory(
         fake.tenant_id, fake.client_id, fake.client_secret, base_url=fake.base_url, token_url=fake.token_url,
         others=InMemoryDirectory(demo_org()), transport=httpx.HTTPTransport(verify=False),

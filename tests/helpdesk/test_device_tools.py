@@ -15,7 +15,7 @@ from firstline.llm.testing import ScriptedModel, call, say
 from firstline.runtime import demo_org, demo_runbooks
 from firstline.ticketing import InMemoryTicketing, Priority, TicketQuery
 
-devices, health, compliance, enrol, report_lost, lock = DEVICE_TOOLS
+devices, health, compliance, enrol, report_lost, lock, sync = DEVICE_TOOLS
 HELENA = "helena.marsh@nwmeridian.co.uk"  # p001: iPhone NW-M-0101 lost in a taxi
 KWAME = "kwame.mensah@nwmeridian.co.uk"  # p017: laptop on Windows 11 22H2, Defender signatures old
 CONNOR = "connor.walsh@nwmeridian.co.uk"  # p032: BitLocker off
@@ -42,6 +42,7 @@ def test_risks_are_declared() -> None:
         "mdm_enrol_steps": "read",
         "report_lost_device": "write",
         "remote_lock": "destructive",
+        "sync_device": "write",
     }
 
 

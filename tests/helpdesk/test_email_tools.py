@@ -14,7 +14,7 @@ from firstline.llm.testing import ScriptedModel, call, say
 from firstline.runtime import demo_org
 from firstline.ticketing import InMemoryTicketing
 
-quota, list_info, join, add, shared_info = EMAIL_TOOLS
+quota, list_info, join, add, shared_info, out_of_office = EMAIL_TOOLS
 MARCUS = "marcus.bell@nwmeridian.co.uk"  # p011: mailbox at 49.8 GB
 ZARA = "zara.hussain@nwmeridian.co.uk"  # p021: 47.3 GB, no archive
 WILLIAM = "william.hart@nwmeridian.co.uk"  # p041: litigation hold
@@ -43,6 +43,7 @@ def test_risks_are_declared() -> None:
         ("join_distribution_list", "write"),
         ("add_to_distribution_list", "destructive"),
         ("shared_mailbox_access_info", "read"),
+        ("set_out_of_office", "write"),
     ]
     assert "owner" in add.description and "approve" in add.description
 

@@ -275,11 +275,13 @@ def _check_manual(dl: DistributionList) -> None:
 # -- who may have what done to their account ----------------------------------------------------------
 
 CREDENTIAL_ACTIONS = frozenset(
-    {"unlock_account", "send_password_reset_link", "reset_mfa", "reset_voicemail_pin", "revoke_sessions"}
-)
+    {"unlock_account", "send_password_reset_link", "reset_mfa", "reset_voicemail_pin", "revoke_sessions",
+     "sign_out_everywhere"}
+)  # fmt: skip
 # What stays possible for a blocked account: reporting, and handing the problem to a person.
 _ALWAYS = frozenset({"escalate_to_human", "escalate_ticket", "add_ticket_note", "close_ticket", "mark_resolved",
-                     "report_lost_device", "remote_lock", "report_phishing", "revoke_sessions"})  # fmt: skip
+                     "report_lost_device", "remote_lock", "report_phishing", "revoke_sessions",
+                     "sign_out_everywhere"})  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,11 @@ class SignInReport:
         if self.verdict == "no_failures":
             return "No failed sign-ins since the last successful one."
         if self.verdict == "own_devices":
-            where = ", ".join(self.sources) or "the person's own devices"
-            return f"{n} failed sign-in{'s' if n != 1 else ''}, all from the person's own devices and places: {where}."
+            where = ", ".join(self.sources) or "its own devices"
+            return f"{n} failed sign-in{'s' if n != 1 else ''}, all from the account's own devices and places: {where}."
         countries = sorted({s.country for s in self.unfamiliar if s.country})
         return (
-            f"{len(self.unfamiliar)} of {n} failed sign-ins came from places this person has not signed in from"
+            f"{len(self.unfamiliar)} of {n} failed sign-ins came from places this account has never signed in from"
             f"{' (' + ', '.join(countries) + ')' if countries else ''}: {', '.join(self.places()[:5])}. "
             "That looks like a password spray or guessing attack, not a forgotten password."
         )
@@ -80,9 +80,7 @@ class SignInReport:
         }
 
 
-def assess(
-    log: Sequence[SignIn] | None, devices: Iterable[Device] = (), trusted: Iterable[str] = ()
-) -> SignInReport:
+def assess(log: Sequence[SignIn] | None, devices: Iterable[Device] = (), trusted: Iterable[str] = ()) -> SignInReport:
     """Read ``log`` (one person's sign-ins, any order; ``None`` when the store keeps none) with their ``devices``.
 
     ``trusted`` are networks (``198.51.100.0/24``) whose failures count as familiar, e.g. the offices.

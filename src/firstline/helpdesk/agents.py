@@ -49,7 +49,7 @@ FOCUS: dict[str, dict[str, tuple[str, ...]]] = {
     "device": {
         "lost_device": ("my_devices", "report_lost_device", "remote_lock"),
         "mdm_enrolment": ("my_devices", "mdm_enrol_steps"),
-        "device_compliance": ("my_devices", "compliance_check", "device_health"),
+        "device_compliance": ("my_devices", "compliance_check", "device_health", "sync_device"),
         "new_phone_setup": ("my_devices", "mdm_enrol_steps"),
         "broken_hardware": ("my_devices", "device_health"),
     },
@@ -75,7 +75,7 @@ FOCUS: dict[str, dict[str, tuple[str, ...]]] = {
         "outlook_password_prompt": ("mailbox_quota",),
         "email_stuck_outbox": ("mailbox_quota",),
         "calendar_delegation": ("shared_mailbox_access_info",),
-        "out_of_office": ("mailbox_quota",),
+        "out_of_office": ("mailbox_quota", "set_out_of_office"),
         "junk_mail": ("mailbox_quota",),
     },
     "computer": {
@@ -107,7 +107,13 @@ FOCUS: dict[str, dict[str, tuple[str, ...]]] = {
         "account_unlock": ("account_status", "sign_in_history", "unlock_account", "send_password_reset_link"),
         "mfa_reset": ("account_status", "reset_mfa"),
         "phishing_report": ("report_phishing", "account_status", "send_password_reset_link"),
-        "suspicious_signin": ("account_status", "sign_in_history", "send_password_reset_link", "report_phishing"),
+        "suspicious_signin": (
+            "account_status",
+            "sign_in_history",
+            "sign_out_everywhere",
+            "send_password_reset_link",
+            "report_phishing",
+        ),
         "lost_security_key": ("account_status", "reset_mfa"),
     },
 }

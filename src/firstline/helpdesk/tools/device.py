@@ -2,8 +2,8 @@
 enrolment, and reporting one lost or stolen.
 
 Every tool acts on devices registered to the requester. A hostname that belongs to someone else
-is refused whatever the message says; wiping a device is never a Tier-1 action (Security
-Operations decide), so there is no wipe tool.
+is refused whatever the message says; wiping or retiring a device is never a Tier-1 action (Security
+Operations decide, in Intune), so there is no wipe tool: the directory can send one, the chat cannot.
 """
 
 from __future__ import annotations
@@ -374,6 +374,26 @@ def remote_lock(ctx: RunContext, device: str) -> str:
     )
 
 
+@tool(risk="write")
+def sync_device(ctx: RunContext, device: str | None = None) -> str:
+    """Make one of the requester's own devices check in with Intune now (policies, apps, compliance).
+
+    Use it when a fixed device still shows as non-compliant or has not reported for days.
+
+    Args:
+        device: the hostname of the requester's device, e.g. "NW-L-0206"; empty for their main computer.
+    """
+    _, found = _my_device(ctx, device)
+    try:
+        synced = deps_of(ctx).directory.sync_device(found.id)
+    except InputError as exc:
+        raise ToolFailed(str(exc)) from exc
+    return (
+        f"{synced.hostname} was asked to check in with Intune now. Keep it switched on and online; its compliance "
+        "usually updates within 15 minutes."
+    )
+
+
 DEVICE_TOOLS: tuple[Tool, ...] = (
     my_devices,
     device_health,
@@ -381,4 +401,5 @@ DEVICE_TOOLS: tuple[Tool, ...] = (
     mdm_enrol_steps,
     report_lost_device,
     remote_lock,
+    sync_device,
 )

@@ -235,10 +235,31 @@ def shared_mailbox_access_info(ctx: RunContext, address: str) -> dict[str, Any]:
     }
 
 
+@tool(risk="write")
+def set_out_of_office(ctx: RunContext, message: str = "", off: bool = False) -> str:
+    """Turn the requester's own automatic reply (out of office) on with ``message``, or off.
+
+    Args:
+        message: the reply people get, in the requester's words (with dates and who to contact instead).
+        off: true to turn the automatic reply off.
+    """
+    person = requester(ctx)
+    if not off and not message.strip():
+        raise ToolFailed("What should the automatic reply say?", guidance="ask the user for the message text")
+    try:
+        mailbox = deps_of(ctx).directory.set_automatic_replies(person.id, None if off else message)
+    except InputError as exc:
+        raise ToolFailed(str(exc)) from exc
+    if mailbox.automatic_replies is None:
+        return f"Your automatic reply on {mailbox.address} is off."
+    return f'Your automatic reply on {mailbox.address} is on: "{mailbox.automatic_replies}"'
+
+
 EMAIL_TOOLS: tuple[Tool, ...] = (
     mailbox_quota,
     distribution_list_info,
     join_distribution_list,
     add_to_distribution_list,
     shared_mailbox_access_info,
+    set_out_of_office,
 )

@@ -164,6 +164,18 @@ def reset_mfa(ctx: RunContext) -> str:
     return f"All MFA methods of {account.username} were removed; register again at the next sign-in."
 
 
+@tool(risk="write")
+def sign_out_everywhere(ctx: RunContext) -> str:
+    """Sign the requester out of every session and app (tokens revoked), when someone else may be using the
+    account. They sign in again with their password and MFA; identity must be verified first."""
+    _, account = _me(ctx)
+    deps_of(ctx).directory.revoke_sessions(account.username)
+    return (
+        f"{account.username} is signed out everywhere: every browser, phone and app has to sign in again, so "
+        "anyone else using your account has been thrown out."
+    )
+
+
 SECURITY_TOOLS: tuple[Tool, ...] = (
     send_verification_code,
     verify_identity,
@@ -172,4 +184,5 @@ SECURITY_TOOLS: tuple[Tool, ...] = (
     unlock_account,
     send_password_reset_link,
     reset_mfa,
+    sign_out_everywhere,
 )

@@ -43,6 +43,25 @@ def account_unlock(v: View) -> Step:
     return verification(v) or call("unlock_account")
 
 
+@playbook
+def suspicious_signin(v: View) -> Step:
+    """Someone else may be in the account: read the sign-in log, sign the requester out everywhere once they
+    have proved who they are, and hand the rest to Security Operations with what the log shows."""
+    history = v.latest("sign_in_history")
+    if history is None:
+        return call("sign_in_history")
+    signed_out = v.latest("sign_out_everywhere")
+    if signed_out is None or not signed_out.ok:
+        return verification(v) or call("sign_out_everywhere")
+    shows = str(as_dict(history.data).get("summary") or "")
+    return escalate_and_say(
+        v,
+        f"{signed_out.result} Your sign-in log shows: {shows} If you didn't sign in or approve a prompt yourself, "
+        "ask me for a password reset link now, and don't approve any sign-in prompt you didn't start. Security "
+        "Operations will look at the sign-ins.",
+    )
+
+
 password_reset = register(
     "password_reset",
     verified_change(
