@@ -22,7 +22,7 @@ def test_readme_config_example_is_valid(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load_settings(config)
     assert settings.knowledge.store == "qdrant-server"
     assert (settings.directory.backend, settings.directory.role("devices")) == ("okta", "graph")
-    assert settings.directory.okta.token is not None and settings.directory.role("sign_ins") == "okta"
+    assert settings.directory.okta.token is not None and settings.directory.role("identity") == "okta"
     assert settings.ticketing.database_url is not None
 
 

@@ -229,8 +229,9 @@ class DirectorySettings(_Section):
     mail: Literal["same", "sql", "graph"] = Field(
         "same", description="where mailboxes and lists live; same: as for devices"
     )
-    sign_ins: Literal["same", "okta", "graph"] = Field(
-        "same", description="where the sign-in log is read; same: the accounts backend (AD and LDAP keep none)"
+    identity: Literal["same", "okta", "graph"] = Field(
+        "same",
+        description="where sign-in logs, MFA methods and sessions live; same: the accounts backend (for AD: graph)",
     )
     database_url: str | None = Field(None, description="default sqlite:///<data_dir>/directory.db")
     seed_demo_org: bool = Field(True, description="load the demo organisation into an empty SQL directory")
@@ -250,7 +251,7 @@ class DirectorySettings(_Section):
 
     @model_validator(mode="after")
     def _backend_complete(self) -> DirectorySettings:
-        for kind in {self.backend, self.devices, self.mail, self.sign_ins}:
+        for kind in {self.backend, self.devices, self.mail, self.identity}:
             missing = [name for name in _REQUIRED.get(kind, ()) if not self._value(name)]
             if missing:
                 raise ValueError(
@@ -268,13 +269,14 @@ class DirectorySettings(_Section):
         section, _, name = dotted.rpartition(".")
         return getattr(getattr(self, section) if section else self, name)
 
-    def role(self, kind: Literal["devices", "mail", "sign_ins"]) -> str:
-        """The backend that holds devices, mail or the sign-in log, ``same`` resolved: devices and mail come
-        from the accounts backend when it is graph (the others hold neither), else sql; the log from it."""
+    def role(self, kind: Literal["devices", "mail", "identity"]) -> str:
+        """The backend that holds devices, mail or the identity (sign-in log, MFA, sessions), ``same`` resolved:
+        devices and mail come from the accounts backend when it is graph (the others hold neither), else sql;
+        the identity from the accounts backend."""
         chosen = getattr(self, kind)
         if chosen != "same":
             return str(chosen)
-        if kind == "sign_ins":
+        if kind == "identity":
             return self.backend
         return "graph" if self.backend == "graph" else "sql"
 

@@ -87,7 +87,7 @@ def test_okta_accounts_with_intune_devices_and_exchange_mail(
     directory = build_directory(chosen, demo_org_folder())
     try:
         assert isinstance(directory, RoutedDirectory)
-        assert set(directory.backends()) == {"accounts+sign_ins", "devices+mail", "rest"}
+        assert set(directory.backends()) == {"accounts+identity", "devices+mail", "rest"}
         directory.sync_device("NW-L-0301")
         assert any("syncDevice" in r.path for r in graph_fake.seen)
         assert not any("syncDevice" in r.path for r in okta_fake.seen)
@@ -105,7 +105,7 @@ def test_an_ad_shop_reads_the_sign_in_log_from_entra(graph_fake: GraphFake) -> N
         graph_fake.tenant_id, graph_fake.client_id, graph_fake.client_secret, base_url=graph_fake.base_url,
         token_url=graph_fake.token_url, sleep=lambda _: None,
     )  # fmt: skip
-    deps = HelpdeskDeps(RoutedDirectory(no_log, no_log, no_log, no_log, sign_ins=entra), InMemoryTicketing())
+    deps = HelpdeskDeps(RoutedDirectory(no_log, no_log, no_log, no_log, identity=entra), InMemoryTicketing())
     refusal = HelpdeskPolicy().account_refusal(deps, "david.ogunleye@nwmeridian.co.uk", "unlock_account")
     assert refusal is not None and refusal.category == "possible_attack"
     alone = HelpdeskDeps(no_log, InMemoryTicketing())  # without it the check cannot tell
@@ -123,9 +123,9 @@ def test_settings_name_what_a_backend_needs(tmp_path: Path) -> None:
     chosen = settings(tmp_path, trusted_networks=["198.51.100.0/24"], sign_in_days=7)
     rules = account_rules(chosen.directory)
     assert rules.trusted_networks == ("198.51.100.0/24",) and rules.sign_in_days == 7
-    assert chosen.directory.role("devices") == "sql" and chosen.directory.role("sign_ins") == "sql"
-    both = settings(tmp_path, backend="ad", sign_ins="graph", ad=AD, graph=GRAPH)
-    assert both.directory.role("sign_ins") == "graph" and both.directory.role("mail") == "sql"
+    assert chosen.directory.role("devices") == "sql" and chosen.directory.role("identity") == "sql"
+    both = settings(tmp_path, backend="ad", identity="graph", ad=AD, graph=GRAPH)
+    assert both.directory.role("identity") == "graph" and both.directory.role("mail") == "sql"
 
 
 AD = {"url": "ldaps://dc1.corp.test:636", "bind_dn": "CN=firstline", "password": "x", "base_dn": "DC=corp,DC=test"}
@@ -154,7 +154,7 @@ def test_directory_check_names_the_missing_scope(
     result = CliRunner().invoke(app, ["directory", "check", "--json"])
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert report["backends"] == {"accounts": "okta", "sign-ins": "okta", "devices": "sql", "mail": "sql"}
+    assert report["backends"] == {"accounts": "okta", "identity": "okta", "devices": "sql", "mail": "sql"}
     failing = [c for c in report["checks"] if not c["ok"]]
     assert any("okta.logs.read" in c["detail"] and "Security" in c["needed_by"] for c in failing)
     monkeypatch.setenv("FIRSTLINE_DIRECTORY__OKTA__TOKEN", okta_fake.access_token())

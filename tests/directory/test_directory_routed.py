@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from firstline.directory import DirectoryCheck, InMemoryDirectory
@@ -50,6 +52,22 @@ def test_check_prefixes_each_backend_by_its_roles() -> None:
 
     vendor, sql = Checked(demo_org()), InMemoryDirectory(demo_org())
     routed = RoutedDirectory(vendor, vendor, sql, sql)
-    assert set(routed.backends()) == {"accounts+sign_ins+devices", "mail+rest"}
-    expected = DirectoryCheck("accounts+sign_ins+devices: read users", False, "grant User.Read.All", ("Security",))
+    assert set(routed.backends()) == {"accounts+identity+devices", "mail+rest"}
+    expected = DirectoryCheck("accounts+identity+devices: read users", False, "grant User.Read.All", ("Security",))
     assert routed.check() == [expected]
+
+
+def test_mfa_sessions_and_the_log_come_from_the_identity_provider() -> None:
+    """An AD account synchronised to Entra ID: passwords and lockouts in AD, MFA, sessions and sign-ins in Entra."""
+    org = demo_org()
+    ad = InMemoryDirectory(replace(org, sign_ins=(), accounts=tuple(replace(a, mfa_factors=()) for a in org.accounts)))
+    entra = InMemoryDirectory(org)
+    routed = RoutedDirectory(ad, ad, ad, ad, identity=entra)
+    assert [f.type for f in routed.account("h.marsh").mfa_factors] == ["authenticator_app", "sms"]
+    assert len(routed.sign_ins("d.ogunleye")) == 33 and ad.sign_ins("d.ogunleye") == []
+    assert routed.reset_mfa("h.marsh").mfa_factors == () and entra.account("h.marsh").mfa_factors == ()
+    assert routed.revoke_sessions("t.nowicki").sessions_revoked_at is not None
+    assert ad.account("t.nowicki").sessions_revoked_at is None
+    routed.unlock_account("r.chen")  # the lockout is AD's
+    assert not ad.account("r.chen").locked and entra.account("r.chen").locked
+    assert set(routed.backends()) == {"accounts+devices+mail+rest", "identity"}

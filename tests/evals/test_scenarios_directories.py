@@ -1,15 +1,18 @@
 """The scenario suite with people and accounts (and devices and mail) in the vendors' directories.
 
 Each scenario gets a fresh vendor fake holding the demo organisation: Okta (checked against Okta's
-OpenAPI description) and Microsoft Graph (Entra ID, Intune, Exchange Online; checked against the JSON
-Schemas written from Microsoft's documentation), with printers, phones and incidents in the in-memory
-store. The tickets stay in the built-in SQL store: the ticket backends have their own suite run.
+OpenAPI description), Microsoft Graph (Entra ID, Intune, Exchange Online; checked against the JSON
+Schemas written from Microsoft's documentation), Okta accounts with Intune devices and Exchange mail,
+and Active Directory (the test slapd with AD's schema, a fresh OU per scenario) with its sign-in log,
+MFA methods and sessions in Entra ID; printers, phones and incidents are in the in-memory store. The
+tickets stay in the built-in SQL store: the ticket backends have their own suite run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -18,6 +21,8 @@ import pytest
 
 from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend, InMemoryDirectory
+from firstline.directory.ad import AdDirectory
+from firstline.directory.ad_entries import filetime
 from firstline.directory.graph import GraphDirectory
 from firstline.directory.models import Account, OrgData
 from firstline.directory.okta import OktaDirectory
@@ -26,6 +31,8 @@ from firstline.directory.rules import AccountRules
 from firstline.evals.scenarios import ScenarioResult, load_scenarios, run_scenario
 from firstline.helpdesk.desk import Helpdesk
 from firstline.helpdesk.tools.deps import OneTimeCodes
+from firstline.testing.ad_slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, PASSWORD, Slapd
+from firstline.testing.ad_slapd import ad_slapd as start_ad_slapd
 from firstline.testing.graph_fake import GraphFake
 from firstline.testing.okta_fake import OktaFake
 from firstline.testing.openapi_check import specs_available
@@ -86,11 +93,47 @@ def okta_and_graph(fakes: Fakes) -> Callable[[OrgData], DirectoryBackend]:
     return build
 
 
-DIRECTORIES = {
+class DomainController(AdDirectory):
+    """AD on the test slapd, where a wrong password is counted and locks at the fifth as AD does itself (slapd
+    takes the failed bind but keeps no badPwdCount, so the count and the lockoutTime are written for it)."""
+
+    slapd: Slapd
+
+    def record_failed_login(self, username: str) -> Account:
+        before = self.account(username)
+        super().record_failed_login(username)  # the real failed bind
+        dn = self.slapd.dn(before.username, self.users_base)
+        count = before.failed_attempts + 1
+        locked = {"lockoutTime": str(filetime(self._clock()))} if count >= 5 else {}
+        self.slapd.replace(dn, badPwdCount=str(count), **locked)
+        return self.account(username)
+
+
+def ad_with_entra_log(fakes: Fakes, slapd: Slapd) -> Callable[[OrgData], DirectoryBackend]:
+    """Accounts in Active Directory (passwords and lockouts) and, from Entra ID, the sign-in log, MFA methods and
+    sessions: the hybrid set-up of a Microsoft shop; devices, mail and the rest in Firstline's store."""
+
+    def build(org: OrgData) -> DirectoryBackend:
+        rest = InMemoryDirectory(org)
+        ad = DomainController(slapd.url, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, f"OU=s{uuid.uuid4().hex[:10]}", others=rest)
+        ad.slapd = slapd
+        ad.seed(org, PASSWORD)
+        return RoutedDirectory(ad, rest, rest, rest, identity=graph(fakes, org))
+
+    return build
+
+
+DIRECTORIES: dict[str, Callable[..., Callable[[OrgData], DirectoryBackend]]] = {
     "okta": okta,
     "graph": lambda fakes: lambda org: graph(fakes, org),
     "okta+graph": okta_and_graph,
+    "ad+entra": ad_with_entra_log,
 }
+
+
+@pytest.fixture(scope="session")
+def ad_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    yield from start_ad_slapd(tmp_path_factory)
 
 
 @pytest.fixture
@@ -105,7 +148,7 @@ def fakes() -> Iterator[Fakes]:
 @pytest.mark.skipif(not specs_available(), reason="the Okta OpenAPI description lives in ../shared/specs")
 @pytest.mark.parametrize("backend", DIRECTORIES)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_scenario(scenario, world, backend: str, fakes: Fakes) -> None:  # type: ignore[no-untyped-def]
+def test_scenario(scenario, world, backend: str, fakes: Fakes, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
     triage, knowledge, org = world
 
     def make(
@@ -116,7 +159,8 @@ def test_scenario(scenario, world, backend: str, fakes: Fakes) -> None:  # type:
             codes=codes, account_rules=OFFICE,
         )  # fmt: skip
 
-    result = asyncio.run(run_scenario(scenario, org, make, directory_on=DIRECTORIES[backend](fakes)))
+    extra = [request.getfixturevalue("ad_slapd")] if backend == "ad+entra" else []
+    result = asyncio.run(run_scenario(scenario, org, make, directory_on=DIRECTORIES[backend](fakes, *extra)))
     if backend == "graph" and scenario.id in NEEDS_UNLOCK:
         return entra_cannot_unlock(result)
     assert result.passed, "\n".join(result.failures) + "\n\n" + result.transcript()

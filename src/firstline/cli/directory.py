@@ -51,7 +51,7 @@ def directory_check(as_json: AsJson = False) -> None:
         fail(exc)
     roles = {
         "accounts": d.backend,
-        "sign-ins": d.role("sign_ins"),
+        "identity": d.role("identity"),
         "devices": d.role("devices"),
         "mail": d.role("mail"),
     }

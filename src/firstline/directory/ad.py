@@ -269,7 +269,7 @@ class AdDirectory(PeopleOnly):
         """Add a user object for each account of ``org`` (or of the person ids in ``people``) that is missing,
         plus their admin accounts and groups (``member``); returns how many user objects were added.
 
-        For a test server loaded with the Firstline test schema only (``tests/directory/ad_schema``): it writes
+        For a test server loaded with the Firstline test schema only (``firstline/testing/ad_schema.ldif``): it writes
         attributes AD maintains itself (badPwdCount, lockoutTime, pwdLastSet dates), so never run it against
         Active Directory. Creates the users OU when it is an ``OU=``.
         """

@@ -8,6 +8,7 @@ Firstline                    Active Directory
 ``department`` / ``title``   ``department`` / ``title``
 ``manager``                  the ``employeeID`` of the entry the ``manager`` DN names
 ``location`` / mobile        ``l`` (lower case) / ``mobile``
+``floor``                    the number in ``physicalDeliveryOfficeName`` ("Floor 4", "Leeds, floor 2")
 ``employment``               ``employeeType`` (``active`` when missing)
 ``Account.username``         ``sAMAccountName`` (``r.chen``)
 ``enabled=False``            ``userAccountControl`` has ACCOUNTDISABLE (0x2)
@@ -29,6 +30,7 @@ reads such an account as privileged all the same, which errs on the safe side. M
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
@@ -97,7 +99,7 @@ PROTECTED_GROUPS = (
 
 PERSON_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "mail", "employeeID", "displayName", "givenName", "sn", "cn",
-    "department", "title", "mobile", "manager", "l", "employeeType",
+    "department", "title", "mobile", "manager", "l", "employeeType", "physicalDeliveryOfficeName",
 )  # fmt: skip
 ACCOUNT_ATTRIBUTES = (
     "userAccountControl", "msDS-User-Account-Control-Computed", "lockoutTime", "badPwdCount", "pwdLastSet",
@@ -208,6 +210,7 @@ def person_from_entry(entry: Entry, manager: str | None = None) -> Person:
         title=_first(entry, "title") or "",
         manager=manager,
         location=(_first(entry, "l") or "").lower(),
+        floor=_floor(_first(entry, "physicalDeliveryOfficeName")),
         phone_mobile=_first(entry, "mobile") or "",
         employment=_first(entry, "employeeType") or "active",
     )
@@ -303,6 +306,7 @@ def entry_attributes(
         "department": person.department,
         "title": person.title,
         "l": person.location,
+        "physicalDeliveryOfficeName": f"Floor {person.floor}" if person.floor is not None else "",
         "mobile": person.phone_mobile,
         "manager": manager_dn,
     }
@@ -389,3 +393,9 @@ def seed_plan(
             users.append((f"CN={escape_rdn(label)},{users_base}", attributes | {"cn": label, "displayName": label}))
             groups.setdefault("Domain Admins", []).append(users[-1][0])
     return SeedPlan(tuple(users), groups)
+
+
+def _floor(office: str | None) -> int | None:
+    """The floor in an office field such as "Floor 4" or "Leeds, floor 2" (``None`` when it names none)."""
+    found = re.search(r"\bfloor\s*(\d+)", office or "", re.I)
+    return int(found.group(1)) if found else None

@@ -1,12 +1,12 @@
-"""The directory the settings describe: ``[directory] backend``, ``devices``, ``mail``, ``sign_ins`` and
+"""The directory the settings describe: ``[directory] backend``, ``devices``, ``mail``, ``identity`` and
 each vendor's section.
 
 The built-in SQL store always exists (printers, phones and known incidents live there, and the demo
 organisation is seeded into it when it is empty). People and accounts come from ``backend``; devices
 and mail from ``devices`` and ``mail`` (``same`` means the accounts backend when it holds them, which
-only Microsoft Graph does); the sign-in log from ``sign_ins`` (``same``: the accounts backend; an
-Active Directory shop reads it from Entra ID with ``sign_ins = "graph"``). When every role falls to
-one backend it is returned as it is, handing the rest to the SQL store; otherwise a
+only Microsoft Graph does); sign-in logs, MFA methods and sessions from ``identity`` (``same``: the
+accounts backend; an Active Directory shop synchronised to Entra ID sets ``identity = "graph"``). When
+every role falls to one backend it is returned as it is, handing the rest to the SQL store; otherwise a
 :class:`~firstline.directory.routed.RoutedDirectory` sends each call to its owner. Vendor modules are
 imported only when configured, so ``ldap3`` and friends load on demand.
 """
@@ -46,12 +46,12 @@ def build_directory(settings: Settings, demo_org: Path | None = None) -> Directo
         return built[kind]
 
     accounts = backend(d.backend)
-    devices, mail, log = backend(d.role("devices")), backend(d.role("mail")), backend(d.role("sign_ins"))
+    devices, mail, log = backend(d.role("devices")), backend(d.role("mail")), backend(d.role("identity"))
     if log is accounts and devices is mail is sql and accounts is not sql:
         return accounts  # a people-only backend hands devices, mail and the rest to the SQL store itself
     if log is accounts is devices is mail:
         return accounts
-    return RoutedDirectory(accounts, devices, mail, sql, sign_ins=log)
+    return RoutedDirectory(accounts, devices, mail, sql, identity=log)
 
 
 def build_vendor(d: DirectorySettings, kind: str, others: DirectoryBackend) -> DirectoryBackend:

@@ -6,8 +6,9 @@ Exchange Online, while printers, desk phones and known incidents stay in Firstli
 call to the backend that owns that kind of record:
 
 ========  ===============================================================================
-accounts  person, find_people, account, unlock, failed sign-ins, resets, sessions
-sign_ins  the sign-in log (default: the accounts backend; Entra ID or Okta for an AD account)
+accounts  person, find_people, account, unlock, failed sign-ins, password resets
+identity  the sign-in log, MFA reset, session revocation (default: the accounts backend; for an AD
+          account, the cloud identity provider it is synchronised to: Entra ID or Okta)
 devices   devices_of, device, set_device_status, remote_lock, sync, retire, wipe
 mail      mailbox, mailbox_of, distribution lists, automatic replies
 rest      printers, phones, incidents (and their changes)
@@ -21,6 +22,7 @@ several roles; it is closed once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from firstline.directory.backend import CheckableDirectory, DirectoryBackend, DirectoryCheck, PersonRef
 from firstline.directory.models import (
@@ -35,6 +37,7 @@ from firstline.directory.models import (
     SharedMailbox,
     SignIn,
 )
+from firstline.errors import DirectoryEntryNotFoundError
 
 __all__ = ["RoutedDirectory"]
 
@@ -48,10 +51,10 @@ class RoutedDirectory:
         devices: DirectoryBackend,
         mail: DirectoryBackend,
         rest: DirectoryBackend,
-        sign_ins: DirectoryBackend | None = None,
+        identity: DirectoryBackend | None = None,
     ) -> None:
         self.accounts, self.devices, self.mail, self.rest = accounts, devices, mail, rest
-        self.log = sign_ins or accounts
+        self.identity = identity or accounts
 
     def __repr__(self) -> str:
         return (
@@ -71,10 +74,19 @@ class RoutedDirectory:
         return self.accounts.find_people(text)
 
     def account(self, person: PersonRef) -> Account:
-        return self.accounts.account(person)
+        """The account from the accounts backend, with the MFA methods and last sign-out the identity provider
+        keeps when that is another backend (an AD account synchronised to Entra ID)."""
+        account = self.accounts.account(person)
+        if self.identity is self.accounts:
+            return account
+        try:
+            cloud = self.identity.account(self._who(person))
+        except DirectoryEntryNotFoundError:  # not synchronised to the identity provider: AD's word alone
+            return account
+        return replace(account, mfa_factors=cloud.mfa_factors, sessions_revoked_at=cloud.sessions_revoked_at)
 
     def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
-        return self.log.sign_ins(self._who(person), days)
+        return self.identity.sign_ins(self._who(person), days)
 
     def unlock_account(self, username: str) -> Account:
         return self.accounts.unlock_account(username)
@@ -89,10 +101,12 @@ class RoutedDirectory:
         return self.accounts.reset_password(username, new_password)
 
     def reset_mfa(self, username: str) -> Account:
-        return self.accounts.reset_mfa(username)
+        self.identity.reset_mfa(username)
+        return self.account(username)
 
     def revoke_sessions(self, username: str) -> Account:
-        return self.accounts.revoke_sessions(username)
+        self.identity.revoke_sessions(username)
+        return self.account(username)
 
     # --- devices
 
@@ -169,9 +183,9 @@ class RoutedDirectory:
     # --- operations
 
     def backends(self) -> dict[str, DirectoryBackend]:
-        """Each distinct backend once, by the roles it fills (``"accounts+sign_ins+devices"``)."""
+        """Each distinct backend once, by the roles it fills (``"accounts+identity+devices"``)."""
         roles: dict[int, tuple[list[str], DirectoryBackend]] = {}
-        for role, backend in (("accounts", self.accounts), ("sign_ins", self.log), ("devices", self.devices),
+        for role, backend in (("accounts", self.accounts), ("identity", self.identity), ("devices", self.devices),
                               ("mail", self.mail), ("rest", self.rest)):  # fmt: skip
             roles.setdefault(id(backend), ([], backend))[0].append(role)
         return {"+".join(names): backend for names, backend in roles.values()}
