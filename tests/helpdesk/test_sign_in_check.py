@@ -84,8 +84,10 @@ def test_a_log_that_cannot_be_read_refuses_the_unlock() -> None:
     assert refusal is not None and refusal.category == "unreadable_log" and "BackendUnavailableError" in refusal.reason
     verified_unlock(deps_with(directory), RUBY)
     assert directory.account("r.chen").locked
-    # an account that is not locked needs no log: other actions are unaffected
-    assert HelpdeskPolicy().account_refusal(deps_with(directory), RUBY, "send_password_reset_link") is None
+    # a reset link for a locked account comes with an unlock, so it waits for the log too; an unlocked one does not
+    assert HelpdeskPolicy().account_refusal(deps_with(directory), RUBY, "send_password_reset_link") is not None
+    tomasz = "tomasz.nowicki@nwmeridian.co.uk"
+    assert HelpdeskPolicy().account_refusal(deps_with(directory), tomasz, "send_password_reset_link") is None
 
 
 def test_without_a_log_the_unlock_goes_ahead() -> None:

@@ -379,7 +379,7 @@ class Helpdesk:
         action, refusal = found
         say = refusal_text(refusal)
         earlier = next(
-            (t for t in dialogue.topics if t is not topic and (t.agent, t.intent) == (topic.agent, topic.intent)
+            (t for t in reversed(dialogue.topics) if t is not topic and t.agent == topic.agent
              and t.status == "escalated" and t.ticket),
             None,
         )  # fmt: skip

@@ -71,7 +71,10 @@ class HelpdeskPolicy(ToolPolicy):
             log.warning("account rules: directory lookup failed for %s", requester, exc_info=True)
             return None
         refusal = self.rules.refusal(action, person, account)
-        if refusal is None and action == "unlock_account" and account is not None and account.locked:
+        # a reset link for a locked account comes with an unlock (the new password is useless while it is
+        # locked), so both wait for the sign-in check
+        unlocks = action in ("unlock_account", "send_password_reset_link")
+        if refusal is None and unlocks and account is not None and account.locked:
             return self.sign_in_refusal(deps, person)
         return refusal
 

@@ -19,6 +19,11 @@ from firstline.helpdesk.triage import Triage, TriageResult
 
 __all__ = ["WHILE_PAUSED", "MessageReader", "Move"]
 
+# A question about another case ("what if it happens on my phone?"), never an answer to "did that fix it?".
+_WHAT_IF = re.compile(
+    r"^\W*(?:ok(?:ay)?\W+)?(?:and\W+|but\W+)?(?:what if|what about|how about|what happens if)\b", re.I
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Move:
@@ -113,6 +118,8 @@ class MessageReader:
                 return Move("act", act="reask")  # "ok I tried that": neither yes nor no, nothing new
             if act == "inform" and result.agent not in self.agents:
                 return Move("act", act="note", detail=text)  # "it's the big one on the finance share"
+            if _WHAT_IF.search(text):  # "and what if it happens on my phone?": a new question, not "it failed"
+                return Move("new")
             if self.same_topic(text, active, loose=True):
                 return Move("act", act="not_fixed", detail=text)
         if act in ("affirm", "deny"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from firstline.helpdesk import slots
 from firstline.helpdesk.offline import (
     Say,
@@ -15,6 +17,13 @@ from firstline.helpdesk.offline import (
 from firstline.helpdesk.offline.playbooks.common import as_dict, playbook, register, then_resolve, verified_change
 
 # -- security ----------------------------------------------------------------------------------------
+
+# A question about what to do if it ever happens, not a report that it has.
+_HYPOTHETICAL = re.compile(
+    r"\b(what (?:do|should|shall|can) i do if|what happens (?:if|when)|what if|if i (?:ever )?(?:get|am|'m)|"
+    r"in case i|how (?:do|can|would) i (?:get )?(?:unlock|unlocked))\b",
+    re.I,
+)
 
 
 @playbook
@@ -35,6 +44,8 @@ def account_unlock(v: View) -> Step:
     if not account.get("locked") and unlocked is None:
         if account.get("password_expired"):
             return password_reset(v)
+        if _HYPOTHETICAL.search(v.request_text):  # "what do I do if I get locked out?": the runbook answers it
+            return kb_answer(v)
         return Say(
             f"Your account {account.get('username', '')} isn't locked, so the sign-in problem is something else. "
             "If you've forgotten your password I can send a reset link; if the MFA prompt is the problem, tell me "
@@ -53,7 +64,8 @@ def suspicious_signin(v: View) -> Step:
     signed_out = v.latest("sign_out_everywhere")
     if signed_out is None or not signed_out.ok:
         return verification(v) or call("sign_out_everywhere")
-    shows = str(as_dict(history.data).get("summary") or "")
+    summary = str(as_dict(history.data).get("summary") or "nothing unusual.")
+    shows = summary[:1].lower() + summary[1:]
     return escalate_and_say(
         v,
         f"{signed_out.result} Your sign-in log shows: {shows} If you didn't sign in or approve a prompt yourself, "
@@ -62,15 +74,29 @@ def suspicious_signin(v: View) -> Step:
     )
 
 
-password_reset = register(
-    "password_reset",
-    verified_change(
-        "send_password_reset_link",
-        "Self-service reset link sent",
-        "Choose a new password there; I never need to know it. Devices that still use the old one (phone mail, "
-        "mapped drives) will ask for the new one.",
-    ),
+_RESET_ADVICE = (
+    "Choose a new password there; I never need to know it. Devices that still use the old one (phone mail, "
+    "mapped drives) will ask for the new one."
 )
+
+
+@playbook
+def password_reset(v: View) -> Step:
+    """A reset link; a locked account is unlocked first (after the same sign-in check as any unlock), or the
+    employee could not sign in with the new password either."""
+    status = v.latest("account_status")
+    if status is None:
+        return call("account_status")
+    unlocked = v.latest("unlock_account")
+    if as_dict(status.data).get("locked") and unlocked is None:
+        return verification(v) or call("unlock_account")
+    sent = v.latest("send_password_reset_link")
+    if sent is not None and sent.ok:
+        first = "Your account was locked too, so I've unlocked it. " if unlocked is not None and unlocked.ok else ""
+        return then_resolve(v, "Self-service reset link sent", f"{first}{sent.result} {_RESET_ADVICE}")
+    return verification(v) or call("send_password_reset_link")
+
+
 mfa_reset = register(
     "mfa_reset",
     verified_change(
