@@ -10,9 +10,6 @@ set), where they fail. Set ``SLAPD_MODULE_PATH`` / ``SLAPD_SCHEMA_PATH`` for non
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -28,6 +25,7 @@ from firstline.directory.ldap import LdapDirectory  # imports ldap3 quietly: imp
 from firstline.errors import BackendUnavailableError, ConfigError, DirectoryError, PersonNotFoundError
 from firstline.testing.directory import ACCOUNT_PEOPLE, AccountContract, demo_org
 from firstline.testing.live import cannot_start, free_port
+from firstline.testing.slapd import START_TIMEOUT_S, answers, binds, connect, find_folder, find_program, stop
 
 pytestmark = pytest.mark.live
 
@@ -36,18 +34,6 @@ ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "admin-secret"
 PASSWORD = "Demo-Pass-1"  # every seeded person's password
 MAX_FAILURE = 3
-START_TIMEOUT_S = 15
-
-
-def find_program(name: str) -> str | None:
-    return shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name,) if p.is_file()), None)
-
-
-def find_folder(variable: str, *candidates: str) -> Path | None:
-    for candidate in (os.environ.get(variable, ""), *candidates):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
 
 
 def config_ldif(root: Path, modules: Path, schemas: Path) -> str:
@@ -100,23 +86,6 @@ olcPPolicyHashCleartext: TRUE
 """
 
 
-def connect(url: str, dn: str, password: str) -> Any:
-    """An ldap3 connection, not yet bound (``.bind()`` says whether the password is right)."""
-    from ldap3 import NONE, Connection, Server
-
-    return Connection(Server(url, get_info=NONE, connect_timeout=2), user=dn, password=password)
-
-
-def binds(url: str, dn: str, password: str) -> bool:
-    connection = connect(url, dn, password)
-    try:
-        return bool(connection.bind())
-    finally:
-        connection.unbind()
-        if connection.socket is not None:  # ldap3 keeps the socket of a connect that failed
-            connection.socket.close()
-
-
 @dataclass(frozen=True)
 class Slapd:
     url: str
@@ -163,7 +132,7 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     if done.returncode != 0:
         cannot_start(f"slapd did not start: {done.stderr.strip()[-2000:]}")
     try:
-        while not _answers(url):
+        while not answers(url):
             if time.perf_counter() - started > START_TIMEOUT_S:
                 cannot_start(f"slapd did not answer on {url} within {START_TIMEOUT_S} s")
             time.sleep(0.02)
@@ -171,16 +140,7 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
         _add_base_entries(instance)
         yield instance
     finally:
-        _stop(root / "slapd.pid")
-
-
-def _answers(url: str) -> bool:
-    from ldap3.core.exceptions import LDAPException
-
-    try:
-        return binds(url, "", "")  # an anonymous bind
-    except LDAPException:
-        return False
+        stop(root / "slapd.pid")
 
 
 def _add_base_entries(slapd: Slapd) -> None:
@@ -200,21 +160,6 @@ def _add_base_entries(slapd: Slapd) -> None:
             assert admin.add(dn, classes, attributes), admin.result
     finally:
         admin.unbind()
-
-
-def _stop(pid_file: Path) -> None:
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().strip())
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.perf_counter() + START_TIMEOUT_S
-    while time.perf_counter() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

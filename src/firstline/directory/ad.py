@@ -69,7 +69,7 @@ from firstline.directory import ad_entries as entries
 from firstline.directory import rules
 from firstline.directory.ad_entries import ACCOUNTDISABLE, NEEDED, USERS_FILTER, UserObject, integer, is_privileged
 from firstline.directory.backend import DirectoryBackend, DirectoryCheck, PersonRef
-from firstline.directory.delegated import PeopleOnly
+from firstline.directory.delegated import Delegating
 from firstline.directory.models import (
     Account,
     OrgData,
@@ -96,7 +96,7 @@ _SIZE_LIMIT_EXCEEDED, _STRONGER_AUTH, _CONSTRAINT, _NO_SUCH_OBJECT = 4, 8, 19, 3
 _VALUE_EXISTS, _INSUFFICIENT_ACCESS, _UNWILLING, _ALREADY_EXISTS = 20, 50, 53, 68
 
 
-class AdDirectory(PeopleOnly):
+class AdDirectory(Delegating):
     """A :class:`~firstline.directory.backend.DirectoryBackend` and
     :class:`~firstline.directory.backend.CheckableDirectory` whose people and accounts live in Active Directory.
 

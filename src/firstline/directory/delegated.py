@@ -1,9 +1,10 @@
-"""The part of a people-and-accounts backend that hands everything else to another directory.
+"""The part of a vendor backend that hands what the vendor does not hold to another directory.
 
-LDAP, Active Directory and Okta hold people and their accounts, nothing more. :class:`PeopleOnly`
-gives such a backend the rest of :class:`~firstline.directory.backend.DirectoryBackend` by forwarding
-each call to ``others`` (usually the seeded SQL directory), passing the :class:`Person` the backend
-found itself, so both stores agree on who is meant. Without ``others`` those calls raise a
+LDAP, Active Directory and Okta hold people and their accounts; Microsoft Graph adds devices and
+mail. :class:`Delegating` gives such a backend the rest of
+:class:`~firstline.directory.backend.DirectoryBackend` by forwarding each call to ``others`` (usually
+the seeded SQL directory), passing the :class:`Person` the backend found itself, so both stores agree
+on who is meant; a backend overrides what it holds. Without ``others`` those calls raise a
 :class:`~firstline.errors.ConfigError` that says what to configure.
 """
 
@@ -24,14 +25,16 @@ from firstline.directory.models import (
 )
 from firstline.errors import ConfigError
 
-__all__ = ["PeopleOnly"]
+__all__ = ["Delegating"]
 
 
-class PeopleOnly:
-    """Forwards devices, printers, phones, mail and incidents to ``others``; subclasses provide ``person``."""
+class Delegating:
+    """Forwards devices, printers, phones, mail and incidents to ``others``; subclasses provide ``person`` and
+    override what their vendor holds."""
 
     others: DirectoryBackend | None
     system = "This directory"  # named in the error when ``others`` is missing
+    holds = "only people and accounts"
 
     def person(self, key: str) -> Person:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -40,9 +43,9 @@ class PeopleOnly:
     def _delegate(self) -> DirectoryBackend:
         if self.others is None:
             raise ConfigError(
-                f"{self.system} holds only people and accounts; devices, printers, phones, mailboxes and incidents "
-                "come from the built-in directory. Set `directory.database_url` (and seed it) so Firstline can "
-                f"pass it to {type(self).__name__} as `others`."
+                f"{self.system} holds {self.holds}; the rest (printers, phones, incidents, and devices and mailboxes "
+                "where it keeps none) comes from the built-in directory. Set `directory.database_url` (and seed it) "
+                f"so Firstline can pass it to {type(self).__name__} as `others`."
             )
         return self.others
 

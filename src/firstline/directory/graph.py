@@ -39,6 +39,7 @@ import httpx
 
 from firstline.directory import rules
 from firstline.directory.backend import DirectoryBackend, DirectoryCheck, PersonRef
+from firstline.directory.delegated import Delegating
 from firstline.directory.graph_check import run_checks
 from firstline.directory.graph_devices import IntuneDevices
 from firstline.directory.graph_http import (
@@ -62,17 +63,13 @@ from firstline.directory.models import (
     Account,
     Device,
     DistributionList,
-    KnownIncident,
     Mailbox,
     Person,
-    Phone,
-    Printer,
     SharedMailbox,
     SignIn,
 )
 from firstline.errors import (
     AccountDisabledError,
-    ConfigError,
     DirectoryError,
     FirstlineError,
     InputError,
@@ -92,7 +89,7 @@ class TemporaryAccessPass:
     usable_once: bool
 
 
-class GraphDirectory:
+class GraphDirectory(Delegating):
     """A :class:`~firstline.directory.backend.DirectoryBackend` over Microsoft Graph (Entra ID, Intune, Exchange).
 
     ``tenant_id``, ``client_id`` and ``client_secret`` are the app registration's; ``base_url`` and
@@ -103,6 +100,9 @@ class GraphDirectory:
     entry (set it to your smart lockout or AD lockout duration); ``service_types`` are the
     ``employeeType`` values of service accounts.
     """
+
+    system = "Microsoft Graph"
+    holds = "people, accounts, sign-ins, Intune devices, out-of-office replies and groups"
 
     def __init__(
         self,
@@ -317,35 +317,6 @@ class GraphDirectory:
     def remove_from_distribution_list(self, address: str, person: PersonRef) -> DistributionList:
         return self._mail.change_list(address, *self._with_person(person), join=False)
 
-    # --- everything else, from `others`
-
-    def printer(self, name: str) -> Printer:
-        return self._delegate.printer(name)
-
-    def printers(self, location: str | None = None, floor: int | None = None) -> list[Printer]:
-        return self._delegate.printers(location, floor)
-
-    def phone(self, extension: str) -> Phone:
-        return self._delegate.phone(extension)
-
-    def phone_of(self, person: PersonRef) -> Phone | None:
-        return self._delegate.phone_of(person if isinstance(person, Person) else self.person(person))
-
-    def incidents(self, active_only: bool = True) -> list[KnownIncident]:
-        return self._delegate.incidents(active_only)
-
-    def clear_print_queue(self, printer: str, job_ids: Iterable[str] | None = None) -> Printer:
-        return self._delegate.clear_print_queue(printer, job_ids)
-
-    def set_toner_order(self, printer: str, colour: str) -> Printer:
-        return self._delegate.set_toner_order(printer, colour)
-
-    def set_voicemail_pin_reset(self, extension: str) -> Phone:
-        return self._delegate.set_voicemail_pin_reset(extension)
-
-    def set_call_forwarding(self, extension: str, target: str | None, mode: str = "always") -> Phone:
-        return self._delegate.set_call_forwarding(extension, target, mode)
-
     def check(self) -> list[DirectoryCheck]:
         """A token, then one read per application permission Firstline needs (see :mod:`.graph_check`)."""
         return run_checks(self.calls, self.username_attribute)
@@ -357,17 +328,6 @@ class GraphDirectory:
             self.others.close()
 
     # --- plumbing
-
-    @property
-    def _delegate(self) -> DirectoryBackend:
-        if self.others is None:
-            raise ConfigError(
-                "Microsoft Graph holds people, accounts, sign-ins, Intune devices, out-of-office replies and groups; "
-                "printers, phones, known incidents, shared mailboxes, mailbox sizes and the asset register come "
-                "from the built-in directory. Pass it to GraphDirectory as `others` (the configured directory does, "
-                "from `directory.database_url`)."
-            )
-        return self.others
 
     def _user_id(self, person: PersonRef) -> str:
         return self.users.find(person, with_admin=False).id

@@ -40,7 +40,7 @@ with warnings.catch_warnings():
 
 from firstline.directory import rules
 from firstline.directory.backend import DirectoryBackend, PersonRef
-from firstline.directory.delegated import PeopleOnly
+from firstline.directory.delegated import Delegating
 from firstline.directory.ldap_entries import (
     ACCOUNT_ATTRIBUTES,
     PERSON_ATTRIBUTES,
@@ -73,7 +73,7 @@ _Entry = tuple[str, dict[str, Any]]
 _NO_SUCH_ATTRIBUTE, _NO_SUCH_OBJECT, _ALREADY_EXISTS = 16, 32, 68
 
 
-class LdapDirectory(PeopleOnly):
+class LdapDirectory(Delegating):
     """A :class:`~firstline.directory.backend.DirectoryBackend` whose people and accounts live in LDAP.
 
     ``url`` is ``ldap://host:389`` or ``ldaps://host:636``; people are looked up under

@@ -41,7 +41,7 @@ Errors: 401 is :class:`~firstline.errors.AuthenticationError` naming ``directory
 an unknown user :class:`~firstline.errors.PersonNotFoundError`; 429 (waiting for ``X-Rate-Limit-Reset``)
 and 5xx are retried, then :class:`~firstline.vendors.http.VendorUnavailableError`. Devices, printers,
 phones, mailboxes, lists and incidents go to ``others``
-(:class:`~firstline.directory.delegated.PeopleOnly`).
+(:class:`~firstline.directory.delegated.Delegating`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ import httpx
 from firstline.directory import okta_records as records
 from firstline.directory import rules
 from firstline.directory.backend import DirectoryBackend, DirectoryCheck, PersonRef
-from firstline.directory.delegated import PeopleOnly
+from firstline.directory.delegated import Delegating
 from firstline.directory.models import Account, Person, SignIn
 from firstline.errors import (
     AccountDisabledError,
@@ -96,7 +96,7 @@ class _FactorGone(DirectoryError):
     """A factor deleted meanwhile (404): for an MFA reset, as good as removed."""
 
 
-class OktaDirectory(PeopleOnly):
+class OktaDirectory(Delegating):
     """A :class:`~firstline.directory.backend.DirectoryBackend` whose people and accounts live in Okta at ``org_url``.
 
     ``token`` is an API token (``token_kind="SSWS"``) or an OAuth 2.0 access token (``"Bearer"``) with the

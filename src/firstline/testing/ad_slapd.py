@@ -12,9 +12,6 @@ need that write what AD would have written (:meth:`Slapd.replace`).
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ import pytest
 
 from firstline.directory import ad as _ad  # noqa: F401  imports ldap3 quietly: before any other ldap3 use here
 from firstline.testing.live import cannot_start, free_port
+from firstline.testing.slapd import START_TIMEOUT_S, answers, binds, connect, find_folder, find_program, stop
 
 __all__ = [
     "ADMIN_DN",
@@ -48,22 +46,10 @@ HELPDESK_DN = f"cn=helpdesk,{BASE_DN}"  # may write lockoutTime and badPwdCount,
 HELPDESK_PASSWORD = "helpdesk-secret"
 PASSWORD = "Demo-Pass-1"  # every seeded person's password
 SCHEMA = Path(__file__).parent / "ad_schema.ldif"
-START_TIMEOUT_S = 15
 MODIFY_REPLACE = "MODIFY_REPLACE"  # ldap3's constant (its value), without importing ldap3's noisy modules here
 
 
 # --- layer 1: a throw-away slapd with the AD test schema
-
-
-def find_program(name: str) -> str | None:
-    return shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name,) if p.is_file()), None)
-
-
-def find_folder(variable: str, *candidates: str) -> Path | None:
-    for candidate in (os.environ.get(variable, ""), *candidates):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
 
 
 def config_ldif(root: Path, modules: Path, schemas: Path, *, tls: bool) -> str:
@@ -125,23 +111,6 @@ olcOverlay: {{1}}ppolicy
 olcPPolicyDefault: cn=witness,{BASE_DN}
 olcPPolicyUseLockout: FALSE
 """
-
-
-def connect(url: str, dn: str, password: str) -> Any:
-    """An ldap3 connection, not yet bound."""
-    from ldap3 import NONE, Connection, Server
-
-    return Connection(Server(url, get_info=NONE, connect_timeout=2), user=dn, password=password)
-
-
-def binds(url: str, dn: str, password: str) -> bool:
-    connection = connect(url, dn, password)
-    try:
-        return bool(connection.bind())
-    finally:
-        connection.unbind()
-        if connection.socket is not None:  # ldap3 keeps the socket of a connect that failed
-            connection.socket.close()
 
 
 @dataclass(frozen=True)
@@ -211,7 +180,7 @@ def ad_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     if done.returncode != 0:
         cannot_start(f"slapd did not start: {done.stderr.strip()[-2000:]}")
     try:
-        while not _answers(url):
+        while not answers(url):
             if time.perf_counter() - started > START_TIMEOUT_S:
                 cannot_start(f"slapd did not answer on {url} within {START_TIMEOUT_S} s")
             time.sleep(0.02)
@@ -228,7 +197,7 @@ def ad_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
         admin.unbind()
         yield instance
     finally:
-        _stop(root / "slapd.pid")
+        stop(root / "slapd.pid")
 
 
 def _certificate(root: Path) -> str | None:
@@ -243,27 +212,3 @@ def _certificate(root: Path) -> str | None:
         capture_output=True, text=True, timeout=START_TIMEOUT_S,
     )  # fmt: skip
     return str(root / "cert.pem") if done.returncode == 0 else None
-
-
-def _answers(url: str) -> bool:
-    from ldap3.core.exceptions import LDAPException
-
-    try:
-        return binds(url, "", "")  # an anonymous bind
-    except LDAPException:
-        return False
-
-
-def _stop(pid_file: Path) -> None:
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().strip())
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.perf_counter() + START_TIMEOUT_S
-    while time.perf_counter() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
