@@ -135,3 +135,14 @@ def test_the_sign_in_history_tool_says_what_the_policy_sees(email: str) -> None:
     finished = next(e for e in result.events if e.kind == "tool_finished")
     verdict = finished.data["data"]["verdict"]
     assert verdict == ("unfamiliar" if email == DAVID else "own_devices")
+
+
+def test_every_change_is_noted_on_the_ticket(helpdesk_world) -> None:  # type: ignore[no-untyped-def]
+    """The built-in store has no request ids: the change itself still goes on the ticket as a work note."""
+    desk, sent = helpdesk_world.desk()
+    first = asyncio.run(desk.ask("I'm locked out of my account", requester=RUBY))
+    asyncio.run(desk.ask(sent[RUBY], requester=RUBY, conversation_id=first.conversation_id))
+    number = first.ticket["number"]
+    notes = [e.body for e in desk.tickets.history(number) if e.body.startswith("Tool ")]
+    assert any(n.startswith("Tool unlock_account: r.chen is unlocked") for n in notes), notes
+    assert not any("Vendor requests" in n for n in notes)

@@ -441,6 +441,8 @@ class Runner:
                 outcome = ToolOutcome.of(tool.name, value)
             content = outcome.for_model()
             who: dict[str, Any] = {"approved_by": approved_by} if approved_by else {}
+            if tool.risk != "read":
+                who["risk"] = tool.risk
             if receipts:  # the vendor's own ids, so an admin finds this change in the vendor's logs
                 who["vendor_requests"] = [r.as_dict() for r in receipts]
             if outcome.ok:

@@ -107,7 +107,7 @@ class HelpdeskPolicy(ToolPolicy):
         where = f" ({', '.join(countries)})" if countries else ""
         return Refusal(
             "possible_attack",
-            f"the {len(report.unfamiliar)} failed sign-ins that locked your account came from places you have "
+            f"{_failures(len(report.unfamiliar))} that locked your account came from places you have "
             f"never signed in from{where}, which looks like someone else trying to guess your password. I'm leaving "
             "it locked to protect you, and Security Operations will check it and contact you. Until then, don't "
             "approve any sign-in prompt you didn't start yourself",
@@ -157,6 +157,10 @@ class HelpdeskPolicy(ToolPolicy):
         if tool.name == "close_ticket":
             return any(c.startswith("close_ticket:") for c in context.confirmed)
         return True
+
+
+def _failures(n: int) -> str:
+    return "the failed sign-in" if n == 1 else f"the {n} failed sign-ins"
 
 
 def _may_resolve(context: RunContext) -> bool:

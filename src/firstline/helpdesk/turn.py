@@ -482,7 +482,9 @@ class Turn:
 
 
 def _changes(event: RunEvent) -> bool:
-    """A tool call that sent a change to a vendor (its receipts name a non-GET request)."""
+    """A tool call that changed something: a write tool, or one whose receipts name a change sent to a vendor."""
+    if event.data.get("risk", "read") != "read":
+        return True
     return any(r.get("method", "GET") not in ("GET", "HEAD") for r in event.data.get("vendor_requests") or ())
 
 
