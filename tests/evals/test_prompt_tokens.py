@@ -34,8 +34,10 @@ from firstline.testing.helpdesk import HelpdeskWorld
 # The guard: the suite's mean prompt per ticket, counted with the stated estimate (UTF-8 bytes / 4) on the json
 # layout. Measured 3,599 (p95 8,448) with the classifier routing sure requests itself and the policy's offers
 # filter, down from 9,516 before the prompts were made lean (see docs/llm.md). Lower it when prompts shrink; never
-# raise it to let them grow.
-MAX_MEAN_PROMPT_TOKENS = 3_700
+# raise it to let them grow. Issue 14 raised it once, for a changed suite rather than fatter prompts: over the same
+# 122 scenarios the four new tools cost 34 tokens (3,633); the 7 new multi-turn security scenarios bring the
+# 129-scenario mean to 3,731 (p95 8,616).
+MAX_MEAN_PROMPT_TOKENS = 3_750
 MAX_P95_PROMPT_TOKENS = 8_700
 
 UNLOCK = ToolSpec(

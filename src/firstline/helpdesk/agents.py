@@ -103,8 +103,8 @@ FOCUS: dict[str, dict[str, tuple[str, ...]]] = {
         "new_extension": ("extension_status",),
     },
     "security": {
-        "password_reset": ("account_status", "send_password_reset_link"),
-        "account_unlock": ("account_status", "sign_in_history", "unlock_account", "send_password_reset_link"),
+        "password_reset": ("account_status", "unlock_account", "send_password_reset_link"),
+        "account_unlock": ("account_status", "unlock_account", "send_password_reset_link"),
         "mfa_reset": ("account_status", "reset_mfa"),
         "phishing_report": ("report_phishing", "account_status", "send_password_reset_link"),
         "suspicious_signin": (

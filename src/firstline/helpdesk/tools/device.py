@@ -376,12 +376,10 @@ def remote_lock(ctx: RunContext, device: str) -> str:
 
 @tool(risk="write")
 def sync_device(ctx: RunContext, device: str | None = None) -> str:
-    """Make one of the requester's own devices check in with Intune now (policies, apps, compliance).
-
-    Use it when a fixed device still shows as non-compliant or has not reported for days.
+    """Make one of the requester's own devices check in with Intune now (after a compliance fix).
 
     Args:
-        device: the hostname of the requester's device, e.g. "NW-L-0206"; empty for their main computer.
+        device: its hostname, e.g. "NW-L-0206"; empty for their main computer.
     """
     _, found = _my_device(ctx, device)
     try:

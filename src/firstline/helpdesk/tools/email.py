@@ -237,11 +237,11 @@ def shared_mailbox_access_info(ctx: RunContext, address: str) -> dict[str, Any]:
 
 @tool(risk="write")
 def set_out_of_office(ctx: RunContext, message: str = "", off: bool = False) -> str:
-    """Turn the requester's own automatic reply (out of office) on with ``message``, or off.
+    """Turn the requester's automatic reply (out of office) on with ``message``, or off.
 
     Args:
-        message: the reply people get, in the requester's words (with dates and who to contact instead).
-        off: true to turn the automatic reply off.
+        message: the reply, in the requester's words.
+        off: true to turn it off.
     """
     person = requester(ctx)
     if not off and not message.strip():

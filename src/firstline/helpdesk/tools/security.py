@@ -130,11 +130,7 @@ def _listed(sources: tuple[str, ...]) -> str:
 
 @tool
 def sign_in_history(ctx: RunContext) -> dict[str, Any]:
-    """The requester's recent failed sign-ins and where they came from (own devices, or unfamiliar places).
-
-    A lockout from the requester's own devices is a stale saved password; failures from unfamiliar
-    places look like a password spray, and the account must not be unlocked from chat.
-    """
+    """The requester's recent failed sign-ins: from their own devices (a stale password) or unfamiliar places."""
     return dict(_report(ctx, requester(ctx).id).as_dict())
 
 
@@ -166,8 +162,7 @@ def reset_mfa(ctx: RunContext) -> str:
 
 @tool(risk="write")
 def sign_out_everywhere(ctx: RunContext) -> str:
-    """Sign the requester out of every session and app (tokens revoked), when someone else may be using the
-    account. They sign in again with their password and MFA; identity must be verified first."""
+    """Sign the requester out of every session and app, when someone else may be using the account."""
     _, account = _me(ctx)
     deps_of(ctx).directory.revoke_sessions(account.username)
     return (
