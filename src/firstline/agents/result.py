@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from firstline.errors import BackendUnavailableError, DirectoryEntryNotFoundError, DirectoryError, FirstlineError
+
 __all__ = ["Outcome", "Result", "ToolOutcome"]
 
 Outcome = Literal["ok", "failed", "refused", "denied", "retry", "not_run", "unknown_tool"]
@@ -57,6 +59,20 @@ class ToolOutcome:
         if isinstance(value, str):
             return cls(tool, "ok", value)
         return cls(tool, "ok", "", value)
+
+    @classmethod
+    def of_error(cls, tool: str, exc: Exception) -> ToolOutcome:
+        """The outcome of a tool that raised: the directory's own refusals are told as they are (they say what
+        to do instead); anything else is an internal error, with the detail an admin needs for the ticket."""
+        if isinstance(exc, DirectoryError) and not isinstance(exc, DirectoryEntryNotFoundError):
+            return cls(tool, "failed", str(exc), guidance="tell the user plainly; do not retry")
+        data: dict[str, Any] = {"internal_error": type(exc).__name__}
+        if isinstance(exc, FirstlineError):  # for the ticket's work note: what an admin must fix
+            data["detail"] = str(exc)[:1000]
+        if isinstance(exc, BackendUnavailableError):
+            data["unavailable"] = exc.what
+        guidance = f"the {tool} tool hit an internal error ({type(exc).__name__}). Tell the user plainly."
+        return cls(tool, "failed", data=data, guidance=guidance)
 
     def for_model(self) -> str:
         """The text a language model reads for this call (facts first, then guidance)."""

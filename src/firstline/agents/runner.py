@@ -27,16 +27,7 @@ from firstline.agents.policy import ToolPolicy
 from firstline.agents.prompting import build_request
 from firstline.agents.result import ToolOutcome
 from firstline.agents.tool import Tool
-from firstline.errors import (
-    BackendUnavailableError,
-    ConfigError,
-    DirectoryEntryNotFoundError,
-    DirectoryError,
-    FirstlineError,
-    ModelCallError,
-    ToolFailed,
-    ToolRetry,
-)
+from firstline.errors import ConfigError, ModelCallError, ToolFailed, ToolRetry
 from firstline.llm.messages import ChatModel, ChatRequest, Message, ModelResponse, StreamReset, ToolCall
 from firstline.vendors.receipts import Receipt, collect_receipts
 
@@ -436,7 +427,8 @@ class Runner:
             except ToolFailed as exc:
                 outcome = ToolOutcome(tool.name, "failed", str(exc), exc.data, exc.guidance)
             except Exception as exc:  # a broken backend must not take the conversation down
-                outcome = self._failure(tool, exc)
+                log.exception("tool %s failed", tool.name, exc_info=exc)
+                outcome = ToolOutcome.of_error(tool.name, exc)
             else:
                 outcome = ToolOutcome.of(tool.name, value)
             content = outcome.for_model()
@@ -456,25 +448,6 @@ class Runner:
         if retry is not None:
             raise retry
         return outcome
-
-    @staticmethod
-    def _failure(tool: Tool, exc: Exception) -> ToolOutcome:
-        """The outcome of a tool that raised: the directory's own refusals are told as they are (they say what
-        to do instead); anything else is an internal error, with the detail an admin needs for the ticket."""
-        if isinstance(exc, DirectoryError) and not isinstance(exc, DirectoryEntryNotFoundError):
-            return ToolOutcome(tool.name, "failed", str(exc), guidance="tell the user plainly; do not retry")
-        log.exception("tool %s failed", tool.name, exc_info=exc)
-        data = {"internal_error": type(exc).__name__}
-        if isinstance(exc, FirstlineError):  # for the ticket's work note: what an admin must fix
-            data["detail"] = str(exc)[:1000]
-        if isinstance(exc, BackendUnavailableError):
-            data["unavailable"] = exc.what
-        return ToolOutcome(
-            tool.name,
-            "failed",
-            data=data,
-            guidance=f"the {tool.name} tool hit an internal error ({type(exc).__name__}). Tell the user plainly.",
-        )
 
     def _audit(
         self,

@@ -11,6 +11,7 @@ on who is meant; a backend overrides what it holds. Without ``others`` those cal
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from firstline.directory.backend import DirectoryBackend, PersonRef
 from firstline.directory.models import (
@@ -36,8 +37,9 @@ class Delegating:
     system = "This directory"  # named in the error when ``others`` is missing
     holds = "only people and accounts"
 
-    def person(self, key: str) -> Person:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
+    if TYPE_CHECKING:  # every subclass defines it; declared here for the forwarding below
+
+        def person(self, key: str) -> Person: ...
 
     @property
     def _delegate(self) -> DirectoryBackend:
