@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.accounts import SqlAccounts
     from firstline.agents import Agent
     from firstline.conversations import SqlConversations
+    from firstline.conversations.channels import SqlChannels
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.tools.deps import Outbox
@@ -322,6 +323,7 @@ class Runtime:
         self._database: Transactions | None = None
         self._conversations: SqlConversations | None = None
         self._accounts: SqlAccounts | None = None
+        self._channels: SqlChannels | None = None
         self._tickets: TicketingBackend | None = None
         self._syncer: Syncer | None = None
         self._sync_worker: SyncWorker | None = None
@@ -388,6 +390,15 @@ class Runtime:
 
             self._conversations = SqlConversations(self.database)
         return self._conversations
+
+    @property
+    def channels(self) -> SqlChannels:
+        """Channel identities (verified only), channel threads and handled deliveries, in Firstline's database."""
+        if self._channels is None:
+            from firstline.conversations.channels import SqlChannels
+
+            self._channels = SqlChannels(self.database)
+        return self._channels
 
     @property
     def accounts(self) -> SqlAccounts:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from firstline.channel_settings import ChannelsSettings, NotificationSettings, SsoSettings
 from firstline.errors import ConfigError
 
 __all__ = ["Settings", "load_settings", "redacted"]
@@ -356,6 +357,9 @@ class ServiceSettings(_Section):
         None, description="environment only: when set, GET /metrics needs 'Authorization: Bearer <token>'"
     )
     session_hours: float = Field(8.0, gt=0, le=24 * 30, description="a login session lasts this long after last use")
+    public_url: str = Field(
+        "", description="the address people reach Firstline at (links in e-mail and channels); default http://host:port"
+    )
     secure_cookies: bool = Field(False, description="mark the session cookie Secure (set when served over HTTPS)")
     seed_demo_accounts: bool = Field(True, description="create and print demo accounts when there are none")
     demo_outbox: bool = Field(
@@ -416,6 +420,9 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     llm: LlmSettings = LlmSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    sso: SsoSettings = SsoSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    channels: ChannelsSettings = ChannelsSettings()
 
     @classmethod
     def settings_customise_sources(

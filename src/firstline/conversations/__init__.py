@@ -6,6 +6,7 @@ conversation and the ticket change it caused commit together when tickets are st
 
 from __future__ import annotations
 
+from firstline.conversations.hub import Hub, Notice
 from firstline.conversations.store import ApprovalRecord, Conversation, ConversationEvent, SqlConversations
 
-__all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversations"]
+__all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "Hub", "Notice", "SqlConversations"]

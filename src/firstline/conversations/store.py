@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
+from firstline.conversations.hub import Hub, Notice
 from firstline.errors import ConversationNotFoundError, InputError
 from firstline.localdb.database import utc_now
 from firstline.localdb.schema import approvals, conversation_events, conversations, verification_codes
@@ -41,7 +42,7 @@ _NEXT_SEQ = (
     update(conversations)
     .where(conversations.c.id == bindparam("cid"))
     .values(event_count=conversations.c.event_count + 1, updated_at=bindparam("now"))
-    .returning(conversations.c.event_count)
+    .returning(conversations.c.event_count, conversations.c.requester)
 )
 _INSERT_EVENT = insert(conversation_events)
 
@@ -120,9 +121,10 @@ class ApprovalRecord:
 class SqlConversations:
     """Conversations and approvals in Firstline's database (shares its transactions with the other stores there)."""
 
-    def __init__(self, db: Transactions, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, db: Transactions, clock: Callable[[], datetime] = utc_now, hub: Hub | None = None) -> None:
         self._db = db
         self._clock = clock
+        self.hub = hub or Hub()  # told of every event once it is committed
 
     def unit_of_work(self) -> AbstractContextManager[Connection]:
         """One transaction for every change to Firstline's database inside the block (conversation events, the
@@ -230,6 +232,8 @@ class SqlConversations:
             values = {"conversation_id": conversation_id, "seq": seq, "kind": kind[:24], "agent": agent[:64],
                       "data": data, "created_at": now}  # fmt: skip
             conn.execute(_INSERT_EVENT, values)
+        notice = Notice(conversation_id, seq, kind, agent, row.requester, now, data)
+        self._db.after_commit(lambda: self.hub.publish(notice))
         return ConversationEvent(conversation_id, seq, kind, agent, data, now)
 
     def events(self, conversation_id: str, after: int = 0, kinds: Sequence[str] = ()) -> list[ConversationEvent]:

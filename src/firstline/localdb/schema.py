@@ -32,10 +32,17 @@ __all__ = [
     "accounts",
     "api_keys",
     "approvals",
+    "channel_events_seen",
+    "channel_identities",
+    "channel_link_codes",
+    "channel_threads",
     "conversation_events",
     "conversations",
     "login_sessions",
+    "mail_cursors",
+    "mail_outbox",
     "metadata",
+    "notification_preferences",
     "outbox",
     "remote_comments",
     "remote_links",
@@ -191,7 +198,7 @@ accounts = Table(
     Column("email", String(254), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("role", String(16), nullable=False),
-    Column("password_hash", String(200), nullable=False),
+    Column("password_hash", String(200)),  # None: signs in only through single sign-on
     Column("active", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_login_at", UtcDateTime),
@@ -279,4 +286,95 @@ remote_comments = Table(
     Column("ticket_number", String(16), nullable=False),
     Column("ours", Boolean, nullable=False),
     Column("seen_at", UtcDateTime, nullable=False),
+)
+
+
+# -- channels (firstline.channels): who is who on Teams, Slack and e-mail, and where each conversation lives --
+# A channel's user id (Slack user, Teams AAD object id, OIDC issuer|subject, a mail address) mapped to a
+# person, only once verified (``verified_via`` says how); never by a display name.
+channel_identities = Table(
+    "channel_identities",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_id", String(300), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("verified_via", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "email"),
+)
+
+# A code a channel user brings to the signed-in web chat to prove who they are (SHA-256 digest only).
+channel_link_codes = Table(
+    "channel_link_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("external_id", String(300), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Where a conversation lives on a channel (a Slack thread, a Teams conversation, an e-mail Message-ID):
+# the way back for replies and proactive messages; one conversation may have several keys.
+channel_threads = Table(
+    "channel_threads",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_key", String(400), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("reference", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "conversation_id"),
+)
+
+# Deliveries a channel already handled (Slack event_id, Teams activity id, e-mail Message-ID): retries ignored.
+channel_events_seen = Table(
+    "channel_events_seen",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("event_id", String(300), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+)
+
+# How far the IMAP watcher got in each mailbox (UIDs are valid only with their UIDVALIDITY).
+mail_cursors = Table(
+    "mail_cursors",
+    metadata,
+    Column("mailbox", String(200), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Outgoing mail (notifications and e-mail replies): stored first, sent by a worker with retries.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(24), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("headers", JSON, nullable=False),
+    Column("message_id", String(300), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+    Index(None, "status", "next_attempt_at"),
+)
+
+# Which notifications a person turned off (a row per kind; no row means on).
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("kind", String(24), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
