@@ -131,6 +131,7 @@ def serve(
 
 
 from firstline.cli import accounts as _accounts  # noqa: E402
+from firstline.cli import channels as _channels  # noqa: E402
 from firstline.cli import chat as _chat  # noqa: E402
 from firstline.cli import directory as _directory  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
@@ -145,6 +146,7 @@ app.command("matchup")(_matchup.matchup)
 app.add_typer(_accounts.accounts_app, name="accounts")
 app.add_typer(_accounts.keys_app, name="keys")
 app.add_typer(_chat.approvals_app, name="approvals")
+app.add_typer(_channels.channels_app, name="channels")
 app.add_typer(_chat.conversation_app, name="conversation")
 app.add_typer(_directory.directory_app, name="directory")
 app.add_typer(_kb.kb_app, name="kb")

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Hub", "Listener", "Notice"]
+from firstline.localdb.database import utc_now
+
+__all__ = ["TICKET", "Hub", "Listener", "Notice"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """One stored conversation event, with the conversation's requester (None when nobody is known yet)."""
+    """One stored conversation event, with the conversation's requester (None when nobody is known yet);
+    or, with kind ``ticket`` and no conversation, a ticket that changed (``data["ticket"]``)."""
 
     conversation_id: str
     seq: int
@@ -38,6 +41,7 @@ class Notice:
 
 
 Listener = Callable[[Notice], None]
+TICKET = "ticket"  # the kind of a notice about a ticket rather than a conversation event
 
 
 class Hub:
@@ -69,6 +73,11 @@ class Hub:
                 listener(notice)
             except Exception:  # a listener's failure must not stop the others or the writer
                 log.exception("a listener failed on %s #%d", notice.conversation_id, notice.seq)
+
+    def ticket_changed(self, number: str, by: str, requester: str | None = None) -> None:
+        """Tell listeners that ticket ``number`` changed outside any conversation (an IT agent's console
+        action, once it is stored): a notice of kind ``ticket`` with no conversation."""
+        self.publish(Notice("", 0, TICKET, by, requester, utc_now(), {"ticket": number}))
 
     @property
     def listeners(self) -> int:

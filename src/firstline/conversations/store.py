@@ -252,6 +252,28 @@ class SqlConversations:
                 for r in conn.execute(statement)
             ]
 
+    def titles(self, conversation_ids: Sequence[str], length: int = 80) -> dict[str, str]:
+        """The first message of each conversation that has one, shortened to ``length`` characters."""
+        if not conversation_ids:
+            return {}
+        e = conversation_events.c
+        first = (
+            select(e.conversation_id, func.min(e.seq).label("seq"))
+            .where(e.conversation_id.in_(list(conversation_ids)), e.kind == "user_message")
+            .group_by(e.conversation_id)
+            .subquery()
+        )
+        statement = select(e.conversation_id, e.data).join(
+            first, (e.conversation_id == first.c.conversation_id) & (e.seq == first.c.seq)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(statement).all()
+        out = {}
+        for row in rows:
+            text = " ".join(str(dict(row.data).get("text") or "").split())
+            out[row.conversation_id] = text if len(text) <= length else text[: length - 1].rstrip() + "…"
+        return out
+
     def count(self) -> dict[str, int]:
         """How many conversations and events are stored (for load tests and health pages)."""
         with self._db.read() as conn:

@@ -46,7 +46,7 @@ def update_text(event: RemoteChangeEvent) -> str:
     parts: list[str] = []
     if "state" in event.changes:
         parts.append(f"it {_STATES[ticket.state]}")
-        if ticket.state is TicketState.RESOLVED and ticket.resolution_note:
+        if ticket.state in (TicketState.RESOLVED, TicketState.CLOSED) and ticket.resolution_note:
             parts[-1] += f": {ticket.resolution_note}"
     if "assigned_to" in event.changes and ticket.assigned_to:
         parts.append(f"{_name(ticket.assigned_to)} is looking after it")
