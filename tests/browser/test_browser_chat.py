@@ -106,6 +106,7 @@ def test_html_is_text_long_pastes_are_refused_and_an_expired_session_keeps_the_d
 
     draft = "My printer on floor 3 prints blank pages"
     box.fill(draft)
+    page.wait_for_timeout(1000)  # My requests refreshes shortly after a reply: let it finish signed in
     page.context.clear_cookies()
     box.press("Enter")
     page.wait_for_url(re.compile(r"/login\?next=%2F$"))
@@ -124,6 +125,10 @@ def test_html_is_text_long_pastes_are_refused_and_an_expired_session_keeps_the_d
 def test_phone_width_and_keyboard(pages: Any, send: Callable[..., None]) -> None:
     page = pages.new(width=375, height=740)
     pages.sign_in(page, "requester3")
+    expect(page.locator(".chat-layout")).not_to_have_attribute("aria-busy", "true")  # the chat has loaded
+    back = page.get_by_role("button", name="Back to the chat")  # a new session on a phone opens on My requests
+    if back.is_visible():
+        back.click()
     send(page, "My laptop fan is very loud " + "x" * 200)
     expect(page.locator(".msg.assistant").last).to_be_visible()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from firstline.errors import FirstlineError
 from firstline.helpdesk.reply import DeskReply
 from firstline.llm.pool import LoopThreads
+from firstline.service.markdown import render
 from firstline.service.observability import Metrics
 
 __all__ = ["Translator", "TurnRunner", "anchor", "public_reply", "sse", "stream_events"]
@@ -37,6 +38,7 @@ def anchor(section_path: str) -> str:
 def public_reply(reply: dict[str, Any], *, agent_view: bool) -> dict[str, Any]:
     """The reply as the caller may see it: citations get their runbook link; tool details only for agents."""
     out = dict(reply)
+    out["reply_html"] = render(str(reply.get("reply") or ""))
     out["citations"] = [
         {**c, "href": f"/kb/{quote(str(c['chunk_id']), safe='')}#{anchor(str(c.get('section_path') or ''))}"}
         if c.get("chunk_id")

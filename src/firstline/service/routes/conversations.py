@@ -14,6 +14,7 @@ from firstline.errors import ConversationNotFoundError
 from firstline.helpdesk.reply import ticket_card
 from firstline.runtime import Runtime
 from firstline.service.auth import Principal, Requester
+from firstline.service.markdown import render
 from firstline.service.schemas import (
     AskIn,
     AskOut,
@@ -91,10 +92,18 @@ def load_conversation(runtime: Runtime, conversation_id: str, who: Principal) ->
     return conversation
 
 
+def _with_html(event: dict[str, Any]) -> dict[str, Any]:
+    """An ``assistant_message`` event gets ``data.html``: its text as sanitised HTML (the page never renders
+    Markdown itself)."""
+    if event["kind"] == "assistant_message" and isinstance(event["data"].get("text"), str):
+        event["data"] = {**event["data"], "html": render(event["data"]["text"])}
+    return event
+
+
 def conversation_view(runtime: Runtime, conversation: Conversation, who: Principal, after: int) -> dict[str, Any]:
     store = runtime.conversations
     kinds = () if who.is_agent else tuple(sorted(REQUESTER_EVENTS))
-    events = [e.as_dict() for e in store.events(conversation.id, after=after, kinds=kinds)]
+    events = [_with_html(e.as_dict()) for e in store.events(conversation.id, after=after, kinds=kinds)]
     pending = store.approvals("pending", conversation.id)
     return {
         **_summary(conversation),
@@ -124,8 +133,18 @@ async def list_conversations(
     """Your conversations, most recently active first (agents may ask for anyone's)."""
     runtime = runtime_of(request)
     whose = who.speaks_for(requester)
-    found = await asyncio.to_thread(runtime.conversations.recent, whose, limit, offset)
-    return {"conversations": [_summary(c) for c in found]}
+
+    def load() -> list[dict[str, Any]]:
+        found = runtime.conversations.recent(whose, limit, offset)
+        titles = runtime.conversations.titles([c.id for c in found])
+        out = []
+        for c in found:
+            ticket = runtime.helpdesk.ticket_or_none(c.ticket_number) if c.ticket_number else None
+            state = ticket.state.value if ticket is not None else None
+            out.append({**_summary(c), "title": titles.get(c.id, ""), "ticket_state": state})
+        return out
+
+    return {"conversations": await asyncio.to_thread(load)}
 
 
 @router.get("/v1/conversations/{conversation_id}", response_model=ConversationOut, responses=errors(401, 404, 422, 429))
