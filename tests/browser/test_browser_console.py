@@ -67,7 +67,7 @@ def test_console_analytics_and_knowledge_pages(pages: Any, tmp_path: Any) -> Non
         card = admin.locator(f"[data-metric={metric}]")
         expect(card.locator(".value")).not_to_be_empty()
         expect(card.locator(".definition")).not_to_be_empty()
-    expect(admin.get_by_role("heading", name="How each number is computed")).to_be_visible()
+    expect(admin.get_by_role("heading", name="How the other numbers are computed")).to_be_visible()
     expect(admin.locator("svg.chart, .panel .hint").first).to_be_visible()
     pages.shot(admin, "analytics")
 

@@ -2,6 +2,11 @@
 
 A small SQLite database beside the vector store. It is the source of truth for chunk text,
 citations and metadata; the vector store and the BM25 index are derived from it.
+
+It also remembers the files that could not be ingested (:class:`FailureRecord`: the hash of the
+bytes that failed and why), so an ingest does not retry an unchanged broken file forever: it is
+tried again only once its bytes (or the ingest pipeline) change, and forgotten when it is ingested
+or removed.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from firstline.knowledge.models import Chunk
 
-__all__ = ["Catalog", "SourceRecord"]
+__all__ = ["Catalog", "FailureRecord", "SourceRecord"]
 
 _SCHEMA = """
 create table if not exists sources (
@@ -44,6 +49,14 @@ create table if not exists chunks (
 );
 create index if not exists chunks_source on chunks(source);
 create table if not exists meta (key text primary key, value text not null);
+create table if not exists failures (
+    source text primary key,
+    sha256 text not null,
+    size integer not null,
+    reason text not null,
+    failed_at real not null,
+    pipeline text not null default ''
+);
 """
 # Columns added after the first release: (table, column, definition), added to older catalogs on open.
 _ADDED = (
@@ -61,6 +74,18 @@ class SourceRecord:
     chunks: int
     ingested_at: float
     pipeline: str = ""  # the version of loading + chunking + screening that produced its chunks
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """A file whose bytes (``sha256``) could not be ingested, and why."""
+
+    source: str
+    sha256: str
+    size: int
+    reason: str
+    failed_at: float
+    pipeline: str = ""
 
 
 class Catalog:
@@ -112,6 +137,22 @@ class Catalog:
         rows = self._db.execute("select source, sha256, size, documents, chunks, ingested_at, pipeline from sources")
         return {r[0]: SourceRecord(*r) for r in rows}
 
+    def failures(self) -> dict[str, FailureRecord]:
+        """The files that failed to ingest and were not ingested or removed since, by source."""
+        rows = self._db.execute("select source, sha256, size, reason, failed_at, pipeline from failures")
+        return {r[0]: FailureRecord(*r) for r in rows}
+
+    def record_failure(self, record: FailureRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "insert or replace into failures values (?, ?, ?, ?, ?, ?)",
+                (record.source, record.sha256, record.size, record.reason, record.failed_at, record.pipeline),
+            )
+
+    def forget_failures(self, sources: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("delete from failures where source = ?", [(s,) for s in sources])
+
     def chunk_ids_of(self, source: str) -> set[str]:
         return {r[0] for r in self._db.execute("select id from chunks where source = ?", (source,))}
 
@@ -119,6 +160,7 @@ class Catalog:
         """Replace one source's chunks and record its hash, in one transaction."""
         with self.transaction() as db:
             db.execute("delete from chunks where source = ?", (record.source,))
+            db.execute("delete from failures where source = ?", (record.source,))
             db.execute(
                 "insert or replace into sources values (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -158,6 +200,7 @@ class Catalog:
             for source in sources:
                 db.execute("delete from chunks where source = ?", (source,))
                 db.execute("delete from sources where source = ?", (source,))
+                db.execute("delete from failures where source = ?", (source,))
             self._bump(db)
 
     def _bump(self, db: sqlite3.Connection) -> None:

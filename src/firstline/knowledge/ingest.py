@@ -4,7 +4,9 @@
 * A changed file replaces exactly its chunks: new chunk ids are embedded and added, ids that
   disappeared are deleted, ids that survived (same section, same text) are kept as they are.
 * With ``prune``, files that were ingested from under the given paths but are gone are removed.
-* A file that cannot be loaded is reported by name and skipped; the rest goes on.
+* A file that cannot be loaded is reported by name and skipped; the rest goes on. The catalog
+  remembers its hash and the reason: while its bytes stay the same, later ingests report it under
+  ``still_failing`` without trying it again; with ``prune``, a broken file that is gone is forgotten.
 * One ingest at a time per index: a second one gets :class:`IngestLockedError` at once.
 * A file processed by an older :data:`PIPELINE` (loading, chunking, audiences, injection screening)
   is processed again even when unchanged; chunks that come out the same keep their ids and vectors.
@@ -28,7 +30,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from firstline.errors import DocumentLoadError, IngestLockedError
-from firstline.knowledge.catalog import Catalog, SourceRecord
+from firstline.knowledge.catalog import Catalog, FailureRecord, SourceRecord
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder
 from firstline.knowledge.injection import find_instructions
@@ -84,6 +86,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    still_failing: list[tuple[str, str]] = field(default_factory=list)  # failed before, unchanged: not retried
     flagged: list[FlaggedPassage] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_deleted: int = 0
@@ -100,6 +103,7 @@ class IngestReport:
             "unchanged": len(self.unchanged),
             "removed": self.removed,
             "failed": [{"source": s, "reason": r} for s, r in self.failed],
+            "still_failing": [{"source": s, "reason": r} for s, r in self.still_failing],
             "flagged": [f.as_dict() for f in self.flagged],
             "chunks_embedded": self.chunks_embedded,
             "chunks_deleted": self.chunks_deleted,
@@ -171,6 +175,7 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         known = self.catalog.sources()
+        broken = self.catalog.failures()
         files = discover(paths)
         seen: set[str] = set()
         pending: list[_Pending] = []
@@ -189,15 +194,17 @@ class Ingestor:
             if previous is not None and previous.sha256 == digest and previous.pipeline == PIPELINE:
                 report.unchanged.append(source)
                 continue
+            failure = broken.get(source)
+            if failure is not None and failure.sha256 == digest and failure.pipeline == PIPELINE:
+                report.still_failing.append((source, failure.reason))
+                continue
             try:
                 documents = load_file(path, path.relative_to(root).as_posix())
-            except DocumentLoadError as exc:
-                report.failed.append((source, exc.reason))
-                log.warning("skipped %s: %s", source, exc.reason)
-                continue
             except Exception as exc:  # a loader library choking on a corrupt file must not stop the ingest
-                report.failed.append((source, f"{exc.__class__.__name__}: {exc}"))
-                log.warning("skipped %s: %s", source, exc)
+                reason = exc.reason if isinstance(exc, DocumentLoadError) else f"{exc.__class__.__name__}: {exc}"
+                report.failed.append((source, reason))
+                self.catalog.record_failure(FailureRecord(source, digest, len(data), reason, time.time(), PIPELINE))
+                log.warning("skipped %s: %s", source, reason)
                 continue
             chunks = [c for d in documents for c in self.chunker.chunk(d)]
             record = SourceRecord(source, digest, len(data), len(documents), len(chunks), time.time(), PIPELINE)
@@ -209,6 +216,9 @@ class Ingestor:
         if prune:
             roots = [p.expanduser().resolve() for p in paths]
             gone = [s for s in known if s not in seen and any(_under(Path(s), r) for r in roots)]
+            vanished = [s for s in broken if s not in seen and any(_under(Path(s), r) for r in roots)]
+            if vanished:
+                self.catalog.forget_failures(vanished)
             if gone:
                 stale = set().union(*(self.catalog.chunk_ids_of(s) for s in gone))
                 self.catalog.remove_sources(gone)

@@ -125,6 +125,7 @@ class AskOut(BaseModel):
     agent: str
     intent: str
     reply: str
+    reply_html: str = Field("", description="the reply as sanitised HTML (Markdown rendered: lists, links, code)")
     citations: list[Citation]
     ticket: TicketCard | None
     actions: list[dict[str, Any]] = Field(description="tool calls of this turn (agents only; empty for requesters)")
@@ -162,6 +163,8 @@ class ConversationSummary(BaseModel):
     ticket_number: str | None
     created_at: str
     updated_at: str
+    title: str = Field("", description="the conversation's first message, shortened (My requests)")
+    ticket_state: str | None = Field(None, description="the state of its ticket, when it has one")
 
 
 class ConversationOut(ConversationSummary):
@@ -189,6 +192,9 @@ class OutboxOut(BaseModel):
 
 class TicketOut(TicketCard):
     requester: str
+    requester_name: str = Field("", description="the requester's name where the accounts or directory know it")
+    assignee_name: str = Field("", description="the assignee's name where known")
+    specialist_name: str = Field("", description="the specialist as the console shows it (network -> Network)")
     description: str
     category: str
     specialist: str
@@ -226,6 +232,21 @@ class TicketDetail(TicketOut):
 
 class TicketList(BaseModel):
     tickets: list[TicketOut]
+    truncated: bool = Field(False, description="a filtered or sorted page looked at the newest 10,000 tickets only")
+
+
+class TicketCounts(BaseModel):
+    open: int = Field(description="tickets new, in progress or on hold")
+    unassigned: int = Field(description="open tickets nobody is assigned to")
+    mine: int = Field(description="open tickets assigned to you")
+    pending_approvals: int
+
+
+class AssignIn(_Body):
+    assignee: str | None = Field(
+        max_length=254, description="an agent's or admin's e-mail (your own: assign to me); null: nobody"
+    )
+    group: str | None = Field(None, max_length=100, description="a new assignment group (optional)")
 
 
 class CommentIn(_Body):
@@ -260,6 +281,8 @@ class ApprovalOut(BaseModel):
     decided_at: str | None
     requester: str | None = None
     ticket_number: str | None = None
+    requester_name: str | None = None
+    decided_by_name: str | None = None
 
 
 class ApprovalList(BaseModel):
@@ -277,20 +300,31 @@ class DenyIn(_Body):
 # -- knowledge ------------------------------------------------------------------------------------------
 
 
+class FailedDocumentOut(BaseModel):
+    source: str = Field(description="the file's path under the folder it was ingested from (never a server path)")
+    name: str
+    reason: str = Field(description="why it could not be ingested")
+    kind: Literal["parse_error", "unsupported", "unreadable"]
+    failed_at: str | None = None
+    size: int | None = None
+    removable: bool = Field(False, description="an uploaded file an admin may remove")
+
+
 class IngestOut(BaseModel):
     added: list[str]
     updated: list[str]
     unchanged: int
     removed: list[str]
-    failed: list[dict[str, str]]
+    failed: list[FailedDocumentOut] = Field(description="files that could not be ingested, and why")
     chunks_embedded: int
     chunks_deleted: int
     seconds: float
 
 
 class DocumentOut(BaseModel):
-    source: str
+    source: str = Field(description="the file's path under the folder it was ingested from")
     name: str
+    removable: bool = False
     documents: int
     chunks: int
     size: int
@@ -307,6 +341,7 @@ class KnowledgeStatsOut(BaseModel):
     store: str
     embedder: str
     files: list[DocumentOut]
+    failed: list[FailedDocumentOut] = Field(default_factory=list, description="files that could not be ingested")
 
 
 # -- admin --------------------------------------------------------------------------------------------------

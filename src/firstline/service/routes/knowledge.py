@@ -1,4 +1,11 @@
-"""Knowledge: search (anyone signed in), stats (agents), upload and re-ingest (admins), runbook pages.
+"""Knowledge: search (anyone signed in), stats (agents), upload, remove and re-ingest (admins), runbook pages.
+
+What an admin is told about files never shows where they live on the server: a file is named by its
+path under the folder it was ingested from (:func:`shown_name`), and a failure carries its reason
+with the server's paths taken out and a ``kind`` (``parse_error``, ``unsupported``, ``unreadable``).
+A file that failed is remembered with its hash (:mod:`firstline.knowledge.catalog`): re-ingests report
+it under ``still_failing`` without retrying it until it changes, and an admin can remove an uploaded
+file, broken or not (``DELETE /v1/knowledge/documents/{name}``).
 
 Who reads what: a requester searches and opens only the audiences they may read
 (``firstline.helpdesk.audience``: everyone, managers, the IT team, members of a group), with
@@ -16,9 +23,8 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markdown_it import MarkdownIt
 from pydantic import BaseModel, Field
 
 from firstline.errors import AccessError, InputError
@@ -31,15 +37,15 @@ from firstline.knowledge.models import PATH_SEPARATOR, Filters, Section
 from firstline.knowledge.retriever import MODES, Mode
 from firstline.runtime import Runtime, demo_runbooks
 from firstline.service.auth import Admin, Agent, Principal, Requester, principal
-from firstline.service.schemas import IngestOut, KnowledgeStatsOut, errors
+from firstline.service.markdown import render
+from firstline.service.schemas import FailedDocumentOut, IngestOut, KnowledgeStatsOut, errors
 from firstline.service.state import runtime_of
 from firstline.service.turns import anchor
 
-__all__ = ["router", "uploads_dir"]
+__all__ = ["failure_kind", "router", "shown_name", "uploads_dir"]
 
 router = APIRouter(tags=["knowledge"])
 UPLOAD_TYPES = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf"}
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})  # raw HTML in a runbook is shown as text
 
 
 def uploads_dir(runtime: Runtime) -> Path:
@@ -60,6 +66,9 @@ class FlaggedOut(BaseModel):
 
 
 class IngestReportOut(IngestOut):
+    still_failing: list[FailedDocumentOut] = Field(
+        default_factory=list, description="files that failed before and have not changed: not tried again"
+    )
     flagged: list[FlaggedOut] = Field(
         default_factory=list, description="passages with instruction-like text: withheld whenever they are shown"
     )
@@ -106,11 +115,52 @@ async def search(
     return {"query": q, "mode": chosen, "hits": out}
 
 
+def shown_name(runtime: Runtime, source: str) -> str:
+    """``source`` as an admin sees it: its path under the uploads or demo runbooks folder, else its name."""
+    path = Path(source)
+    for root in (uploads_dir(runtime), demo_runbooks()):
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def failure_kind(reason: str) -> str:
+    """What kind of failure ``reason`` describes: unsupported (file type), unreadable, or parse_error."""
+    if reason.startswith("unsupported file type"):
+        return "unsupported"
+    if reason.startswith("cannot read the file"):
+        return "unreadable"
+    return "parse_error"
+
+
+def _failure(runtime: Runtime, source: str, reason: str) -> dict[str, Any]:
+    name = shown_name(runtime, source)
+    for place in (source, str(Path(source).parent), str(uploads_dir(runtime)), str(runtime.settings.data_dir)):
+        reason = reason.replace(place, name if place == source else "")  # no server paths in what is shown
+    return {"source": name, "name": name, "reason": reason.strip(), "kind": failure_kind(reason)}
+
+
+def _failed_files(runtime: Runtime) -> list[dict[str, Any]]:
+    uploads = uploads_dir(runtime).resolve()
+    out = []
+    for record in sorted(runtime.knowledge.catalog.failures().values(), key=lambda r: r.source):
+        item = _failure(runtime, record.source, record.reason)
+        item["failed_at"] = datetime.fromtimestamp(record.failed_at, UTC).isoformat()
+        item["size"] = record.size
+        item["removable"] = Path(record.source).resolve().parent == uploads
+        out.append(item)
+    return out
+
+
 def _files(runtime: Runtime) -> list[dict[str, Any]]:
     sources = runtime.knowledge.catalog.sources()
+    uploads = uploads_dir(runtime).resolve()
     return [
         {
-            "source": record.source,
+            "source": shown_name(runtime, record.source),
+            "removable": Path(record.source).resolve().parent == uploads,
             "name": Path(record.source).name,
             "documents": record.documents,
             "chunks": record.chunks,
@@ -129,7 +179,7 @@ async def stats(request: Request, who: Agent) -> dict[str, Any]:
     def load() -> dict[str, Any]:
         numbers = runtime.knowledge.stats().as_dict()
         numbers.pop("index_dir", None)
-        return {**numbers, "files": _files(runtime)}
+        return {**numbers, "files": _files(runtime), "failed": _failed_files(runtime)}
 
     return await asyncio.to_thread(load)
 
@@ -145,9 +195,13 @@ def _safe_name(filename: str) -> str:
     return clean + suffix
 
 
-def _report(report: IngestReport) -> dict[str, Any]:
+def _report(runtime: Runtime, report: IngestReport) -> dict[str, Any]:
     out = report.as_dict()
-    out["failed"] = [{"source": source, "reason": reason} for source, reason in report.failed]
+    for key in ("added", "updated", "removed"):
+        out[key] = [shown_name(runtime, source) for source in getattr(report, key)]
+    out["failed"] = [_failure(runtime, source, reason) for source, reason in report.failed]
+    out["still_failing"] = [_failure(runtime, source, reason) for source, reason in report.still_failing]
+    out["flagged"] = [{**f.as_dict(), "source": shown_name(runtime, f.source)} for f in report.flagged]
     return out  # "flagged": every passage with instruction-like text under the ingested paths
 
 
@@ -173,9 +227,33 @@ async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(
         staging = folder / f".{name}.part"
         staging.write_bytes(data)
         staging.replace(target)
-        return _report(runtime.knowledge.ingest([folder]))
+        return _report(runtime, runtime.knowledge.ingest([folder]))
 
     return await asyncio.to_thread(store_and_ingest)
+
+
+@router.delete(
+    "/v1/knowledge/documents/{name}",
+    response_model=IngestReportOut,
+    responses=errors(401, 403, 404, 409, 429, 503),
+)
+async def remove(request: Request, who: Admin, name: str) -> Any:
+    """Remove an uploaded runbook (one that failed to ingest too): the file, its chunks and what was
+    remembered of its failure. ``name`` is the file's name as listed (``files[].name`` / ``failed[].name``)."""
+    runtime = runtime_of(request)
+    folder = uploads_dir(runtime)
+    target = folder / Path(name.replace("\\", "/")).name
+
+    def delete() -> dict[str, Any]:
+        if target.name != name or target.name.startswith(".") or not target.is_file():
+            raise HTTPException(404, f"No uploaded runbook is named {name!r}; only uploaded files can be removed.")
+        target.unlink()
+        out = _report(runtime, runtime.knowledge.ingest([folder], prune=True))
+        if name not in out["removed"]:  # a file that never got into the index: its failure is forgotten
+            out["removed"].append(name)
+        return out
+
+    return await asyncio.to_thread(delete)
 
 
 @router.post("/v1/knowledge/reingest", response_model=IngestReportOut, responses=errors(401, 403, 409, 429, 503))
@@ -186,8 +264,8 @@ async def reingest(request: Request, who: Admin) -> dict[str, Any]:
     if runtime.settings.knowledge.ingest_demo_runbooks:
         roots.insert(0, demo_runbooks())
     if not roots:
-        return _report(IngestReport())
-    return await asyncio.to_thread(lambda: _report(runtime.knowledge.ingest(roots, prune=True)))
+        return _report(runtime, IngestReport())
+    return await asyncio.to_thread(lambda: _report(runtime, runtime.knowledge.ingest(roots, prune=True)))
 
 
 # -- runbook pages (citations link here) ------------------------------------------------------------------
@@ -241,24 +319,30 @@ async def runbook_page(request: Request, chunk_id: str) -> Response:
     except InputError:
         return HTMLResponse(_page("Not found", "<p>No runbook section has that id. It may have been re-ingested.</p>"),
                             status_code=404)  # fmt: skip
+
     parts = []
     for section in sections:
         path = PATH_SEPARATOR.join(p for p in section.path if p)
         heading = html.escape(section.path[-1] if section.path else title)
         level = min(2 + max(len(section.path) - 2, 0), 4)
         parts.append(
-            f'<section id="{anchor(path)}"><h{level}>{heading}</h{level}>{_markdown.render(section.text)}</section>'
+            f'<section id="{anchor(path)}"><h{level}>{heading}</h{level}>{render(section.text, line_breaks=False)}'
+            "</section>"
         )
     body = f"<h1>{html.escape(title)}</h1><p class=source>Source: {html.escape(Path(source).name)}</p>" + "".join(parts)
     return HTMLResponse(_page(title, body))
 
 
 def _page(title: str, body: str) -> str:
+    """The runbook page around ``body``: the chat's header and stylesheet (``.runbook-page``), dark mode with
+    the system (``theme-auto``)."""
     return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<!doctype html><html lang=en class=theme-auto><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
+        '<meta name=color-scheme content="light dark">'
         f"<title>{html.escape(title)} - Firstline runbooks</title>"
-        '<link rel=stylesheet href="/static/style.css"></head>'
-        '<body class=runbook><main class=runbook-page><p><a href="/">Back to the chat</a></p>'
-        f"{body}</main></body></html>"
+        '<link rel=icon href="data:,"><link rel=stylesheet href="/static/style.css"></head>'
+        "<body class=runbook><header class=topbar><p class=brand>Firstline <small>Runbooks</small></p>"
+        '<a href="/">Back to the chat</a></header>'
+        f"<main class=runbook-page>{body}</main></body></html>"
     )

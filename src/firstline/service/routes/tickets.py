@@ -1,5 +1,11 @@
-"""Tickets (list, search, get, comment, close, escalate; agents: unlink, merge) and approvals (list, approve,
-deny)."""
+"""Tickets (list, search, get, comment, close, escalate; agents: assign, unlink, merge, counts), and the
+approvals router (:mod:`firstline.service.routes.approvals`) mounted beside them.
+
+The queue's sorting, its filters on the names agents see and the requester search live in
+:mod:`firstline.service.routes.queue`. Every change made here is stored first, then told: the requester
+in their conversation (:func:`~firstline.helpdesk.staff_updates.tell_requester`, in the same unit of
+work as the change) and the open consoles through the hub (``hub.ticket_changed`` -> ``event: ticket``).
+"""
 
 from __future__ import annotations
 
@@ -9,47 +15,42 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from firstline.conversations import ApprovalRecord
-from firstline.errors import (
-    ConflictError,
-    ConversationNotFoundError,
-    InputError,
-    PermissionDeniedError,
-    TicketNotFoundError,
-)
+from firstline.errors import InputError, PermissionDeniedError, TicketNotFoundError
 from firstline.helpdesk.reply import ticket_card
+from firstline.helpdesk.staff_updates import tell_requester
 from firstline.helpdesk.ticket_actions import TicketActions
 from firstline.runtime import Runtime
 from firstline.service.auth import Agent, Principal, Requester
+from firstline.service.routes import approvals
+from firstline.service.routes.queue import (
+    Names,
+    QueueFilter,
+    Sort,
+    default_order,
+    scan,
+    sort_tickets,
+    specialist_name,
+)
 from firstline.service.schemas import (
-    ApprovalList,
-    AskOut,
+    AssignIn,
     CloseIn,
     CommentIn,
-    DecisionIn,
-    DenyIn,
     EntryOut,
     EscalateIn,
     MergeIn,
+    TicketCounts,
     TicketDetail,
     TicketList,
     TicketOut,
     errors,
 )
-from firstline.service.state import runtime_of, turns_of
-from firstline.service.turns import public_reply
-from firstline.ticketing import (
-    Priority,
-    Ticket,
-    TicketEntry,
-    TicketQuery,
-    TicketState,
-)
-from firstline.ticketing.models import MAX_SEARCH_LIMIT
+from firstline.service.state import runtime_of
+from firstline.ticketing import Priority, Ticket, TicketEntry, TicketQuery, TicketState, TicketUpdate
 
 __all__ = ["router"]
 
 router = APIRouter()
+router.include_router(approvals.router)
 AT_RISK = 0.75
 
 
@@ -60,12 +61,15 @@ def sla_used(ticket: Ticket, now: datetime) -> float:
     return round((end - ticket.opened_at).total_seconds() / total, 4) if total > 0 else 0.0
 
 
-def ticket_out(ticket: Ticket, now: datetime) -> dict[str, Any]:
+def ticket_out(ticket: Ticket, now: datetime, names: Names | None = None) -> dict[str, Any]:
     card = ticket_card(ticket)
     assert card is not None
     return {
         **card,
         "requester": ticket.requester,
+        "requester_name": names.of(ticket.requester) if names else "",
+        "assignee_name": names.of(ticket.assigned_to) if names else "",
+        "specialist_name": specialist_name(ticket.specialist),
         "description": ticket.description,
         "category": ticket.category,
         "specialist": ticket.specialist,
@@ -121,6 +125,11 @@ def _own_ticket(runtime: Runtime, number: str, who: Principal) -> Ticket:
     return ticket
 
 
+def _changed(runtime: Runtime, ticket: Ticket, by: str) -> None:
+    """Tell the open consoles (``event: ticket``) that ``ticket`` changed; call it once the change is stored."""
+    runtime.conversations.hub.ticket_changed(ticket.number, by, ticket.requester)
+
+
 def _sla_matches(ticket: Ticket, sla: str, now: datetime) -> bool:
     used = sla_used(ticket, now)
     if sla == "overdue":
@@ -136,45 +145,70 @@ async def list_tickets(
     who: Requester,
     state: Annotated[list[TicketState] | None, Query(description="repeat for several")] = None,
     priority: Annotated[list[int] | None, Query(description="1 (critical) to 5; repeat for several")] = None,
-    specialist: Annotated[str | None, Query(max_length=64)] = None,
-    assignment_group: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the number or description")] = None,
+    specialist: Annotated[str | None, Query(max_length=64, description="stored or shown name, any case")] = None,
+    assignment_group: Annotated[str | None, Query(max_length=100, description="any case, part of it")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in the number, title, description, requester or name")
+    ] = None,
     sla: Annotated[Literal["overdue", "at_risk", "ok"] | None, Query(description="age against the SLA")] = None,
     requester: Annotated[str | None, Query(max_length=254, description="agents: whose tickets")] = None,
+    sort: Annotated[Sort | None, Query(description="priority, updated, created, due, state or number")] = None,
+    order: Annotated[Literal["asc", "desc"] | None, Query(description="default: most urgent or newest first")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    """The ticket queue (agents) or your own tickets (requesters), newest first."""
+    """The ticket queue (agents) or your own tickets (requesters), newest first unless ``sort`` says otherwise.
+    Specialist and group match the names shown in any case; ``q`` also matches the requester's e-mail and name."""
     runtime = runtime_of(request)
     whose = who.speaks_for(requester) if requester or not who.is_agent else None
     if any(not 1 <= p <= 5 for p in priority or ()):
         raise InputError(f"`priority` takes 1 (critical) to 5 (planning), not {priority}.")
     now = datetime.now(UTC)
 
-    def search() -> list[Ticket]:
+    def search() -> dict[str, Any]:
+        names = Names(runtime)
         common: dict[str, Any] = {
             "requester": whose,
             "state": state or None,
             "priority": [Priority(p) for p in priority] if priority else None,
-            "specialist": specialist or None,
-            "assignment_group": assignment_group or None,
-            "text": q,
         }
-        if sla is None:
-            return runtime.tickets.search(TicketQuery(**common, limit=limit, offset=offset))
-        # The SLA filter depends on the clock: scan the newest tickets and page over the matches.
-        matched: list[Ticket] = []
-        scanned = 0
-        while len(matched) < offset + limit:
-            batch = runtime.tickets.search(TicketQuery(**common, limit=MAX_SEARCH_LIMIT, offset=scanned))
-            matched += [t for t in batch if _sla_matches(t, sla, now)]
-            scanned += len(batch)
-            if len(batch) < MAX_SEARCH_LIMIT or scanned >= 20 * MAX_SEARCH_LIMIT:
-                break
-        return matched[offset : offset + limit]
+        text = (q or "").strip() or None
+        keep = QueueFilter(
+            specialist=(specialist or "").strip() or None,
+            group=(assignment_group or "").strip() or None,
+            text=text,
+            requesters=frozenset(names.matching(text) if text and who.is_agent else ()),
+            sla=(lambda t: _sla_matches(t, sla, now)) if sla else None,
+        )
+        chosen: Sort = sort or "created"
+        truncated = False
+        if not keep.active and chosen == "created" and (order or "desc") == "desc":
+            found = runtime.tickets.search(TicketQuery(**common, limit=limit, offset=offset))  # the store's order
+        else:
+            matched, truncated = scan(runtime.tickets.search, common, keep)
+            found = sort_tickets(matched, chosen, order or default_order(chosen))[offset : offset + limit]
+        return {"tickets": [ticket_out(t, now, names) for t in found], "truncated": truncated}
 
-    found = await asyncio.to_thread(search)
-    return {"tickets": [ticket_out(t, now) for t in found]}
+    return await asyncio.to_thread(search)
+
+
+@router.get("/v1/tickets/counts", response_model=TicketCounts, tags=["tickets"], responses=errors(401, 403, 429))
+async def ticket_counts(request: Request, who: Agent) -> dict[str, Any]:
+    """The numbers on the console's tabs (agents): open tickets, open ones nobody is assigned to, yours,
+    and approvals waiting for a decision."""
+    runtime = runtime_of(request)
+
+    def count() -> dict[str, Any]:
+        open_states = [s for s in TicketState if s.is_open]
+        tickets, _ = scan(runtime.tickets.search, {"state": open_states}, QueueFilter())
+        return {
+            "open": len(tickets),
+            "unassigned": sum(1 for t in tickets if not t.assigned_to),
+            "mine": sum(1 for t in tickets if t.assigned_to.lower() == who.email),
+            "pending_approvals": len(runtime.conversations.approvals("pending", limit=1000)),
+        }
+
+    return await asyncio.to_thread(count)
 
 
 @router.get("/v1/tickets/{number}", response_model=TicketDetail, tags=["tickets"], responses=errors(401, 404, 429))
@@ -187,7 +221,7 @@ async def get_ticket(request: Request, number: str, who: Requester) -> dict[str,
         history = runtime.tickets.history(ticket.number, public_only=not who.is_agent)
         conversation = runtime.conversations.for_ticket(ticket.number)
         out = {
-            **ticket_out(ticket, datetime.now(UTC)),
+            **ticket_out(ticket, datetime.now(UTC), Names(runtime)),
             "history": [_entry(e) for e in history],
             "conversation_id": conversation.id if conversation and who.can_see(conversation.requester) else None,
         }
@@ -213,7 +247,11 @@ async def comment_ticket(request: Request, number: str, body: CommentIn, who: Re
 
     def add() -> TicketEntry:
         ticket = _own_ticket(runtime, number, who)
-        return runtime.tickets.comment(ticket.number, body.body, author=who.email, internal=body.internal)
+        with runtime.conversations.unit_of_work():  # the comment and the employee's news commit together
+            entry = runtime.tickets.comment(ticket.number, body.body, author=who.email, internal=body.internal)
+            tell_requester(runtime.conversations, None, ticket, who.email, entry)
+        _changed(runtime, ticket, who.email)
+        return entry
 
     return _entry(await asyncio.to_thread(add))
 
@@ -230,7 +268,13 @@ async def close_ticket(request: Request, number: str, body: CloseIn, who: Reques
 
     def close() -> Ticket:
         ticket = _own_ticket(runtime, number, who)
-        return TicketActions(runtime.tickets, runtime.conversations.unit_of_work).close(ticket, body.note, who.email)
+        with runtime.conversations.unit_of_work():
+            closed = TicketActions(runtime.tickets, runtime.conversations.unit_of_work).close(
+                ticket, body.note, who.email
+            )
+            tell_requester(runtime.conversations, ticket, closed, who.email)
+        _changed(runtime, closed, who.email)
+        return closed
 
     return ticket_out(await asyncio.to_thread(close), datetime.now(UTC))
 
@@ -247,10 +291,51 @@ async def escalate_ticket(request: Request, number: str, body: EscalateIn, who: 
 
     def escalate() -> Ticket:
         ticket = _own_ticket(runtime, number, who)
-        actions = TicketActions(runtime.tickets)
-        return actions.escalate(ticket, body.summary, who.email, group=body.group, staff=who.is_agent)
+        with runtime.conversations.unit_of_work():
+            done = TicketActions(runtime.tickets).escalate(
+                ticket, body.summary, who.email, group=body.group, staff=who.is_agent
+            )
+            tell_requester(runtime.conversations, ticket, done, who.email)
+        _changed(runtime, done, who.email)
+        return done
 
     return ticket_out(await asyncio.to_thread(escalate), datetime.now(UTC))
+
+
+@router.post(
+    "/v1/tickets/{number}/assign",
+    response_model=TicketOut,
+    tags=["tickets"],
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+async def assign_ticket(request: Request, number: str, body: AssignIn, who: Agent) -> dict[str, Any]:
+    """Assign the ticket to an agent (your own e-mail: "assign to me"; ``null``: nobody), optionally in a
+    new assignment group (agents). The assignee must be an active agent or admin account (422 otherwise); a
+    ``new`` ticket someone takes becomes ``in_progress``. The requester is told in their conversation."""
+    runtime = runtime_of(request)
+    assignee = (body.assignee or "").strip().lower()
+
+    def assign() -> Ticket:
+        if assignee:
+            account = runtime.accounts.find(assignee)
+            if account is None or not account.active or account.role not in ("agent", "admin"):
+                raise InputError(
+                    f"{assignee} is not an active IT agent account here: assign the ticket to a member of the desk."
+                )
+        ticket = runtime.tickets.get(number)
+        taken = bool(assignee) and ticket.state is TicketState.NEW
+        change = TicketUpdate(
+            assigned_to=assignee,
+            assignment_group=body.group,
+            state=TicketState.IN_PROGRESS if taken else None,
+        )
+        with runtime.conversations.unit_of_work():
+            after = runtime.tickets.update(ticket.number, change, who.email)
+            tell_requester(runtime.conversations, ticket, after, who.email)
+        _changed(runtime, after, who.email)
+        return after
+
+    return ticket_out(await asyncio.to_thread(assign), datetime.now(UTC), Names(runtime))
 
 
 @router.post(
@@ -263,6 +348,7 @@ async def unlink_ticket(request: Request, number: str, who: Agent) -> dict[str, 
     """Take a ticket out of the major incident it is linked to (agents); both histories name you."""
     runtime = runtime_of(request)
     ticket = await asyncio.to_thread(runtime.tickets.unlink, number, who.email)
+    _changed(runtime, ticket, who.email)
     return ticket_out(ticket, datetime.now(UTC))
 
 
@@ -277,97 +363,8 @@ async def merge_ticket(request: Request, number: str, body: MergeIn, who: Agent)
     duplicate and a comment pointing to `into`, and its children move there. Returns the closed duplicate."""
     runtime = runtime_of(request)
     ticket = await asyncio.to_thread(runtime.tickets.merge, number, body.into, who.email)
+    _changed(runtime, ticket, who.email)
     return ticket_out(ticket, datetime.now(UTC))
-
-
-# -- approvals ---------------------------------------------------------------------------------------------
-
-
-def _approval_out(runtime: Runtime, record: ApprovalRecord) -> dict[str, Any]:
-    try:
-        conversation = runtime.conversations.get(record.conversation_id)
-        requester, ticket = conversation.requester, conversation.ticket_number
-    except ConversationNotFoundError:  # pragma: no cover - approvals cascade with their conversation
-        requester = ticket = None
-    return {**record.as_dict(), "requester": requester, "ticket_number": ticket}
-
-
-def _may_decide(record: ApprovalRecord, who: Principal) -> bool:
-    if record.approvers:
-        return who.email in record.approvers
-    return who.is_agent and who.email != record.requested_by.lower()
-
-
-@router.get("/v1/approvals", response_model=ApprovalList, tags=["approvals"], responses=errors(401, 422, 429))
-async def list_approvals(
-    request: Request,
-    who: Requester,
-    status: Annotated[Literal["pending", "approved", "denied"] | None, Query()] = "pending",
-) -> dict[str, Any]:
-    """Approvals (pending by default): agents see all; employees those of their own conversations or
-    the ones they are named to decide (a distribution list's owner)."""
-    runtime = runtime_of(request)
-
-    def load() -> list[dict[str, Any]]:
-        records = runtime.conversations.approvals(status)
-        out = [_approval_out(runtime, r) for r in records]
-        if who.is_agent:
-            return out
-        return [a for a in out if a["requester"] == who.email or who.email in a["approvers"]]
-
-    return {"approvals": await asyncio.to_thread(load)}
-
-
-async def _decide(request: Request, approval_id: str, approved: bool, reason: str, who: Principal) -> dict[str, Any]:
-    runtime = runtime_of(request)
-    store = runtime.conversations
-
-    def check() -> ApprovalRecord:
-        record = store.approval(approval_id)
-        if not who.is_agent and who.email not in record.approvers:
-            conversation = store.get(record.conversation_id)
-            if conversation.requester != who.email:
-                raise ConversationNotFoundError("approval", approval_id)
-            raise PermissionDeniedError("You can't approve your own request: the IT team decides it.")
-        if record.status != "pending":
-            raise ConflictError(f"Approval {record.id} was already {record.status} by {record.decided_by}.")
-        if not _may_decide(record, who):
-            if record.approvers:
-                raise PermissionDeniedError(f"Only {', '.join(record.approvers)} may decide this request.")
-            raise PermissionDeniedError("You can't decide a request you made: another member of the desk must.")
-        return record
-
-    await asyncio.to_thread(check)
-    desk = runtime.helpdesk
-    turns = turns_of(request)
-
-    def turn(sink: Any) -> Any:
-        return desk.decide(approval_id, approved=approved, decided_by=who.email, reason=reason, on_event=sink)
-
-    reply = await turns.start(turn)
-    return public_reply(reply, agent_view=who.is_agent)
-
-
-@router.post(
-    "/v1/approvals/{approval_id}/approve",
-    response_model=AskOut,
-    tags=["approvals"],
-    responses=errors(401, 403, 404, 409, 422, 429),
-)
-async def approve(request: Request, approval_id: str, body: DecisionIn, who: Requester) -> dict[str, Any]:
-    """Approve the pending action; the paused conversation carries on and its reply is returned."""
-    return await _decide(request, approval_id, True, body.reason, who)
-
-
-@router.post(
-    "/v1/approvals/{approval_id}/deny",
-    response_model=AskOut,
-    tags=["approvals"],
-    responses=errors(401, 403, 404, 409, 422, 429),
-)
-async def deny(request: Request, approval_id: str, body: DenyIn, who: Requester) -> dict[str, Any]:
-    """Deny the pending action with a reason the employee is told."""
-    return await _decide(request, approval_id, False, body.reason, who)
 
 
 @router.post("/v1/webhooks/tickets", status_code=202, tags=["tickets"], responses=errors(401, 404, 413, 429))

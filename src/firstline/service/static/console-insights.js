@@ -45,7 +45,7 @@ const DOC_COLUMNS = [
   ["name", "File"],
   ["title", "Title"],
   ["doc_id", "Document"],
-  ["source", "Source"],
+  ["source", "Path"],
   ["category", "Category"],
   ["documents", "Documents"],
   ["chunks", "Chunks"],
@@ -86,7 +86,9 @@ export async function renderKnowledge(root, _param, ctx) {
     try {
       const result = await call();
       clear(report, ingestReport(result, label));
-      await loadStats(stats);
+      const failed = result.failed || [];
+      if (failed.length) error.textContent = failed.map((f) => `${f.name || f.source} could not be ingested: ${f.reason}`).join(" ");
+      await loadStats(stats, refresh);
     } catch (err) {
       clear(report);
       error.textContent = describeError(err);
@@ -107,10 +109,62 @@ export async function renderKnowledge(root, _param, ctx) {
   reingest.addEventListener("click", () =>
     run(reingest, () => api("/v1/knowledge/reingest", { method: "POST" }), "Re-ingest"),
   );
-  await loadStats(stats);
+  const refresh = { admin, remove: (name, button) => run(button, () => removeFile(name), `Remove ${name}`) };
+  await loadStats(stats, refresh);
 }
 
-async function loadStats(container) {
+function removeFile(name) {
+  return api(`/v1/knowledge/documents/${encodeURIComponent(name)}`, { method: "DELETE" });
+}
+
+// Removing asks twice on the same button ("Remove" then "Confirm removal"), without a dialog.
+function removeButton(name, actions) {
+  const button = el("button", { type: "button", class: "danger small", text: "Remove", "aria-label": `Remove ${name}` });
+  button.addEventListener("click", () => {
+    if (button.dataset.armed) {
+      actions.remove(name, button);
+      return;
+    }
+    button.dataset.armed = "1";
+    button.textContent = "Confirm removal";
+    button.setAttribute("aria-label", `Confirm removal of ${name}`);
+  });
+  return button;
+}
+
+const KINDS = { parse_error: "Could not be parsed", unsupported: "Unsupported type", unreadable: "Could not be read" };
+
+function failedPanel(failed, actions) {
+  if (!failed.length) return null;
+  const rows = failed.map((f) =>
+    el(
+      "tr",
+      { dataset: { failed: f.name } },
+      el("td", {}, visible(f.source || f.name)),
+      el("td", { text: KINDS[f.kind] || "Failed" }),
+      el("td", {}, visible(f.reason)),
+      el("td", { text: f.failed_at ? when(f.failed_at) : "—" }),
+      el("td", {}, actions.admin && f.removable ? removeButton(f.name, actions) : null),
+    ),
+  );
+  return panel(
+    "Files that could not be ingested",
+    el("p", { class: "hint", text: "They are not tried again until the file changes. Fix and upload it again, or remove it." }),
+    el(
+      "div",
+      { class: "table-wrap" },
+      el(
+        "table",
+        {},
+        el("caption", { class: "visually-hidden", text: "Failed files" }),
+        el("thead", {}, el("tr", {}, ["File", "Problem", "Why", "When", ""].map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", {}, rows),
+      ),
+    ),
+  );
+}
+
+async function loadStats(container, actions) {
   let stats;
   try {
     stats = await api("/v1/knowledge/stats");
@@ -121,6 +175,7 @@ async function loadStats(container) {
   const scalars = Object.entries(stats).filter(([, v]) => v === null || typeof v !== "object");
   const docs = stats.documents && Array.isArray(stats.documents) ? stats.documents : stats.files || [];
   const columns = DOC_COLUMNS.filter(([key]) => docs.some((d) => key in d));
+  const removable = docs.filter((d) => d.removable);
   const categories = stats.by_category && typeof stats.by_category === "object" ? Object.entries(stats.by_category) : [];
   clear(
     container,
@@ -132,7 +187,18 @@ async function loadStats(container) {
       ),
     ),
     categories.length ? panel("Chunks by category", table([["category", "Category"], ["chunks", "Chunks"]], categories.map(([category, chunks]) => ({ category, chunks })))) : null,
+    failedPanel(stats.failed || [], actions),
     panel("Documents", docs.length ? table(columns, docs, "Ingested documents") : el("p", { class: "hint", text: "No documents ingested yet." })),
+    actions.admin && removable.length
+      ? panel(
+          "Uploaded runbooks",
+          el(
+            "ul",
+            { class: "uploads" },
+            removable.map((d) => el("li", { dataset: { upload: d.name } }, visible(d.name), " ", removeButton(d.name, actions))),
+          ),
+        )
+      : null,
   );
 }
 
@@ -145,6 +211,7 @@ function ingestReport(result, label) {
     ["Removed", result.removed],
     ["Unchanged", result.unchanged],
     ["Failed", result.failed],
+    ["Still failing (unchanged, not retried)", result.still_failing],
   ];
   return el(
     "section",
@@ -155,7 +222,7 @@ function ingestReport(result, label) {
       rows.map(([kind, value]) => ({
         kind,
         count: count(value),
-        items: list(value).map((v) => (typeof v === "object" ? `${v.source || v.path || ""} ${v.error || ""}`.trim() : v)),
+        items: list(value).map((v) => (typeof v === "object" ? `${v.name || v.source || ""}: ${v.reason || "no reason given"}` : v)),
       })),
       "What changed",
     ),
@@ -178,9 +245,13 @@ const NUMBERS = [
   ["cost_per_conversation_usd", "Cost per conversation", usd],
 ];
 
-function definition(definitions, key) {
+// Each definition is printed once: beside its number or chart, and the ones with no number of their own in the
+// closing list. `shown` remembers which were printed already.
+function definition(definitions, key, shown) {
   const text = definitions[key];
-  return text ? el("p", { class: "definition", text }) : null;
+  if (!text || shown.has(key)) return null;
+  shown.add(key);
+  return el("p", { class: "definition", dataset: { definition: key }, text });
 }
 
 function scalar(value, format) {
@@ -228,6 +299,7 @@ function analytics(data) {
   const definitions = data.definitions || {};
   const window_ = data.window || {};
   const out = [];
+  const shown = new Set();
   const windowText = Object.entries(window_)
     .map(([k, v]) => `${k.replaceAll("_", " ")}: ${typeof v === "string" && /T\d/.test(v) ? when(v) : v}`)
     .join(" · ");
@@ -242,7 +314,7 @@ function analytics(data) {
           { class: "panel metric", dataset: { metric: key } },
           el("div", { class: "hint", text: label }),
           el("div", { class: "value", text: scalar(metrics[key], format) }),
-          definition(definitions, key),
+          definition(definitions, key, shown),
         ),
       ),
     ),
@@ -252,7 +324,7 @@ function analytics(data) {
     panel(
       "Top intents",
       intents.length ? barChart(intents, { label: "Conversations per intent" }) : el("p", { class: "hint", text: "No data yet." }),
-      definition(definitions, "top_intents"),
+      definition(definitions, "top_intents", shown),
     ),
   );
   const perDay = (metrics.tickets_by_specialist_per_day || []).map((r) => ({ day: r.day, series: agentName(r.specialist), value: r.count }));
@@ -267,7 +339,7 @@ function analytics(data) {
       drawn.legend.map((s) => el("li", {}, swatch(s.color), s.name)),
     );
   }
-  out.push(panel("Tickets per day by specialist", chart, legend, definition(definitions, "tickets_by_specialist_per_day")));
+  out.push(panel("Tickets per day by specialist", chart, legend, definition(definitions, "tickets_by_specialist_per_day", shown)));
   const models = metrics.cost_by_model || [];
   out.push(
     panel(
@@ -291,18 +363,20 @@ function analytics(data) {
             "Cost by model",
           )
         : null,
-      definition(definitions, "cost_by_model"),
+      definition(definitions, "cost_by_model", shown),
     ),
   );
-  const all = Object.entries(definitions);
-  if (all.length) {
+  const rest = Object.entries(definitions).filter(([key]) => !shown.has(key));
+  if (rest.length) {
     out.push(
       panel(
-        "How each number is computed",
+        "How the other numbers are computed",
         el(
           "dl",
           { class: "fields" },
-          all.map(([key, text]) => el("div", {}, el("dt", { text: key.replaceAll("_", " ") }), el("dd", { text }))),
+          rest.map(([key, text]) =>
+            el("div", {}, el("dt", { text: key.replaceAll("_", " ") }), el("dd", { dataset: { definition: key }, text })),
+          ),
         ),
       ),
     );

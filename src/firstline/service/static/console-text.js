@@ -57,3 +57,51 @@ export function visible(text) {
   if (last < value.length) out.push(value.slice(last));
   return out;
 }
+
+// -- rendered Markdown ------------------------------------------------------------------------------------------
+// The server renders Markdown to HTML and sanitises it (firstline.service.markdown, nh3). The console still never
+// puts that string into the page: it parses it in an inert document (DOMParser runs no scripts and loads nothing)
+// and rebuilds only the elements and attributes below, with visible() on every text node, so a hidden character in
+// a reply shows as a badge here too.
+const RICH_TAGS = new Set([
+  "p", "br", "strong", "em", "b", "i", "code", "pre", "ul", "ol", "li", "a", "blockquote", "hr",
+  "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "del", "s",
+]);
+const SAFE_HREF = /^(https?:|mailto:|\/(?!\/)|#)/i;
+
+function rebuild(node, into) {
+  for (const child of node.childNodes) {
+    if (child.nodeType === Node.TEXT_NODE) {
+      into.append(...visible(child.textContent).map((n) => (typeof n === "string" ? document.createTextNode(n) : n)));
+      continue;
+    }
+    if (child.nodeType !== Node.ELEMENT_NODE) continue;
+    const tag = child.tagName.toLowerCase();
+    if (!RICH_TAGS.has(tag)) {
+      if (tag !== "script" && tag !== "style") rebuild(child, into); // keep the text of anything else
+      continue;
+    }
+    const copy = document.createElement(tag);
+    if (tag === "a") {
+      const href = (child.getAttribute("href") || "").trim();
+      if (SAFE_HREF.test(href)) {
+        copy.setAttribute("href", href);
+        copy.setAttribute("rel", "noopener noreferrer nofollow");
+        if (!href.startsWith("#") && !href.startsWith("/")) copy.setAttribute("target", "_blank");
+      }
+    }
+    if (tag === "ol" && /^\d+$/.test(child.getAttribute("start") || "")) copy.setAttribute("start", child.getAttribute("start"));
+    rebuild(child, copy);
+    into.append(copy);
+  }
+}
+
+/** Sanitised HTML from the server as a <div class="md"> of rebuilt elements; null when `html` is empty. */
+export function richText(html) {
+  if (typeof html !== "string" || !html.trim()) return null;
+  const parsed = new DOMParser().parseFromString(html, "text/html");
+  const out = document.createElement("div");
+  out.className = "md";
+  rebuild(parsed.body, out);
+  return out;
+}

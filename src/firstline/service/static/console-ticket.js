@@ -1,5 +1,6 @@
-// The console's ticket view: fields, the full transcript (tool calls with arguments and results), the pending
-// approval, history, and the agent's actions (comment, close, escalate).
+// The console's ticket view: fields, the full transcript (console-transcript.js), the pending approval, history,
+// and the agent's actions (assign, comment, close, escalate, unlink, merge). When the ticket changes elsewhere
+// (console-live.js), a notice offers to show the changes instead of re-rendering under the agent's typing.
 import {
   ApiError,
   agentName,
@@ -14,7 +15,12 @@ import {
   stateBadge,
   when,
 } from "/static/common.js";
+import { onLive } from "/static/console-live.js";
 import { visible } from "/static/console-text.js";
+import { transcript } from "/static/console-transcript.js";
+
+// A message that outlives a re-render (e.g. "Sarah Lindqvist already denied this at 14:02 UTC: …").
+let flash = null;
 
 /** Approve or deny an approval; resolves to the resumed conversation's reply. */
 export function decide(approvalId, approve, reason) {
@@ -24,7 +30,8 @@ export function decide(approvalId, approve, reason) {
 
 /**
  * The Approve / Deny action for one approval: a denial needs a reason (the employee is told it), errors
- * show in `error`; `after(approve)` runs once decided, `onConflict()` when someone else decided first.
+ * show in `error`; `after(approve)` runs once decided, `onConflict(err)` when someone else decided first
+ * (the 409's detail says who decided, how, when and why).
  */
 export function decisionAction(approvalId, reason, error, after, onConflict = null) {
   return async (approve) => {
@@ -39,16 +46,18 @@ export function decisionAction(approvalId, reason, error, after, onConflict = nu
       await after(approve);
     } catch (err) {
       error.textContent = describeError(err);
-      if (onConflict && err instanceof ApiError && err.status === 409) await onConflict();
+      if (onConflict && err instanceof ApiError && err.status === 409) await onConflict(err);
     }
   };
 }
 
+const named = (name, email) => (email ? (name && name !== email ? `${name} <${email}>` : email) : "—");
+
 const FIELDS = [
-  ["requester", "Requester"],
-  ["specialist", "Specialist", agentName],
+  ["requester", "Requester", (v, t) => named(t.requester_name, v)],
+  ["specialist", "Specialist", (v, t) => t.specialist_name || agentName(v)],
   ["assignment_group", "Assignment group"],
-  ["assigned_to", "Assigned to"],
+  ["assigned_to", "Assigned to", (v, t) => named(t.assignee_name, v)],
   ["category", "Category"],
   ["intent", "Intent"],
   ["impact", "Impact"],
@@ -67,7 +76,7 @@ const FIELDS = [
 function fieldList(ticket) {
   const items = FIELDS.filter(([key]) => key in ticket).map(([key, label, format]) => {
     const raw = ticket[key];
-    const text = format ? format(raw) : raw === null || raw === undefined || raw === "" ? "—" : String(raw);
+    const text = format ? format(raw, ticket) : raw === null || raw === undefined || raw === "" ? "—" : String(raw);
     return el("div", {}, el("dt", { text: label }), el("dd", {}, visible(text)));
   });
   return el("dl", { class: "fields" }, items);
@@ -77,7 +86,7 @@ function section(title, ...children) {
   return el("section", { class: "panel" }, el("h2", { text: title }), ...children);
 }
 
-export async function renderTicket(root, number) {
+export async function renderTicket(root, number, ctx = {}) {
   root.append(el("p", { class: "hint" }, visible(`Loading ${number}…`)));
   const ticket = await api(`/v1/tickets/${encodeURIComponent(number)}`);
   let conversation = null;
@@ -93,8 +102,25 @@ export async function renderTicket(root, number) {
   const rerender = () => {
     const fresh = el("div", { class: "stack" });
     root.replaceWith(fresh);
-    return renderTicket(fresh, number).catch((err) => fresh.append(el("p", { class: "error", text: describeError(err) })));
+    return renderTicket(fresh, number, ctx).catch((err) =>
+      fresh.append(el("p", { class: "error", text: describeError(err) })),
+    );
   };
+  const shown = flash;
+  flash = null;
+  const changed = el("div", { class: "live-notice", role: "status" });
+  const stop = onLive("tickets", async (numbers) => {
+    if (!root.isConnected) return stop();
+    if (!numbers.has(ticket.number) || changed.childElementCount) return;
+    // Our own actions re-render with the fresh ticket: only a change made since then is news.
+    const fresh = await api(`/v1/tickets/${encodeURIComponent(ticket.number)}`);
+    if (fresh.updated_at === ticket.updated_at || !root.isConnected) return;
+    clear(
+      changed,
+      el("span", { text: `${ticket.number} changed since you opened it. ` }),
+      el("button", { type: "button", class: "secondary small", text: "Show the changes", on: { click: rerender } }),
+    );
+  });
   const left = el(
     "div",
     { class: "stack" },
@@ -117,12 +143,15 @@ export async function renderTicket(root, number) {
     "div",
     { class: "stack" },
     conversation && conversation.pending_approval ? approvalPanel(conversation.pending_approval, rerender) : null,
+    assignment(ticket, ctx.me, rerender),
     actions(ticket, rerender),
     section("History", history(ticket.history || [])),
   );
   clear(
     root,
     el("p", {}, el("a", { href: "#queue", text: "← Back to the queue" })),
+    shown ? el("p", { class: "error", role: "alert", id: "ticket-notice", text: shown }) : null,
+    changed,
     el("h1", {}, el("span", { class: "ticket-number", text: ticket.number }), " — ", visible(ticket.short_description)),
     el(
       "p",
@@ -136,107 +165,15 @@ export async function renderTicket(root, number) {
   );
 }
 
-// -- transcript --------------------------------------------------------------------------------
-
-function toolCall(data, agent) {
-  const summary = el("summary", {}, el("strong", {}, visible(data.tool || "tool")), ` · ${agentName(agent)} · running`);
-  const node = el(
-    "details",
-    { class: "tool-call", dataset: { tool: data.tool || "" } },
-    summary,
-    el("div", { class: "hint", text: "Arguments" }),
-    el("pre", { class: "tool-arguments" }, visible(pretty(data.arguments ?? {}))),
-  );
-  node.summaryText = (text) => {
-    summary.lastChild.textContent = ` · ${agentName(agent)} · ${text}`;
-  };
-  return node;
-}
-
-export function transcript(events) {
-  const list = el("div", { class: "transcript" });
-  const calls = new Map();
-  for (const event of events) {
-    const data = event.data || {};
-    const stamp = when(event.created_at);
-    switch (event.kind) {
-      case "user_message":
-      case "rejected_message":
-        list.append(message("user", data.text, `Employee · ${stamp}`, event.kind === "rejected_message"));
-        if (data.reason) list.append(line(`Refused: ${data.reason}`));
-        break;
-      case "assistant_message":
-        list.append(message("assistant", data.text || `(no text; status ${data.status || "—"})`, `${agentName(event.agent)} · ${stamp}`));
-        break;
-      case "routed":
-        list.append(line(`Routed to ${agentName(event.agent)}${data.reason ? ` — ${data.reason}` : ""} (${data.source || "?"})`));
-        break;
-      case "tool_started": {
-        const node = toolCall(data, event.agent);
-        if (data.call_id) calls.set(data.call_id, node);
-        list.append(node);
-        break;
-      }
-      case "tool_finished":
-      case "tool_refused": {
-        let node = data.call_id && calls.get(data.call_id);
-        if (!node) list.append((node = toolCall(data, event.agent)));
-        const ok = event.kind === "tool_finished" && data.ok !== false;
-        node.summaryText(event.kind === "tool_refused" ? "refused" : ok ? "ok" : "failed");
-        node.classList.add(ok ? "ok" : "failed");
-        node.append(
-          el("div", { class: "hint", text: ok ? "Result" : "Result (error)" }),
-          el("pre", { class: "tool-result" }, visible(pretty(data.result ?? data.error ?? data.reason ?? ""))),
-        );
-        break;
-      }
-      case "approval_needed":
-        list.append(line(`Approval requested for ${data.tool}${data.approval ? ` (${data.approval})` : ""}`, "system-line"));
-        break;
-      case "approval_decided":
-        list.append(
-          line(`${data.status === "approved" ? "Approved" : "Denied"} by ${data.decided_by || "?"}${data.reason ? `: ${data.reason}` : ""}`, "system-line"),
-        );
-        break;
-      case "ticket_change":
-        list.append(line(`Ticket ${data.action || "changed"}: ${(data.ticket && data.ticket.number) || ""}`));
-        break;
-      case "model_call":
-        list.append(
-          line(`Model call: ${data.model || "?"} · ${data.prompt_tokens ?? 0}+${data.completion_tokens ?? 0} tokens · ${data.latency_ms ?? "?"} ms`),
-        );
-        break;
-      case "done":
-        break;
-      default:
-        list.append(
-          el("details", {}, el("summary", { text: `${event.kind} · ${agentName(event.agent)} · ${stamp}` }), el("pre", {}, visible(pretty(data)))),
-        );
-    }
-  }
-  if (!list.children.length) list.append(el("p", { class: "hint", text: "No messages yet." }));
-  return list;
-}
-
-function message(role, text, label, failed = false) {
-  return el(
-    "div",
-    { class: `msg ${role}${failed ? " failed" : ""}` },
-    el("span", { class: "who-said", text: label }),
-    el("span", { class: "body" }, visible(text || "")),
-  );
-}
-
-function line(text, kind = "status-line") {
-  return el("p", { class: kind }, visible(text));
-}
-
 // -- approval, actions, history -----------------------------------------------------------------
 
 function approvalPanel(approval, rerender) {
   const reason = el("textarea", { id: "decision-reason", rows: 2, maxlength: 2000 });
   const error = el("p", { class: "error", role: "alert" });
-  const act = decisionAction(approval.id, reason, error, () => rerender());
+  const act = decisionAction(approval.id, reason, error, () => rerender(), (err) => {
+    flash = describeError(err); // shown above the ticket once it is re-read
+    return rerender();
+  });
   return el(
     "section",
     { class: "panel", "aria-labelledby": "approval-title" },
@@ -279,6 +216,47 @@ function textarea(id, label, required = true) {
     { class: "field" },
     el("label", { for: id, text: label }),
     el("textarea", { id, name: id, rows: 3, required, maxlength: 4000 }),
+  );
+}
+
+function assignment(ticket, me, rerender) {
+  const base = `/v1/tickets/${encodeURIComponent(ticket.number)}/assign`;
+  const done = ["closed", "canceled", "cancelled"].includes(ticket.state);
+  const mine = me && ticket.assigned_to && ticket.assigned_to.toLowerCase() === me.email.toLowerCase();
+  const error = el("p", { class: "error", role: "alert" });
+  const send = async (assignee, button) => {
+    error.textContent = "";
+    button.disabled = true;
+    try {
+      await api(base, { method: "POST", body: { assignee } });
+      await rerender();
+    } catch (err) {
+      error.textContent = describeError(err);
+      button.disabled = false;
+    }
+  };
+  const toMe = el("button", { type: "button", text: "Assign to me", disabled: done || mine || !me });
+  toMe.addEventListener("click", () => send(me.email, toMe));
+  const release = el("button", { type: "button", class: "secondary", text: "Unassign", disabled: done || !ticket.assigned_to });
+  release.addEventListener("click", () => send(null, release));
+  const colleague = el("input", { id: "assign-to", name: "assign-to", type: "email", maxlength: 254, required: true });
+  const other = el(
+    "form",
+    { class: "stack" },
+    el("div", { class: "field" }, el("label", { for: "assign-to", text: "A colleague's e-mail" }), colleague),
+    el("button", { type: "submit", class: "secondary", text: "Assign to colleague", disabled: done }),
+  );
+  other.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send(colleague.value.trim(), other.querySelector("button"));
+  });
+  const now = ticket.assigned_to ? named(ticket.assignee_name, ticket.assigned_to) : "Nobody yet";
+  return section(
+    "Assignment",
+    el("p", { class: "assignee" }, "Assigned to: ", el("strong", {}, visible(now))),
+    el("div", { class: "toolbar" }, toMe, release),
+    other,
+    error,
   );
 }
 

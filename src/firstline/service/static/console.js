@@ -1,8 +1,7 @@
-// The agent console: hash routes (#queue, #ticket/INC…, #approvals, #knowledge, #analytics) over one <main>.
+// The agent console: hash routes (#queue?filters, #ticket/INC…, #approvals, #knowledge, #analytics) over one <main>,
+// count badges on the tabs, and live updates over SSE (console-live.js): no polling timers.
 import {
   ApiError,
-  age,
-  agentName,
   api,
   clear,
   describeError,
@@ -11,12 +10,11 @@ import {
   pretty,
   setUnauthenticatedHandler,
   signOut,
-  priorityBadge,
-  slaBadge,
-  stateName,
   when,
 } from "/static/common.js";
 import { renderAnalytics, renderKnowledge } from "/static/console-insights.js";
+import { onLive, startLive } from "/static/console-live.js";
+import { renderQueue } from "/static/console-queue.js";
 import { visible } from "/static/console-text.js";
 import { decisionAction, renderTicket } from "/static/console-ticket.js";
 
@@ -26,152 +24,77 @@ const ctx = { me: null, route: 0 };
 
 setUnauthenticatedHandler(() => goToLogin(`/console${window.location.hash}`));
 
-// -- queue -----------------------------------------------------------------------------------
+// -- count badges --------------------------------------------------------------------------------
 
-const STATES = ["new", "in_progress", "on_hold", "resolved", "closed", "cancelled"];
-const filters = { state: "", priority: "", specialist: "", assignment_group: "", sla: "", q: "" };
-const known = { specialist: new Set(), assignment_group: new Set() };
-
-function select(id, label, options, value) {
-  return el(
-    "div",
-    { class: "field" },
-    el("label", { for: id, text: label }),
-    el(
-      "select",
-      { id, name: id.replace("f-", "") },
-      options.map(([v, text]) => el("option", { value: v, text, selected: v === value })),
-    ),
-  );
+function setBadge(tab, count, what) {
+  const link = tabs.querySelector(`[data-tab=${tab}]`);
+  if (!link) return;
+  let badge = link.querySelector(".count");
+  if (!badge) {
+    badge = el("span", { class: "count" });
+    link.append(" ", badge);
+  }
+  badge.dataset.count = String(count);
+  badge.hidden = !count;
+  clear(badge, String(count), el("span", { class: "visually-hidden", text: ` ${what}` }));
 }
 
-function textField(id, label, value, listId = null, type = "text") {
-  return el(
-    "div",
-    { class: "field" },
-    el("label", { for: id, text: label }),
-    el("input", { id, name: id.replace("f-", ""), type, value, list: listId }),
-  );
-}
-
-async function renderQueue(root) {
-  const form = el(
-    "form",
-    { class: "filters panel", role: "search", "aria-label": "Filter tickets" },
-    select("f-state", "State", [["", "Any"], ...STATES.map((s) => [s, stateName(s)])], filters.state),
-    select("f-priority", "Priority", [["", "Any"], ...[1, 2, 3, 4, 5].map((p) => [String(p), `P${p}`])], filters.priority),
-    textField("f-specialist", "Specialist", filters.specialist, "specialists"),
-    textField("f-assignment_group", "Assignment group", filters.assignment_group, "groups"),
-    select(
-      "f-sla",
-      "SLA",
-      [["", "Any"], ["overdue", "Overdue"], ["at_risk", "At risk"], ["ok", "On track"]],
-      filters.sla,
-    ),
-    textField("f-q", "Search", filters.q, null, "search"),
-    el("datalist", { id: "specialists" }, [...known.specialist].map((v) => el("option", { value: v }))),
-    el("datalist", { id: "groups" }, [...known.assignment_group].map((v) => el("option", { value: v }))),
-    el("button", { type: "submit", text: "Apply" }),
-    el("button", { type: "reset", class: "secondary", text: "Clear" }),
-  );
-  const status = el("p", { class: "hint", role: "status", text: "Loading tickets…" });
-  const tableWrap = el("div", { class: "table-wrap" });
-  root.append(el("h1", { text: "Ticket queue" }), form, status, tableWrap);
-
-  const load = async () => {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);
-    params.set("limit", "200");
-    status.textContent = "Loading tickets…";
-    try {
-      const { tickets = [] } = await api(`/v1/tickets?${params}`);
-      tickets.forEach((t) => {
-        if (t.specialist) known.specialist.add(t.specialist);
-        if (t.assignment_group) known.assignment_group.add(t.assignment_group);
-      });
-      status.textContent = tickets.length ? `${tickets.length} ticket(s)` : "No tickets match these filters.";
-      clear(tableWrap, tickets.length ? queueTable(tickets) : null);
-    } catch (err) {
-      status.textContent = "";
-      clear(tableWrap, el("p", { class: "error", role: "alert", text: describeError(err) }));
-    }
-  };
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    for (const key of Object.keys(filters)) filters[key] = form.elements[key].value.trim();
-    load();
-  });
-  form.addEventListener("reset", () => {
-    for (const key of Object.keys(filters)) filters[key] = "";
-    setTimeout(load, 0);
-  });
-  form.addEventListener("change", (event) => {
-    if (event.target.tagName === "SELECT") form.requestSubmit();
-  });
-  await load();
-}
-
-function queueTable(tickets) {
-  const now = Date.now();
-  const head = ["Number", "Priority", "State", "Short description", "Specialist", "Group", "Age", "SLA"];
-  const rows = tickets.map((t) => {
-    const href = `#ticket/${encodeURIComponent(t.number)}`;
-    return el(
-      "tr",
-      { class: "clickable", on: { click: (e) => e.target.tagName !== "A" && window.location.assign(href) } },
-      el("td", {}, el("a", { href, class: "ticket-number", text: t.number })),
-      el("td", {}, priorityBadge(t.priority)),
-      el("td", {}, el("span", { class: `badge state-${t.state}`, text: stateName(t.state) })),
-      el("td", {}, visible(t.short_description)),
-      el("td", {}, visible(agentName(t.specialist))),
-      el("td", {}, visible(t.assignment_group || "—")),
-      el("td", { text: age(t.opened_at, now), title: when(t.opened_at) }),
-      el("td", {}, slaBadge(t)),
-    );
-  });
-  return el(
-    "table",
-    {},
-    el("caption", { class: "visually-hidden", text: "Tickets, newest first" }),
-    el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col", text: h })))),
-    el("tbody", {}, rows),
-  );
+async function refreshCounts() {
+  try {
+    const counts = await api("/v1/tickets/counts");
+    setBadge("queue", counts.open, "open tickets");
+    setBadge("approvals", counts.pending_approvals, "waiting for a decision");
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err; // the 401 handler goes to the login page
+  }
 }
 
 // -- approvals -------------------------------------------------------------------------------
 
 async function renderApprovals(root) {
   const status = el("p", { class: "hint", role: "status", text: "Loading approvals…" });
+  // What happened to a decision (someone else decided first) stays here while the list below refreshes.
+  const notice = el("p", { class: "error", role: "alert", id: "approvals-notice" });
   const list = el("div", { class: "table-wrap" });
-  root.append(el("h1", { text: "Pending approvals" }), status, list);
+  root.append(el("h1", { text: "Pending approvals" }), notice, status, list);
+  let done = "";
   const load = async () => {
     try {
       const { approvals = [] } = await api("/v1/approvals?status=pending");
-      status.textContent = approvals.length ? `${approvals.length} waiting for a decision` : "Nothing waiting for approval.";
-      clear(list, approvals.length ? approvalsTable(approvals, load, status) : null);
+      const waiting = approvals.length ? `${approvals.length} waiting for a decision` : "Nothing waiting for approval.";
+      clear(status, visible(done ? `${done} ${waiting}` : waiting));
+      clear(list, approvals.length ? approvalsTable(approvals, { load, said }) : null);
     } catch (err) {
       status.textContent = "";
       clear(list, el("p", { class: "error", role: "alert", text: describeError(err) }));
     }
   };
+  const said = (text, conflict = false) => {
+    done = conflict ? "" : text;
+    notice.textContent = conflict ? text : "";
+  };
+  const stop = onLive("approvals", () => (root.isConnected ? load() : stop()));
   await load();
 }
 
-function approvalsTable(approvals, reload, status) {
+function approvalsTable(approvals, { load, said }) {
   const rows = approvals.map((a) => {
     const reasonId = `reason-${a.id}`;
     const reason = el("input", { id: reasonId, type: "text", maxlength: 2000, placeholder: "Reason" });
     const error = el("p", { class: "error", role: "alert" });
+    const who = a.requester_name || a.requester || a.requested_by;
     const act = decisionAction(
       a.id,
       reason,
       error,
       async (approve) => {
-        await reload(); // then say what was done, ahead of what is still waiting
-        const done = `${approve ? "Approved" : "Denied"} ${a.tool} for ${a.requester || a.requested_by}.`;
-        clear(status, visible(`${done} ${status.textContent}`));
+        said(`${approve ? "Approved" : "Denied"} ${a.tool} for ${who}.`); // ahead of what is still waiting
+        await load();
       },
-      reload,
+      async (err) => {
+        said(`${a.tool} for ${who}: ${describeError(err)}`, true);
+        await load();
+      },
     );
     const ticket = a.ticket_number
       ? el("a", { href: `#ticket/${encodeURIComponent(a.ticket_number)}`, text: a.ticket_number })
@@ -180,7 +103,7 @@ function approvalsTable(approvals, reload, status) {
       "tr",
       { dataset: { approval: a.id } },
       el("td", { text: when(a.created_at) }),
-      el("td", {}, visible(a.requester || a.requested_by)),
+      el("td", { title: a.requester || a.requested_by }, visible(who)),
       el("td", {}, ticket),
       el("td", {}, el("strong", {}, visible(a.tool)), el("pre", {}, visible(pretty(a.arguments || {})))),
       el(
@@ -220,9 +143,18 @@ const ROUTES = {
   analytics: renderAnalytics,
 };
 
-async function route(event) {
+/** "#queue?sort=priority" -> ["queue", "", URLSearchParams]; "#ticket/INC1" -> ["ticket", "INC1", …]. */
+function parseHash() {
   const hash = window.location.hash.replace(/^#/, "") || "queue";
-  const [name, ...rest] = hash.split("/");
+  const mark = hash.indexOf("?");
+  const path = mark === -1 ? hash : hash.slice(0, mark);
+  const query = new URLSearchParams(mark === -1 ? "" : hash.slice(mark + 1));
+  const [name, ...rest] = path.split("/");
+  return [name, decodeURIComponent(rest.join("/")), query];
+}
+
+async function route(event) {
+  const [name, param, query] = parseHash();
   const render = ROUTES[name] || renderQueue;
   const tab = name === "ticket" ? "queue" : ROUTES[name] ? name : "queue";
   for (const link of tabs.querySelectorAll("a")) {
@@ -233,7 +165,7 @@ async function route(event) {
   const root = el("div", { class: "stack" });
   view.replaceChildren(root);
   try {
-    await render(root, decodeURIComponent(rest.join("/")), ctx);
+    await render(root, render === renderQueue ? query : param, ctx);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     root.append(el("p", { class: "error", role: "alert", text: describeError(err) }));
@@ -265,6 +197,11 @@ async function init() {
   }
   tabs.hidden = false;
   window.addEventListener("hashchange", route);
+  onLive("tickets", refreshCounts);
+  onLive("approvals", refreshCounts);
+  onLive("pending", (pending) => setBadge("approvals", pending, "waiting for a decision"));
+  startLive();
+  refreshCounts();
   await route();
 }
 
