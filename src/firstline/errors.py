@@ -20,6 +20,8 @@ says what went wrong *and what to do next* (the setting to change, the command t
     │   └── CorpusFormatError           a BEIR corpus / queries / qrels file is malformed
     ├── AccessError                     who is asking, and whether they may
     │   ├── AuthenticationError         no, expired or unknown credentials (HTTP 401)
+    │   │   └── SsoError                a refused single sign-on: a code for the page, a reason for the log
+    │   │                               (defined in firstline.service.sso, where it is raised)
     │   └── PermissionDeniedError       known, but the role may not do this (HTTP 403)
     ├── TicketingError                  the ticket store and its lifecycle rules
     │   ├── TicketNotFoundError         no ticket has that number (names it)

@@ -7,6 +7,12 @@ long random strings, so a fast hash is enough and a stolen table reveals none of
     accounts.add("ruby.chen@nwmeridian.co.uk", "Ruby Chen", "requester", "a long passphrase")
     token, expires = accounts.login("ruby.chen@nwmeridian.co.uk", "a long passphrase")
     accounts.session(token).role  # "requester"
+
+An account signed in through single sign-on may have no password at all (``password_hash`` NULL):
+:meth:`SqlAccounts.upsert_sso` creates or refreshes it with the role the identity provider's groups
+give, :meth:`SqlAccounts.start_session` opens a session for it once the service has verified the
+person's ID token, and :meth:`SqlAccounts.login` tells anyone who tries a password on it to use the
+company sign-in instead.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class Account:
     active: bool
     created_at: datetime
     last_login_at: datetime | None = None
+    has_password: bool = True  # False: signs in only through single sign-on
 
     def as_dict(self) -> dict[str, Any]:
         return {"email": self.email, "name": self.name, "role": self.role, "active": self.active}
@@ -138,6 +145,33 @@ class SqlAccounts:
             conn.execute(insert(accounts).values(**values))
         return self.get(address)
 
+    def upsert_sso(self, email: str, name: str, role: str) -> Account:
+        """Create or refresh the account of a person the identity provider vouched for.
+
+        A new account gets no password (single sign-on only). An existing one keeps its password, takes
+        the provider's display name when it gives one, and takes ``role`` every time: the provider's
+        groups decide the role, so leaving an agent group takes the agent rights away at the next sign-in.
+        """
+        address = clean_email("email", email)
+        checked = _role(role)
+        label = name.strip()[:200]
+        with self._db.write() as conn:
+            found = conn.execute(select(accounts.c.email).where(accounts.c.email == address)).first()
+            if found is None:
+                conn.execute(insert(accounts).values(
+                    email=address, name=label or address, role=checked, password_hash=None, active=True,
+                    created_at=self._clock(), last_login_at=None))  # fmt: skip
+            else:
+                values: dict[str, Any] = {"role": checked, **({"name": label} if label else {})}
+                conn.execute(update(accounts).where(accounts.c.email == address).values(**values))
+        return self.get(address)
+
+    def find(self, email: str) -> Account | None:
+        """The account of ``email``, or None when there is none."""
+        with self._db.read() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.email == email.strip().lower())).first()
+        return _account(row) if row is not None else None
+
     def get(self, email: str) -> Account:
         with self._db.read() as conn:
             row = conn.execute(select(accounts).where(accounts.c.email == email.strip().lower())).first()
@@ -182,30 +216,59 @@ class SqlAccounts:
         if row is None and self._decoy is None:
             # Verified against when the e-mail is unknown, so a wrong address costs as long as a wrong password.
             self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
-        stored = row.password_hash if row is not None else self._decoy
+        if row is not None and row.password_hash is None:
+            if self._decoy is None:
+                self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+            stored: str | None = self._decoy  # same cost as a real check, then the clear answer
+        else:
+            stored = row.password_hash if row is not None else self._decoy
         assert stored is not None
         try:
             self._hasher.verify(stored, password)
-            ok = row is not None and bool(row.active)
+            ok = row is not None and bool(row.active) and row.password_hash is not None
         except (VerificationError, InvalidHashError):
             ok = False
+        if row is not None and row.password_hash is None:
+            raise AuthenticationError(
+                "This account signs in with the company sign-in (single sign-on), not a password: "
+                "use the 'Sign in with' button."
+            )
         if not ok:
             raise AuthenticationError("Wrong e-mail address or password.")
         assert row is not None
-        token = secrets.token_urlsafe(32)
-        now = self._clock()
-        expires = now + self.session_ttl
         with self._db.write() as conn:
-            conn.execute(insert(login_sessions).values(digest=_digest(token), email=address, created_at=now,
-                                                       expires_at=expires))  # fmt: skip
-            conn.execute(update(accounts).where(accounts.c.email == address).values(last_login_at=now))
-            conn.execute(delete(login_sessions).where(login_sessions.c.expires_at < now))
+            token, expires = self._new_session(conn, address)
             if self._hasher.check_needs_rehash(row.password_hash):
                 conn.execute(
                     update(accounts)
                     .where(accounts.c.email == address)
                     .values(password_hash=self._hasher.hash(password))
                 )
+        return token, expires
+
+    def start_session(self, email: str) -> tuple[str, datetime]:
+        """A new session for an account whose owner the service has verified another way (an OIDC ID token).
+
+        No password is checked here: only call it after that verification. :class:`AuthenticationError`
+        when the account is unknown or disabled.
+        """
+        address = email.strip().lower()
+        with self._db.write() as conn:
+            row = conn.execute(select(accounts.c.active).where(accounts.c.email == address)).first()
+            if row is None:
+                raise AuthenticationError(f"No account for {address}.")
+            if not row.active:
+                raise AuthenticationError(f"The account {address} is disabled: ask an administrator to enable it.")
+            return self._new_session(conn, address)
+
+    def _new_session(self, conn: Any, address: str) -> tuple[str, datetime]:
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = now + self.session_ttl
+        conn.execute(insert(login_sessions).values(digest=_digest(token), email=address, created_at=now,
+                                                   expires_at=expires))  # fmt: skip
+        conn.execute(update(accounts).where(accounts.c.email == address).values(last_login_at=now))
+        conn.execute(delete(login_sessions).where(login_sessions.c.expires_at < now))
         return token, expires
 
     def session(self, token: str) -> Account:
@@ -289,7 +352,8 @@ class SqlAccounts:
 
 
 def _account(row: Row[Any]) -> Account:
-    return Account(row.email, row.name, cast(Role, row.role), bool(row.active), row.created_at, row.last_login_at)
+    return Account(row.email, row.name, cast(Role, row.role), bool(row.active), row.created_at, row.last_login_at,
+                   row.password_hash is not None)  # fmt: skip
 
 
 def _key(row: Row[Any]) -> ApiKey:

@@ -180,7 +180,9 @@ class RateLimit:
         ip = client[0] if client else "unknown"
         headers = dict(scope.get("headers") or [])
         checks: list[tuple[str, TokenBuckets, str]] = [("ip", self.per_ip, ip)]
-        if scope["path"] == "/v1/auth/login" and scope["method"] == "POST":
+        if (scope["path"] == "/v1/auth/login" and scope["method"] == "POST") or scope["path"].startswith(
+            "/v1/auth/sso/"
+        ):
             checks.append(("login", self.logins, ip))
         credential = credential_key(headers)
         if credential is not None:

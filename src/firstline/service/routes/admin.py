@@ -31,16 +31,25 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.post("/v1/auth/login", response_model=LoginOut, tags=["auth"], responses=errors(401, 422, 429))
+@router.post("/v1/auth/login", response_model=LoginOut, tags=["auth"], responses=errors(401, 403, 422, 429))
 async def login(request: Request, body: LoginIn) -> JSONResponse:
     """Sign in with e-mail and password; sets the session cookie the web chat and console use.
 
     After a few failed sign-ins for one account, each further attempt must wait longer: until then
     the answer is 429 with Retry-After, and the password is not checked (see ``service/signins.py``).
+    With ``sso.password_sign_in`` off the answer is 403: sign in through the company sign-in instead.
     """
     runtime = runtime_of(request)
     accounts = runtime.accounts
     metrics: Metrics = request.app.state.metrics
+    sso = runtime.settings.sso
+    if sso.enabled and not sso.password_sign_in:
+        metrics.logins.labels("refused").inc()
+        return JSONResponse(
+            {"error": "Forbidden", "detail": f"Password sign-in is turned off here: sign in with {sso.display_name} "
+             "(the company sign-in button on /login)."},
+            status_code=403,
+        )  # fmt: skip
     throttle: SignInThrottle = request.app.state.signins
     wait = throttle.claim(body.email)
     if wait > 0:
