@@ -19,11 +19,18 @@ def test_readme_config_example_is_valid(tmp_path: Path, monkeypatch: pytest.Monk
     config.write_text(block.group(1))
     monkeypatch.setenv("FIRSTLINE_DIRECTORY__OKTA__TOKEN", "from-the-environment")
     monkeypatch.setenv("FIRSTLINE_DIRECTORY__GRAPH__CLIENT_SECRET", "from-the-environment")
+    for secret in ("SSO__CLIENT_SECRET", "CHANNELS__SLACK__SIGNING_SECRET", "CHANNELS__SLACK__BOT_TOKEN",
+                   "CHANNELS__TEAMS__APP_PASSWORD", "CHANNELS__EMAIL__PASSWORD"):  # fmt: skip
+        monkeypatch.setenv(f"FIRSTLINE_{secret}", "from-the-environment")
     settings = load_settings(config)
     assert settings.knowledge.store == "qdrant-server"
     assert (settings.directory.backend, settings.directory.role("devices")) == ("okta", "graph")
     assert settings.directory.okta.token is not None and settings.directory.role("identity") == "okta"
     assert settings.ticketing.database_url is not None
+    assert settings.sso.enabled and settings.notifications.smtp.security == "starttls"
+    assert [name for name in ("slack", "teams", "email") if getattr(settings.channels, name).enabled] == [
+        "slack", "teams", "email"
+    ]  # fmt: skip
 
 
 def test_readme_names_the_commands_that_exist() -> None:

@@ -367,6 +367,11 @@ class ServiceSettings(_Section):
     )
     log_format: Literal["json", "text"] = "json"
 
+    @property
+    def base_url(self) -> str:
+        """Where people reach this deployment, without a trailing slash: ``public_url``, else ``http://host:port``."""
+        return self.public_url.strip().rstrip("/") or f"http://{self.host}:{self.port}"
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:

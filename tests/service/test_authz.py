@@ -9,6 +9,7 @@ all of them. The role table below is the contract of docs/api.md; a test fails w
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,21 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/knowledge/stats"): "agent",
     ("POST", "/v1/knowledge/documents"): "admin",
     ("POST", "/v1/knowledge/reingest"): "admin",
+    ("DELETE", "/v1/knowledge/documents/{name}"): "admin",
+    ("GET", "/v1/tickets/counts"): "agent",
+    ("POST", "/v1/tickets/{number}/assign"): "agent",
+    ("GET", "/v1/me/tickets"): "requester",
+    ("GET", "/v1/me/links"): "requester",
+    ("POST", "/v1/me/links"): "requester",
+    ("DELETE", "/v1/me/links/{channel}/{external_id}"): "requester",
+    ("GET", "/v1/events"): "requester",
+    ("GET", "/v1/me/notifications"): "requester",
+    ("PUT", "/v1/me/notifications"): "requester",
+    ("GET", "/v1/notifications/unsubscribe"): "public",  # the signed token in the link is the credential
+    ("POST", "/v1/notifications/unsubscribe"): "public",
+    ("GET", "/v1/auth/methods"): "public",
+    ("GET", "/v1/auth/sso/login"): "public",
+    ("GET", "/v1/auth/sso/callback"): "public",  # the provider's signed ID token is the credential
 }
 
 # Placeholder path parameters: well-formed, but naming nothing.
@@ -86,6 +102,9 @@ PLACEHOLDERS = {
     "conversation_id": "0" * 32,
     "number": "INC9999999",
     "approval_id": "000000000000",
+    "name": "no-such-runbook.md",
+    "channel": "slack",
+    "external_id": "U0NOBODY",
 }
 
 # A well-formed request for each route, so that a refusal is about who calls, not what is sent.
@@ -101,6 +120,10 @@ SAMPLE: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/tickets/{number}/close"): {"json": {"note": "works again"}},
     ("POST", "/v1/tickets/{number}/escalate"): {"json": {"summary": "still broken"}},
     ("POST", "/v1/tickets/{number}/merge"): {"json": {"into": "INC9999998"}},
+    ("POST", "/v1/tickets/{number}/assign"): {"json": {"assignee": None}},
+    ("POST", "/v1/me/links"): {"json": {"code": "ABCD-EFGH"}},
+    ("GET", "/v1/events"): {"params": {"max_s": 0.2}},
+    ("PUT", "/v1/me/notifications"): {"json": {"reply": True}},
     ("POST", "/v1/approvals/{approval_id}/approve"): {"json": {"reason": "ok"}},
     ("POST", "/v1/approvals/{approval_id}/deny"): {"json": {"reason": "no"}},
     ("GET", "/v1/knowledge/search"): {"params": {"q": "vpn keeps dropping", "k": 2}},
@@ -214,7 +237,8 @@ def marcus_lost_phone(desk: Desk) -> Thread:
 
 
 def _fill(path: str, **real: str) -> str:
-    return path.format(**{**PLACEHOLDERS, **real})
+    plain = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # "{external_id:path}" -> "{external_id}"
+    return plain.format(**{**PLACEHOLDERS, **real})
 
 
 def _route_id(route: tuple[str, str]) -> str:
@@ -390,8 +414,22 @@ def test_a_role_at_or_above_the_route_is_let_through(desk: Desk, who: str, route
         desk.sessions = {**desk.sessions, "throwaway": desk.login(who)}  # keep the shared session alive
         who = "throwaway"
     response = desk.call(who, method, _fill(path), **SAMPLE.get(route, {}))
+    refused_key = _refused_to_keys(route, who)
+    if refused_key:  # not a role matter: a key that speaks for no one has no "my" anything
+        assert response.status_code == 403 and refused_key in response.json()["detail"], response.text
+        return
     # Placeholder ids may be unknown (404) but the caller got past the role check, and nothing broke.
     assert response.status_code not in (401, 403) and response.status_code < 500, response.text
+
+
+def _refused_to_keys(route: tuple[str, str], who: str) -> str:
+    """What a key is told on a person's own route: keys without a subject speak for no one, and only a
+    signed-in person confirms a channel link code ("" when the route serves this caller)."""
+    if not who.endswith("-key") or not route[1].startswith("/v1/me/"):
+        return ""
+    if route == ("POST", "/v1/me/links"):
+        return "signed-in person"
+    return "" if who == "requester2-key" else "speaks for no one"
 
 
 def test_the_forbidden_matrix_covers_requesters_and_agents() -> None:

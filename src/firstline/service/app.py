@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstline import __version__
+from firstline.channels import registry as channel_registry
 from firstline.errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -56,7 +57,7 @@ from firstline.runtime import Runtime, demo_runbooks
 from firstline.service.limits import BodyLimit, HeaderLimit, RateLimit, TokenBuckets
 from firstline.service.observability import Metrics, configure_tracing, request_id
 from firstline.service.proxies import ProxyHeaders
-from firstline.service.routes import admin, conversations, knowledge, tickets
+from firstline.service.routes import admin, conversations, events, knowledge, me, notifications, sso, tickets
 from firstline.service.schemas import ErrorBody
 from firstline.service.signins import SignInThrottle
 from firstline.service.turns import TurnRunner
@@ -246,10 +247,26 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
             await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
             await asyncio.to_thread(runtime.start_sync)  # a vendor backend: the outbox worker and the poller
+            app.state.channels = {}
+            for name in channel_registry.enabled(settings):
+                channel = channel_registry.module(name).build(runtime)
+                await asyncio.to_thread(channel.start)
+                app.state.channels[name] = channel
+            app.state.notifier = None
+            if settings.notifications.email:
+                from firstline.channels.notify import build_notifier
+
+                app.state.notifier = build_notifier(runtime)
+                await asyncio.to_thread(app.state.notifier.start)
             app.state.ready = True
             yield
-            # Turns whose clients went away still finish and are stored before the stores close.
+            for channel in app.state.channels.values():
+                await asyncio.to_thread(channel.stop)
+            # Turns whose clients went away still finish and are stored before the stores close; the notifier
+            # stops after them, so their events are still mailed.
             await app.state.turns.drain()
+            if app.state.notifier is not None:
+                await asyncio.to_thread(app.state.notifier.stop)
 
     app = FastAPI(
         title="Firstline",
@@ -298,8 +315,10 @@ def create_app(settings: Settings) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, "InternalError", f"Something broke on our side (request id {request_id.get()}).")
 
-    for module in (admin, conversations, tickets, knowledge):
+    for module in (admin, conversations, tickets, knowledge, me, events, notifications, sso):
         app.include_router(module.router)
+    for name in channel_registry.available():
+        app.include_router(channel_registry.module(name).router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:
