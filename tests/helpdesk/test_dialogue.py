@@ -87,6 +87,17 @@ def test_after_a_solved_problem_a_new_one_gets_its_own_answer_and_ticket(helpdes
     assert len(hello.topics) == 2  # no topic lost
 
 
+def test_what_about_another_problem_is_a_new_question_not_going_back(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    wifi = ask(desk, "hi, first week here. how do i get on the wifi in the office?", MARCUS)
+    assert wifi.awaiting == "confirm_fix"
+    vpn = ask(desk, "and the vpn from home?", MARCUS, wifi.conversation_id)
+    assert (vpn.agent, vpn.intent) == ("network", "vpn_drops") and "no earlier problem" not in vpn.reply
+    assert len(vpn.topics) == 2
+    back = ask(desk, "back to my first question", MARCUS, wifi.conversation_id)  # points back: goes back
+    assert back.intent == wifi.intent and "no earlier problem" not in back.reply
+
+
 def test_thanks_that_fixed_it_resolves_the_topic_it_answers(helpdesk_world: HelpdeskWorld) -> None:
     desk, _ = helpdesk_world.desk()
     r = ask(desk, "Outlook keeps asking for my password", MARCUS)

@@ -42,6 +42,7 @@ WHILE_PAUSED = ("human", "thanks", "goodbye", "repeat", "clarify", "chitchat", "
 _ABOUT_THE_LAST_REPLY = frozenset(
     {"affirm", "deny", "fixed", "not_fixed", "cancel", "repeat", "clarify", "skip", "back", "complaint"}
 )
+_EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old|back)\b", re.I)
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
 
@@ -61,6 +62,8 @@ class MessageReader:
         act = reading.act if reading.confidence >= 0.5 else "inform"
         if act == "back" and pending is not None and pending.kind == "choice":
             act = "inform"  # "the first one" answers "which one?"
+        if act == "back" and self.names_a_new_problem(dialogue, text):
+            act = "inform"  # "and the vpn from home?" after the Wi-Fi answer: a new question, nothing to go back to
         if act != "inform" and not dialogue.last_reply and act in _ABOUT_THE_LAST_REPLY:
             act = "inform"  # nothing was said yet that this could be about
         if act in _LOOKS_LIKE_A_QUESTION and len(text.split()) >= 5:
@@ -127,6 +130,17 @@ class MessageReader:
         if active is not None and active.is_open and active.agent and pending is None and self.same_topic(text, active):
             return Move("continue", topic=active)
         return Move("new")
+
+    def names_a_new_problem(self, dialogue: Dialogue, text: str) -> bool:
+        """A "going back" message ("what about the vpn?") that names a problem no topic of this conversation is
+        about: there is nothing to go back to, so it raises that problem. A message that points back in time
+        ("the earlier one", "my first question") always goes back."""
+        if _EARLIER.search(text):
+            return False
+        result = self.triage.classify(text)
+        if result.agent not in self.agents or result.clarify is not None or result.confidence < 0.6:
+            return False
+        return not any(t.intent == result.intent for t in dialogue.topics)
 
     def answers(self, text: str, act: str, topic: Topic, kind: str) -> bool:
         """Whether ``text`` answers the pending question rather than raising something new."""
