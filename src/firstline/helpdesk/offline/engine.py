@@ -166,8 +166,10 @@ def call(tool: str, /, **arguments: Any) -> Call:
 # -- shared steps ------------------------------------------------------------------------------------
 
 
-def verification(v: View) -> Step | None:
-    """The identity check every change needs; ``None`` once the requester is verified."""
+def verification(v: View, why: str = "") -> Step | None:
+    """The identity check every change needs; ``None`` once the requester is verified. ``why`` comes before
+    the first request for the code (what the employee should know before proving who they are)."""
+    lead = f"{why} " if why else ""
     if v.verified:
         return None
     typed = slots.code(v.last_user)
@@ -176,7 +178,7 @@ def verification(v: View) -> Step | None:
     if sent is not None and sent.this_turn and sent.ok:
         where = as_data(sent).get("channel") or "your registered mobile"
         return Say(
-            f"To confirm it's you, I've sent a six-digit code to {where}. Type it here and I'll carry on. "
+            f"{lead}To confirm it's you, I've sent a six-digit code to {where}. Type it here and I'll carry on. "
             "I'll never ask for your password.",
             expects="code",
         )

@@ -54,6 +54,12 @@ def account_unlock(v: View) -> Step:
     return verification(v) or call("unlock_account")
 
 
+_DO_NOT_APPROVE = (
+    "Don't approve that prompt, and deny any sign-in request you didn't start yourself. I'll sign you out of every "
+    "session so that whoever tried is thrown out."
+)
+
+
 @playbook
 def suspicious_signin(v: View) -> Step:
     """Someone else may be in the account: read the sign-in log, sign the requester out everywhere once they
@@ -63,7 +69,7 @@ def suspicious_signin(v: View) -> Step:
         return call("sign_in_history")
     signed_out = v.latest("sign_out_everywhere")
     if signed_out is None or not signed_out.ok:
-        return verification(v) or call("sign_out_everywhere")
+        return verification(v, why=_DO_NOT_APPROVE) or call("sign_out_everywhere")
     summary = str(as_dict(history.data).get("summary") or "nothing unusual.")
     shows = summary[:1].lower() + summary[1:]
     return escalate_and_say(
