@@ -22,6 +22,7 @@ for script, extra in (
     ("turn_budget.py", []),
     ("prompt_tokens.py", []),
     ("ticket_sync.py", []),
+    ("live_notices.py", []),
 ):
     print(f"== {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True, cwd=HERE)
