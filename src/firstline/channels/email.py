@@ -160,9 +160,7 @@ class EmailChannel:
             log.info("mail %s from unknown %s: already told how to link this hour", mail.message_id, mail.address)
             return "unknown-quiet"
         code = self.runtime.channels.start_link(CHANNEL, mail.address)
-        service = self.runtime.settings.service
-        public_url = service.base_url
-        text, html = link_text(code, public_url, mail.address)
+        text, html = link_text(code, self.runtime.settings.service.base_url, mail.address)
         headers = reply_headers(mail.message_id, mail.references, self.from_header)
         self.outbox.enqueue(LINK_KIND, mail.address, reply_subject(mail.subject, None), text, html, headers)
         return "unknown-told"

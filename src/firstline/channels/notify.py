@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from firstline.runtime import Runtime
     from firstline.ticketing import TicketingBackend
 
-__all__ = ["Notifier", "build_notifier", "public_url"]
+__all__ = ["Notifier", "build_notifier"]
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,6 @@ class _Batch:
     items: list[Wanted] = field(default_factory=list)
     due: float = 0.0
     tries: int = 0
-
-
-def public_url(runtime: Runtime) -> str:
-    """Where people reach this deployment (``service.public_url``, else ``http://host:port``)."""
-    service = runtime.settings.service
-    return service.base_url
 
 
 class Notifier:
@@ -291,7 +285,7 @@ def build_notifier(
     return Notifier(
         conversations=conversations,
         rules=NoticeRules(conversations, agents),
-        templates=MailTemplates(public_url(runtime), UnsubscribeTokens(server_secret(runtime.settings))),
+        templates=MailTemplates(runtime.settings.service.base_url, UnsubscribeTokens(server_secret(runtime.settings))),
         preferences=NotificationPreferences(runtime.database),
         outbox=outbox,
         tickets=runtime.tickets,

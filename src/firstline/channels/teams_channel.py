@@ -101,8 +101,7 @@ class TeamsChannel:
 
     @property
     def web_chat_url(self) -> str:
-        service = self.runtime.settings.service
-        return service.base_url
+        return self.runtime.settings.service.base_url
 
     # -- an authenticated activity ----------------------------------------------------------------
 
