@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from firstline.channel_settings import ChannelsSettings, NotificationSettings, SsoSettings
 from firstline.errors import ConfigError
+from firstline.scale_settings import ScaleSettings
 
 __all__ = ["Settings", "load_settings", "redacted"]
 
@@ -428,6 +429,20 @@ class Settings(BaseSettings):
     sso: SsoSettings = SsoSettings()
     notifications: NotificationSettings = NotificationSettings()
     channels: ChannelsSettings = ChannelsSettings()
+    scale: ScaleSettings = ScaleSettings()
+
+    @model_validator(mode="after")
+    def _workers_share(self) -> Settings:
+        d = self.directory
+        sql_directory = d.backend == "sql" or "sql" in (d.devices, d.mail) or (
+            d.backend != "graph" and "same" in (d.devices, d.mail)
+        )
+        found = self.scale.problems(
+            self.ticket_database_url, self.directory_database_url if sql_directory else None, self.knowledge.store
+        )
+        if found:
+            raise ValueError(f"scale.workers = {self.scale.workers} needs shared stores: " + "; ".join(found))
+        return self
 
     @classmethod
     def settings_customise_sources(
