@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from firstline.helpdesk.taxonomy import data_dir
-from firstline.redaction import redact
+from firstline.redaction import redact, redact_text
 
 
 def test_every_shipped_runbook_comes_through_unchanged() -> None:
@@ -67,3 +67,19 @@ def test_the_held_out_corpus_measures_how_far_the_rules_reach() -> None:
     kept = sum(all(k in redact(r["text"]).text for k in r["keep"]) for r in alike)
     assert len(rows) >= 120 and removed / len(rows) >= 0.85, (removed, len(rows))
     assert len(alike) >= 60 and kept / len(alike) >= 0.95, (kept, len(alike))
+
+
+def test_remembered_texts_never_include_a_found_secret() -> None:
+    """redact_text remembers short texts only when nothing was removed, so its memory holds no found secret."""
+    from firstline import redaction
+
+    clean, secret = "printer jammed in tray 2 again", "my password is Tr0ub4dor&3xyz"
+    for _ in range(2):
+        assert redact_text(clean) == clean
+        assert "Tr0ub4dor&3xyz" not in redact_text(secret)
+    assert clean in redaction._CLEAN
+    assert secret not in redaction._CLEAN
+    long_secret = secret + " " + "and the VPN drops every few minutes. " * 10
+    assert "Tr0ub4dor&3xyz" not in redact_text(long_secret) == redact_text(long_secret)
+    remembered = [*redaction._CLEAN, *map(repr, redaction._SEEN), *redaction._SEEN.values()]
+    assert not any("Tr0ub4dor" in text for text in remembered)

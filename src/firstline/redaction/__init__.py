@@ -19,6 +19,7 @@ versions, hostnames and serials (``tests/security/data`` holds the corpus both w
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import re
 import threading
@@ -301,24 +302,39 @@ _SECRET_KEYS = re.compile(
 )
 
 
-_SEEN: OrderedDict[str, str] = OrderedDict()
+_SEEN: OrderedDict[bytes, str] = OrderedDict()  # digest of a long text (a runbook's steps) -> its redacted form
+_CLEAN: OrderedDict[str, None] = OrderedDict()  # short texts redaction left unchanged
 _SEEN_LOCK = threading.Lock()
+_LONG = 256
+_KEEP_LONG, _KEEP_CLEAN = 512, 8192
 
 
 def redact_text(text: str) -> str:
-    """``redact(text).text``, remembered for long texts: a conversation's state and events carry the same tool
-    results (a runbook's steps) turn after turn, and each is redacted once."""
-    if len(text) < 256:
-        return redact(text).text
+    """``redact(text).text``, remembered: a conversation's state and events carry the same strings turn after
+    turn (a runbook's steps, agent and tool names, statuses), and each is redacted once.
+
+    The memory holds no secret it found: a short text is remembered only when redaction left it unchanged,
+    a long one under a digest of it, with its redacted form."""
+    long = len(text) >= _LONG
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest() if long else b""
     with _SEEN_LOCK:
-        if (hit := _SEEN.get(text)) is not None:
-            _SEEN.move_to_end(text)
-            return hit
+        if long:
+            if (hit := _SEEN.get(digest)) is not None:
+                _SEEN.move_to_end(digest)
+                return hit
+        elif text in _CLEAN:
+            _CLEAN.move_to_end(text)
+            return text
     out = redact(text).text
     with _SEEN_LOCK:
-        _SEEN[text] = out
-        while len(_SEEN) > 512:
-            _SEEN.popitem(last=False)
+        if long:
+            _SEEN[digest] = out
+            while len(_SEEN) > _KEEP_LONG:
+                _SEEN.popitem(last=False)
+        elif out == text:
+            _CLEAN[text] = None
+            while len(_CLEAN) > _KEEP_CLEAN:
+                _CLEAN.popitem(last=False)
     return out
 
 
