@@ -26,7 +26,7 @@ from firstline.directory.models import (
     SignIn,
 )
 
-__all__ = ["CheckableDirectory", "DirectoryBackend", "DirectoryCheck", "PersonRef"]
+__all__ = ["CheckableDirectory", "DirectoryBackend", "DirectoryCheck", "PersonRef", "ReportsDirectory"]
 
 PersonRef: TypeAlias = Person | str
 """A :class:`Person`, or the id (``p019``), email address or username (``r.chen``) of one."""
@@ -205,4 +205,14 @@ class CheckableDirectory(Protocol):
 
     def check(self) -> list[DirectoryCheck]:
         """Try each kind of call Firstline makes, read-only where possible; never raises for a refusal."""
+        ...
+
+
+@runtime_checkable
+class ReportsDirectory(Protocol):
+    """A directory backend that can tell at once whether someone manages anyone (the SQL directory does);
+    for the others, :func:`firstline.helpdesk.audience.manages_anyone` lists the people of the domain."""
+
+    def has_current_reports(self, person: Person) -> bool:
+        """Whether anyone current (not a leaver) in ``person``'s e-mail domain has them as their manager."""
         ...

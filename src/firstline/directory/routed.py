@@ -24,7 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from firstline.directory.backend import CheckableDirectory, DirectoryBackend, DirectoryCheck, PersonRef
+from firstline.directory.backend import (
+    CheckableDirectory,
+    DirectoryBackend,
+    DirectoryCheck,
+    PersonRef,
+    ReportsDirectory,
+)
 from firstline.directory.models import (
     Account,
     Device,
@@ -72,6 +78,14 @@ class RoutedDirectory:
 
     def find_people(self, text: str) -> list[Person]:
         return self.accounts.find_people(text)
+
+    def has_current_reports(self, person: Person) -> bool:
+        if isinstance(self.accounts, ReportsDirectory):
+            return self.accounts.has_current_reports(person)
+        domain = person.email.partition("@")[2]
+        return bool(domain) and any(
+            p.manager == person.id and p.is_current for p in self.accounts.find_people(f"@{domain}")
+        )
 
     def account(self, person: PersonRef) -> Account:
         """The account from the accounts backend, with the MFA methods and last sign-out the identity provider

@@ -131,6 +131,23 @@ class SqlDirectory:
         with self._db.read() as conn:
             return [_record(Person, row) for row in conn.execute(statement).mappings()]
 
+    def has_current_reports(self, person: Person) -> bool:
+        """One EXISTS query instead of listing the domain (:class:`~firstline.directory.backend.ReportsDirectory`)."""
+        domain = person.email.partition("@")[2].lower()
+        if not domain:
+            return False
+        statement = select(
+            select(people.c.id)
+            .where(
+                people.c.manager == person.id,
+                people.c.employment != "leaver",
+                func.lower(people.c.email).endswith(f"@{domain}", autoescape=True),
+            )
+            .exists()
+        )
+        with self._db.read() as conn:
+            return bool(conn.execute(statement).scalar())
+
     def account(self, person: PersonRef) -> Account:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)

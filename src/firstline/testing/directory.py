@@ -40,6 +40,7 @@ from firstline.directory import (
     SharedMailbox,
     load_org,
 )
+from firstline.directory.backend import ReportsDirectory
 from firstline.directory.signins import assess, moved_sign_ins
 from firstline.errors import (
     AccountDisabledError,
@@ -133,6 +134,22 @@ class AccountContract:
         assert directory.find_people("zz-no-such-person") == []
         with pytest.raises(InputError, match="search is empty"):
             directory.find_people("   ")
+
+    def test_reports_lookup_agrees_with_listing_the_domain(self, directory: DirectoryBackend) -> None:
+        if not isinstance(directory, ReportsDirectory):
+            pytest.skip("this backend has no reports lookup: audiences list the domain's people")
+        everyone = directory.find_people("@nwmeridian.co.uk")
+        listed = {p.id: any(r.manager == p.id and r.is_current for r in everyone) for p in everyone}
+        assert {p.id: directory.has_current_reports(p) for p in everyone} == listed
+        assert True in listed.values() and False in listed.values()
+        leaver_managers = {r.manager for r in everyone if not r.is_current and r.manager} - {
+            r.manager for r in everyone if r.is_current
+        }
+        for manager in leaver_managers:  # only leavers report to them: they manage no one now
+            assert not directory.has_current_reports(directory.person(manager))
+        manager = next(p for p in everyone if listed[p.id])
+        stranger = replace(manager, email=manager.email.replace("@nwmeridian.co.uk", "@elsewhere.example"))
+        assert not directory.has_current_reports(stranger)  # reports in another domain do not count
 
     def test_locked_account_is_unlocked(self, directory: DirectoryBackend) -> None:
         before = directory.account("r.chen")
