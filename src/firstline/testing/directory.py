@@ -147,8 +147,8 @@ class AccountContract:
         }
         for manager in leaver_managers:  # only leavers report to them: they manage no one now
             assert not directory.has_current_reports(directory.person(manager))
-        manager = next(p for p in everyone if listed[p.id])
-        stranger = replace(manager, email=manager.email.replace("@nwmeridian.co.uk", "@elsewhere.example"))
+        boss = next(p for p in everyone if listed[p.id])
+        stranger = replace(boss, email=boss.email.replace("@nwmeridian.co.uk", "@elsewhere.example"))
         assert not directory.has_current_reports(stranger)  # reports in another domain do not count
 
     def test_locked_account_is_unlocked(self, directory: DirectoryBackend) -> None:
