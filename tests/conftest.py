@@ -18,6 +18,7 @@ from firstline.testing.embedders import HashingEmbedder
 from firstline.testing.helpdesk import HelpdeskWorld
 from firstline.testing.loopback import LoopbackServer
 from firstline.testing.postgres import PostgresCluster, postgres_cluster
+from firstline.testing.redis import RedisServer, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +108,10 @@ def helpdesk_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpdes
     triage = Triage(load_taxonomy(), TriageModel.load(packaged_model_path()), embedder)
     yield HelpdeskWorld(triage, knowledge, moved_demo_org())
     knowledge.close()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """One throw-away redis-server per test session (skips without redis-server, fails in CI)."""
+    with redis_server() as server:
+        yield server
