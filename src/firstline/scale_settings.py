@@ -36,7 +36,10 @@ class ScaleSettings(BaseModel):
     )
     redis_password: SecretStr | None = Field(None, description="environment only: FIRSTLINE_SCALE__REDIS_PASSWORD")
     key_prefix: str = Field(
-        "firstline", min_length=1, max_length=40, description="prefix of every Redis key and channel this deployment uses"
+        "firstline",
+        min_length=1,
+        max_length=40,
+        description="prefix of every Redis key and channel this deployment uses",
     )
 
     @field_validator("redis_url")
@@ -59,11 +62,14 @@ class ScaleSettings(BaseModel):
         """Whether this deployment shares its state through Redis (several workers, or a Redis configured)."""
         return bool(self.redis_url)
 
-    def problems(self, database_url: str, directory_url: str | None, store: str) -> list[str]:
+    def problems(
+        self, database_url: str, directory_url: str | None, store: str, catalog_url: str | None = None
+    ) -> list[str]:
         """What keeps ``workers`` processes from sharing one deployment, each with its fix (empty when fine).
 
         ``directory_url`` is the built-in directory's database URL, or None when the directory lives
-        elsewhere (LDAP, Okta, Entra ID)."""
+        elsewhere (LDAP, Okta, Entra ID); ``catalog_url`` is ``knowledge.catalog_url`` when set (by default
+        the knowledge catalog follows the ticket database)."""
         if self.workers == 1:
             return []
         found = []
@@ -75,6 +81,11 @@ class ScaleSettings(BaseModel):
         if directory_url is not None and directory_url.startswith("sqlite"):
             found.append(
                 "directory.database_url is SQLite: point it at PostgreSQL too (the same database may hold both)"
+            )
+        if catalog_url and catalog_url.startswith("sqlite"):
+            found.append(
+                "knowledge.catalog_url is SQLite, which other machines cannot read: remove it (the catalog then "
+                "lives in the PostgreSQL database) or point it at PostgreSQL"
             )
         if store not in SHARED_STORES:
             found.append(

@@ -97,6 +97,11 @@ class KnowledgeSettings(_Section):
     store: StoreKind = "chroma"
     collection: str = Field("firstline_chunks", pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{2,62}$")
     chroma_url: str = "http://127.0.0.1:8001"
+    catalog_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the ingest catalog; default: the ticket database when it is PostgreSQL "
+        "(shared by every worker and machine), else <index_dir>/catalog.sqlite3",
+    )
     qdrant_url: str = "http://127.0.0.1:6333"
     qdrant_api_key: SecretStr | None = None
     chunk_max_words: int = Field(160, ge=20, le=2000)
@@ -434,11 +439,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _workers_share(self) -> Settings:
         d = self.directory
-        sql_directory = d.backend == "sql" or "sql" in (d.devices, d.mail) or (
-            d.backend != "graph" and "same" in (d.devices, d.mail)
+        sql_directory = (
+            d.backend == "sql"
+            or "sql" in (d.devices, d.mail)
+            or (d.backend != "graph" and "same" in (d.devices, d.mail))
         )
         found = self.scale.problems(
-            self.ticket_database_url, self.directory_database_url if sql_directory else None, self.knowledge.store
+            self.ticket_database_url,
+            self.directory_database_url if sql_directory else None,
+            self.knowledge.store,
+            self.knowledge.catalog_url,
         )
         if found:
             raise ValueError(f"scale.workers = {self.scale.workers} needs shared stores: " + "; ".join(found))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from firstline.knowledge.base import KnowledgeBase
 from firstline.testing.embedders import HashingEmbedder
 
 KB = Callable[..., KnowledgeBase]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on the SQLite catalog file and on a PostgreSQL catalog."""
+    return str(request.param)
 
 
 def _write(folder: Path, name: str, body: str) -> Path:
@@ -144,6 +151,35 @@ def test_second_concurrent_ingest_is_refused(make_kb: KB, docs: Path, tmp_path: 
         worker.join(10)
     assert not errors
     assert first.stats().sources == 3
+
+
+def test_a_waiting_ingest_runs_once_the_other_ends_and_finds_nothing_changed(
+    make_kb: KB, docs: Path, tmp_path: Path
+) -> None:
+    index_dir = tmp_path / "shared-index"
+    gate, release = threading.Event(), threading.Event()
+
+    class SlowEmbedder(HashingEmbedder):
+        def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+            gate.set()
+            release.wait(10)
+            return super().embed_documents(texts)
+
+    first, waiter = make_kb(SlowEmbedder(), index_dir=index_dir), HashingEmbedder()
+    second = make_kb(waiter, index_dir=index_dir)
+    worker = threading.Thread(target=lambda: first.ingest([docs]))
+    worker.start()
+    try:
+        assert gate.wait(10)
+        threading.Timer(0.3, release.set).start()
+        started = time.monotonic()
+        report = second.ingest([docs], wait_s=20)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        worker.join(10)
+    assert 0.25 < waited < 10
+    assert len(report.unchanged) == 3 and not report.changed and waiter.calls == 0
 
 
 def test_keyword_index_follows_ingests_from_another_process(make_kb: KB, docs: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -10,8 +10,40 @@ from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.models import Filters
 from firstline.knowledge.rerank import RerankResult
 from firstline.knowledge.retriever import MODES, RetrievalConfig
+from firstline.testing.postgres import PostgresCluster
 
 KB = Callable[..., KnowledgeBase]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_backend(request: pytest.FixtureRequest) -> str:
+    """The tests that build their own knowledge base run on the SQLite catalog and on a PostgreSQL one."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo_index(
+    request: pytest.FixtureRequest, demo_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KnowledgeBase]:
+    """The session's demo index, and the same index with its catalog copied into PostgreSQL.
+
+    The copy shares the vectors (the in-memory store) and the embedder, so the PostgreSQL variant
+    costs no second embedding of the runbooks; its searches read chunk texts only from PostgreSQL.
+    """
+    if request.param == "sqlite":
+        yield demo_kb
+        return
+    postgres: PostgresCluster = request.getfixturevalue("postgres")
+    kb = KnowledgeBase(
+        tmp_path_factory.mktemp("demo-pg"), demo_kb.store, demo_kb.embedder, catalog_url=postgres.fresh_url()
+    )
+    every = demo_kb.catalog.all_chunks()
+    for source, record in demo_kb.catalog.sources().items():
+        kb.catalog.replace_source(record, [c for c in every if c.source == source])
+    kb.catalog.set_meta("embedder", demo_kb.embedder.name)
+    assert not (kb.index_dir / "catalog.sqlite3").exists()
+    yield kb
+    kb.catalog.close()  # the store belongs to the session's demo index
 
 
 @pytest.mark.parametrize(
@@ -29,13 +61,13 @@ KB = Callable[..., KnowledgeBase]
         ("too many failed sign-ins, account locked", "Account locked out"),
     ],
 )
-def test_hybrid_finds_the_right_runbook(demo_kb: KnowledgeBase, query: str, expected_title: str) -> None:
-    titles = [h.chunk.title for h in demo_kb.search(query, k=3, by_document=True)]
+def test_hybrid_finds_the_right_runbook(demo_index: KnowledgeBase, query: str, expected_title: str) -> None:
+    titles = [h.chunk.title for h in demo_index.search(query, k=3, by_document=True)]
     assert expected_title in titles, titles
 
 
-def test_every_hit_carries_a_citation(demo_kb: KnowledgeBase) -> None:
-    hits = demo_kb.search("paper jam in tray 2", k=5)
+def test_every_hit_carries_a_citation(demo_index: KnowledgeBase) -> None:
+    hits = demo_index.search("paper jam in tray 2", k=5)
     assert len(hits) == 5
     for hit in hits:
         c = hit.citation
@@ -47,35 +79,35 @@ def test_every_hit_carries_a_citation(demo_kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_mode_answers(demo_kb: KnowledgeBase, mode: str) -> None:
-    hits = demo_kb.search("toner is low on the printer", k=4, mode=mode)  # type: ignore[arg-type]
+def test_every_mode_answers(demo_index: KnowledgeBase, mode: str) -> None:
+    hits = demo_index.search("toner is low on the printer", k=4, mode=mode)  # type: ignore[arg-type]
     assert 1 <= len(hits) <= 4
     assert any("Toner" in h.chunk.title for h in hits)
 
 
-def test_filters_restrict_every_mode(demo_kb: KnowledgeBase) -> None:
+def test_filters_restrict_every_mode(demo_index: KnowledgeBase) -> None:
     for mode in ("dense", "bm25", "hybrid", "rrf"):
-        hits = demo_kb.search("password", k=10, mode=mode, filters=Filters.of(category="email"))  # type: ignore[arg-type]
+        hits = demo_index.search("password", k=10, mode=mode, filters=Filters.of(category="email"))  # type: ignore[arg-type]
         assert hits and all(h.chunk.category == "email" for h in hits)
-    tagged = demo_kb.search("vpn", k=10, filters=Filters.of(tags=["vpn"]))
+    tagged = demo_index.search("vpn", k=10, filters=Filters.of(tags=["vpn"]))
     assert tagged and all("vpn" in h.chunk.tags for h in tagged)
-    assert demo_kb.search("vpn", k=10, filters=Filters.of(category="no-such-category")) == []
+    assert demo_index.search("vpn", k=10, filters=Filters.of(category="no-such-category")) == []
 
 
-def test_by_document_returns_one_hit_per_document(demo_kb: KnowledgeBase) -> None:
-    hits = demo_kb.search("vpn", k=8, by_document=True)
+def test_by_document_returns_one_hit_per_document(demo_index: KnowledgeBase) -> None:
+    hits = demo_index.search("vpn", k=8, by_document=True)
     assert len({h.chunk.doc_id for h in hits}) == len(hits) == 8
 
 
-def test_bad_queries_get_clear_errors(demo_kb: KnowledgeBase) -> None:
+def test_bad_queries_get_clear_errors(demo_index: KnowledgeBase) -> None:
     with pytest.raises(EmptyQueryError, match="empty"):
-        demo_kb.search("   ")
+        demo_index.search("   ")
     with pytest.raises(QueryTooLongError, match=r"2001 characters.*limit is 2000"):
-        demo_kb.search("x" * 2001)
+        demo_index.search("x" * 2001)
     with pytest.raises(InputError, match="Unknown search mode"):
-        demo_kb.search("vpn", mode="fuzzy")  # type: ignore[arg-type]
+        demo_index.search("vpn", mode="fuzzy")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="k must be"):
-        demo_kb.search("vpn", k=0)
+        demo_index.search("vpn", k=0)
 
 
 def test_empty_index_returns_nothing(make_kb: KB) -> None:

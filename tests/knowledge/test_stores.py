@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from firstline.errors import BackendUnavailableError
@@ -18,9 +14,7 @@ from firstline.knowledge.stores.chroma import ChromaStore
 from firstline.knowledge.stores.memory import InMemoryStore
 from firstline.knowledge.stores.qdrant import QdrantStore
 from firstline.testing import VectorStoreContract
-from firstline.testing.live import cannot_start, free_port
-
-SERVER_START_TIMEOUT_S = 30.0
+from firstline.testing.live import free_port
 
 
 class TestInMemoryStore(VectorStoreContract):
@@ -61,41 +55,6 @@ class TestQdrantMemory(VectorStoreContract):
         store = QdrantStore.memory()
         yield store
         store.close()
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``chroma run`` on a free port of 127.0.0.1, for this module; yields its URL."""
-    executable = Path(sys.executable).parent / "chroma"
-    if not executable.exists():
-        cannot_start(f"the `chroma` executable is missing at {executable}; install chromadb in this environment")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = folder / "server.log"
-    command = [str(executable), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                cannot_start(f"`chroma run` did not answer on {url} within {SERVER_START_TIMEOUT_S:.0f} s:\n{tail}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.live

@@ -179,7 +179,12 @@ def evaluate(
     folder = index_dir or Path(workdir.name)  # type: ignore[union-attr]
     embedded = {"chroma-server": "chroma", "qdrant-server": "qdrant"}.get(settings.knowledge.store)
     knowledge_settings = settings.knowledge.model_copy(
-        update={"index_dir": folder, "store": embedded or settings.knowledge.store, "collection": "firstline_eval"}
+        update={
+            "index_dir": folder,
+            "store": embedded or settings.knowledge.store,
+            "collection": "firstline_eval",
+            "catalog_url": f"sqlite:///{folder / 'eval-catalog.db'}",  # never the deployment's shared catalog
+        }
     )
     eval_settings = settings.model_copy(update={"knowledge": knowledge_settings})
     results = {}

@@ -1,4 +1,13 @@
-"""``KnowledgeBase``: one index folder = catalog + vector store + keyword index, searched and fed together."""
+"""``KnowledgeBase``: one index = catalog + vector store + keyword index, searched and fed together.
+
+On one machine everything lives in ``index_dir`` (the SQLite catalog, the ingest lock file, the
+keyword index, perhaps an embedded vector store). On several machines the catalog and the ingest
+lock live in a shared PostgreSQL database (``catalog_url``, see
+:mod:`firstline.knowledge.sql_catalog`) and the vectors in a vector-store server, while each
+process keeps its own BM25 keyword index in its ``index_dir``, rebuilt from the catalog whenever
+the catalog's version differs from the one it was built for: a process that did not ingest
+finds what another machine ingested, in every search mode.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firstline.errors import ConfigError
-from firstline.knowledge.catalog import Catalog
+from firstline.knowledge.catalog import Catalog, KnowledgeCatalog
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder
 from firstline.knowledge.ingest import Ingestor, IngestReport, Progress
+from firstline.knowledge.ingest_lock import FileIngestLock, IngestLock, PostgresIngestLock
 from firstline.knowledge.models import Chunk, Filters, Hit
 from firstline.knowledge.rerank import Reranker
 from firstline.knowledge.retriever import HybridRetriever, Mode, RetrievalConfig
@@ -41,9 +51,11 @@ class KnowledgeStats:
 class KnowledgeBase:
     """The knowledge engine's facade: ``ingest``, ``search``, ``stats``.
 
-    ``index_dir`` holds ``catalog.sqlite3``, ``keyword/<version>/`` (the BM25 index of that
-    catalog version, swapped in atomically) and ``ingest.lock``. The vector store may live in the
-    same folder (Chroma embedded, Qdrant local) or on a server.
+    ``index_dir`` holds ``keyword/<version>/`` (the BM25 index of that catalog version, swapped in
+    atomically) and, without ``catalog_url``, ``catalog.sqlite3`` and ``ingest.lock``. With
+    ``catalog_url`` (a database URL; PostgreSQL to share it between machines) the catalog lives
+    there and ingests take the database's advisory lock. The vector store may live in the same
+    folder (Chroma embedded, Qdrant local) or on a server.
     """
 
     def __init__(
@@ -54,13 +66,26 @@ class KnowledgeBase:
         reranker: Reranker | None = None,
         retrieval: RetrievalConfig | None = None,
         chunker: Chunker | None = None,
+        catalog_url: str | None = None,
     ) -> None:
         self.index_dir = index_dir
         index_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(index_dir / "catalog.sqlite3")
+        self.catalog: KnowledgeCatalog
+        lock: IngestLock
+        if catalog_url is None:
+            self.catalog, lock = Catalog(index_dir / "catalog.sqlite3"), FileIngestLock(index_dir / "ingest.lock")
+        else:
+            from firstline.knowledge.sql_catalog import DATABASE, SqlCatalog  # SQLAlchemy: only when used
+
+            shared = SqlCatalog(catalog_url)
+            postgres = shared.dialect == "postgresql"
+            self.catalog = shared
+            lock = (
+                PostgresIngestLock(shared.engine, DATABASE) if postgres else FileIngestLock(index_dir / "ingest.lock")
+            )
         self.store = store
         self.embedder = embedder
-        self.ingestor = Ingestor(self.catalog, store, embedder, index_dir / "ingest.lock", chunker)
+        self.ingestor = Ingestor(self.catalog, store, embedder, lock, chunker)
         self.retriever = HybridRetriever(embedder, store, self.catalog, self.keyword_index, reranker, retrieval)
         self._keyword: BM25Index | None = None
         self._keyword_version = ""
@@ -71,9 +96,13 @@ class KnowledgeBase:
         self.store.close()
         self.catalog.close()
 
-    def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None, wait_s: float = 0.0
+    ) -> IngestReport:
+        """Ingest ``paths``. Another ingest of the same catalog running (any process, any machine):
+        :class:`~firstline.errors.IngestLockedError` at once, or after waiting ``wait_s`` for it to end."""
         self.check_embedder(claim=True)
-        report = self.ingestor.ingest(paths, prune=prune, progress=progress)
+        report = self.ingestor.ingest(paths, prune=prune, progress=progress, wait_s=wait_s)
         current = self._current_keyword_dir()
         if report.changed or current is None or current.name != self.catalog.version():
             self._rebuild_keyword_index()

@@ -7,7 +7,9 @@
 * A file that cannot be loaded is reported by name and skipped; the rest goes on. The catalog
   remembers its hash and the reason: while its bytes stay the same, later ingests report it under
   ``still_failing`` without trying it again; with ``prune``, a broken file that is gone is forgotten.
-* One ingest at a time per index: a second one gets :class:`IngestLockedError` at once.
+* One ingest at a time per catalog (:mod:`firstline.knowledge.ingest_lock`: a file lock, or a
+  PostgreSQL advisory lock across machines): a second one gets :class:`IngestLockedError` at once,
+  or, with ``wait_s``, waits that long for the first to end (and then usually finds nothing changed).
 * A file processed by an older :data:`PIPELINE` (loading, chunking, audiences, injection screening)
   is processed again even when unchanged; chunks that come out the same keep their ids and vectors.
 * Instruction-like passages (:mod:`firstline.knowledge.injection`) flag their chunks, and the report
@@ -27,12 +29,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from firstline.errors import DocumentLoadError, IngestLockedError
-from firstline.knowledge.catalog import Catalog, FailureRecord, SourceRecord
+from firstline.errors import DocumentLoadError
+from firstline.knowledge.catalog import FailureRecord, KnowledgeCatalog, SourceRecord
 from firstline.knowledge.chunking import Chunker
 from firstline.knowledge.embedders import Embedder
+from firstline.knowledge.ingest_lock import FileIngestLock, IngestLock
 from firstline.knowledge.injection import find_instructions
 from firstline.knowledge.loaders import SUPPORTED_SUFFIXES, load_file
 from firstline.knowledge.models import PATH_SEPARATOR, Chunk
@@ -143,33 +144,26 @@ class Ingestor:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: KnowledgeCatalog,
         store: VectorStore,
         embedder: Embedder,
-        lock_path: Path,
+        lock: IngestLock | Path,
         chunker: Chunker | None = None,
         batch_chunks: int = 256,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.embedder = embedder
-        self.lock_path = lock_path
+        self.lock = FileIngestLock(lock) if isinstance(lock, Path) else lock
         self.chunker = chunker or Chunker()
         self.batch_chunks = batch_chunks
 
-    def ingest(self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
-        lock = FileLock(str(self.lock_path), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout as exc:
-            raise IngestLockedError(
-                f"Another ingest is writing to this index (lock {self.lock_path}). "
-                "Wait for it to finish and run this one again."
-            ) from exc
-        try:
+    def ingest(
+        self, paths: Sequence[Path], prune: bool = False, progress: Progress | None = None, wait_s: float = 0.0
+    ) -> IngestReport:
+        """Ingest ``paths``; another ingest running: refuse at once, or wait up to ``wait_s`` for it to end."""
+        with self.lock.hold(wait_s):
             return self._ingest(paths, prune, progress)
-        finally:
-            lock.release()
 
     def _ingest(self, paths: Sequence[Path], prune: bool, progress: Progress | None) -> IngestReport:
         started = time.perf_counter()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from firstline.errors import EmptyQueryError, FirstlineError, InputError, QueryTooLongError
-from firstline.knowledge.catalog import Catalog
+from firstline.knowledge.catalog import KnowledgeCatalog
 from firstline.knowledge.embedders import Embedder
 from firstline.knowledge.fusion import fuse_rrf
 from firstline.knowledge.models import Filters, Hit
@@ -56,7 +56,7 @@ class HybridRetriever:
         self,
         embedder: Embedder,
         store: VectorStore,
-        catalog: Catalog,
+        catalog: KnowledgeCatalog,
         keyword_index: Callable[[], BM25Index],
         reranker: Reranker | None = None,
         config: RetrievalConfig | None = None,
