@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.agents import Agent
     from firstline.conversations import SqlConversations
     from firstline.conversations.channels import SqlChannels
+    from firstline.conversations.hub import Sharing
+    from firstline.coordination import Coordination
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.tools.deps import Outbox
@@ -135,6 +137,8 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
     _warn_if_shared(index_dir)
     r = k.retrieval
     embedder = embedder or build_embedder(k)
+    from firstline.knowledge.sql_catalog import catalog_url_for
+
     with private_files():  # the catalog, the embedded vector store and their folders: 0600 / 0700
         return KnowledgeBase(
             index_dir,
@@ -143,6 +147,7 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
             reranker=build_reranker_from(k),
             retrieval=RetrievalConfig(r.candidates, r.bm25_weight, r.rerank_depth, r.max_query_chars),
             chunker=Chunker(k.chunk_max_words, k.chunk_overlap_words),
+            catalog_url=catalog_url_for(settings),  # the shared database when it is PostgreSQL
         )
 
 
@@ -331,6 +336,8 @@ class Runtime:
         self._helpdesk: Helpdesk | None = None
         self._outbox: Outbox | None = None
         self._model_io: ModelIO | None = None
+        self._coordination: Coordination | None = None
+        self._sharing: Sharing | None = None
 
     @property
     def model_io(self) -> ModelIO:
@@ -342,12 +349,30 @@ class Runtime:
         return self._model_io
 
     @property
+    def coordination(self) -> Coordination | None:
+        """The Redis every worker shares (``scale.redis_url``), checked on first use; None without one.
+
+        Raises :class:`~firstline.coordination.RedisUnavailableError` (URL and fix) when Redis does not answer."""
+        if self._coordination is None and self.settings.scale.shared:
+            from firstline.coordination import Coordination
+
+            made = Coordination.from_settings(self.settings.scale)
+            assert made is not None
+            try:
+                made.check()
+            except BaseException:
+                made.close()
+                raise
+            self._coordination = made
+        return self._coordination
+
+    @property
     def outbox(self) -> Outbox:
-        """Where the demo delivery "sends" one-time codes (the stand-in for an SMS gateway)."""
+        """Where the demo delivery "sends" one-time codes (the stand-in for an SMS gateway); in Redis when shared."""
         if self._outbox is None:
             from firstline.helpdesk.tools.deps import Outbox
 
-            self._outbox = Outbox()
+            self._outbox = Outbox(coordination=self.coordination, ttl_s=max(60, int(self.settings.security.code_ttl_s)))
         return self._outbox
 
     @property
@@ -388,7 +413,12 @@ class Runtime:
         if self._conversations is None:
             from firstline.conversations import SqlConversations
 
-            self._conversations = SqlConversations(self.database)
+            conversations = SqlConversations(self.database)
+            if self.coordination is not None:  # live notices reach the streams of every worker
+                from firstline.conversations.hub import share_through
+
+                self._sharing = share_through(conversations.hub, self.coordination.bus())
+            self._conversations = conversations
         return self._conversations
 
     @property
@@ -554,6 +584,13 @@ class Runtime:
         if self._database is not None:
             self._database.close()
             self._database = None
+        if self._sharing is not None:
+            self._sharing.stop()
+            self._sharing = None
+        self._outbox = None
+        if self._coordination is not None:
+            self._coordination.close()
+            self._coordination = None
 
     def __enter__(self) -> Runtime:
         return self

@@ -103,12 +103,27 @@ def config_check(as_json: Annotated[bool, typer.Option("--json", help="print JSO
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default: service.host)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: service.port)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="worker processes (default: scale.workers); more than 1 needs PostgreSQL, a vector-store "
+            "server and Redis (docs/scaling.md)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web chat, the agent console and the API on http://127.0.0.1:8000 (demo runbooks ingested,
     demo accounts created and printed on first start). Files it writes are readable only by you."""
     # umask 077: databases, the index, uploads and the demo accounts file are private to this user.
     # uvicorn_options: h11 with a bounded request head, X-Forwarded-* only from service.trusted_proxies.
     settings = settings_or_exit()
+    if workers is not None and workers != settings.scale.workers:
+        try:  # the same settings with the CLI's count: the check refuses SQLite, embedded stores, no Redis
+            settings = load_settings(State.config, scale={"workers": workers})
+        except FirstlineError as exc:
+            fail(exc)
+    count = settings.scale.workers
     import os
 
     import uvicorn
@@ -119,15 +134,43 @@ def serve(
 
     configure_logging(settings)
     os.umask(0o077)
-
-    try:
-        application = create_app(settings)
-    except FirstlineError as exc:
-        fail(exc)
     options = uvicorn_options(settings, host=host, port=port)
     base = f"http://{options['host']}:{options['port']}"
-    console.print(f"Firstline starting on {base}: web chat {base}/, agent console {base}/console, API {base}/docs")
-    uvicorn.run(application, **options)
+    if count == 1:
+        try:
+            application = create_app(settings)
+        except FirstlineError as exc:
+            fail(exc)
+        console.print(f"Firstline starting on {base}: web chat {base}/, agent console {base}/console, API {base}/docs")
+        uvicorn.run(application, **options)
+        return
+    try:
+        _prepare_workers(settings)
+    except FirstlineError as exc:
+        fail(exc)
+    # Each worker loads the settings again, from the same file and environment, with the same count.
+    os.environ["FIRSTLINE_SCALE__WORKERS"] = str(count)
+    config = State.config or (Path(os.environ["FIRSTLINE_CONFIG"]) if os.environ.get("FIRSTLINE_CONFIG") else None)
+    if config is None and Path("firstline.toml").exists():
+        config = Path("firstline.toml")
+    if config is not None:
+        os.environ["FIRSTLINE_CONFIG"] = str(config.resolve())
+    console.print(
+        f"Firstline starting {count} workers on {base}: web chat {base}/, agent console {base}/console, API {base}/docs"
+    )
+    uvicorn.run("firstline.service.app:create_app_from_environment", factory=True, workers=count, **options)
+
+
+def _prepare_workers(settings: Settings) -> None:
+    """What runs once, in the parent, before the workers start: Redis answers, the database and the
+    directory are migrated (and the demo organisation seeded), and the server's secret key exists."""
+    from firstline.runtime import Runtime, server_secret
+
+    with Runtime(settings) as runtime:
+        runtime.coordination  # noqa: B018 - pings Redis: a clear error now rather than N failing workers
+        runtime.database  # noqa: B018 - migrations run once here (and are advisory-locked anyway)
+        runtime.directory  # noqa: B018 - its migrations and the demo organisation, when seeded
+    server_secret(settings)  # data_dir/secret.key, created once rather than raced by the workers
 
 
 from firstline.cli import accounts as _accounts  # noqa: E402

@@ -8,6 +8,11 @@ Middleware, outermost first: request id + JSON access log + metrics + an HTTP sp
 (431), the client address from trusted proxies only (``service/proxies.py``), body size (413), rate
 limits (429). Every error answers with one JSON shape: ``{"error", "detail"}`` (plus ``fields`` for
 validation errors). Sign-ins are also limited per account (``service/signins.py``).
+
+Several workers (``firstline serve --workers N``) each build this app with
+:func:`create_app_from_environment` (settings from ``FIRSTLINE_CONFIG`` and the environment). With
+``scale.redis_url`` set the rate limits are one budget in Redis, and the demo accounts are seeded and
+the demo runbooks ingested under cross-worker locks, one worker at a time (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from opentelemetry import trace
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstline import __version__
 from firstline.channels import registry as channel_registry
+from firstline.coordination import INGEST_LOCK, SEED_LOCK, Coordination
 from firstline.errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -54,18 +60,19 @@ from firstline.errors import (
     TicketNotFoundError,
 )
 from firstline.runtime import Runtime, demo_runbooks
-from firstline.service.limits import BodyLimit, HeaderLimit, RateLimit, TokenBuckets
+from firstline.service.limits import BodyLimit, Buckets, HeaderLimit, RateLimit, RedisTokenBuckets, TokenBuckets
 from firstline.service.observability import Metrics, configure_tracing, request_id
 from firstline.service.proxies import ProxyHeaders
 from firstline.service.routes import admin, conversations, events, knowledge, me, notifications, sso, tickets
 from firstline.service.schemas import ErrorBody
 from firstline.service.signins import SignInThrottle
 from firstline.service.turns import TurnRunner
-from firstline.settings import Settings
+from firstline.settings import Settings, load_settings
 from firstline.sqlstore.engine import private_dir
 
-__all__ = ["DEMO_ACCOUNTS", "create_app", "seed_demo_accounts"]
+__all__ = ["DEMO_ACCOUNTS", "create_app", "create_app_from_environment", "seed_demo_accounts"]
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 access = logging.getLogger("firstline.access")
 tracer = trace.get_tracer("firstline.service")
@@ -84,6 +91,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
 ]
 UNGUARDED = ("/docs", "/redoc")
+SEED_LOCK_WAIT_S = 120.0  # how long a worker waits for another to finish seeding or ingesting at start
 
 # (role, e-mail) of the demo accounts created on first start; the passwords are random and printed once.
 DEMO_ACCOUNTS: tuple[tuple[str, str], ...] = (
@@ -224,49 +232,92 @@ def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status)
 
 
+def _one_at_a_time(runtime: Runtime, name: str, work: Callable[[Runtime], T]) -> T:
+    """Run ``work(runtime)`` under the cross-worker lock ``name`` when workers share Redis, else directly."""
+    shared = runtime.coordination
+    if shared is None:
+        return work(runtime)
+    with shared.lock(name).held(timeout_s=SEED_LOCK_WAIT_S):
+        return work(runtime)
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one worker of ``firstline serve --workers N`` (uvicorn's factory): settings from the file
+    ``FIRSTLINE_CONFIG`` names and the environment, as the parent read them; logging as the parent's."""
+    from firstline.service.observability import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the ASGI app. The runtime (stores, models) is created in the lifespan, once."""
     metrics = Metrics()
+    limits_redis = Coordination.from_settings(settings.scale)
+    shared_buckets: list[RedisTokenBuckets] = []
+    limit_errors = Counter(
+        "firstline_rate_limit_errors", "Rate checks that failed open because Redis failed", registry=metrics.registry
+    )
+
+    def buckets(name: str, per_minute: int) -> Buckets:
+        if limits_redis is None:
+            return TokenBuckets(per_minute)
+        made = RedisTokenBuckets(limits_redis, name, per_minute, on_error=lambda exc: limit_errors.inc())
+        shared_buckets.append(made)
+        return made
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_tracing(settings.telemetry)
-        async with Runtime(settings) as runtime:
-            app.state.runtime = runtime
-            app.state.ready = False
-            app.state.turns = TurnRunner(metrics)
-            metrics.registry.register(_TicketGauge(runtime))
-            if settings.service.seed_demo_accounts and settings.directory.seed_demo_org:
-                created = await asyncio.to_thread(seed_demo_accounts, runtime)
-                if created:
-                    _announce(settings, created)
-            if settings.knowledge.ingest_demo_runbooks:
-                report = await asyncio.to_thread(runtime.knowledge.ingest, [demo_runbooks()])
-                log.info("demo runbooks ingested", extra={"report": report.as_dict()})
-            # Load the embedding model, the keyword index and the classifier before the first request.
-            await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
-            await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
-            await asyncio.to_thread(runtime.start_sync)  # a vendor backend: the outbox worker and the poller
-            app.state.channels = {}
-            for name in channel_registry.enabled(settings):
-                channel = channel_registry.module(name).build(runtime)
-                await asyncio.to_thread(channel.start)
-                app.state.channels[name] = channel
-            app.state.notifier = None
-            if settings.notifications.email:
-                from firstline.channels.notify import build_notifier
+        try:
+            async with Runtime(settings) as runtime:
+                app.state.runtime = runtime
+                app.state.ready = False
+                app.state.turns = TurnRunner(metrics)
+                metrics.registry.register(_TicketGauge(runtime))
+                await asyncio.to_thread(lambda: runtime.coordination)  # pings Redis: a clear error at start if down
+                if settings.service.seed_demo_accounts and settings.directory.seed_demo_org:
+                    created = await asyncio.to_thread(_one_at_a_time, runtime, SEED_LOCK, seed_demo_accounts)
+                    if created:
+                        _announce(settings, created)
+                if settings.knowledge.ingest_demo_runbooks:
 
-                app.state.notifier = build_notifier(runtime)
-                await asyncio.to_thread(app.state.notifier.start)
-            app.state.ready = True
-            yield
-            for channel in app.state.channels.values():
-                await asyncio.to_thread(channel.stop)
-            # Turns whose clients went away still finish and are stored before the stores close; the notifier
-            # stops after them, so their events are still mailed.
-            await app.state.turns.drain()
-            if app.state.notifier is not None:
-                await asyncio.to_thread(app.state.notifier.stop)
+                    def ingest(runtime: Runtime) -> Any:
+                        # wait_s: another process's ingest (a worker without Redis, `kb ingest`) may be running
+                        return runtime.knowledge.ingest([demo_runbooks()], wait_s=SEED_LOCK_WAIT_S)
+
+                    report = await asyncio.to_thread(_one_at_a_time, runtime, INGEST_LOCK, ingest)
+                    log.info("demo runbooks ingested", extra={"report": report.as_dict()})
+                # Load the embedding model, the keyword index and the classifier before the first request.
+                await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
+                await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
+                await asyncio.to_thread(runtime.start_sync)  # a vendor backend: the outbox worker and the poller
+                app.state.channels = {}
+                for name in channel_registry.enabled(settings):
+                    channel = channel_registry.module(name).build(runtime)
+                    await asyncio.to_thread(channel.start)
+                    app.state.channels[name] = channel
+                app.state.notifier = None
+                if settings.notifications.email:
+                    from firstline.channels.notify import build_notifier
+
+                    app.state.notifier = build_notifier(runtime)
+                    await asyncio.to_thread(app.state.notifier.start)
+                app.state.ready = True
+                yield
+                for channel in app.state.channels.values():
+                    await asyncio.to_thread(channel.stop)
+                # Turns whose clients went away still finish and are stored before the stores close; the notifier
+                # stops after them, so their events are still mailed.
+                await app.state.turns.drain()
+                if app.state.notifier is not None:
+                    await asyncio.to_thread(app.state.notifier.stop)
+        finally:
+            for shared in shared_buckets:  # their connections; the next lifespan (tests) opens new ones
+                shared.close()
+            if limits_redis is not None:
+                limits_redis.close()
 
     app = FastAPI(
         title="Firstline",
@@ -321,9 +372,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(channel_registry.module(name).router)
 
     @app.get("/health", tags=["ops"])
-    async def health() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok", "version": __version__}
+    async def health() -> dict[str, str | int]:
+        """Liveness: the process answers; ``worker`` is its process id (which of several workers answered)."""
+        return {"status": "ok", "version": __version__, "worker": os.getpid()}
 
     @app.get("/ready", tags=["ops"], responses={503: {"model": ErrorBody, "description": "still starting, or down"}})
     async def ready(request: Request) -> JSONResponse:
@@ -379,9 +430,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(
         RateLimit,
-        per_credential=TokenBuckets(service.rate_limit_per_minute),
-        per_ip=TokenBuckets(service.ip_rate_limit_per_minute),
-        logins=TokenBuckets(service.login_rate_limit_per_minute),
+        per_credential=buckets("credential", service.rate_limit_per_minute),
+        per_ip=buckets("ip", service.ip_rate_limit_per_minute),
+        logins=buckets("login", service.login_rate_limit_per_minute),
         on_limited=lambda scope: metrics.rate_limited.labels(scope).inc(),
     )
     upload_limit = service.max_upload_bytes

@@ -4,21 +4,39 @@ All are plain ASGI middleware, so they answer before a body is parsed or a route
 limiter keys a credential by a digest of the presented cookie or API key (no database lookup): a
 stolen or guessed key is limited as tightly as a valid one. The client IP is ``scope["client"]``,
 which :class:`~firstline.service.proxies.ProxyHeaders` rewrites only for trusted proxies.
+
+Rates are token buckets. :class:`TokenBuckets` keeps them in this process (one worker). With Redis
+(``scale.redis_url``), :class:`RedisTokenBuckets` keeps them in Redis so every worker and machine spends
+one budget: one Lua script reads the bucket (a hash with ``tokens`` and ``stamp``), refills it from the
+time Redis's ``TIME`` gives (workers' clocks never matter), takes a token and stores it with an expiry
+of one full refill, atomically. If Redis fails mid-run the limiter **fails open**: the request goes
+ahead, the error is logged (at most once per ``BREAKER_S``), ``on_error`` is called (the service counts
+``firstline_rate_limit_errors_total``), and Redis is not asked again for ``BREAKER_S``, so a Redis that
+hangs costs one short timeout per worker per ``BREAKER_S``, never a 500 and never a stalled service.
+The check is one loopback round trip made on the event loop (~0.1 ms measured here), cheaper than a
+hop to a thread.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "HeaderLimit", "RateLimit", "TokenBuckets"]
+if TYPE_CHECKING:
+    from firstline.coordination import Coordination
+
+__all__ = ["BodyLimit", "Buckets", "HeaderLimit", "RateLimit", "RedisTokenBuckets", "TokenBuckets"]
+
+log = logging.getLogger(__name__)
 
 UNLIMITED_PATHS = ("/health", "/ready", "/metrics")
 
@@ -145,6 +163,76 @@ class TokenBuckets:
         return wait
 
 
+class Buckets(Protocol):
+    """Rate buckets by key: ``take(key)`` spends one request and answers 0, or the seconds to wait."""
+
+    def take(self, key: str) -> float: ...
+
+
+# KEYS[1] the bucket; ARGV capacity, refill per second, expiry (s). Returns the wait as a string (a Lua
+# number would come back truncated to an integer).
+_TAKE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local capacity, refill = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1]) or capacity
+local stamp = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - stamp) * refill)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / refill end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return tostring(wait)
+"""
+
+LIMITER_TIMEOUT_S = 0.25  # a rate check waits no longer than this for Redis
+BREAKER_S = 5.0  # after a Redis failure, requests go ahead unchecked this long before Redis is tried again
+
+
+class RedisTokenBuckets:
+    """:class:`TokenBuckets` in Redis: one budget for every worker (see the module docstring).
+
+    ``name`` keeps the limits apart (``<prefix>:limits:<name>:<key>``); ``on_error`` is called with the
+    exception whenever a check fails open."""
+
+    def __init__(
+        self,
+        coordination: Coordination,
+        name: str,
+        per_minute: int,
+        on_error: Callable[[Exception], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.capacity = float(per_minute)
+        self.refill = per_minute / 60.0
+        self.expire_s = math.ceil(self.capacity / self.refill) + 1  # a bucket left alone that long is full
+        self._prefix = coordination.key("limits", name)
+        self._client = coordination.new_client(LIMITER_TIMEOUT_S, retries=0)
+        self._script = self._client.register_script(_TAKE)
+        self._on_error = on_error
+        self._clock = clock
+        self._open_until = 0.0
+
+    def take(self, key: str) -> float:
+        """0 when the request may go ahead (or Redis failed: fail open), otherwise the seconds until it could."""
+        now = self._clock()
+        if now < self._open_until:
+            return 0.0
+        try:
+            wait = self._script(keys=[f"{self._prefix}:{key}"], args=[self.capacity, self.refill, self.expire_s])
+            return float(wait)
+        except (redis.RedisError, OSError, ValueError) as exc:
+            self._open_until = now + BREAKER_S
+            log.error("rate limit check failed, letting requests through for %.0f s: %s", BREAKER_S, exc)
+            if self._on_error is not None:
+                self._on_error(exc)
+            return 0.0
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def credential_key(headers: dict[bytes, bytes]) -> str | None:
     """A digest of the presented API key or session cookie, or None for an anonymous request."""
     raw = headers.get(b"authorization", b"").removeprefix(b"Bearer ").strip() or headers.get(b"x-api-key", b"")
@@ -163,9 +251,9 @@ class RateLimit:
     def __init__(
         self,
         app: ASGIApp,
-        per_credential: TokenBuckets,
-        per_ip: TokenBuckets,
-        logins: TokenBuckets,
+        per_credential: Buckets,
+        per_ip: Buckets,
+        logins: Buckets,
         on_limited: Callable[[str], Any] | None = None,
     ) -> None:
         self.app = app
@@ -179,7 +267,7 @@ class RateLimit:
         client = scope.get("client")
         ip = client[0] if client else "unknown"
         headers = dict(scope.get("headers") or [])
-        checks: list[tuple[str, TokenBuckets, str]] = [("ip", self.per_ip, ip)]
+        checks: list[tuple[str, Buckets, str]] = [("ip", self.per_ip, ip)]
         if (scope["path"] == "/v1/auth/login" and scope["method"] == "POST") or scope["path"].startswith(
             "/v1/auth/sso/"
         ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -11,7 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import redis
 
 from firstline.accounts import SqlAccounts
 from firstline.agents import RunContext
@@ -21,6 +24,9 @@ from firstline.directory.rules import AccountRules
 from firstline.errors import ConfigError, PersonNotFoundError, ToolFailed
 from firstline.knowledge.base import KnowledgeBase
 from firstline.ticketing import NewTicket, Ticket, TicketingBackend, TicketUpdate
+
+if TYPE_CHECKING:
+    from firstline.coordination import Coordination
 
 __all__ = [
     "CodeStore",
@@ -74,29 +80,63 @@ def _digest(secret: bytes, subject: str, code: str, salt: str | None = None) -> 
 
 
 class Outbox:
-    """The demo delivery of one-time codes: logs each code and keeps the last few per person in memory.
+    """The demo delivery of one-time codes: logs each code and keeps the last few per person.
 
     It stands in for the SMS or e-mail gateway of a real deployment, so the demo's web chat can show
-    the code on a "demo phone". Per process, and only the ``keep`` most recent codes per person.
+    the code on a "demo phone". Only the ``keep`` most recent codes per person are kept. In memory for
+    one process; with ``coordination`` (Redis, several workers) in a list per person
+    (``<prefix>:outbox:<e-mail>``, newest first, trimmed to ``keep``, expiring ``ttl_s`` after the last
+    code), so a code sent by a turn on one worker shows on the phone another worker serves. If Redis
+    fails, the code is kept in this process's memory instead (and the error logged): the demo phone of
+    this worker still shows it.
     """
 
-    def __init__(self, keep: int = 5, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keep: int = 5,
+        clock: Callable[[], float] = time.time,
+        coordination: Coordination | None = None,
+        ttl_s: int = 3600,
+    ) -> None:
         self._keep = keep
         self._clock = clock
         self._sent: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._shared = coordination
+        self._ttl_s = ttl_s
 
     def deliver(self, requester: str, code: str, channel: str) -> None:
         log.info("one-time code sent to %s via %s (demo outbox)", requester, channel)
+        message = {"channel": channel, "code": code, "sent_at": self._clock()}
+        if self._shared is not None:
+            key = self._shared.key("outbox", requester.lower())
+            try:
+                pipe = self._shared.client.pipeline(transaction=True)
+                pipe.lpush(key, json.dumps(message))
+                pipe.ltrim(key, 0, self._keep - 1)
+                pipe.expire(key, self._ttl_s)
+                pipe.execute()
+                return
+            except (redis.RedisError, OSError) as exc:
+                log.error("demo outbox: Redis failed (%s); the code is kept in this worker only", exc)
         with self._lock:
             sent = self._sent.setdefault(requester.lower(), [])
-            sent.append({"channel": channel, "code": code, "sent_at": self._clock()})
+            sent.append(message)
             del sent[: -self._keep]
 
     def messages(self, requester: str) -> list[dict[str, Any]]:
         """What was sent to ``requester``, newest first."""
         with self._lock:
-            return [dict(m) for m in reversed(self._sent.get(requester.lower(), []))]
+            local = [dict(m) for m in reversed(self._sent.get(requester.lower(), []))]
+        if self._shared is None:
+            return local
+        try:
+            raw = self._shared.client.lrange(self._shared.key("outbox", requester.lower()), 0, self._keep - 1)
+        except (redis.RedisError, OSError) as exc:
+            log.error("demo outbox: Redis failed (%s); showing this worker's codes only", exc)
+            return local
+        shared = [json.loads(item) for item in raw]
+        return sorted(shared + local, key=lambda m: -float(m["sent_at"]))[: self._keep]
 
 
 class OneTimeCodes:

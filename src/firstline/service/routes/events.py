@@ -1,8 +1,9 @@
 """``GET /v1/events``: what changed for the signed-in person, live, as Server-Sent Events (no polling).
 
-The conversation hub (:mod:`firstline.conversations.hub`) tells this process of every stored
-conversation event after its commit, and of tickets IT staff changed in the console. Each open stream
-forwards what its caller may see:
+The conversation hub (:mod:`firstline.conversations.hub`) tells each stream of every stored
+conversation event after its commit, and of tickets IT staff changed in the console, whichever worker
+stored it (streams subscribe to the notices of every worker; with Redis they cross workers on the bus).
+Each open stream forwards what its caller may see:
 
 * ``event: conversation`` ``{"conversation_id", "seq", "kind", "ticket"}`` for an event of one of the
   caller's conversations (agents: every conversation). A requester hears only the kinds their
@@ -16,8 +17,8 @@ forwards what its caller may see:
   after its last ``seq`` when the stream opens.
 
 A stream that falls more than :data:`BACKLOG` notices behind gets ``event: resync`` (re-read
-everything) instead of the notices it missed. Streams live in this process: with several workers a
-notice reaches only the streams of the worker that stored it (issue 16 brings a shared fan-out).
+everything) instead of the notices it missed. A stream lives in the worker that serves it; a notice
+lost on the bus (Redis restarting) delays an update, and the page's re-read on reconnect catches up.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ async def events(
     def listen(notice: Notice) -> None:  # on the writer's thread: only hand it over
         loop.call_soon_threadsafe(put, notice)
 
-    unsubscribe = runtime.conversations.hub.subscribe(listen)
+    unsubscribe = runtime.conversations.hub.subscribe_everywhere(listen)
 
     async def stream() -> AsyncIterator[str]:
         try:
