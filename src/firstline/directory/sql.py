@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, ColumnElement, Table, and_, func, insert, or_, select, text, update
+from sqlalchemy import URL, ColumnElement, Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -151,7 +151,8 @@ class SqlDirectory:
     def account(self, person: PersonRef) -> Account:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)
-            found = _first(conn, Account, accounts.c.person == owner.id)
+            row = conn.execute(_ACCOUNT_OF, {"person": owner.id}).mappings().first()
+        found = None if row is None else _record(Account, row)
         if found is None:
             raise rules.not_found("account", owner.id)
         return found
@@ -185,8 +186,8 @@ class SqlDirectory:
     def phone_of(self, person: PersonRef) -> Phone | None:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)
-            found = _all(conn, Phone, phones.c.person == owner.id, order_by=phones.c.extension)
-        return found[0] if found else None
+            row = conn.execute(_PHONE_OF, {"person": owner.id}).mappings().first()
+        return None if row is None else _record(Phone, row)
 
     def mailbox(self, address: str) -> Mailbox | SharedMailbox:
         wanted = address.strip().lower()
@@ -209,9 +210,9 @@ class SqlDirectory:
             return _found(_first(conn, DistributionList, _list_key(address)), "distribution list", address)
 
     def incidents(self, active_only: bool = True) -> list[KnownIncident]:
-        condition = incidents.c.status.not_in(INACTIVE_INCIDENT_STATUSES) if active_only else and_(True)
+        statement = _ACTIVE_INCIDENTS if active_only else select(incidents).order_by(incidents.c.id)
         with self._db.read() as conn:
-            return _all(conn, KnownIncident, condition, order_by=incidents.c.id)
+            return [_record(KnownIncident, row) for row in conn.execute(statement).mappings()]
 
     def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
         since = self._clock() - timedelta(days=days)
@@ -343,7 +344,8 @@ class SqlDirectory:
 
     def _person(self, conn: Connection, key: str) -> Person:
         wanted = key.strip().lower()
-        found = _first(conn, Person, or_(func.lower(people.c.id) == wanted, func.lower(people.c.email) == wanted))
+        row = conn.execute(_PERSON_BY_KEY, {"key": wanted}).mappings().first()
+        found = None if row is None else _record(Person, row)
         if found is None:
             by_username = or_(func.lower(accounts.c.username) == wanted, func.lower(accounts.c.admin_account) == wanted)
             owner = conn.execute(select(accounts.c.person).where(by_username)).scalar()
@@ -390,6 +392,17 @@ class SqlDirectory:
             primary = _primary_key(table)
             conn.execute(update(table).where(table.c[primary] == old[primary]).values(**changed))
         return after
+
+
+# The lookups of every turn, built once (building a statement costs more CPU than SQLite running it).
+_PERSON_BY_KEY = select(people).where(
+    or_(func.lower(people.c.id) == bindparam("key"), func.lower(people.c.email) == bindparam("key"))
+)
+_ACCOUNT_OF = select(accounts).where(accounts.c.person == bindparam("person"))
+_ACTIVE_INCIDENTS = (
+    select(incidents).where(incidents.c.status.not_in(INACTIVE_INCIDENT_STATUSES)).order_by(incidents.c.id)
+)
+_PHONE_OF = select(phones).where(phones.c.person == bindparam("person")).order_by(phones.c.extension).limit(1)
 
 
 def _seed_order(org: OrgData) -> list[tuple[type[Any], tuple[Any, ...]]]:

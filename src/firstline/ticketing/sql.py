@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import URL, ColumnElement, Row, exists, func, insert, or_, select, update
+from sqlalchemy import URL, ColumnElement, Row, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -224,8 +224,7 @@ class SqlTicketing:
         return _ticket(row) if row is not None else None
 
     def _load(self, conn: Connection, number: str, *, lock: bool = False) -> Ticket:
-        statement = select(tickets).where(tickets.c.number == clean_number(number))
-        row = conn.execute(statement.with_for_update() if lock else statement).first()
+        row = conn.execute(_LOAD_LOCKED if lock else _LOAD, {"number": clean_number(number)}).first()
         if row is None:
             raise TicketNotFoundError(number)
         return _ticket(row)
@@ -238,6 +237,10 @@ class SqlTicketing:
         if change.entries:
             conn.execute(insert(ticket_entries), [_entry_columns(before.id, entry) for entry in change.entries])
         return change
+
+
+_LOAD = select(tickets).where(tickets.c.number == bindparam("number"))  # built once: every turn loads tickets
+_LOAD_LOCKED = _LOAD.with_for_update()
 
 
 def _conditions(query: TicketQuery) -> list[ColumnElement[bool]]:
