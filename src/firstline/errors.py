@@ -37,8 +37,10 @@ says what went wrong *and what to do next* (the setting to change, the command t
     │   └── MaxTurnsExceeded            a run hit its turn limit (the user is offered a human)
     └── BackendError                    a dependency outside this process failed
         ├── BackendUnavailableError     it cannot be reached (names the URL and the setting)
+        │   └── RedisUnavailableError   the Redis the workers share (firstline.coordination)
         ├── BackendResponseError        it answered, but not in the shape we expect
         │   └── RerankError             a reranker failed (the retriever falls back; never shown)
+        ├── LockTimeoutError            another worker held a cross-worker lock too long (firstline.coordination)
         └── ModelCallError              an LLM call failed: timeout, 429, 5xx, broken stream (the chain falls back)
 """
 
