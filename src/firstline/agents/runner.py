@@ -409,7 +409,7 @@ class Runner:
     ) -> ToolOutcome:
         if tool is None:
             return ToolOutcome(call.name, "unknown_tool", guidance=f"Unknown tool {call.name!r}.")
-        emit("tool_started", agent.name, tool=tool.name, arguments=call.arguments, call_id=call.id)
+        emit("tool_started", agent.name, tool=tool.name, arguments=call.arguments, call_id=call.id, risk=tool.risk)
         retry: ToolRetry | None = None
         span = tracer.start_span(
             "firstline.tool", attributes={"firstline.tool": tool.name, "firstline.agent": agent.name}

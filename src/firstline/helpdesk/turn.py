@@ -163,6 +163,10 @@ class Turn:
                     self.services.tickets.comment(
                         context.ticket_number, tool_note(event.data), author="firstline", internal=True
                     )
+        elif event.kind == "done" or _read_step(event):
+            # Nothing changed (a search, a status check, the run's end): stored with the next event that is
+            # written, at the latest with the reply in finish() or failed(), in one commit rather than one each.
+            self.unwritten.append(event)
         elif event.kind != "message":  # the reply is stored with the final state in finish()
             with self.services.conversations.unit_of_work():
                 self._event(event)
@@ -479,6 +483,13 @@ class Turn:
             engine=", ".join(turn_usage["models"]) or services.engine_name,
             usage={"turn": turn_usage},
         )
+
+
+def _read_step(event: RunEvent) -> bool:
+    """A read-only tool's start, or its successful end: nothing to store ahead of the rest of the turn."""
+    if event.kind == "tool_started":
+        return event.data.get("risk") == "read"
+    return event.kind == "tool_finished" and bool(event.data.get("ok")) and not _changes(event)
 
 
 def _changes(event: RunEvent) -> bool:
