@@ -226,16 +226,42 @@ def reference_features(
 
     ``leave_out`` ignores each row's own reference (rows are the first references when training).
     """
-    similarity = vectors @ ref_vectors.T.astype(np.float64)
+    references, members = _prepared(ref_vectors, ref_groups, groups)
+    similarity = vectors @ references
     if leave_out:
         similarity[np.arange(len(vectors)), np.arange(len(vectors))] = -1.0
-    labels = np.array(ref_groups)
     columns = []
     for group in groups:
-        block = similarity[:, labels == group]
+        block = similarity[:, members[group]]
         top = np.sort(block, axis=1)[:, -3:] if block.shape[1] else np.zeros((len(vectors), 1))
         columns.append(top.mean(axis=1))
     return np.hstack([vectors, _REF_SCALE * np.stack(columns, axis=1)])
+
+
+_PREPARED: dict[int, tuple[Any, ...]] = {}
+
+
+def _prepared(
+    ref_vectors: npt.NDArray[np.float32], ref_groups: Sequence[str], groups: Sequence[str]
+) -> tuple[npt.NDArray[np.float64], dict[str, npt.NDArray[np.bool_]]]:
+    """The references transposed in float64 and each group's columns, made once per model (a copy of the
+    whole reference matrix on every message cost more than the rest of the classification)."""
+    key = id(ref_vectors)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0] is ref_vectors and hit[1] == tuple(ref_groups) and hit[2] == tuple(groups):
+        return hit[3], hit[4]
+    labels = np.array(ref_groups)
+    prepared = (
+        ref_vectors,
+        tuple(ref_groups),
+        tuple(groups),
+        ref_vectors.T.astype(np.float64),
+        {group: labels == group for group in groups},
+    )
+    if len(_PREPARED) >= 8:
+        _PREPARED.clear()
+    _PREPARED[key] = prepared
+    return prepared[3], prepared[4]
 
 
 def embed(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float64]:
