@@ -76,6 +76,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # the service logs one line per request itself
+    for name in ("httpx", "httpcore", "chromadb"):  # a line per vector-store query is noise, not an event
+        logging.getLogger(name).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
 
 
 def configure_tracing(telemetry: TelemetrySettings) -> bool:

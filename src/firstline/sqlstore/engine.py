@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 READ_ONLY = "firstline_read_only"  # execution option: a SQLite transaction that only reads (plain BEGIN)
 SQLITE_BUSY_TIMEOUT_S = 30.0
 POSTGRES_CONNECT_TIMEOUT_S = 10
+# Connections a process keeps open: the service runs 8 turn threads plus the event loop's reads. With
+# SQLAlchemy's default of 5, a loaded worker opened and closed ~22 connections a second (measured by
+# bench/scale_load.py: 1,347 in 60 s), each a PostgreSQL backend process started and ended.
+POSTGRES_POOL_SIZE = 12
+POSTGRES_MAX_OVERFLOW = 8
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -173,7 +178,13 @@ def create_engine_for(database: StoreDatabase, url: str | URL) -> Engine:
         connect_args: dict[str, Any] = {}
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_MAX_OVERFLOW,
+            connect_args=connect_args,
+        )
     if is_memory_sqlite(parsed):
         engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
