@@ -1,4 +1,4 @@
-"""Run every benchmark in turn (about 35-45 minutes on 2 cores); results land in bench/results/."""
+"""Run every benchmark in turn (about 50-60 minutes on 2 cores); results land in bench/results/."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ for script, extra in (
     ("triage.py", []),
     ("helpdesk.py", []),
     ("load.py", ["--think", "0,1-3"]),
+    ("scale_load.py", []),
     ("webchat_load.py", []),
     ("redaction.py", []),
     ("llm_turn.py", []),
