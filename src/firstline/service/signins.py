@@ -11,9 +11,10 @@ forgets the account's failures; so does ``window_s`` without a failure after the
 Each attempt counts as a failure from the moment it starts (:meth:`SignInThrottle.claim`) until it
 succeeds, so a burst of parallel guesses cannot all slip in before the first of them has failed.
 
-The state lives in this process's memory: a restart forgets it, and each worker process of a
-multi-process server counts on its own (the accounts table has no place for it yet). A bounded
-number of accounts is remembered; those with waits running are the last to be forgotten.
+The state lives in this process's memory (a restart forgets it); a bounded number of accounts is
+remembered, those with waits running the last to be forgotten. With several workers sharing Redis
+(``scale.redis_url``), :class:`~firstline.service.signins_redis.RedisSignInThrottle` keeps the same
+counts there, one per account for every worker.
 
 Someone who knows an e-mail address can make its owner wait too; the wait is bounded
 (``max_delay_s``) and the per-IP sign-in limit still applies to them.
