@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.helpdesk.desk import Helpdesk
     from firstline.helpdesk.tools.deps import Outbox
     from firstline.helpdesk.triage import Triage
+    from firstline.jobs import Consumer, Jobs
     from firstline.llm.catalog import ModelInfo
     from firstline.llm.messages import ChatModel
     from firstline.llm.pool import ModelIO
@@ -338,6 +339,8 @@ class Runtime:
         self._model_io: ModelIO | None = None
         self._coordination: Coordination | None = None
         self._sharing: Sharing | None = None
+        self._jobs: Jobs | None = None
+        self._consumer: Consumer | None = None
 
     @property
     def model_io(self) -> ModelIO:
@@ -462,6 +465,8 @@ class Runtime:
                     lease=timedelta(seconds=sync.lease_s),
                     first_poll=timedelta(hours=sync.first_poll_h),
                 )
+                if self.settings.jobs.enabled:  # a committed change queues a ticket_sync job (the SyncWorker,
+                    synced.wake = self._queue_ticket_sync  # when started, takes this hook over)
                 self._tickets = synced
         return self._tickets
 
@@ -484,6 +489,9 @@ class Runtime:
             model = build_model(endpoint, self.settings.llm.endpoints[endpoint], {}, self.model_io)
             extra["fallback"] = ComputerUse(model, max_steps=int(section.get("max_steps", 15)))
         return build_connector(ticketing.model_copy(update={"webform": type(ticketing.webform)(**section)}), **extra)
+
+    def _queue_ticket_sync(self) -> None:
+        self.jobs.enqueue("ticket_sync")
 
     @property
     def syncer(self) -> Syncer | None:
@@ -562,7 +570,78 @@ class Runtime:
             )
         return self._helpdesk
 
+    @property
+    def jobs(self) -> Jobs:
+        """The deployment's job queue (:mod:`firstline.jobs`) with Firstline's kinds registered; built once."""
+        if self._jobs is None:
+            from firstline.jobs import build_jobs
+
+            jobs = build_jobs(self.settings, self.database)
+            jobs.register("ingest", self._ingest_job, keep_result=True)
+            jobs.register("reingest", self._reingest_job, keep_result=True)
+            jobs.register("ticket_sync", self._ticket_sync_job, dedupe=True, periodic=True)
+            # The vendor poll is a periodic job where no SyncWorker thread polls (``ticketing.sync.worker = false``).
+            ticketing = self.settings.ticketing
+            poll = ticketing.backend != "sql" and not ticketing.sync.worker
+            jobs.register("ticket_pull", self._ticket_pull_job, dedupe=True, periodic=poll)
+            self._jobs = jobs  # send_mail: registered by firstline.channels.smtp.shared_worker
+        return self._jobs
+
+    def _ingest_job(self, payload: dict[str, Any]) -> dict[str, object]:
+        """``ingest`` ``{"paths": [...], "prune": bool}``: those files or folders; the report is kept for a waiter."""
+        paths = [Path(str(p)) for p in payload.get("paths", [])]
+        return self.knowledge.ingest(paths, prune=bool(payload.get("prune"))).as_dict()
+
+    def reingest_roots(self) -> list[Path]:
+        """What a re-ingest reads: the demo runbooks (when enabled) and the uploads folder (when it exists)."""
+        uploads = self.settings.data_dir / "uploads"
+        roots = [uploads] if uploads.exists() else []
+        if self.settings.knowledge.ingest_demo_runbooks:
+            roots.insert(0, demo_runbooks())
+        return roots
+
+    def _reingest_job(self, payload: dict[str, Any]) -> dict[str, object]:
+        """``reingest`` ``{}``: every source again, pruning what is gone."""
+        roots = self.reingest_roots()
+        return self.knowledge.ingest(roots, prune=True).as_dict() if roots else {}
+
+    def _ticket_sync_job(self, payload: dict[str, Any]) -> dict[str, int]:
+        """``ticket_sync`` ``{}``: one push round of the ticket outbox (nothing without a vendor backend)."""
+        if self.syncer is None:
+            return {}
+        report = self.syncer.push()
+        return {"sent": report.sent, "deferred": report.deferred, "failed": report.failed}
+
+    def _ticket_pull_job(self, payload: dict[str, Any]) -> int:
+        """``ticket_pull`` ``{}``: bring the vendor's changes into the mirror."""
+        return 0 if self.syncer is None else len(self.syncer.pull())
+
+    def start_jobs(self, threads: int | None = None) -> Consumer | None:
+        """Start a job consumer in this process (``jobs.consumers`` threads unless given); None when off."""
+        count = self.settings.jobs.consumers if threads is None else threads
+        if not self.settings.jobs.enabled or count < 1:
+            return None
+        if self._consumer is None:
+            from firstline.jobs import Consumer
+
+            self._consumer = Consumer(self.jobs, count).start()
+        return self._consumer
+
+    @property
+    def jobs_consuming(self) -> bool:
+        """Whether jobs enqueued here get run: a consumer runs in this process, or (Redis, ``jobs.consumers = 0``)
+        in the dedicated ``firstline jobs work`` processes of the deployment."""
+        jobs = self.settings.jobs
+        return jobs.enabled and (self._consumer is not None or (self.settings.scale.shared and jobs.consumers == 0))
+
+    def stop_jobs(self, timeout_s: float = 10.0) -> None:
+        """Stop this process's consumer (running jobs finish first, up to ``timeout_s``)."""
+        if self._consumer is not None:
+            self._consumer.stop(timeout_s)
+            self._consumer = None
+
     def close(self) -> None:
+        self.stop_jobs()
         self._helpdesk = None
         if self._model_io is not None:
             self._model_io.close()  # after the turns: the service drains them before closing the runtime
@@ -581,6 +660,9 @@ class Runtime:
             self._tickets = None
             self._syncer = None
         self._conversations = self._accounts = None
+        if self._jobs is not None:
+            self._jobs.close()
+            self._jobs = None
         if self._database is not None:
             self._database.close()
             self._database = None

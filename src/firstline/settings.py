@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from firstline.channel_settings import ChannelsSettings, NotificationSettings, SsoSettings
 from firstline.errors import ConfigError
+from firstline.jobs_settings import JobsSettings
 from firstline.scale_settings import ScaleSettings
 
 __all__ = ["Settings", "load_settings", "redacted"]
@@ -435,6 +436,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     channels: ChannelsSettings = ChannelsSettings()
     scale: ScaleSettings = ScaleSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @model_validator(mode="after")
     def _workers_share(self) -> Settings:

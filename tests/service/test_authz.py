@@ -58,6 +58,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/api-keys"): "admin",
     ("POST", "/v1/admin/api-keys"): "admin",
     ("DELETE", "/v1/admin/api-keys/{key_id}"): "admin",
+    ("GET", "/v1/admin/jobs"): "admin",
+    ("POST", "/v1/admin/jobs/dead/{job_id}/retry"): "admin",
+    ("DELETE", "/v1/admin/jobs/dead/{job_id}"): "admin",
     ("POST", "/v1/conversations"): "requester",
     ("GET", "/v1/conversations"): "requester",
     ("GET", "/v1/conversations/{conversation_id}"): "requester",
@@ -105,6 +108,7 @@ PLACEHOLDERS = {
     "name": "no-such-runbook.md",
     "channel": "slack",
     "external_id": "U0NOBODY",
+    "job_id": "0" * 32,
 }
 
 # A well-formed request for each route, so that a refusal is about who calls, not what is sent.

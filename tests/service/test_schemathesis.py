@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,8 @@ def _real_ids(client: TestClient, admin: dict[str, str], marcus: dict[str, str])
     hit = ok(client.get("/v1/knowledge/search", params={"q": "vpn", "k": 1}, headers=admin))["hits"][0]
     runbook = ("fuzz-target.md", b"# Fuzz\n\n## Steps\n\nRestart it.\n", "text/markdown")
     ok(client.post("/v1/knowledge/documents", files={"file": runbook}, headers=admin), 201)
+    dead = client.app.state.runtime.jobs.dead  # type: ignore[attr-defined]  # a dead job to retry or discard
+    dead.record("fuzz-dead-job", "reingest", {}, "OSError: fuzz", 6, datetime.now(UTC))
     return {
         "name": "fuzz-target.md",
         "channel": "slack",
@@ -132,6 +135,7 @@ def _real_ids(client: TestClient, admin: dict[str, str], marcus: dict[str, str])
         "approval_id": paused["approval"]["id"],
         "key_id": key["id"],
         "chunk_id": hit["chunk_id"],
+        "job_id": "fuzz-dead-job",
     }
 
 

@@ -12,7 +12,10 @@ drains :class:`~firstline.conversations.mail.MailOutbox` on a thread of its own.
   (status ``failed``, the error kept). The worker wakes at once when a mail is enqueued in this process
   (:meth:`MailOutbox.watch`), and polls otherwise (mail enqueued by another process, retries).
 * :func:`shared_worker` gives the one worker of a runtime, started by whoever needs it first (e-mail
-  notifications, the e-mail channel) and stopped when the last of them stops it.
+  notifications, the e-mail channel) and stopped when the last of them stops it. With the job queue on
+  (``jobs.enabled``), every stored mail also queues a deduplicated ``send_mail`` job
+  (:mod:`firstline.jobs`), which calls :meth:`MailWorker.run_once` on any worker of the deployment, with
+  retries; the thread stays as the in-process path (claims keep the two from sending a mail twice).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from firstline.localdb.database import utc_now
 if TYPE_CHECKING:
     from firstline.runtime import Runtime
 
-__all__ = ["MailWorker", "PermanentMailError", "SmtpSender", "backoff", "shared_worker"]
+__all__ = ["MailWorker", "PermanentMailError", "SmtpSender", "backoff", "send_due_mail", "shared_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +262,24 @@ _SHARED: weakref.WeakKeyDictionary[Runtime, MailWorker] = weakref.WeakKeyDiction
 _SHARED_LOCK = threading.Lock()
 
 
+MAIL_ROUNDS = 50  # batches one send_mail job sends at most before it lets other jobs run
+
+
+def send_due_mail(worker: MailWorker) -> int:
+    """The ``send_mail`` job: batch after batch of due mail (at most :data:`MAIL_ROUNDS`); how many were sent."""
+    sent = 0
+    for _ in range(MAIL_ROUNDS):
+        batch = worker.run_once()
+        sent += batch
+        if not batch:
+            break
+    return sent
+
+
+def _queue_round(runtime: Runtime) -> None:
+    runtime.jobs.enqueue("send_mail")
+
+
 def shared_worker(runtime: Runtime) -> MailWorker:
     """The runtime's one mail worker (created on first use, not started: call ``start()`` / ``stop()``)."""
     with _SHARED_LOCK:
@@ -267,5 +288,8 @@ def shared_worker(runtime: Runtime) -> MailWorker:
             smtp = runtime.settings.notifications.smtp
             outbox = MailOutbox(runtime.database, domain=domain_of(smtp.sender))
             worker = MailWorker(outbox, SmtpSender(smtp))
+            if runtime.settings.jobs.enabled:  # each stored mail also queues a send_mail job (deduplicated)
+                runtime.jobs.register("send_mail", lambda payload: send_due_mail(worker), dedupe=True, periodic=True)
+                outbox.watch(lambda: _queue_round(runtime))
             _SHARED[runtime] = worker
         return worker

@@ -177,6 +177,7 @@ from firstline.cli import accounts as _accounts  # noqa: E402
 from firstline.cli import channels as _channels  # noqa: E402
 from firstline.cli import chat as _chat  # noqa: E402
 from firstline.cli import directory as _directory  # noqa: E402
+from firstline.cli import jobs as _jobs  # noqa: E402
 from firstline.cli import kb as _kb  # noqa: E402  (registers the kb commands)
 from firstline.cli import matchup as _matchup  # noqa: E402
 from firstline.cli import models as _models  # noqa: E402
@@ -192,6 +193,7 @@ app.add_typer(_chat.approvals_app, name="approvals")
 app.add_typer(_channels.channels_app, name="channels")
 app.add_typer(_chat.conversation_app, name="conversation")
 app.add_typer(_directory.directory_app, name="directory")
+app.add_typer(_jobs.jobs_app, name="jobs")
 app.add_typer(_kb.kb_app, name="kb")
 app.add_typer(_models.models_app, name="models")
 app.add_typer(_tickets.tickets_app, name="tickets")

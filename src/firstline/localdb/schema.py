@@ -38,6 +38,7 @@ __all__ = [
     "channel_threads",
     "conversation_events",
     "conversations",
+    "dead_jobs",
     "login_sessions",
     "mail_cursors",
     "mail_outbox",
@@ -377,4 +378,19 @@ notification_preferences = Table(
     Column("kind", String(24), primary_key=True),
     Column("enabled", Boolean, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Background jobs whose retries were spent (firstline.jobs): shown in the console, retried or discarded there.
+dead_jobs = Table(
+    "dead_jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),  # redacted (firstline.redaction.redact_data)
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_tried_at", UtcDateTime, nullable=False),
+    Column("last_tried_at", UtcDateTime, nullable=False),
+    Column("dead_at", UtcDateTime, nullable=False),
+    Index(None, "dead_at"),
 )

@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstline import __version__
 from firstline.channels import registry as channel_registry
+from firstline.channels.smtp import shared_worker
 from firstline.coordination import INGEST_LOCK, SEED_LOCK, Coordination
 from firstline.errors import (
     AuthenticationError,
@@ -63,9 +64,10 @@ from firstline.runtime import Runtime, demo_runbooks
 from firstline.service.limits import BodyLimit, Buckets, HeaderLimit, RateLimit, RedisTokenBuckets, TokenBuckets
 from firstline.service.observability import Metrics, configure_tracing, request_id
 from firstline.service.proxies import ProxyHeaders
-from firstline.service.routes import admin, conversations, events, knowledge, me, notifications, sso, tickets
+from firstline.service.routes import admin, conversations, events, jobs, knowledge, me, notifications, sso, tickets
 from firstline.service.schemas import ErrorBody
 from firstline.service.signins import SignInThrottle
+from firstline.service.signins_redis import RedisSignInThrottle
 from firstline.service.turns import TurnRunner
 from firstline.settings import Settings, load_settings
 from firstline.sqlstore.engine import private_dir
@@ -293,6 +295,9 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.to_thread(runtime.knowledge.search, "warm up", 1)
                 await asyncio.to_thread(lambda: runtime.helpdesk.triage.classify("warm up the classifier"))
                 await asyncio.to_thread(runtime.start_sync)  # a vendor backend: the outbox worker and the poller
+                if settings.jobs.enabled:  # registers the send_mail job kind (the mail thread starts with its users)
+                    await asyncio.to_thread(shared_worker, runtime)
+                await asyncio.to_thread(runtime.start_jobs)  # job consumer threads (`jobs.consumers`; 0: elsewhere)
                 app.state.channels = {}
                 for name in channel_registry.enabled(settings):
                     channel = channel_registry.module(name).build(runtime)
@@ -311,11 +316,14 @@ def create_app(settings: Settings) -> FastAPI:
                 # Turns whose clients went away still finish and are stored before the stores close; the notifier
                 # stops after them, so their events are still mailed.
                 await app.state.turns.drain()
+                await asyncio.to_thread(runtime.stop_jobs)  # running jobs finish; a cut-off one is re-run by lease
                 if app.state.notifier is not None:
                     await asyncio.to_thread(app.state.notifier.stop)
         finally:
             for shared in shared_buckets:  # their connections; the next lifespan (tests) opens new ones
                 shared.close()
+            if isinstance(app.state.signins, RedisSignInThrottle):
+                app.state.signins.close()
             if limits_redis is not None:
                 limits_redis.close()
 
@@ -327,12 +335,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.metrics = metrics
     service = settings.service
-    app.state.signins = SignInThrottle(
-        allowed=service.login_failures_allowed,
-        delay_s=service.login_delay_s,
-        max_delay_s=service.login_max_delay_s,
-        window_s=service.login_failure_window_s,
+    limits = (
+        service.login_failures_allowed,
+        service.login_delay_s,
+        service.login_max_delay_s,
+        service.login_failure_window_s,
     )
+    # With Redis every worker counts one account's failures together (service/signins_redis.py).
+    app.state.signins = SignInThrottle(*limits) if limits_redis is None else RedisSignInThrottle(limits_redis, *limits)
 
     @app.exception_handler(FirstlineError)
     async def firstline_error(request: Request, exc: FirstlineError) -> JSONResponse:
@@ -366,7 +376,7 @@ def create_app(settings: Settings) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, "InternalError", f"Something broke on our side (request id {request_id.get()}).")
 
-    for module in (admin, conversations, tickets, knowledge, me, events, notifications, sso):
+    for module in (admin, conversations, tickets, knowledge, me, events, notifications, sso, jobs):
         app.include_router(module.router)
     for name in channel_registry.available():
         app.include_router(channel_registry.module(name).router)

@@ -24,7 +24,7 @@ from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from firstline.errors import AccessError, InputError
@@ -45,6 +45,10 @@ from firstline.service.turns import anchor
 __all__ = ["failure_kind", "router", "shown_name", "uploads_dir"]
 
 router = APIRouter(tags=["knowledge"])
+QUEUED: dict[str, Any] = {
+    "description": "The ingest takes longer than jobs.ingest_wait_s: it goes on as a background job "
+    '(body: {"status": "queued", "job_id": ..., "detail": ...}); see docs/jobs.md'
+}
 UPLOAD_TYPES = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf"}
 
 
@@ -209,11 +213,12 @@ def _report(runtime: Runtime, report: IngestReport) -> dict[str, Any]:
     "/v1/knowledge/documents",
     response_model=IngestReportOut,
     status_code=201,
-    responses=errors(401, 403, 409, 413, 422, 429, 503),
+    responses={**errors(401, 403, 409, 413, 422, 429, 503), 202: QUEUED},
 )
 async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(description="a runbook")]) -> Any:
     """Upload a runbook (.md, .txt, .html, .pdf) and ingest it; a file of the same name is replaced. The report
-    lists passages with instruction-like text (``flagged``): they are kept, and withheld whenever shown."""
+    lists passages with instruction-like text (``flagged``): they are kept, and withheld whenever shown. The ingest
+    runs as an ``ingest`` job; one that takes longer than ``jobs.ingest_wait_s`` answers 202 with its job id."""
     runtime = runtime_of(request)
     name = _safe_name(file.filename or "")
     data = await file.read()
@@ -227,7 +232,9 @@ async def upload(request: Request, who: Admin, file: Annotated[UploadFile, File(
         staging = folder / f".{name}.part"
         staging.write_bytes(data)
         staging.replace(target)
-        return _report(runtime, runtime.knowledge.ingest([folder]))
+        return _ingest_job(runtime, "ingest", {"paths": [str(folder)], "prune": False}, 201) or _report(
+            runtime, runtime.knowledge.ingest([folder])
+        )
 
     return await asyncio.to_thread(store_and_ingest)
 
@@ -256,16 +263,49 @@ async def remove(request: Request, who: Admin, name: str) -> Any:
     return await asyncio.to_thread(delete)
 
 
-@router.post("/v1/knowledge/reingest", response_model=IngestReportOut, responses=errors(401, 403, 409, 429, 503))
+@router.post(
+    "/v1/knowledge/reingest",
+    response_model=IngestReportOut,
+    responses={**errors(401, 403, 409, 429, 503), 202: QUEUED},
+)
 async def reingest(request: Request, who: Admin) -> dict[str, Any]:
-    """Ingest the demo runbooks (when enabled) and the uploads again: the report says what changed."""
+    """Ingest the demo runbooks (when enabled) and the uploads again: the report says what changed. It runs as a
+    ``reingest`` job; one that takes longer than ``jobs.ingest_wait_s`` answers 202 with its job id."""
     runtime = runtime_of(request)
-    roots = [uploads_dir(runtime)] if uploads_dir(runtime).exists() else []
-    if runtime.settings.knowledge.ingest_demo_runbooks:
-        roots.insert(0, demo_runbooks())
+    roots = runtime.reingest_roots()  # the demo runbooks (when enabled) and the uploads
     if not roots:
         return _report(runtime, IngestReport())
-    return await asyncio.to_thread(lambda: _report(runtime, runtime.knowledge.ingest(roots, prune=True)))
+    return await asyncio.to_thread(
+        lambda: (
+            _ingest_job(runtime, "reingest", {}, 200) or _report(runtime, runtime.knowledge.ingest(roots, prune=True))
+        )
+    )
+
+
+def _ingest_job(runtime: Runtime, kind: str, payload: dict[str, Any], status: int) -> Any:
+    """Run an ingest on the job queue and wait up to ``jobs.ingest_wait_s`` for its report: the report (as the
+    inline ingest gives it), 202 with the job id when it takes longer, or None when the queue is off here
+    (``jobs.enabled = false`` or no consumer in this process: the caller then ingests in the request)."""
+    if not runtime.settings.jobs.enabled or not runtime.jobs_consuming:
+        return None
+    jobs = runtime.jobs
+    job_id = jobs.enqueue(kind, payload)
+    done, result = jobs.wait(job_id, runtime.settings.jobs.ingest_wait_s)
+    if not done:
+        body = {
+            "status": "queued",
+            "job_id": job_id,
+            "detail": "The ingest runs in the background; see /v1/knowledge/stats.",
+        }
+        return JSONResponse(body, status_code=202)
+    report: dict[str, Any] = result or IngestReport().as_dict()
+    out = dict(report)
+    for key in ("added", "updated", "removed"):
+        out[key] = [shown_name(runtime, source) for source in report.get(key, [])]
+    for key in ("failed", "still_failing"):
+        out[key] = [_failure(runtime, f["source"], f["reason"]) for f in report.get(key, [])]
+    out["flagged"] = [{**f, "source": shown_name(runtime, f["source"])} for f in report.get("flagged", [])]
+    return JSONResponse(out, status_code=status)
 
 
 # -- runbook pages (citations link here) ------------------------------------------------------------------
