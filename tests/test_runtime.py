@@ -49,3 +49,15 @@ def test_ldap_backend_needs_its_settings(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="ldap_url, ldap_bind_dn, ldap_password, ldap_base_dn"):
         load_settings(data_dir=tmp_path, directory={"backend": "ldap"})
+
+
+def test_the_runtime_keeps_blas_to_one_thread(tmp_path: Path) -> None:
+    """A turn's matrix products are tiny; a second OpenBLAS thread only spun, doubling a turn's CPU."""
+    import numpy as np
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # BLAS loaded
+    # threadpool_limits(None): the test leaves the process's limits as it found them
+    with threadpool_limits(limits=None), Runtime(load_settings(data_dir=tmp_path)):
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas)

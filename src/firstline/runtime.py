@@ -59,6 +59,7 @@ __all__ = [
     "build_store",
     "demo_org",
     "demo_runbooks",
+    "single_threaded_blas",
     "triage_model_path",
 ]
 
@@ -150,6 +151,15 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
             chunker=Chunker(k.chunk_max_words, k.chunk_overlap_words),
             catalog_url=catalog_url_for(settings),  # the shared database when it is PostgreSQL
         )
+
+
+def single_threaded_blas() -> None:
+    """One BLAS thread for this process. Its matrix products are small (a message's vector against the triage
+    references) and many turns run at once; OpenBLAS's second thread spun after each product and burned as
+    much CPU as the whole turn (bench/turn_cpu.py: 33 -> 16 ms a turn). Torch and ONNX Runtime keep theirs."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _warn_if_shared(folder: Path) -> None:
@@ -323,6 +333,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         _warn_if_shared(settings.data_dir)
+        single_threaded_blas()
         self._embedder: Embedder | None = None
         self._knowledge: KnowledgeBase | None = None
         self._triage: Triage | None = None
