@@ -14,6 +14,7 @@ for script, extra in (
     ("retrieval_speed.py", ["--chunks", "20000", "--words", "40"]),
     ("triage.py", []),
     ("helpdesk.py", []),
+    ("turn_cpu.py", []),
     ("load.py", ["--think", "0,1-3"]),
     ("scale_load.py", []),
     ("webchat_load.py", []),
