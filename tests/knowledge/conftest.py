@@ -9,20 +9,16 @@ folder share a catalog and the others stay apart, exactly as with SQLite files.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from firstline.knowledge.base import KnowledgeBase
 from firstline.knowledge.embedders import Embedder
 from firstline.knowledge.stores.memory import InMemoryStore
+from firstline.testing.chroma import chroma_server as chroma_server_at
 from firstline.testing.embedders import HashingEmbedder
-from firstline.testing.live import cannot_start, free_port
 from firstline.testing.postgres import PostgresCluster
 
 SERVER_START_TIMEOUT_S = 30.0
@@ -31,36 +27,8 @@ SERVER_START_TIMEOUT_S = 30.0
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``chroma run`` on a free port of 127.0.0.1, for this module; yields its URL."""
-    executable = Path(sys.executable).parent / "chroma"
-    if not executable.exists():
-        cannot_start(f"the `chroma` executable is missing at {executable}; install chromadb in this environment")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = folder / "server.log"
-    command = [str(executable), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                cannot_start(f"`chroma run` did not answer on {url} within {SERVER_START_TIMEOUT_S:.0f} s:\n{tail}")
-            time.sleep(0.2)
+    with chroma_server_at(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ import pytest
 from typer.testing import CliRunner
 
 from firstline.cli.main import app as cli
-from firstline.testing.live import cannot_start, free_port
+from firstline.testing.chroma import chroma_server
+from firstline.testing.live import free_port
 from firstline.testing.postgres import PostgresCluster
 from firstline.testing.redis import RedisServer
 
@@ -51,34 +52,8 @@ def _wait_for(check: Callable[[], bool], timeout_s: float, what: str, log: Path 
 @pytest.fixture(scope="module")
 def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``chroma run`` on a free port, for this module."""
-    executable = Path(sys.executable).parent / "chroma"
-    if not executable.exists():
-        cannot_start(f"the `chroma` executable is missing at {executable}; install chromadb in this environment")
-    folder = tmp_path_factory.mktemp("chroma")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [str(executable), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    with (folder / "server.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            cannot_start(f"`chroma run` exited: {(folder / 'server.log').read_text(errors='replace')[-2000:]}")
-        try:
-            return httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait_for(answers, 60, "chroma run did not answer", folder / "server.log")
+    with chroma_server(tmp_path_factory.mktemp("chroma")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
