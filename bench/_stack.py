@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import redis
 from _procs import children, cmdline, cpu_seconds, tree
 from firstline.testing.live import free_port
 from firstline.testing.postgres import PostgresCluster, find_bindir, postgres_cluster
+from load import compare_stored
 
 SECRET_KEY = "scale-load-bench-" + "k" * 40  # one deployment, one key: every worker must share it
 START_TIMEOUT_S = 300.0
@@ -149,32 +149,7 @@ class Deployment:
     def count_database(self, tally: Any) -> dict[str, Any]:
         """What PostgreSQL holds against what the clients were told (``load.Tally``); after the server stopped."""
         with psycopg.connect(f"host=127.0.0.1 port={self.cluster.port} user=postgres dbname={self.database}") as conn:
-            stored_conversations = {row[0] for row in conn.execute("SELECT id FROM conversations")}
-            by_kind: dict[str, Counter[str]] = defaultdict(Counter)
-            for conversation, kind, n in conn.execute(
-                "SELECT conversation_id, kind, count(*) FROM conversation_events GROUP BY conversation_id, kind"
-            ):
-                by_kind[kind][conversation] = n
-            ticket_numbers = {row[0] for row in conn.execute("SELECT number FROM tickets")}
-        user_messages = by_kind["user_message"]
-        ours = set(tally.conversations)
-        short = {c: (n, user_messages.get(c, 0)) for c, n in tally.acknowledged.items() if user_messages.get(c, 0) < n}
-        extra = sum(max(0, user_messages.get(c, 0) - tally.acknowledged.get(c, 0)) for c in ours)
-        return {
-            "conversations_created": len(ours),
-            "conversations_stored": len(ours & stored_conversations),
-            "acknowledged_messages": sum(tally.acknowledged.values()),
-            "sent_messages": sum(tally.sent.values()),
-            "stored_user_message_events": sum(user_messages[c] for c in ours),
-            "stored_not_acknowledged": extra,
-            "stored_assistant_message_events": sum(by_kind["assistant_message"][c] for c in ours),
-            "conversations_missing_acknowledged_messages": len(short),
-            "missing_examples": dict(list(short.items())[:5]),
-            "tickets_returned_distinct": len(tally.tickets),
-            "tickets_returned_stored": len(tally.tickets & ticket_numbers),
-            "tickets_returned_missing": sorted(tally.tickets - ticket_numbers)[:20],
-            "tickets_in_database": len(ticket_numbers),
-        }
+            return compare_stored(conn, tally)
 
     def stop_server(self) -> None:
         """Stop ``serve`` (uvicorn drains running requests and stops its workers); the rest stays up."""

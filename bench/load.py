@@ -539,13 +539,18 @@ async def read_back(base_url: str, headers: dict[str, str], tally: Tally, concur
 def count_database(db: Path, tally: Tally) -> dict[str, Any]:
     """The SQLite database after the server stopped, against what the client was told."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        stored_conversations = {row[0] for row in conn.execute("SELECT id FROM conversations")}
-        by_kind: dict[str, Counter[str]] = defaultdict(Counter)
-        for conversation, kind, n in conn.execute(
-            "SELECT conversation_id, kind, count(*) FROM conversation_events GROUP BY conversation_id, kind"
-        ):
-            by_kind[kind][conversation] = n
-        ticket_numbers = {row[0] for row in conn.execute("SELECT number FROM tickets")}
+        return compare_stored(conn, tally)
+
+
+def compare_stored(conn: Any, tally: Tally) -> dict[str, Any]:
+    """What a database holds (a DB-API connection with ``execute``: sqlite3 or psycopg) against ``tally``."""
+    stored_conversations = {row[0] for row in conn.execute("SELECT id FROM conversations")}
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    for conversation, kind, n in conn.execute(
+        "SELECT conversation_id, kind, count(*) FROM conversation_events GROUP BY conversation_id, kind"
+    ):
+        by_kind[kind][conversation] = n
+    ticket_numbers = {row[0] for row in conn.execute("SELECT number FROM tickets")}
     user_messages = by_kind["user_message"]
     ours = set(tally.conversations)
     short = {c: (n, user_messages.get(c, 0)) for c, n in tally.acknowledged.items() if user_messages.get(c, 0) < n}
@@ -555,6 +560,8 @@ def count_database(db: Path, tally: Tally) -> dict[str, Any]:
         "acknowledged_messages": sum(tally.acknowledged.values()),
         "sent_messages": sum(tally.sent.values()),
         "stored_user_message_events": sum(user_messages[c] for c in ours),
+        # a message stored by a worker that died before answering, then sent again: at least once
+        "stored_not_acknowledged": sum(max(0, user_messages.get(c, 0) - tally.acknowledged.get(c, 0)) for c in ours),
         "stored_assistant_message_events": sum(by_kind["assistant_message"][c] for c in ours),
         "stored_rejected_message_events": sum(by_kind["rejected_message"][c] for c in ours),
         "conversations_missing_acknowledged_messages": len(short),
