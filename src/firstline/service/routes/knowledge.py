@@ -199,14 +199,15 @@ def _safe_name(filename: str) -> str:
     return clean + suffix
 
 
-def _report(runtime: Runtime, report: IngestReport) -> dict[str, Any]:
-    out = report.as_dict()
+def _report(runtime: Runtime, report: IngestReport | dict[str, Any]) -> dict[str, Any]:
+    """An ingest report (or its ``as_dict()``, as a job keeps it) with sources as an admin sees them."""
+    data: dict[str, Any] = dict(report.as_dict() if isinstance(report, IngestReport) else report)
     for key in ("added", "updated", "removed"):
-        out[key] = [shown_name(runtime, source) for source in getattr(report, key)]
-    out["failed"] = [_failure(runtime, source, reason) for source, reason in report.failed]
-    out["still_failing"] = [_failure(runtime, source, reason) for source, reason in report.still_failing]
-    out["flagged"] = [{**f.as_dict(), "source": shown_name(runtime, f.source)} for f in report.flagged]
-    return out  # "flagged": every passage with instruction-like text under the ingested paths
+        data[key] = [shown_name(runtime, source) for source in data.get(key, [])]
+    for key in ("failed", "still_failing"):
+        data[key] = [_failure(runtime, f["source"], f["reason"]) for f in data.get(key, [])]
+    data["flagged"] = [{**f, "source": shown_name(runtime, f["source"])} for f in data.get("flagged", [])]
+    return data  # "flagged": every passage with instruction-like text under the ingested paths
 
 
 @router.post(
@@ -298,14 +299,7 @@ def _ingest_job(runtime: Runtime, kind: str, payload: dict[str, Any], status: in
             "detail": "The ingest runs in the background; see /v1/knowledge/stats.",
         }
         return JSONResponse(body, status_code=202)
-    report: dict[str, Any] = result or IngestReport().as_dict()
-    out = dict(report)
-    for key in ("added", "updated", "removed"):
-        out[key] = [shown_name(runtime, source) for source in report.get(key, [])]
-    for key in ("failed", "still_failing"):
-        out[key] = [_failure(runtime, f["source"], f["reason"]) for f in report.get(key, [])]
-    out["flagged"] = [{**f, "source": shown_name(runtime, f["source"])} for f in report.get("flagged", [])]
-    return JSONResponse(out, status_code=status)
+    return JSONResponse(_report(runtime, result or IngestReport()), status_code=status)
 
 
 # -- runbook pages (citations link here) ------------------------------------------------------------------
