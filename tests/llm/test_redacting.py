@@ -7,7 +7,7 @@ import asyncio
 from firstline.llm.messages import ChatRequest, Message, ToolCall
 from firstline.llm.redacting import RedactingModel
 from firstline.llm.testing import ScriptedModel, say
-from firstline.runtime import masks_personal
+from firstline.assembly import masks_personal
 from firstline.settings import EndpointSettings, Settings
 
 
