@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from firstline.assembly import masks_personal
 from firstline.llm.messages import ChatRequest, Message, ToolCall
 from firstline.llm.redacting import RedactingModel
 from firstline.llm.testing import ScriptedModel, say
-from firstline.assembly import masks_personal
 from firstline.settings import EndpointSettings, Settings
 
 
