@@ -65,6 +65,7 @@ __all__ = [
     "build_store",
     "demo_org",
     "demo_runbooks",
+    "server_secret",
     "single_threaded_blas",
     "triage_model_path",
 ]
