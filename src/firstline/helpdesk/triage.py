@@ -248,16 +248,10 @@ def _prepared(
     whole reference matrix on every message cost more than the rest of the classification)."""
     key = id(ref_vectors)
     hit = _PREPARED.get(key)
-    if hit is not None and hit[0] is ref_vectors and hit[1] == tuple(ref_groups) and hit[2] == tuple(groups):
-        return hit[3], hit[4]
+    if hit is not None and hit[0] is ref_vectors and hit[1] is ref_groups and hit[2] == groups:
+        return hit[3], hit[4]  # the model's own arrays: the same objects on every message
     labels = np.array(ref_groups)
-    prepared = (
-        ref_vectors,
-        tuple(ref_groups),
-        tuple(groups),
-        ref_vectors.T.astype(np.float64),
-        {group: labels == group for group in groups},
-    )
+    prepared = (ref_vectors, ref_groups, groups, ref_vectors.T.astype(np.float64), {g: labels == g for g in groups})
     if len(_PREPARED) >= 8:
         _PREPARED.clear()
     _PREPARED[key] = prepared
