@@ -83,3 +83,12 @@ def test_remembered_texts_never_include_a_found_secret() -> None:
     assert "Tr0ub4dor&3xyz" not in redact_text(long_secret) == redact_text(long_secret)
     remembered = [*redaction._CLEAN, *map(repr, redaction._SEEN), *redaction._SEEN.values()]
     assert not any("Tr0ub4dor" in text for text in remembered)
+
+
+def test_old_one_was_needs_a_password_word_or_a_made_up_value() -> None:
+    """'old one was wiped' (a phone) stays; with a password word in the message, or a made-up value, it goes."""
+    assert redact("my new phone needs the authenticator app, old one was wiped").kinds == ()
+    assert redact("the old one was broken, the new one is fine").kinds == ()
+    changed = redact("changed my password, old one was hunter and the new one is fishing")
+    assert "hunter" not in changed.text and "fishing" not in changed.text
+    assert "tr0ub4dor" not in redact("the old one was tr0ub4dor").text

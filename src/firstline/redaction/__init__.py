@@ -256,10 +256,13 @@ def redact(text: str, *, expect_code: bool = False) -> Redacted:
         match = p.BARE_CODE.search(r.out)
         if match is not None:
             r.out = r.out[: match.start()] + r.take_code(match, 1) + r.out[match.end() :]
+    # "the old one was X": without a password word anywhere in the message, X must look made up ("old one was
+    # wiped" is about a phone); with one, any uncommon word counts, as after a label.
+    about_passwords = p.NEAR_LABEL.search(text) is not None
     for _ in range(3):  # "old one was X and the new one is Y": a second pass finds the next label
         before = r.out
         r.when("password", p.LABELLED, _labelled)
-        r.when("password", p.ONE_AND_OTHER, lambda m: _plausible(m.group(m.lastindex or 1)))
+        r.when("password", p.ONE_AND_OTHER, lambda m: _plausible(m.group(m.lastindex or 1), strong=about_passwords))
         if r.out == before:
             break
     r.when("password", p.BEFORE_LABEL, lambda m: p.made_up(m.group(1)))
