@@ -113,9 +113,37 @@ def send() -> Callable[[Any, str], None]:
         from playwright.sync_api import expect
 
         # Like a person: wait until the previous answer is in (Send is disabled while a turn runs).
+        assert text.strip(), "a test must not send an empty message"
         expect(page.get_by_role("button", name="Send")).to_be_enabled()
         box = page.get_by_label("Message to the IT helpdesk")
         box.fill(text)
         box.press("Enter")
 
     return type_and_send
+
+
+@pytest.fixture
+def read_code() -> Callable[..., str]:
+    """The newest one-time code on the demo phone, read as a person would: open the phone if it is closed.
+
+    The page opens the phone itself when a code arrives; a click racing that would close it again, so the
+    phone is clicked only while the code is not visible, and the text is read from the DOM (a closed
+    ``<details>`` has no rendered text)."""
+
+    def read(page: Any, scope: str = "#phone") -> str:
+        from playwright.sync_api import Error, expect
+
+        code = page.locator(f"{scope} .sms .code").first
+        expect(code).to_have_text(re.compile(r"^\d{6}$"))
+        for _ in range(3):
+            if code.is_visible():
+                break
+            page.locator("#phone summary").click()
+            try:
+                expect(code).to_be_visible(timeout=2000)
+            except (AssertionError, Error):
+                continue
+        expect(code).to_be_visible()
+        return (code.text_content() or "").strip()
+
+    return read

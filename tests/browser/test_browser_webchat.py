@@ -198,7 +198,7 @@ def test_phone_frame_keeps_the_page_still_and_the_code_prompt_inline(pages: Any,
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     pages.shot(page, "code-inline")
 
-    send(page, code.inner_text())
+    send(page, (code.text_content() or "").strip())
     expect(page.locator(".msg.assistant").last).to_contain_text("unlocked")
     for n in range(3):
         send(page, f"One more question about my account, number {n}: " + "long text " * 30)

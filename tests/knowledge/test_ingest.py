@@ -182,6 +182,45 @@ def test_a_waiting_ingest_runs_once_the_other_ends_and_finds_nothing_changed(
     assert len(report.unchanged) == 3 and not report.changed and waiter.calls == 0
 
 
+def test_two_writers_publishing_the_same_keyword_version_at_once_both_succeed(
+    make_kb: KB, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes that finish an ingest of the same catalog version together (one waited for the other
+    and found nothing changed) each stage the keyword index; neither may clobber the other's staging."""
+    from firstline.knowledge import sparse
+
+    index_dir = tmp_path / "both-publish"
+    first, second = make_kb(index_dir=index_dir), make_kb(index_dir=index_dir)
+    first.ingest([docs])
+    both_saved = threading.Barrier(2, timeout=10)
+    real_save = sparse.BM25Index.save
+
+    def save_together(self: sparse.BM25Index, directory: Path) -> None:
+        real_save(self, directory)
+        both_saved.wait()  # both staged before either publishes
+
+    monkeypatch.setattr(sparse.BM25Index, "save", save_together)
+    errors: list[BaseException] = []
+
+    def publish(kb: KnowledgeBase) -> None:
+        try:
+            kb._rebuild_keyword_index()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    writers = [threading.Thread(target=publish, args=(kb,)) for kb in (first, second)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(15)
+    assert errors == []
+    published = list((index_dir / "keyword").iterdir())
+    assert [p.name for p in published] == [first.catalog.version()]
+    monkeypatch.setattr(sparse.BM25Index, "save", real_save)
+    reader = make_kb(index_dir=index_dir)
+    assert reader.search("GlobalProtect", k=1, mode="bm25")
+
+
 def test_keyword_index_follows_ingests_from_another_process(make_kb: KB, docs: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "shared"
     reader = make_kb(index_dir=index_dir)

@@ -11,8 +11,11 @@ finds what another machine ingested, in every search mode.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,12 +183,30 @@ class KnowledgeBase:
         version = self.catalog.version()
         index = self._build_from_catalog()
         root = self.index_dir / "keyword"
-        staging = root / f".{version}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
+        # Each writer stages in its own folder: two processes that finish ingests of the same version at once
+        # (one waited for the other and found nothing changed) must not write into, or delete, each other's.
+        staging = root / f".{version}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
         index.save(staging)
-        staging.rename(root / version)
+        try:
+            staging.rename(root / version)
+        except OSError:  # the same version was published first by another writer: theirs serves
+            shutil.rmtree(staging, ignore_errors=True)
+        stale_staging = time.time() - _STAGING_MAX_AGE_S
         for old in root.iterdir():
-            if old.name != version:
-                shutil.rmtree(old, ignore_errors=True)
+            if old.name == version:
+                continue
+            if old.name.startswith(".") and _modified(old) > stale_staging:
+                continue  # another writer's staging in progress; one left by a crash goes once it is old
+            shutil.rmtree(old, ignore_errors=True)
         with self._reload:
             self._keyword, self._keyword_version = index, version
+
+
+_STAGING_MAX_AGE_S = 3600.0
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
