@@ -105,6 +105,26 @@ def test_concurrent_appends_never_reuse_a_number(store: Stores) -> None:
     assert store.tickets.search(TicketQuery(requester="a@example.com")) == []
 
 
+def test_several_events_appended_at_once_keep_their_order_and_interleave_with_single_ones(store: Stores) -> None:
+    conversation = store.conversations.create(None)
+    heard: list[int] = []
+    store.conversations.hub.subscribe(lambda notice: heard.append(notice.seq))
+    batch = [("tool_started", "lookup", {"n": n}) for n in range(3)]
+    singles = [
+        partial(store.conversations.append, conversation.id, "user_message", "desk", {"i": i}) for i in range(10)
+    ]
+    batches = [partial(store.conversations.append_many, conversation.id, batch) for _ in range(10)]
+    run_concurrently([call for pair in zip(singles, batches, strict=True) for call in pair])
+    events = store.conversations.events(conversation.id)
+    assert [e.seq for e in events] == list(range(1, 41))
+    runs = [events[i : i + 3] for i, e in enumerate(events) if e.kind == "tool_started" and e.data["n"] == 0]
+    assert len(runs) == 10 and all([e.data["n"] for e in run] == [0, 1, 2] for run in runs)  # a batch is never split
+    assert sorted(heard) == list(range(1, 41))
+    with pytest.raises(ConversationNotFoundError):
+        store.conversations.append_many("no-such-conversation", batch)
+    assert store.conversations.append_many(conversation.id, []) == []
+
+
 def test_one_time_codes_survive_a_restart_and_are_stored_hashed(store: Stores) -> None:
     from firstline.helpdesk.tools.deps import OneTimeCodes
 

@@ -88,3 +88,30 @@ def test_local_embedder_uses_onnx_for_queries_and_torch_for_batches(onnx: OnnxEm
     assert local.dimension == 384
     with pytest.raises(ConfigError, match="precision"):
         SentenceTransformerEmbedder(precision="fp8")
+
+
+def test_queries_run_on_one_thread_and_batches_on_every_core(tmp_path: Path, onnx: OnnxEmbedder) -> None:
+    embedder = OnnxEmbedder(cache_dir=onnx.cache_dir, threads=2)
+    query = embedder.embed_query(TEXTS[0])
+    assert embedder._session.get_session_options().intra_op_num_threads == 1
+    assert embedder._bulk is None  # a service that only answers never builds the second session
+    batch = embedder.embed_documents([TEXTS[0], *[f"printer {n} is offline" for n in range(11)]])
+    assert embedder._bulk is not None and embedder._bulk.get_session_options().intra_op_num_threads == 2
+    np.testing.assert_allclose(batch[0], query, atol=1e-5)  # both sessions give the same vectors
+
+
+def test_a_text_embedded_once_is_remembered_for_the_next_caller(onnx: OnnxEmbedder) -> None:
+    embedder = OnnxEmbedder(cache_dir=onnx.cache_dir)
+    runs: list[int] = []
+    real = embedder._embed
+    embedder._load()
+    embedder._embed = lambda texts: runs.append(len(texts)) or real(texts)  # type: ignore[method-assign]
+    first = embedder.embed_query("my vpn drops every ten minutes")  # triage reads the message
+    again = embedder.embed_documents(["my vpn drops every ten minutes", "it started today"])  # then its clauses
+    assert runs == [1, 1]  # only the clause it had not seen was embedded
+    np.testing.assert_array_equal(again[0], first)
+    again[0] += 1.0  # a caller's array is its own: the kept vector is unchanged
+    np.testing.assert_array_equal(embedder.embed_query("my vpn drops every ten minutes"), first)
+    assert runs == [1, 1]
+    embedder.embed_documents([f"runbook chunk {n}" for n in range(12)])  # an ingest's batch is not kept
+    assert len(embedder._recent) == 2

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
@@ -41,7 +42,7 @@ MAX_EVENT_LIST = 10_000
 _NEXT_SEQ = (
     update(conversations)
     .where(conversations.c.id == bindparam("cid"))
-    .values(event_count=conversations.c.event_count + 1, updated_at=bindparam("now"))
+    .values(event_count=conversations.c.event_count + bindparam("n"), updated_at=bindparam("now"))
     .returning(conversations.c.event_count, conversations.c.requester)
 )
 _INSERT_EVENT = insert(conversation_events)
@@ -221,20 +222,42 @@ class SqlConversations:
 
     def append(self, conversation_id: str, kind: str, agent: str, data: dict[str, Any]) -> ConversationEvent:
         """Add one event at the end of the log (numbers are gap-free under concurrent appends)."""
+        return self.append_many(conversation_id, [(kind, agent, data)])[0]
+
+    def append_many(
+        self, conversation_id: str, items: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> list[ConversationEvent]:
+        """Add ``(kind, agent, data)`` events at the end of the log, in order, with consecutive numbers (two
+        statements however many there are)."""
+        if not items:
+            return []
         now = self._clock()
-        data = redact_data(data)  # secrets never stored, whoever wrote the event
+        datas = [redact_data(data) for _, _, data in items]  # secrets never stored, whoever wrote the event
         with self._db.write() as conn:
-            # One statement takes the row lock and the next number (gap-free under concurrent appends).
-            row = conn.execute(_NEXT_SEQ, {"cid": conversation_id, "now": now}).first()
+            # One statement takes the row lock and the next numbers (gap-free under concurrent appends).
+            row = conn.execute(_NEXT_SEQ, {"cid": conversation_id, "now": now, "n": len(items)}).first()
             if row is None:
                 raise ConversationNotFoundError("conversation", conversation_id)
-            seq = int(row.event_count)
-            values = {"conversation_id": conversation_id, "seq": seq, "kind": kind[:24], "agent": agent[:64],
-                      "data": data, "created_at": now}  # fmt: skip
-            conn.execute(_INSERT_EVENT, values)
-        notice = Notice(conversation_id, seq, kind, agent, row.requester, now, data)
-        self._db.after_commit(lambda: self.hub.publish(notice))
-        return ConversationEvent(conversation_id, seq, kind, agent, data, now)
+            first = int(row.event_count) - len(items) + 1
+            values = [
+                {
+                    "conversation_id": conversation_id,
+                    "seq": first + i,
+                    "kind": kind[:24],
+                    "agent": agent[:64],
+                    "data": data,
+                    "created_at": now,
+                }
+                for i, ((kind, agent, _), data) in enumerate(zip(items, datas, strict=True))
+            ]
+            conn.execute(_INSERT_EVENT, values[0] if len(values) == 1 else values)
+        notices = [
+            Notice(conversation_id, v["seq"], kind, agent, row.requester, now, v["data"])
+            for v, (kind, agent, _) in zip(values, items, strict=True)
+        ]
+        for notice in notices:  # each on its own: one failing publish does not hold back the others
+            self._db.after_commit(partial(self.hub.publish, notice))
+        return [ConversationEvent(conversation_id, n.seq, n.kind, n.agent, n.data, now) for n in notices]
 
     def events(self, conversation_id: str, after: int = 0, kinds: Sequence[str] = ()) -> list[ConversationEvent]:
         """The log from event ``after + 1`` on, oldest first (only ``kinds`` when given)."""

@@ -24,13 +24,12 @@ __all__ = ["from_record", "to_plain", "to_row"]
 R = TypeVar("R")
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
-
-
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+# A converter turns one plain value into the annotated type; ``what`` makes the error's prefix, only when
+# there is an error (the SQL store reads ~10 records a turn: building every field's prefix cost more than
+# the conversion). Converters are built once per annotation, plans once per record class.
+Converter = typing.Callable[[Any, typing.Callable[[], str]], Any]
+_CONVERTERS: dict[Any, Converter] = {}
+_PLANS: dict[type[Any], tuple[frozenset[str], tuple[tuple[str, Converter, bool], ...]]] = {}
 
 
 def from_record(cls: type[R], data: Mapping[str, Any], where: str) -> R:
@@ -38,21 +37,45 @@ def from_record(cls: type[R], data: Mapping[str, Any], where: str) -> R:
 
     Fields with a default may be left out; unknown keys and values of the wrong type are errors.
     """
+    return _from_record(cls, data, lambda: where)
+
+
+def _from_record(cls: type[R], data: Any, where: typing.Callable[[], str]) -> R:
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of fields, got {_shown(data)}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
+        raise ConfigError(f"{where()}: expected a mapping of fields, got {_shown(data)}.")
+    names, plan = _plan(cls)
+    if not names.issuperset(data.keys()):
+        unknown = sorted(set(data) - names)
         raise ConfigError(
-            f"{where}: unknown field {unknown[0]!r}. The fields of {cls.__name__} are: {', '.join(fields)}."
+            f"{where()}: unknown field {unknown[0]!r}. The fields of {cls.__name__} are: "
+            f"{', '.join(name for name, _, _ in plan)}."
         )
     values: dict[str, Any] = {}
-    for name, field in fields.items():
+    for name, convert, required in plan:
         if name in data:
-            values[name] = _convert(_hints(cls)[name], data[name], f"{where}: `{name}`")
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: the field `{name}` is missing; add it (see the folder's README.md).")
+            values[name] = convert(data[name], lambda name=name: f"{where()}: `{name}`")  # type: ignore[misc]
+        elif required:
+            raise ConfigError(f"{where()}: the field `{name}` is missing; add it (see the folder's README.md).")
     return cls(**values)
+
+
+def _plan(cls: type[Any]) -> tuple[frozenset[str], tuple[tuple[str, Converter, bool], ...]]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        plan = _PLANS[cls] = (
+            frozenset(f.name for f in fields),
+            tuple(
+                (
+                    f.name,
+                    _converter(hints[f.name]),
+                    f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+                )
+                for f in fields
+            ),
+        )
+    return plan
 
 
 def to_plain(value: Any) -> Any:
@@ -78,24 +101,47 @@ def to_row(record: Any) -> dict[str, Any]:
     return values
 
 
-def _convert(hint: Any, value: Any, what: str) -> Any:
+def _converter(hint: Any) -> Converter:
+    convert = _CONVERTERS.get(hint)
+    if convert is None:
+        convert = _CONVERTERS[hint] = _build(hint)
+    return convert
+
+
+def _build(hint: Any) -> Converter:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = (arg for arg in args if arg is not type(None))
-        return _convert(inner, value, what)
+        optional = type(None) in args
+        (inner_hint,) = (arg for arg in args if arg is not type(None))
+        inner = _converter(inner_hint)
+        return lambda value, what: None if value is None and optional else inner(value, what)
     if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{what} must be a list, got {_shown(value)}.")
-        return tuple(_convert(args[0], item, f"{what}[{i}]") for i, item in enumerate(value))
+        item = _converter(args[0])
+
+        def to_tuple(value: Any, what: typing.Callable[[], str]) -> Any:
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{what()} must be a list, got {_shown(value)}.")
+            return tuple(item(v, lambda i=i: f"{what()}[{i}]") for i, v in enumerate(value))  # type: ignore[misc]
+
+        return to_tuple
     if origin is Mapping:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{what} must be a mapping, got {_shown(value)}.")
-        return {_convert(args[0], k, what): _convert(args[1], v, f"{what}.{k}") for k, v in value.items()}
+        key, item = _converter(args[0]), _converter(args[1])
+
+        def to_mapping(value: Any, what: typing.Callable[[], str]) -> Any:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{what()} must be a mapping, got {_shown(value)}.")
+            return {key(k, what): item(v, lambda k=k: f"{what()}.{k}") for k, v in value.items()}  # type: ignore[misc]
+
+        return to_mapping
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_record(hint, value, what)
-    return _scalar(hint, value, what)
+        return lambda value, what: _from_record(hint, value, what)
+    if hint is str:
+        return lambda value, what: value if type(value) is str else _scalar(hint, value, what())
+    if hint is bool:
+        return lambda value, what: value if type(value) is bool else _scalar(hint, value, what())
+    if hint is int:
+        return lambda value, what: value if type(value) is int else _scalar(hint, value, what())
+    return lambda value, what: _scalar(hint, value, what())
 
 
 def _scalar(hint: Any, value: Any, what: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,13 @@ class DeskServices:
 
     def event(self, cid: str, kind: str, agent: str, data: dict[str, Any]) -> None:
         """Append an event to the conversation's log (inside the caller's unit of work)."""
-        self.conversations.append(cid, kind, agent, json.loads(json.dumps(data, default=str)))
+        self.events(cid, [(kind, agent, data)])
+
+    def events(self, cid: str, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Append ``(kind, agent, data)`` events in order, in one write (inside the caller's unit of work)."""
+        self.conversations.append_many(
+            cid, [(kind, agent, json.loads(json.dumps(data, default=str))) for kind, agent, data in items]
+        )
 
     def ticket_or_none(self, number: str | None) -> Ticket | None:
         """The ticket, or None when there is none or it cannot be loaded (a reply never fails for it)."""

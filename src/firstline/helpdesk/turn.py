@@ -200,8 +200,8 @@ class Turn:
     def _event(self, event: RunEvent | None) -> None:
         """Store ``event`` after any model calls still waiting (call inside a unit of work)."""
         waiting, self.unwritten = self.unwritten, []
-        for item in [*waiting, *([event] if event is not None else [])]:
-            self.services.event(self.cid, item.kind, item.agent, item.data)
+        items = [*waiting, *([event] if event is not None else [])]
+        self.services.events(self.cid, [(item.kind, item.agent, item.data) for item in items])
 
     def _routed(self, agent: str, context: RunContext) -> None:
         """A specialist took the problem: the routing hook opens (or links) its ticket; brief the specialist."""
