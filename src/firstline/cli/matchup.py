@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,7 @@ def matchup(
         if not suite:
             raise ConfigError(f"No scenarios found in {scenarios}")
         catalog = {m.id: m for m in load_catalog(settings.data_dir / "models.yaml")}
+        catalog_ids: dict[str, str] = {}
         with Runtime(settings) as runtime:
             if runtime.knowledge.stats().chunks == 0:
                 runtime.knowledge.ingest([demo_runbooks()])
@@ -74,6 +76,8 @@ def matchup(
                     known = ", ".join(settings.llm.endpoints) or "none configured"
                     raise ConfigError(f"No endpoint {name!r} in [llm.endpoints] (known: {known}).")
                 info = catalog.get(endpoint.catalog_id or "")
+                if info is not None:
+                    catalog_ids[name] = info.id
                 model = build_model(name, endpoint, catalog, runtime.model_io)
                 # No last resort: a failing call fails the turn, so the row measures this model alone.
                 engine = FallbackChain([model], budget=Budget(first_token_s, turn_s), name=name)
@@ -92,11 +96,18 @@ def matchup(
             )
     except FirstlineError as exc:
         fail(exc)
-    data = {"scenarios": len(suite), "repeats": repeats, "rows": [r.as_dict() for r in rows]}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-        chart(rows, out / "matchup.png")
+    data = {
+        "scenarios": len(suite),
+        "repeats": repeats,
+        "date": datetime.now(UTC).date().isoformat(),
+        "catalog_ids": catalog_ids,
+        "rows": [r.as_dict() for r in rows],
+    }
+    # The latest measurement is where `firstline models choose` and `breakeven` read tokens per ticket.
+    for folder in [settings.data_dir / "matchup", *([out] if out is not None else [])]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+        chart(rows, folder / "matchup.png")
     if as_json:
         print_json(data)
         return

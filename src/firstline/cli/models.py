@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -53,82 +55,174 @@ def models_list(license: License = "any", as_json: AsJson = False) -> None:
     console.print(table)
 
 
+Hourly = Annotated[str, typer.Option(help="USD per GPU-hour, a value or a range like 2..5")]
+Throughput = Annotated[
+    str,
+    typer.Option(help="output tokens/s one 8xH100 node serves for a 70B-class active model, e.g. 2600..11800"),
+]
+TokensIn = Annotated[
+    int | None, typer.Option(help="input tokens per ticket (default: measured by matchup, else 12000)")
+]
+TokensOut = Annotated[int | None, typer.Option(help="output tokens per ticket (default: measured, else 1500)")]
+Matchup = Annotated[
+    Path | None, typer.Option(help="a `firstline matchup` results.json (default: <data_dir>/matchup/results.json)")
+]
+
+
+def _tickets(models: Any, tokens_in: int | None, tokens_out: int | None, matchup: Path | None) -> tuple[Any, Any]:
+    """The ticket profile (options, else measured, else the default) and what was measured."""
+    from firstline.cli.main import settings_or_exit
+    from firstline.llm.catalog import TicketProfile
+    from firstline.llm.choice import Measured, measured_tokens
+
+    path = matchup or settings_or_exit().data_dir / "matchup" / "results.json"
+    measured = measured_tokens(path, models)
+    if tokens_in is not None or tokens_out is not None:  # the buyer's own figures win over any measurement
+        base = measured.overall or TicketProfile()
+        given = TicketProfile(tokens_in or base.tokens_in, tokens_out or base.tokens_out)
+        return given, Measured(given, {}, "given on the command line")
+    return measured.overall or TicketProfile(), measured
+
+
 @models_app.command("choose")
 def models_choose(
     license: License = "any",
     residency: Annotated[str | None, typer.Option(help="data residency, e.g. eu")] = None,
     max_cost_per_1k_tickets: Annotated[float | None, typer.Option(help="USD budget per 1,000 tickets")] = None,
-    tokens_in: Annotated[int, typer.Option(help="input tokens per ticket (all model calls)")] = 12_000,
-    tokens_out: Annotated[int, typer.Option(help="output tokens per ticket")] = 1_500,
+    tokens_in: TokensIn = None,
+    tokens_out: TokensOut = None,
+    tickets_per_month: Annotated[int, typer.Option(help="volume for self-hosting estimates")] = 100_000,
+    gpu_hourly: Annotated[float, typer.Option(help="USD per GPU-hour for self-hosting estimates")] = 2.5,
+    matchup: Matchup = None,
     as_json: AsJson = False,
 ) -> None:
     """Rank the catalog for Tier-1 support under license, residency and budget constraints, and say why."""
     from firstline.cli.main import console, fail, print_json, printable
-    from firstline.llm.catalog import TicketProfile, choose
+    from firstline.llm.choice import choose
+    from firstline.llm.selfhost import Hosting
 
     try:
-        rows = choose(_catalog(), license, residency, max_cost_per_1k_tickets, TicketProfile(tokens_in, tokens_out))
-    except FirstlineError as exc:
-        fail(exc)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("rank", "model", "license", "$/1k tickets", "why")
-    for r in rows:
-        cost = _money(r["cost_per_1k_tickets_usd"])
-        table.add_row(str(r["rank"] or "-"), printable(r["id"]), printable(r["license"]), cost, printable(r["why"]))
-    console.print(table)
-
-
-@models_app.command("breakeven")
-def models_breakeven(
-    tickets_per_month: Annotated[int, typer.Option(help="tickets per month")],
-    model: Annotated[str, typer.Option(help="catalog id of the hosted model to compare")] = "deepseek-v4-pro",
-    tokens_in: Annotated[int, typer.Option(help="input tokens per ticket")] = 12_000,
-    tokens_out: Annotated[int, typer.Option(help="output tokens per ticket")] = 1_500,
-    gpu_hourly: Annotated[str, typer.Option(help="USD per GPU-hour, a value or a range like 2..5")] = "2..5",
-    req_per_sec_per_node: Annotated[str, typer.Option(help="requests/s one node serves, e.g. 80..200")] = "80..200",
-    as_json: AsJson = False,
-) -> None:
-    """Hosted monthly cost against self-hosting on 8xH100 nodes, and the break-even ticket volume."""
-    from firstline.cli.main import console, fail, print_json, printable
-    from firstline.llm.catalog import TicketProfile, breakeven
-
-    try:
-        models = {m.id: m for m in _catalog()}
-        if model not in models:
-            raise FirstlineError(f"No model {model!r} in the catalog; see `firstline models list`.")
-        if tickets_per_month <= 0:
-            raise FirstlineError("--tickets-per-month must be positive.")
-        result = breakeven(
-            models[model],
-            tickets_per_month,
-            TicketProfile(tokens_in, tokens_out),
-            _range(gpu_hourly, "--gpu-hourly"),
-            _range(req_per_sec_per_node, "--req-per-sec-per-node"),
+        models = _catalog()
+        ticket, measured = _tickets(models, tokens_in, tokens_out, matchup)
+        hosting = Hosting(gpu_hourly_usd=_positive(gpu_hourly, "--gpu-hourly"))
+        result = choose(
+            models, license, residency, max_cost_per_1k_tickets, ticket, tickets_per_month, hosting, measured
         )
     except FirstlineError as exc:
         fail(exc)
     if as_json:
         print_json(result)
         return
+    t = result["tokens_per_ticket"]
     console.print(
-        f"{printable(model)}: {_money(result['hosted_cost_per_ticket_usd'] * 1000)} per 1k tickets hosted -> "
-        f"{_money(result['hosted_monthly_usd'])} a month for {tickets_per_month:,} tickets "
-        f"(peak {result['peak_requests_per_sec']} req/s)",
+        f"Tokens per ticket: {t['in']:,} in, {t['out']:,} out over {t['calls']} calls ({printable(t['basis'])}). "
+        f"Self-hosting estimates: {tickets_per_month:,} tickets a month, ${gpu_hourly:g}/GPU-hour.",
         highlight=False,
     )
-    table = Table("$/GPU-h", "req/s per node", "nodes", "self-hosted / month", "break-even tickets / month", "cheaper")
-    for s, cheaper in zip(result["self_hosted"], result["cheaper"], strict=True):
+    table = Table("rank", "model", "license", "$/1k tickets", "why")
+    for r in result["rows"]:
+        cost = _money(r["cost_per_1k_tickets_usd"]) + (" (est.)" if r["cost_estimated"] else "")
+        table.add_row(str(r["rank"] or "-"), printable(r["id"]), printable(r["license"]), cost, printable(r["why"]))
+    console.print(table)
+    for left in result["left_out"]:
+        console.print(f"Not ranked: {printable(left['id'])}, {printable(left['why'])}.", highlight=False)
+
+
+@models_app.command("breakeven")
+def models_breakeven(
+    tickets_per_month: Annotated[int, typer.Option(help="tickets per month")],
+    model: Annotated[str, typer.Option(help="catalog id of the hosted model to compare")] = "deepseek-v4-pro",
+    self_host: Annotated[
+        str | None, typer.Option(help="catalog id of the open model to self-host (default: the same model)")
+    ] = None,
+    tokens_in: TokensIn = None,
+    tokens_out: TokensOut = None,
+    gpu_hourly: Hourly = "2..5",
+    output_tokens_per_node: Throughput = "2600..11800",
+    setup_usd: Annotated[float, typer.Option(help="one-off cost to set up self-hosting, for the payback")] = 30_000,
+    ops_monthly_usd: Annotated[float, typer.Option(help="monthly cost of people running the GPUs")] = 0,
+    matchup: Matchup = None,
+    plot: Annotated[Path | None, typer.Option(help="write a PNG: cost per 1k tickets against volume")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Hosted against self-hosted: the monthly bills, the spend where self-hosting pays, payback, GPUs and nodes."""
+    from firstline.cli.main import console, fail, print_json, printable
+    from firstline.llm.selfhost import Hosting, breakeven
+
+    try:
+        models = {m.id: m for m in _catalog()}
+        for name in (model, self_host):
+            if name is not None and name not in models:
+                raise FirstlineError(f"No model {name!r} in the catalog; see `firstline models list`.")
+        if tickets_per_month <= 0:
+            raise FirstlineError("--tickets-per-month must be positive.")
+        ticket, _ = _tickets(tuple(models.values()), tokens_in, tokens_out, matchup)
+        hosting = Hosting(setup_usd=_non_negative(setup_usd, "--setup-usd"),
+                          ops_monthly_usd=_non_negative(ops_monthly_usd, "--ops-monthly-usd"))  # fmt: skip
+        result = breakeven(
+            models[model],
+            tickets_per_month,
+            ticket,
+            models[self_host] if self_host else None,
+            hosting,
+            _range(gpu_hourly, "--gpu-hourly"),
+            _range(output_tokens_per_node, "--output-tokens-per-node"),
+        )
+        if plot is not None:
+            from firstline.llm.costplot import cost_chart
+
+            first = result["scenarios"][0]  # the chart draws the first (cheapest, slowest) assumptions
+            drawn = replace(hosting, gpu_hourly_usd=first["gpu_hourly_usd"],
+                            ref_output_tokens_per_s=first["ref_output_tokens_per_s"])  # fmt: skip
+            result["plot"] = str(cost_chart(list(models.values()), ticket, drawn, plot))
+    except FirstlineError as exc:
+        fail(exc)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"{printable(model)} hosted: {_money(result['hosted_cost_per_ticket_usd'] * 1000)} per 1k tickets -> "
+        f"{_money(result['hosted_monthly_usd'])} a month for {tickets_per_month:,} tickets; peak "
+        f"{result['peak_requests_per_s']} requests/s. Self-hosting {printable(result['self_hosted_model'])}; "
+        f"tokens per ticket {ticket.tokens_in:,} in / {ticket.tokens_out:,} out.",
+        highlight=False,
+    )
+    table = Table(
+        "$/GPU-h", "out tok/s per node (70B)", "GPUs (nodes)", "self-hosted / month", "cheaper",
+        "pays above (hosted spend)", "payback",
+    )  # fmt: skip
+    for s in result["scenarios"]:
+        spend = s["breakeven_hosted_spend_usd"]
         table.add_row(
             _money(s["gpu_hourly_usd"]),
-            f"{s['req_per_sec_per_node']:g}",
-            str(s["nodes"]),
-            _money(s["self_hosted_monthly_usd"]),
-            f"{s['breakeven_tickets_per_month']:,}" if s["breakeven_tickets_per_month"] else "-",
-            cheaper,
+            f"{s['ref_output_tokens_per_s']:g}",
+            f"{s['gpus']} ({s['nodes']})",
+            _money(s["monthly_usd"]),
+            s["cheaper"],
+            f"{_money(spend)}/month ({s['breakeven_tickets_per_month']:,} tickets)" if spend else "never",
+            "-" if s["payback_months"] is None else f"{s['payback_months']:g} months",
         )
     console.print(table)
+    console.print(
+        f"Estimate: FP8 weights on {hosting.gpu} GPUs, KV cache for {hosting.sequences_in_flight} sequences of "
+        f"{hosting.context_tokens:,} tokens, {hosting.busy_hours_per_month:g} busy hours a month at "
+        f"{hosting.peak_factor:g}x peak, setup {_money(hosting.setup_usd)}; see docs/llm.md.",
+        highlight=False,
+    )
+    if plot is not None:
+        console.print(f"Chart: {printable(result['plot'])}", highlight=False)
+
+
+def _positive(value: float, option: str) -> float:
+    if not value > 0:
+        raise FirstlineError(f"{option} must be positive, not {value:g}")
+    return value
+
+
+def _non_negative(value: float, option: str) -> float:
+    if not value >= 0:
+        raise FirstlineError(f"{option} cannot be negative ({value:g})")
+    return value
 
 
 def _range(text: str, option: str) -> tuple[float, float]:

@@ -8,7 +8,6 @@ with running an open-weight model on your own GPU nodes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,17 +18,45 @@ import yaml
 from firstline.errors import ConfigError
 
 __all__ = [
+    "FIGURES",
     "LICENSE_FILTERS",
     "ModelInfo",
+    "Source",
     "TicketProfile",
-    "breakeven",
-    "choose",
     "load_catalog",
 ]
 
 PERMISSIVE = ("mit", "apache-2.0")
 LICENSE_FILTERS = ("mit", "apache-2.0", "permissive", "open", "any")
 _QUALITY_ORDER = ("gpqa_diamond", "mmlu_pro", "mmlu")  # the figure a model is compared on, first found
+# The figures a source can back; a benchmark is "benchmarks.<name>" (or all of them: "benchmarks").
+FIGURES = (
+    "license",
+    "params_total_b",
+    "params_active_b",
+    "context_tokens",
+    "price_in",
+    "price_out",
+    "price_cached_in",
+    "residency",
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where catalog figures come from: a publisher's page or article a buyer can check."""
+
+    publisher: str
+    title: str
+    url: str
+    date: str
+    figures: tuple[str, ...]  # the fields it backs (see FIGURES), "benchmarks.<name>" for one benchmark
+
+    def backs(self, figure: str) -> bool:
+        return figure in self.figures or (figure.startswith("benchmarks.") and "benchmarks" in self.figures)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "figures": list(self.figures)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,30 @@ class ModelInfo:
     # ships), or None for Firstline's stated estimate (firstline.evals.prompt_tokens).
     tokenizer: str | None = None
     cache_min_tokens: int | None = None  # the provider's shortest cacheable prompt prefix; None: 1,024
+    sources: tuple[Source, ...] = ()
+    testing: bool = False  # a model for Firstline's own tests (plumbing), never recommended
+
+    def given(self) -> list[str]:
+        """The figures this entry gives (not null)."""
+        names = [f for f in FIGURES if getattr(self, f) not in (None, (), "", "unknown")]
+        if set(self.residency) <= {"self-hosted"}:  # follows from open weights: not a vendor's figure
+            names = [f for f in names if f != "residency"]
+        return names + [f"benchmarks.{name}" for name in self.benchmarks]
+
+    def unsourced(self) -> list[str]:
+        """Figures given without a source that backs them."""
+        return [f for f in self.given() if not any(s.backs(f) for s in self.sources)]
+
+    def missing(self) -> list[str]:
+        """Figures no source gave (null in the catalog)."""
+        closed = ("params_total_b", "params_active_b")  # closed-weight vendors do not publish sizes
+        return [
+            f
+            for f in FIGURES
+            if getattr(self, f) in (None, ())
+            and not (f == "residency" and self.open_weights)
+            and not (f in closed and not self.open_weights)
+        ]
 
     @property
     def priced(self) -> bool:
@@ -101,6 +152,10 @@ class ModelInfo:
             "as_of": self.as_of,
             "tokenizer": self.tokenizer,
             "cache_min_tokens": self.cache_min_tokens,
+            "sources": [source.as_dict() for source in self.sources],
+            "testing": self.testing,
+            "unsourced": self.unsourced(),
+            "missing": self.missing(),
         }
 
 
@@ -130,6 +185,17 @@ def _parse(path: Path) -> list[ModelInfo]:
                 as_of=str(e.get("as_of", "")),
                 tokenizer=str(e["tokenizer"]) if e.get("tokenizer") else None,
                 cache_min_tokens=int(e["cache_min_tokens"]) if e.get("cache_min_tokens") is not None else None,
+                sources=tuple(
+                    Source(
+                        publisher=str(x["publisher"]),
+                        title=str(x["title"]),
+                        url=str(x.get("url", "")),
+                        date=str(x["date"]),
+                        figures=tuple(str(f) for f in x.get("figures") or ()),
+                    )
+                    for x in e.get("sources") or ()
+                ),
+                testing=bool(e.get("testing", False)),
             )
             for e in raw
         ]
@@ -157,120 +223,3 @@ class TicketProfile:
     tokens_in: int = 12_000
     tokens_out: int = 1_500
     calls: int = 6
-
-
-def choose(
-    models: tuple[ModelInfo, ...],
-    license: str = "any",
-    residency: str | None = None,
-    max_cost_per_1k_tickets: float | None = None,
-    ticket: TicketProfile = TicketProfile(),
-) -> list[dict[str, Any]]:
-    """Every model with ``eligible`` and ``why``: eligible first, best published quality, then cheapest."""
-    if license not in LICENSE_FILTERS:
-        raise ConfigError(f"--license must be one of {', '.join(LICENSE_FILTERS)}, not {license!r}")
-    rows: list[dict[str, Any]] = []
-    for m in models:
-        reasons, ok = [], True
-        if not m.matches_license(license):
-            ok = False
-            reasons.append(f"license {m.license} is not {license}")
-        if residency is not None:
-            wanted = residency.lower()
-            if wanted in m.residency:
-                reasons.append(f"hosted with {wanted.upper()} residency")
-            elif m.open_weights:
-                reasons.append(f"open weights: self-host it in the {wanted.upper()}")
-            else:
-                ok = False
-                reasons.append(f"no {wanted.upper()} residency and no open weights")
-        per_ticket = m.cost(ticket.tokens_in, ticket.tokens_out)
-        per_1k = None if per_ticket is None else round(per_ticket * 1000, 2)
-        if max_cost_per_1k_tickets is not None:
-            if per_1k is None:
-                ok = False
-                reasons.append("no published price to check the budget against")
-            elif per_1k > max_cost_per_1k_tickets:
-                ok = False
-                reasons.append(f"${per_1k}/1k tickets is over the ${max_cost_per_1k_tickets:g} budget")
-            else:
-                reasons.append(f"${per_1k}/1k tickets fits the ${max_cost_per_1k_tickets:g} budget")
-        quality = m.quality()
-        reasons.append(f"{quality[0]} {quality[1]:g}" if quality else "no published benchmark figure")
-        rows.append(
-            {
-                "id": m.id,
-                "name": m.name,
-                "license": m.license,
-                "eligible": ok,
-                "cost_per_1k_tickets_usd": per_1k,
-                "quality": {"benchmark": quality[0], "score": quality[1]} if quality else None,
-                "why": "; ".join(reasons),
-            }
-        )
-    rows.sort(
-        key=lambda r: (
-            not r["eligible"],
-            -(r["quality"]["score"] if r["quality"] else -1.0),
-            r["cost_per_1k_tickets_usd"] if r["cost_per_1k_tickets_usd"] is not None else math.inf,
-        )
-    )
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["eligible"] else None
-    return rows
-
-
-def breakeven(
-    model: ModelInfo,
-    tickets_per_month: int,
-    ticket: TicketProfile = TicketProfile(),
-    gpu_hourly: tuple[float, float] = (2.0, 5.0),
-    req_per_sec_per_node: tuple[float, float] = (80.0, 200.0),
-    gpus_per_node: int = 8,
-    busy_hours_per_month: float = 22 * 10,
-    peak_factor: float = 3.0,
-) -> dict[str, Any]:
-    """Hosted monthly cost of ``model`` against self-hosting on ``gpus_per_node``-GPU nodes.
-
-    Self-hosted cost counts whole nodes running all month (730 h); the nodes needed follow from the
-    peak request rate (calls per ticket spread over the busy hours, times ``peak_factor``). The
-    break-even volume is the monthly ticket count at which the hosted bill equals the self-hosted one;
-    ``None`` when a node costs more per ticket it can serve than the hosted model (never breaks even).
-    """
-    per_ticket = model.cost(ticket.tokens_in, ticket.tokens_out)
-    if per_ticket is None:
-        raise ConfigError(f"{model.name} has no published price in the catalog: add price_in/price_out to compare")
-    hosted = per_ticket * tickets_per_month
-    peak_rps = tickets_per_month * ticket.calls / (busy_hours_per_month * 3600) * peak_factor
-
-    per_node_tickets = {c: c * busy_hours_per_month * 3600 / (ticket.calls * peak_factor) for c in req_per_sec_per_node}
-    scenarios: list[dict[str, Any]] = []
-    for hourly in gpu_hourly:
-        for capacity in req_per_sec_per_node:
-            node_month = gpus_per_node * hourly * 730
-            nodes = max(1, math.ceil(peak_rps / capacity))
-            # Bills meet at node_month / cost-per-ticket tickets. If one node cannot carry that volume, a
-            # node costs more per ticket it serves than the hosted model does: self-hosting never wins.
-            even = math.ceil(node_month / per_ticket) if per_ticket > 0 else None
-            if even is not None and even > per_node_tickets[capacity]:
-                even = None
-            scenarios.append(
-                {
-                    "gpu_hourly_usd": hourly,
-                    "req_per_sec_per_node": capacity,
-                    "nodes": nodes,
-                    "tickets_per_node_per_month": round(per_node_tickets[capacity]),
-                    "self_hosted_monthly_usd": round(nodes * node_month, 0),
-                    "breakeven_tickets_per_month": even,
-                }
-            )
-    return {
-        "model": model.id,
-        "tickets_per_month": tickets_per_month,
-        "tokens_per_ticket": {"in": ticket.tokens_in, "out": ticket.tokens_out, "calls": ticket.calls},
-        "hosted_cost_per_ticket_usd": round(per_ticket, 6),
-        "hosted_monthly_usd": round(hosted, 2),
-        "peak_requests_per_sec": round(peak_rps, 3),
-        "self_hosted": scenarios,
-        "cheaper": ["self-hosted" if s["self_hosted_monthly_usd"] < hosted else "hosted" for s in scenarios],
-    }
