@@ -54,3 +54,11 @@ def test_matchup_scores_engines_side_by_side(tmp_path: Path, monkeypatch: pytest
     assert "security-unlock-happy" in chatty["failures"]
     assert (tmp_path / "out" / "matchup.png").stat().st_size > 1000
     assert json.loads((tmp_path / "out" / "results.json").read_text())["rows"][0]["name"] == "offline"
+    # The measurement is kept where `models choose` reads tokens per ticket, under the endpoint's catalog id.
+    kept = json.loads((tmp_path / "data" / "matchup" / "results.json").read_text())
+    assert kept["catalog_ids"] == {"chatty": "claude-sonnet-4.5"} and kept["date"]
+    chosen = CliRunner().invoke(app, ["models", "choose", "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    basis = json.loads(chosen.stdout)["tokens_per_ticket"]
+    assert "measured by `firstline matchup`" in basis["basis"]
+    assert basis["in"] == round(chatty["tokens_in_per_ticket"])
