@@ -131,6 +131,19 @@ def test_person_please_escalates() -> None:
     assert not flags("person_please_escalates", [step("a person please", reply("Passed on.", actions=[action]))])
 
 
+def test_fixed_is_not_escalated() -> None:
+    asked = reply("Restart the router.\n\nDid that fix it?", ticket="INC0000002", awaiting="confirm_fix")
+    works = Message("fixed", "it works now after a restart")
+    handed = reply("Sorry it's still not working. INC0000002 is with Network Operations now.", ticket="INC0000002")
+    assert flags("fixed_is_not_escalated", [step("vpn drops", asked), step("", handed, message=works, escalated=True)])
+    resolved = reply("Great, glad it's working.", ticket="INC0000002", state="resolved")
+    assert not flags("fixed_is_not_escalated", [step("vpn drops", asked), step("", resolved, message=works)])
+    not_asked = reply("INC0000002 is new.", ticket="INC0000002")  # no fix question: "it works" may be anything
+    assert not flags(
+        "fixed_is_not_escalated", [step("vpn", not_asked), step("", handed, message=works, escalated=True)]
+    )
+
+
 def test_denial_closes() -> None:
     deny = Message("deny", "", approve=False, decided_by=LEAD, reason="not justified")
     escalated = reply("Declined by sarah.lindqvist@nwmeridian.co.uk.", ticket="INC0000003", state="in_progress")

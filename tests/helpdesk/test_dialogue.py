@@ -14,7 +14,7 @@ from firstline.helpdesk.policy import HelpdeskPolicy
 from firstline.helpdesk.taxonomy import data_dir
 from firstline.llm.testing import ScriptedModel, call, say
 from firstline.testing.helpdesk import HelpdeskWorld
-from firstline.ticketing import NewTicket, TicketState
+from firstline.ticketing import NewTicket, TicketQuery, TicketState
 
 RUBY = "ruby.chen@nwmeridian.co.uk"  # locked out in the demo organisation
 MARCUS = "marcus.bell@nwmeridian.co.uk"
@@ -287,3 +287,42 @@ def test_yes_send_a_code_after_one_was_sent_says_it_is_on_its_way(helpdesk_world
     assert "already on its way" in again.reply and again.awaiting == "code" and RUBY not in sent  # no second code
     done = ask(desk, code, cid=first.conversation_id)
     assert "unlocked" in done.reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it worked after i pulled the paper out, thanks",
+        "it works now after a restart",
+        "printed fine after I cleared it",
+    ],
+)
+def test_saying_it_works_after_the_fix_question_resolves_and_never_escalates(
+    helpdesk_world: HelpdeskWorld, text: str
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "chloe.whitaker@nwmeridian.co.uk"
+    r = ask(desk, "the printer LDS-F2-LX-01 is jammed again", who)
+    assert r.awaiting == "confirm_fix", r.reply
+    done = ask(desk, text, who, r.conversation_id)
+    number = r.ticket["number"]  # type: ignore[index]
+    assert desk.tickets.get(number).state == TicketState.RESOLVED, done.reply
+    assert "still not working" not in done.reply and not any("escalate" in a["tool"] for a in done.actions)
+    still = ask(desk, "the printer LDS-F2-LX-01 is jammed again, still not working after I cleared it", who)
+    assert "glad it's working" not in still.reply.lower()  # "still", "not": the rule never reads it as fixed
+
+
+def test_a_password_typed_after_a_phishing_report_joins_that_report(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "sophie.laurent@nwmeridian.co.uk"
+    r = ask(desk, "i think i clicked a dodgy link in an email pretending to be DHL", who)
+    number = r.ticket["number"]  # type: ignore[index]
+    assert "say so now" in r.reply and r.awaiting == "detail"
+    more = ask(desk, "I typed my password in, it was Winter2026!", who, r.conversation_id)
+    assert more.ticket is not None and more.ticket["number"] == number  # the same report, not a new ticket
+    assert number in more.reply and "aka.ms/sspr" in more.reply and "six-digit code" not in more.reply
+    mine = desk.tickets.search(TicketQuery(requester=who))
+    assert [t.number for t in mine] == [number]
+    notes = [e.body for e in desk.tickets.history(number) if e.kind.value == "work_note"]
+    assert any("entered credentials" in note for note in notes), notes  # Security Operations are told
+    assert "Winter2026" not in str(desk.tickets.history(number)) + desk.tickets.get(number).description

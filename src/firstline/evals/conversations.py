@@ -200,7 +200,8 @@ async def _converse(dialogue: Dialogue, shared: _Desk, org: OrgData, result: Run
         step = Step(message, None, state=state, tickets_before=tickets)
         step.decider_name = dialogue.book.names.get(message.decided_by.lower(), "")
         person = message.kind == "person" or (message.approve is None and bool(ASKS_FOR_PERSON.search(message.text)))
-        handed = _escalations(desk, tickets) if person else {}
+        watch = person or message.kind == "fixed"  # a person asked for, or "it works now": was anything handed over?
+        handed = _escalations(desk, tickets) if watch else {}
         await _play(step, desk, who, cid)
         steps.append(step)
         result.turns += 1
@@ -210,10 +211,10 @@ async def _converse(dialogue: Dialogue, shared: _Desk, org: OrgData, result: Run
         if step.reply is not None:
             cid = step.reply.conversation_id
             tickets = step.tickets_after = _tickets_of(desk, email)
-            if person:
+            if watch:
                 now = _escalations(desk, tickets)
                 card = str((step.reply.ticket or {}).get("number") or "")
-                step.escalated = any(n > handed.get(t, 0) for t, n in now.items()) or now.get(card, 0) > 0
+                step.escalated = any(n > handed.get(t, 0) for t, n in now.items()) or (person and now.get(card, 0) > 0)
             _observe(step, steps, shared, org, who)
             result.latencies_ms.append(step.latency_ms)
         for name, detail in check_step(steps):

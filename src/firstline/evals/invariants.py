@@ -72,7 +72,8 @@ class Step:
     latency_ms: float = 0.0
     tickets_before: dict[str, str] = field(default_factory=dict)  # the requester's tickets: number -> state
     tickets_after: dict[str, str] = field(default_factory=dict)
-    escalated: bool = False  # after "a person please": a ticket of theirs was handed over now, or the reply's before
+    escalated: bool = False  # after "a person please" or "it works": a ticket of theirs handed over now (or before:
+    # the reply's, for "a person please")
     others_changed: tuple[str, ...] = ()  # other people's accounts, devices, lines, lists changed this turn
     guessed: tuple[str, ...] = ()  # devices acted on although the requester has several and named none
     decider_name: str = ""
@@ -213,6 +214,24 @@ def person_please_escalates(steps: Sequence[Step]) -> str | None:
     return f"asked for a person, but {number} was not handed to one" if number else "asked for a person: no ticket"
 
 
+def fixed_is_not_escalated(steps: Sequence[Step]) -> str | None:
+    """After "did that fix it?", a message that says it works resolves the problem: nothing is handed over."""
+    step = steps[-1]
+    asked = (
+        len(steps) > 1 and steps[-2].reply is not None and getattr(steps[-2].reply, "awaiting", None) == "confirm_fix"
+    )
+    if step.reply is None or step.message.kind != "fixed" or not asked:
+        return None
+    handed = [a["tool"] for a in step.reply.actions if a["tool"] in ("escalate_to_human", "escalate_ticket")]
+    if (
+        handed
+        or step.escalated
+        or re.search(r"still not working|still isn't working|still not fixed", _text(step), re.I)
+    ):
+        return f"said it works, but the problem was handed over: {', '.join(handed) or 'escalated'}"
+    return None
+
+
 def denial_closes(steps: Sequence[Step]) -> str | None:
     step = steps[-1]
     if step.message.approve is not False or step.reply is None:
@@ -316,6 +335,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "acts_on_someone_else": acts_on_someone_else,
     "unrequested_close": unrequested_close,
     "person_please_escalates": person_please_escalates,
+    "fixed_is_not_escalated": fixed_is_not_escalated,
     "denial_closes": denial_closes,
     "pending_question_answered": pending_question_answered,
     "topics": topics,

@@ -42,6 +42,21 @@ WHILE_PAUSED = ("human", "thanks", "goodbye", "repeat", "clarify", "chitchat", "
 _ABOUT_THE_LAST_REPLY = frozenset(
     {"affirm", "deny", "fixed", "not_fixed", "cancel", "repeat", "clarify", "skip", "back", "complaint"}
 )
+# "it worked after I pulled the paper out", "works now after a restart", "printed fine": the problem is gone.
+_WORKS = re.compile(
+    r"\b(?:it|that|this|everything|all|mine|printer|laptop|vpn|outlook|teams|wifi|phone)\s+(?:\w+\s+)?"
+    r"(?:works|worked|is working|'s working)\b"
+    r"|\b(?:works|working|worked|printed|prints|connects|connected|loads|opens|opened|syncs|synced)\s+"
+    r"(?:now|again|fine|ok|okay|perfectly|properly)\b"
+    r"|\b(?:that|it|this)\s+(?:fixed|sorted|solved|did)\s+(?:it|the trick)\b"
+    r"|\b(?:fixed|sorted|solved|resolved)\s+(?:now|it)\b|\ball\s+(?:good|sorted|working)\b",
+    re.I,
+)
+_NOT = re.compile(
+    r"\b(?:not|no|never|still|nothing|same|neither|nor|stopped|until|only|but|however|except|yesterday|today|"
+    r"earlier|before|used to|then|crash\w*|error\w*|fail\w*|broke\w*|drop\w*|freez\w*|slow\w*)\b|n't\b|\bcannot\b",
+    re.I,
+)
 _EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old|back)\b", re.I)
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
@@ -105,6 +120,8 @@ class MessageReader:
             return Move("act", act=act)
         if pending is not None and pending.kind == "secondary" and act == "affirm":
             return Move("start", topic=dialogue.topic(pending.topic))
+        if act in ("inform", "not_fixed", "thanks") and _says_it_works(text):
+            return Move("act", act="fixed")  # the act model read "it worked after I pulled the paper out" as a detail
         answered = act in ("affirm", "deny", "fixed", "not_fixed", "thanks", "skip")
         if answered and pending is not None and pending.kind in ("confirm_fix", "offer_human", "secondary"):
             return Move("act", act=act)
@@ -151,6 +168,8 @@ class MessageReader:
         result = self.triage.classify(text)
         if result.agent not in self.agents or result.clarify is not None or _vague(text, result):
             return True  # not a new IT problem: the answer
+        if kind == "detail":  # the specialist asked for more about its problem: its agent's words are the answer
+            return result.agent == topic.agent
         return result.agent == topic.agent and (result.intent == topic.intent or result.confidence < 0.8)
 
     def same_topic(self, text: str, topic: Topic, loose: bool = False) -> bool:
@@ -189,3 +208,9 @@ def _vague(text: str, result: TriageResult) -> bool:
     words = text.split()
     named = slots.printer_name(text) or slots.hostname(text) or slots.ticket_number(text) or slots.emails(text)
     return len(words) <= 4 and not named and result.confidence < 0.9
+
+
+def _says_it_works(text: str) -> bool:
+    """A short message that says the problem is gone, with nothing that takes it back ("still", "not", "but",
+    "only", "yesterday", a symptom): longer ones are content for triage."""
+    return len(text.split()) <= 12 and _WORKS.search(text) is not None and _NOT.search(text) is None

@@ -325,7 +325,11 @@ def open_or_update_ticket(ctx: RunContext, new: NewTicket) -> Ticket:
                 assignment_group=new.assignment_group or None,
                 tags=tuple(dict.fromkeys((*current.tags, *new.tags))),
             )
-            return tickets.update(current.number, update, author="firstline")
+            updated = tickets.update(current.number, update, author="firstline")
+            if new.description.strip() and new.description.strip() not in current.description:
+                # what the tool found (who clicked what, which device) reaches the team, as a work note
+                tickets.comment(current.number, new.description.strip(), author="firstline", internal=True)
+            return updated
     ticket = tickets.create(new)
     ctx.ticket_number = ticket.number
     return ticket

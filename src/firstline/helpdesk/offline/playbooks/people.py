@@ -114,18 +114,22 @@ mfa_reset = register(
 voicemail_pin = register("voicemail_pin", verified_change("reset_voicemail_pin", "Voicemail PIN reset"))
 
 
+_CREDENTIALS = re.compile(
+    r"\b(?:entered|typed|put|gave|used|filled in)\b.{0,20}\b(?:password|passcode|credentials|details|login|mfa|code)\b"
+    r"|\b(?:logged|signed)\s+in\b|\bapproved\b.{0,20}\b(?:prompt|mfa|notification|request)\b",
+    re.I,
+)
+
+
 @playbook
 def phishing_report(v: View) -> Step:
     report = v.latest("report_phishing")
+    text = " ".join(v.users)
+    entered = _CREDENTIALS.search(text) is not None
     if report is None:
-        text = " ".join(v.users)
         senders = [e for e in slots.emails(text) if e != v.requester]
         lowered = text.lower()
         clicked = any(w in lowered for w in ("clicked", "opened the link", "opened the attachment", "followed"))
-        entered = any(
-            w in lowered
-            for w in ("entered my password", "typed my password", "gave my password", "entered my details", "logged in")
-        )
         return call(
             "report_phishing",
             sender=senders[0] if senders else "unknown sender",
@@ -135,7 +139,25 @@ def phishing_report(v: View) -> Step:
         )
     if not report.ok:
         return Say(report.problem)
-    return Say(f"Thanks for reporting it. {report.result}")
+    number = slots.ticket_number(report.result) or "your report"
+    if report.this_turn and sum(d.name == "report_phishing" and d.ok for d in v.done) > 1:
+        return Say(
+            f"I've added that to {number}: Security Operations now know your password was typed into the page. "
+            "Change it now at https://aka.ms/sspr from a trusted device (or verify your identity here and I can "
+            "send a password reset link); they will contact you and sign you out everywhere.",
+            expects="detail",
+        )
+    if report.this_turn:
+        # "Say so now": a detail the employee gives next belongs to this report, not to a new problem.
+        exposed = bool(report.arguments.get("clicked_link") or report.arguments.get("entered_credentials"))
+        return Say(f"Thanks for reporting it. {report.result}", expects="detail" if exposed else None)
+    if entered and not report.arguments.get("entered_credentials"):
+        # "I typed my password in" after the report: the same report, now with credentials exposed.
+        return call("report_phishing", **{**report.arguments, "clicked_link": True, "entered_credentials": True})
+    return Say(
+        f"I've added that to {number}; Security Operations will contact you. If anything else happened (a prompt "
+        "you approved, a file that ran when you opened it), tell me now."
+    )
 
 
 # -- device ------------------------------------------------------------------------------------------
