@@ -115,3 +115,7 @@ def test_a_text_embedded_once_is_remembered_for_the_next_caller(onnx: OnnxEmbedd
     assert runs == [1, 1]
     embedder.embed_documents([f"runbook chunk {n}" for n in range(12)])  # an ingest's batch is not kept
     assert len(embedder._recent) == 2
+    # a text's vector does not depend on what else was asked with it (one text a run, whatever the order)
+    fresh = OnnxEmbedder(cache_dir=onnx.cache_dir)
+    pair = fresh.embed_documents(["it started today", "my vpn drops every ten minutes"])
+    np.testing.assert_array_equal(pair[1], first)

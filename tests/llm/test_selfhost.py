@@ -181,7 +181,12 @@ def test_choose_for_permissive_eu_lists_mistral_and_qwen_with_costs_and_never_th
 runner = CliRunner()
 
 
-def test_breakeven_command_reports_the_buyers_questions_and_draws_the_chart(tmp_path: Path) -> None:
+def test_breakeven_command_reports_the_buyers_questions_and_draws_the_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from firstline.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main.console, "width", 240)  # the table's headers on one line, whatever the terminal
     chart = tmp_path / "cost.png"
     done = runner.invoke(
         app,
@@ -194,11 +199,7 @@ def test_breakeven_command_reports_the_buyers_questions_and_draws_the_chart(tmp_
     assert result["peak_requests_per_s"] > 0 and result["assumptions"]["setup_usd"] == 30_000
     data = chart.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
-    table = runner.invoke(
-        app,
-        ["models", "breakeven", "--tickets-per-month", "3000000", "--model", "mistral-large-3"],
-        env={"COLUMNS": "240"},
-    )
+    table = runner.invoke(app, ["models", "breakeven", "--tickets-per-month", "3000000", "--model", "mistral-large-3"])
     assert table.exit_code == 0 and "pays above" in table.stdout and "payback" in table.stdout
     bad = runner.invoke(app, ["models", "breakeven", "--tickets-per-month", "10", "--setup-usd", "-5"])
     assert bad.exit_code == 2 and "cannot be negative" in bad.stderr

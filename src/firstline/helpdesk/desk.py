@@ -384,7 +384,7 @@ class Helpdesk:
             None,
         )  # fmt: skip
         if earlier is not None:  # asked again: the same ticket gets a reminder, not a second ticket
-            dialogue.topics.remove(topic)
+            topic.status = "cancelled"  # kept, never dropped: the employee may have seen it listed already
             dialogue.current, topic = earlier.id, earlier
             earlier.text = f"{earlier.text} / {text}"[:2000]
             say = say.replace("I can't do that here", "I still can't do that here, even when asked again", 1)

@@ -221,7 +221,9 @@ class OnnxEmbedder:
                     rows[i] = hit
         missing = [i for i in range(len(texts)) if i not in rows]
         if missing:
-            fresh = self._embed([texts[i] for i in missing])
+            # One text a run: a text's vector then never depends on what it was batched (padded) with, so a
+            # remembered vector is the one any caller would compute, whichever asked first.
+            fresh = [self._embed([texts[i]])[0] for i in missing]
             with self._recent_lock:
                 for i, vector in zip(missing, fresh, strict=True):
                     kept = vector.copy()
