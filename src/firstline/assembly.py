@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from firstline.errors import ConfigError
 from firstline.knowledge.base import KnowledgeBase
@@ -182,38 +182,24 @@ def build_model(
     """The client of one ``[llm.endpoints.<name>]`` entry, priced from the catalog when it names an entry.
     Its calls run on ``io`` (the runtime's model-I/O loop, one pooled HTTP client per endpoint)."""
     key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
-    pricing = prices.get(endpoint.catalog_id) if endpoint.catalog_id else None
+    common: dict[str, Any] = {
+        "base_url": endpoint.base_url,
+        "api_key": key,
+        "name": name,
+        "timeout_s": endpoint.timeout_s,
+        "temperature": endpoint.temperature,
+        "max_tokens": endpoint.max_tokens,
+        "pricing": prices.get(endpoint.catalog_id) if endpoint.catalog_id else None,
+        "io": io,
+    }
     if endpoint.preset == "anthropic":
         from firstline.llm.anthropic import AnthropicModel
 
-        model: ChatModel = AnthropicModel(
-            endpoint.model,
-            base_url=endpoint.base_url,
-            api_key=key,
-            name=name,
-            timeout_s=endpoint.timeout_s,
-            temperature=endpoint.temperature,
-            max_tokens=endpoint.max_tokens,
-            pricing=pricing,
-            io=io,
-            **endpoint.overrides,
-        )
-        return model
+        return AnthropicModel(endpoint.model, **common, **endpoint.overrides)
     from firstline.llm.openai_compat import OpenAICompatModel
     from firstline.llm.profiles import profile
 
-    return OpenAICompatModel(
-        endpoint.model,
-        base_url=endpoint.base_url,
-        api_key=key,
-        preset=profile(endpoint.preset, **endpoint.overrides),
-        name=name,
-        timeout_s=endpoint.timeout_s,
-        temperature=endpoint.temperature,
-        max_tokens=endpoint.max_tokens,
-        pricing=pricing,
-        io=io,
-    )
+    return OpenAICompatModel(endpoint.model, preset=profile(endpoint.preset, **endpoint.overrides), **common)
 
 
 def build_engine(

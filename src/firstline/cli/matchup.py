@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -104,10 +105,14 @@ def matchup(
         "rows": [r.as_dict() for r in rows],
     }
     # The latest measurement is where `firstline models choose` and `breakeven` read tokens per ticket.
-    for folder in [settings.data_dir / "matchup", *([out] if out is not None else [])]:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-        chart(rows, folder / "matchup.png")
+    kept = settings.data_dir / "matchup"
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    chart(rows, kept / "matchup.png")
+    if out is not None and out.resolve() != kept.resolve():  # the chart is drawn once, then copied
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept / "results.json", out / "results.json")
+        shutil.copyfile(kept / "matchup.png", out / "matchup.png")
     if as_json:
         print_json(data)
         return
