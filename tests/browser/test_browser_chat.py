@@ -65,6 +65,16 @@ def test_locked_account_is_unlocked_after_the_code_from_the_demo_phone(
     code = read_code(page)
     pages.shot(page, "code-on-demo-phone")
 
+    # A person selecting the code to copy it keeps the selection while the phone polls an unchanged outbox:
+    # the phone reads the outbox again each time it opens, and the same node (with its selection) stays.
+    node = page.locator("#phone .sms .code").first
+    node.evaluate("n => { n.dataset.held = 'yes'; getSelection().selectAllChildren(n); }")
+    with page.expect_response(re.compile(r"/v1/demo/outbox$")):
+        page.locator("#phone").evaluate("d => { d.open = false; d.open = true; }")
+    page.wait_for_timeout(100)  # let the page handle the answer it just received
+    expect(page.locator("#phone .sms .code").first).to_have_attribute("data-held", "yes")
+    assert page.evaluate("String(getSelection())").strip() == code
+
     send(page, code)
     expect(_last_assistant(page)).to_contain_text("unlocked")
     expect(page.locator("#ticket-state")).to_have_text("Resolved")

@@ -9,11 +9,16 @@ export function startPhone(details, screen, badge) {
   let newest = null;
   let timer = null;
   let disabled = false;
+  let shown = null; // what the screen shows now, so that an unchanged outbox leaves the nodes alone
 
   function render(messages) {
     const sorted = [...messages].sort((a, b) => String(b.sent_at).localeCompare(String(a.sent_at)));
     newest = sorted.length ? String(sorted[0].sent_at) : null;
-    if (!sorted.length) {
+    // Rebuilding the list every poll would drop a person's selection of the code (and any node a reader holds).
+    const key = JSON.stringify(sorted.map((m) => [m.sent_at, m.channel, m.code]));
+    if (key === shown) {
+      // nothing new: keep the nodes
+    } else if (!sorted.length) {
       clear(screen, el("p", { class: "sms meta", text: "No messages yet." }));
     } else {
       clear(
@@ -29,6 +34,7 @@ export function startPhone(details, screen, badge) {
         ),
       );
     }
+    shown = key;
     if (details.open) seen = newest;
     const unseen = newest !== null && newest !== seen;
     badge.hidden = !unseen;
