@@ -8,6 +8,7 @@ PostgreSQL runs in one throw-away cluster per test session (the ``postgres`` fix
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, func, insert, inspect, select
+from sqlalchemy import create_engine, event, func, insert, inspect, select
 
 from firstline.directory import InMemoryDirectory, SqlDirectory, upgrade
 from firstline.directory.migrations import alembic_config, current_revision, head_revision, schema_drift
@@ -119,7 +120,7 @@ def test_opening_creates_the_folder_and_migrates(db_url: str, tmp_path: Path) ->
     assert current_revision(db_url) is None
     SqlDirectory(db_url).close()
     assert (tmp_path / "data" / "directory.db").is_file()
-    assert current_revision(db_url) == head_revision() == "0002"
+    assert current_revision(db_url) == head_revision() == "0003"
 
 
 def test_migration_is_idempotent_and_matches_the_schema_module(db_url: str) -> None:
@@ -201,7 +202,7 @@ def test_shares_one_database_with_the_ticket_store(db_url: str) -> None:
         tickets.close()
         directory.close()
     assert schema_drift(db_url) == [] and ticketing_schema_drift(db_url) == []
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == "0003"
 
 
 def test_unreachable_sqlite_file_names_the_setting(tmp_path: Path) -> None:
@@ -258,7 +259,7 @@ def check_upgrade_from_0001_keeps_the_data(url: str) -> None:
     seed_at_0001(url, org)
     directory = SqlDirectory(url)  # opening migrates to the newest revision
     try:
-        assert current_revision(url) == "0002" and schema_drift(url) == []
+        assert current_revision(url) == "0003" and schema_drift(url) == []
         assert [directory.person(p.id) for p in org.people] == list(org.people)
         assert [directory.account(a.person) for a in org.accounts] == [
             replace(a, **ADDED_IN_0002[Account]) for a in org.accounts
@@ -384,3 +385,66 @@ def test_concurrent_seeds_on_postgres_load_the_log_once(postgres: PostgresCluste
             directory.close()
     assert current_revision(url) == head_revision() and schema_drift(url) == []
     assert count_rows(url)["directory_sign_ins"] == len(demo_org().sign_ins)
+
+
+# --- lookups by a typed name are index reads (a 10,000-person directory made each one a table scan)
+
+
+def lookup_plans(directory: SqlDirectory) -> dict[str, str]:
+    """The query plan of every statement the lookups by a typed name run, keyed by the statement."""
+    org = demo_org()
+    engine = directory._db.engine
+    statements: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        person = org.people[3]
+        directory.person(person.email.upper())
+        directory.person(person.id)
+        directory.person(org.accounts[3].username.upper())  # a username: found through the accounts table
+        directory.person(next(a.admin_account for a in org.accounts if a.admin_account) or "")
+        directory.has_current_reports(directory.person(org.people[0].id))
+        directory.device(org.devices[0].hostname.lower())
+        directory.printer(org.printers[0].name.lower())
+        directory.mailbox(org.mailboxes[0].address.upper())
+        directory.distribution_list(org.distribution_lists[0].address.upper())
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    plans = {}
+    with engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: make the planner show what it could use
+        for statement, params in statements:
+            rows = conn.exec_driver_sql(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + statement, params)
+            plans[" ".join(statement.split())] = " | ".join(str(row[-1]) for row in rows)
+    return plans
+
+
+def check_lookups_use_indexes(directory: SqlDirectory) -> None:
+    plans = lookup_plans(directory)
+    assert len(plans) >= 8, plans
+    scans = {statement: plan for statement, plan in plans.items() if re.search(r"\bSCAN directory_|Seq Scan", plan)}
+    assert scans == {}, "these lookups read a whole table:\n" + "\n".join(f"{s}\n  -> {p}" for s, p in scans.items())
+
+
+def test_lookups_by_a_typed_name_read_an_index_on_sqlite(seeded_url: str) -> None:
+    directory = SqlDirectory(seeded_url)
+    try:
+        check_lookups_use_indexes(directory)
+    finally:
+        directory.close()
+
+
+@pytest.mark.live
+def test_lookups_by_a_typed_name_read_an_index_on_postgres(postgres: PostgresCluster) -> None:
+    directory = SqlDirectory(postgres.fresh_url())
+    try:
+        directory.seed(demo_org())
+        check_lookups_use_indexes(directory)
+    finally:
+        directory.close()

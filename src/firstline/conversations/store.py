@@ -29,6 +29,7 @@ from firstline.errors import ConversationNotFoundError, InputError
 from firstline.localdb.database import utc_now
 from firstline.localdb.schema import approvals, conversation_events, conversations, verification_codes
 from firstline.redaction import redact_data
+from firstline.sqlstore.prepared import Prepared
 from firstline.sqlstore.transactions import Transactions
 
 __all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversations"]
@@ -39,13 +40,16 @@ MAX_EVENT_LIST = 10_000
 
 # Built once: appending is the hottest write (about ten per turn), and building a statement costs more
 # CPU than running it.
-_NEXT_SEQ = (
+# Every turn appends events a few times: both statements go to the driver as compiled once (``Prepared``).
+_NEXT_SEQ = Prepared(
     update(conversations)
     .where(conversations.c.id == bindparam("cid"))
     .values(event_count=conversations.c.event_count + bindparam("n"), updated_at=bindparam("now"))
     .returning(conversations.c.event_count, conversations.c.requester)
 )
-_INSERT_EVENT = insert(conversation_events)
+_INSERT_EVENT = Prepared(
+    insert(conversation_events), columns=("conversation_id", "seq", "kind", "agent", "data", "created_at")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +239,7 @@ class SqlConversations:
         datas = [redact_data(data) for _, _, data in items]  # secrets never stored, whoever wrote the event
         with self._db.write() as conn:
             # One statement takes the row lock and the next numbers (gap-free under concurrent appends).
-            row = conn.execute(_NEXT_SEQ, {"cid": conversation_id, "now": now, "n": len(items)}).first()
+            row = _NEXT_SEQ.first(conn, {"cid": conversation_id, "now": now, "n": len(items)})
             if row is None:
                 raise ConversationNotFoundError("conversation", conversation_id)
             first = int(row.event_count) - len(items) + 1
@@ -250,7 +254,7 @@ class SqlConversations:
                 }
                 for i, ((kind, agent, _), data) in enumerate(zip(items, datas, strict=True))
             ]
-            conn.execute(_INSERT_EVENT, values[0] if len(values) == 1 else values)
+            _INSERT_EVENT.execute(conn, values)
         notices = [
             Notice(conversation_id, v["seq"], kind, agent, row.requester, now, v["data"])
             for v, (kind, agent, _) in zip(values, items, strict=True)

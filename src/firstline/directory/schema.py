@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 
@@ -250,3 +251,22 @@ sign_ins = Table(
     Column("event_id", String(128), nullable=False),
     Index(None, "person", "at"),
 )
+
+
+# Every lookup by a name a person types (an e-mail, a username, a hostname, a printer) compares lower-cased
+# values; without an index on the lower-cased column each lookup reads the whole table (2 ms a lookup at
+# 10,000 employees on SQLite, several lookups a turn). Indexes on the expressions make them point reads on
+# SQLite and PostgreSQL alike.
+CASE_FREE_KEYS: dict[str, tuple[str, ...]] = {
+    "directory_people": ("id", "email"),
+    "directory_accounts": ("username", "admin_account"),
+    "directory_devices": ("id", "hostname", "serial", "asset_tag"),
+    "directory_printers": ("id", "name"),
+    "directory_mailboxes": ("address",),
+    "directory_shared_mailboxes": ("address",),
+    "directory_distribution_lists": ("address",),
+}
+for _table, _columns in CASE_FREE_KEYS.items():
+    for _column in _columns:
+        Index(f"ix_{_table}_lower_{_column}", func.lower(metadata.tables[_table].c[_column]))
+Index("ix_directory_people_manager", people.c.manager)  # "does this person have reports?" at offboarding

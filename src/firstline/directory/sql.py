@@ -54,6 +54,7 @@ from firstline.directory.schema import (
     sign_ins,
 )
 from firstline.errors import PersonNotFoundError
+from firstline.sqlstore.prepared import Prepared
 from firstline.sqlstore.transactions import Transactions
 
 __all__ = ["SqlDirectory"]
@@ -344,8 +345,8 @@ class SqlDirectory:
 
     def _person(self, conn: Connection, key: str) -> Person:
         wanted = key.strip().lower()
-        row = conn.execute(_PERSON_BY_KEY, {"key": wanted}).mappings().first()
-        found = None if row is None else _record(Person, row)
+        row = _PERSON_BY_KEY.first(conn, {"key": wanted})
+        found = None if row is None else _record(Person, row.mapping())
         if found is None:
             by_username = or_(func.lower(accounts.c.username) == wanted, func.lower(accounts.c.admin_account) == wanted)
             owner = conn.execute(select(accounts.c.person).where(by_username)).scalar()
@@ -395,8 +396,10 @@ class SqlDirectory:
 
 
 # The lookups of every turn, built once (building a statement costs more CPU than SQLite running it).
-_PERSON_BY_KEY = select(people).where(
-    or_(func.lower(people.c.id) == bindparam("key"), func.lower(people.c.email) == bindparam("key"))
+_PERSON_BY_KEY = Prepared(  # a few times a turn
+    select(people).where(
+        or_(func.lower(people.c.id) == bindparam("key"), func.lower(people.c.email) == bindparam("key"))
+    )
 )
 _ACCOUNT_OF = select(accounts).where(accounts.c.person == bindparam("person"))
 _ACTIVE_INCIDENTS = (

@@ -240,8 +240,16 @@ def _enable_wal(cursor: Any) -> None:
 
 
 def _begin_sqlite(connection: Connection) -> None:
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    """Open the transaction: ``BEGIN IMMEDIATE`` takes the write lock at once (no upgrade deadlock later).
+
+    Sent on the driver connection itself, as SQLAlchemy's execution machinery costs more than the
+    statement; a driver error comes back as SQLAlchemy's, so the stores' error boundary sees it as before."""
+    statement = "BEGIN" if connection.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE"
+    driver = connection.connection.driver_connection
+    try:
+        driver.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(statement, (), error, sqlite3.Error, dialect=connection.dialect) from error
 
 
 @contextmanager

@@ -18,6 +18,7 @@ To write a new revision after changing a store's schema module (here the ticket 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, Engine, MetaData, text
+from sqlalchemy import URL, Column, Connection, Engine, Index, MetaData, exc, text
 
 from firstline.sqlstore.engine import READ_ONLY, StoreDatabase, create_engine_for, translate_errors
 
@@ -94,10 +95,22 @@ class Migrations:
         """What ``--autogenerate`` would change to make the database match the store's ``metadata``.
 
         Empty when the migrations and the schema module agree; only this store's tables are compared.
+        Indexes on expressions (``lower(email)``) are compared by name: SQLite's reflection cannot read them and
+        PostgreSQL's renders them its own way (``lower((email)::text)``).
         """
-        opts = {"version_table": self.version_table, "compare_type": True, "include_name": self.is_ours}
-        with self._reading(url) as connection:
-            return list(compare_metadata(MigrationContext.configure(connection, opts=opts), self.metadata))
+        opts = {
+            "version_table": self.version_table,
+            "compare_type": True,
+            "include_name": self.is_ours,
+            "include_object": lambda obj, _name, type_, _reflected, _other: not _on_expressions(obj),
+        }
+        with self._reading(url) as connection, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index", exc.SAWarning)
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+            drift = list(compare_metadata(MigrationContext.configure(connection, opts=opts), self.metadata))
+            present = set(_index_names(connection))
+        wanted = [ix for table in self.metadata.tables.values() for ix in table.indexes if _on_expressions(ix)]
+        return drift + [("add_index", ix) for ix in wanted if ix.name not in present]
 
     @contextmanager
     def _reading(self, url: str | URL | Engine) -> Iterator[Connection]:
@@ -152,3 +165,14 @@ def run_env(migrations: Migrations) -> None:
                 connected.commit()
         finally:
             engine.dispose()
+
+
+def _on_expressions(obj: Any) -> bool:
+    """Whether ``obj`` is an index on an expression rather than on plain columns (reflected ones included)."""
+    return isinstance(obj, Index) and any(not isinstance(e, Column) for e in obj.expressions)
+
+
+def _index_names(connection: Connection) -> list[str]:
+    if connection.dialect.name == "postgresql":
+        return list(connection.scalars(text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")))
+    return list(connection.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'")))

@@ -26,6 +26,7 @@ from firstline.errors import InputError, TicketNotFoundError
 from firstline.localdb import open_database
 from firstline.localdb.database import display_url, translate_errors
 from firstline.localdb.schema import COUNTER_NAME, ticket_counters, ticket_entries, tickets
+from firstline.sqlstore.prepared import Prepared, Record
 from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import lifecycle
 from firstline.ticketing.models import (
@@ -224,7 +225,7 @@ class SqlTicketing:
         return _ticket(row) if row is not None else None
 
     def _load(self, conn: Connection, number: str, *, lock: bool = False) -> Ticket:
-        row = conn.execute(_LOAD_LOCKED if lock else _LOAD, {"number": clean_number(number)}).first()
+        row = (_LOAD_LOCKED if lock else _LOAD).first(conn, {"number": clean_number(number)})
         if row is None:
             raise TicketNotFoundError(number)
         return _ticket(row)
@@ -239,8 +240,9 @@ class SqlTicketing:
         return change
 
 
-_LOAD = select(tickets).where(tickets.c.number == bindparam("number"))  # built once: every turn loads tickets
-_LOAD_LOCKED = _LOAD.with_for_update()
+_LOAD_STATEMENT = select(tickets).where(tickets.c.number == bindparam("number"))
+_LOAD = Prepared(_LOAD_STATEMENT)  # every turn loads tickets, several times
+_LOAD_LOCKED = Prepared(_LOAD_STATEMENT.with_for_update())
 
 
 def _conditions(query: TicketQuery) -> list[ColumnElement[bool]]:
@@ -281,7 +283,7 @@ def _columns(ticket: Ticket) -> dict[str, Any]:
     return values
 
 
-def _ticket(row: _Row) -> Ticket:
+def _ticket(row: _Row | Record) -> Ticket:
     values = {name: getattr(row, name) for name in _TICKET_FIELDS}
     values.update(
         impact=Impact(row.impact),
