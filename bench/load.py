@@ -397,10 +397,16 @@ def _record_reply(tally: Tally, conversation: str, reply: dict[str, Any]) -> str
     return ticket
 
 
-async def _send_json(client: httpx.AsyncClient, tally: Tally, conversation: str, body: dict[str, Any]) -> str | None:
+async def _send_json(
+    client: httpx.AsyncClient,
+    tally: Tally,
+    conversation: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> str | None:
     started = time.perf_counter()
     try:
-        response = await client.post(f"/v1/conversations/{conversation}/messages", json=body)
+        response = await client.post(f"/v1/conversations/{conversation}/messages", json=body, headers=headers)
     except httpx.HTTPError as exc:
         tally.error(f"exception {type(exc).__name__}", repr(exc))
         return None
@@ -413,13 +419,19 @@ async def _send_json(client: httpx.AsyncClient, tally: Tally, conversation: str,
     return _record_reply(tally, conversation, response.json()) or ""
 
 
-async def _send_stream(client: httpx.AsyncClient, tally: Tally, conversation: str, body: dict[str, Any]) -> str | None:
+async def _send_stream(
+    client: httpx.AsyncClient,
+    tally: Tally,
+    conversation: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> str | None:
     started = time.perf_counter()
     first_token: float | None = None
     reply: dict[str, Any] | None = None
     try:
         async with client.stream(
-            "POST", f"/v1/conversations/{conversation}/messages", json={**body, "stream": True}
+            "POST", f"/v1/conversations/{conversation}/messages", json={**body, "stream": True}, headers=headers
         ) as response:
             if response.status_code != 200:
                 text = (await response.aread()).decode(errors="replace")

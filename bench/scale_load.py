@@ -30,9 +30,11 @@ an error, as in ``load.py``.
 
 Every scenario ends like ``load.py``: the conversations are read back through the API, the server is
 stopped (it drains running turns), and PostgreSQL is counted: every acknowledged message must be a stored
-``user_message`` event and every ticket number a reply carried must be in ``tickets``. A message stored
-whose reply never arrived (its worker was killed) and then sent again is stored twice; that shows as
-``stored_not_acknowledged``, not as a loss.
+``user_message`` event and every ticket number a reply carried must be in ``tickets``. Messages carry an
+``Idempotency-Key`` that their retries repeat: a message whose reply was lost is answered once (the
+retry gets the stored reply), except when its worker was killed mid-turn, before the reply was stored:
+the retry then runs the turn again once the claim's 30 s lease has passed, and the message is stored
+twice (``stored_not_acknowledged``), never lost.
 
 Usage: .venv/bin/python bench/scale_load.py [--scenario workers,soak,kill] [--seconds 60] [--soak-seconds 300]
        [--conversations 50] [--soak-conversations 200] [--compare 1,2]
@@ -46,6 +48,7 @@ import os
 import random
 import signal
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager, nullcontext
@@ -60,8 +63,11 @@ from _stack import Deployment, Stack, missing_binaries, stack
 from _watch import Watch, soak_summary
 
 RETRIES = 5
+RUNNING_WAIT_S = 45  # a retry may wait out the 30 s lease of a claim whose worker was killed
 CONNECTION_ERRORS = ("ConnectError", "RemoteProtocolError", "ReadError", "WriteError", "ConnectTimeout")
-Send = Callable[[httpx.AsyncClient, load.Tally, str, dict[str, Any]], Coroutine[Any, Any, str | None]]
+Send = Callable[
+    ..., Coroutine[Any, Any, str | None]
+]  # load._send_json / _send_stream (client, tally, id, body, headers)
 
 
 # -- retrying a message that was never acknowledged ---------------------------------------------------
@@ -86,21 +92,29 @@ def merge(into: load.Tally, part: load.Tally) -> None:
 
 
 def retrying(send: Send, retried: Counter[str]) -> Send:
-    """``send`` again while it fails with a connection error: the message was not acknowledged."""
+    """``send`` again while it fails with a connection error: the message was not acknowledged.
+
+    Each message carries an ``Idempotency-Key`` that its retries repeat, so a message whose reply was lost
+    is answered once: a retry gets the stored reply, or 409 while the first try still runs (wait and ask
+    again), or — when the first try's worker was killed before it stored a reply — a new turn once the
+    claim's 30-second lease has passed."""
 
     async def wrapped(
         client: httpx.AsyncClient, tally: load.Tally, conversation: str, body: dict[str, Any]
     ) -> str | None:
-        for attempt in range(RETRIES + 1):
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        deadline = time.monotonic() + RUNNING_WAIT_S
+        attempt = 0
+        while True:
             part = load.Tally()
-            ticket = await send(client, part, conversation, body)
-            failed = [kind for kind in part.errors if is_connection_error(kind)]
-            if not failed or attempt == RETRIES:
+            ticket = await send(client, part, conversation, body, headers)
+            failed = [kind for kind in part.errors if is_connection_error(kind) or kind.startswith("HTTP 409")]
+            if not failed or attempt >= RETRIES + RUNNING_WAIT_S or time.monotonic() > deadline:
                 merge(tally, part)
                 return ticket
             retried.update(failed)
-            await asyncio.sleep(0.05 * (attempt + 1))
-        return None
+            attempt += 1
+            await asyncio.sleep(1.0 if any(k.startswith("HTTP 409") for k in failed) else 0.05 * attempt)
 
     return wrapped
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the stores and triage load on first use: `firstline kb sear
     from firstline.conversations import SqlConversations
     from firstline.conversations.channels import SqlChannels
     from firstline.conversations.hub import Sharing
+    from firstline.conversations.message_keys import SqlMessageKeys
     from firstline.coordination import Coordination
     from firstline.directory import DirectoryBackend
     from firstline.helpdesk.desk import Helpdesk
@@ -87,6 +88,7 @@ class Runtime:
         self._conversations: SqlConversations | None = None
         self._accounts: SqlAccounts | None = None
         self._channels: SqlChannels | None = None
+        self._message_keys: SqlMessageKeys | None = None
         self._tickets: TicketingBackend | None = None
         self._syncer: Syncer | None = None
         self._sync_worker: SyncWorker | None = None
@@ -189,6 +191,15 @@ class Runtime:
 
             self._channels = SqlChannels(self.database)
         return self._channels
+
+    @property
+    def message_keys(self) -> SqlMessageKeys:
+        """Idempotency keys of messages sent over the API, with the replies a retry gets back."""
+        if self._message_keys is None:
+            from firstline.conversations.message_keys import SqlMessageKeys
+
+            self._message_keys = SqlMessageKeys(self.database)
+        return self._message_keys
 
     @property
     def accounts(self) -> SqlAccounts:

@@ -228,6 +228,39 @@ CONTRAST = """([fg, bg]) => {
 }"""
 
 
+def test_a_message_whose_answer_was_lost_is_answered_once_when_sent_again(
+    pages: Any, send: Callable[..., None]
+) -> None:
+    """The connection drops after Firstline got the message: the page gives the text back, the employee
+    presses Send again, and the same Idempotency-Key brings back the first answer — one message, one ticket."""
+    page = pages.new()
+    pages.sign_in(page, "requester2")
+    _chat(page)
+    text = "my vpn keeps disconnecting every few minutes"
+    answered: list[int] = []
+
+    def lose_the_answer(route: Any) -> None:
+        answered.append(route.fetch().status)  # Firstline receives the message and answers it ...
+        route.abort("connectionreset")  # ... and the answer never reaches the page
+
+    page.route(re.compile(r"/v1/conversations/[^/]+/messages$"), lose_the_answer, times=1)
+    send(page, text)
+    box = page.get_by_label("Message to the IT helpdesk")
+    expect(box).to_have_value(text)  # given back, as for any message that did not go through
+    assert answered == [200]
+    with page.expect_response(re.compile(r"/v1/conversations/[^/]+/messages$")) as again:
+        box.press("Enter")
+    assert again.value.headers.get("idempotent-replayed") == "true"
+    expect(page.locator("#ticket-number")).to_have_text(re.compile(r"^INC\d+$"))
+    expect(page.locator(".msg.assistant").last).not_to_be_empty()
+    stored = page.evaluate("""async () => {
+        const list = await (await fetch("/v1/conversations")).json();
+        const one = await (await fetch(`/v1/conversations/${list.conversations[0].conversation_id}`)).json();
+        return one.events.map((e) => e.kind);
+    }""")
+    assert stored.count("user_message") == 1 and stored.count("assistant_message") == 1, stored
+
+
 def test_dark_mode_follows_the_system(pages: Any, browser: Any, send: Callable[..., None]) -> None:
     light = pages.new()
     pages.sign_in(light, "requester3")

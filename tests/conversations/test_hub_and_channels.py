@@ -19,9 +19,14 @@ from firstline.sqlstore.transactions import Transactions
 RUBY = "ruby.chen@nwmeridian.co.uk"
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Transactions]:
-    db = open_database(f"sqlite:///{tmp_path / 'tickets.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.live)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Transactions]:
+    """Both databases Firstline's own store runs on (PostgreSQL once counted every delivery as seen before)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tickets.db'}"
+    else:
+        url = request.getfixturevalue("postgres").fresh_url()
+    db = open_database(url)
     yield db
     db.close()
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,61 @@ def test_a_client_that_disconnects_does_not_cancel_the_turn(svc: Service) -> Non
             break
         time.sleep(0.2)
     assert "assistant_message" in kinds and kinds[0] == "user_message"
+
+
+def test_a_message_sent_again_with_its_idempotency_key_is_answered_once(svc: Service) -> None:
+    """A client that lost the answer sends the message again with the same key: it gets the stored reply,
+    and the conversation holds one message, one turn, one ticket."""
+    client, marcus = svc.client, svc.auth("marcus")  # not Ruby: her tickets are counted by later tests
+    cid = client.post("/v1/conversations", json={}, headers=marcus).json()["conversation_id"]
+    path, text = f"/v1/conversations/{cid}/messages", {"text": "my vpn keeps disconnecting every few minutes"}
+    key = {"Idempotency-Key": "3f0c2a9e-retry-1"}
+    first = client.post(path, json=text, headers=marcus | key)
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    again = client.post(path, json=text, headers=marcus | key)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and first.json()["ticket"]["number"].startswith("INC")
+    with client.stream("POST", path, json=text | {"stream": True}, headers=marcus | key) as response:
+        events = _sse_events(response.read().decode())  # a streaming retry gets the reply as its one event
+    assert [kind for kind, _ in events] == ["done"] and events[0][1]["reply"] == first.json()["reply"]
+    kinds = [e["kind"] for e in client.get(f"/v1/conversations/{cid}", headers=marcus).json()["events"]]
+    assert kinds.count("user_message") == 1 and kinds.count("assistant_message") == 1
+    tickets = client.get("/v1/tickets", params={"requester": MARCUS}, headers=svc.auth("agent")).json()["tickets"]
+    assert [t["number"] for t in tickets].count(first.json()["ticket"]["number"]) == 1
+
+    reused = client.post(path, json={"text": "and my printer is jammed"}, headers=marcus | key)
+    assert reused.status_code == 422 and "different message" in reused.json()["detail"]
+    bad = client.post(path, json=text, headers=marcus | {"Idempotency-Key": "has space"})
+    assert bad.status_code == 422
+    # Another caller's key space: an integration's key sending the same key gets its own turn, not Marcus's reply.
+    other = client.post("/v1/ask", json=text | {"user": MARCUS}, headers=svc.auth("agent") | key)
+    assert other.status_code == 200 and "Idempotent-Replayed" not in other.headers
+    assert other.json()["conversation_id"] != cid
+
+
+def test_a_retry_while_the_first_try_runs_waits_and_one_whose_worker_died_runs(svc: Service) -> None:
+    """409 with Retry-After while the key's turn runs (here: claimed, no reply yet); once the claim is older
+    than the lease (its worker died mid-turn), the retry runs the turn."""
+    from firstline.conversations.message_keys import SqlMessageKeys, request_digest
+
+    client, marcus = svc.client, svc.auth("marcus")  # not Ruby: her tickets are counted by later tests
+    cid = client.post("/v1/conversations", json={}, headers=marcus).json()["conversation_id"]
+    text, key = "outlook keeps asking for my password", "dead-worker-7"
+    digest = request_digest("messages", cid, MARCUS, text)
+    with Runtime(svc.settings) as runtime:  # a second process's view of the same database
+        principal = f"key:{runtime.accounts.key(svc.keys['marcus']).id}"
+        five_minutes_ago = datetime.now(UTC) - timedelta(minutes=5)
+        stale = SqlMessageKeys(runtime.database, clock=lambda: five_minutes_ago)
+        assert stale.claim(principal, key, digest).kind == "run"  # a worker took it, then died
+        assert runtime.message_keys.claim(principal, "still-running", digest).kind == "run"  # a worker on it now
+    busy = client.post(f"/v1/conversations/{cid}/messages", json={"text": text},
+                       headers=marcus | {"Idempotency-Key": "still-running"})  # fmt: skip
+    assert busy.status_code == 409 and busy.headers["Retry-After"] == "1" and "still being answered" in busy.text
+    revived = client.post(f"/v1/conversations/{cid}/messages", json={"text": text},
+                          headers=marcus | {"Idempotency-Key": key})  # fmt: skip
+    assert revived.status_code == 200 and "Idempotent-Replayed" not in revived.headers
+    assert client.post(f"/v1/conversations/{cid}/messages", json={"text": text},
+                       headers=marcus | {"Idempotency-Key": key}).headers["Idempotent-Replayed"] == "true"  # fmt: skip
 
 
 # -- tickets ----------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_opening_creates_the_folder_and_migrates(db_url: str, tmp_path: Path) ->
     assert current_revision(db_url) is None
     SqlTicketing(db_url).close()
     assert (tmp_path / "data" / "tickets.db").is_file()
-    assert current_revision(db_url) == head_revision() == "0007"
+    assert current_revision(db_url) == head_revision() == "0008"
 
 
 def test_migration_is_idempotent_and_matches_the_schema_module(db_url: str) -> None:

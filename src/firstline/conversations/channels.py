@@ -176,8 +176,10 @@ class SqlChannels:
             statement = dialect_insert(channel_events_seen).values(
                 channel=channel, event_id=event_id[:300], seen_at=now
             )
-            done = conn.execute(statement.on_conflict_do_nothing())
-        if done.rowcount != 1:
+            # A row back means this insert made it: psycopg reports rowcount -1 for INSERT ... ON CONFLICT through
+            # SQLAlchemy, which read as "seen before" on PostgreSQL and dropped every delivery.
+            fresh = conn.execute(statement.on_conflict_do_nothing().returning(channel_events_seen.c.event_id)).first()
+        if fresh is None:
             return False
         if now.minute == 0:  # now and then, forget deliveries too old to be retried
             with self._db.write() as conn:

@@ -42,6 +42,7 @@ __all__ = [
     "login_sessions",
     "mail_cursors",
     "mail_outbox",
+    "message_keys",
     "metadata",
     "notification_preferences",
     "outbox",
@@ -393,4 +394,18 @@ dead_jobs = Table(
     Column("last_tried_at", UtcDateTime, nullable=False),
     Column("dead_at", UtcDateTime, nullable=False),
     Index(None, "dead_at"),
+)
+
+# A client's Idempotency-Key for a message it sent over the API: a retry of the same message gets the stored
+# reply instead of a second turn (firstline.conversations.message_keys).
+message_keys = Table(
+    "message_keys",
+    metadata,
+    Column("principal", String(300), primary_key=True),  # whose key: a signed-in account, or an API key's id
+    Column("key", String(128), primary_key=True),
+    Column("digest", String(64), nullable=False),  # of the request the key was first used for
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("reply", JSON),  # the reply as the turn returned it (redacted); NULL while the turn runs
+    Column("status", Integer),
+    Index(None, "claimed_at"),
 )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from firstline.conversations import Conversation
 from firstline.errors import ConversationNotFoundError
@@ -15,6 +15,7 @@ from firstline.helpdesk.reply import ticket_card
 from firstline.runtime import Runtime
 from firstline.service.auth import Principal, Requester
 from firstline.service.markdown import render
+from firstline.service.retries import IdempotencyKey, claim_key
 from firstline.service.schemas import (
     AskIn,
     AskOut,
@@ -59,8 +60,15 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
+_RUNNING = "The same Idempotency-Key's message is still being answered: send it again after Retry-After seconds"
+
+
 def _refused_status(text: str) -> int:
     return 422 if not text.strip() else 413
+
+
+def _status(reply: dict[str, Any], text: str) -> int:
+    return 200 if reply["status"] != "rejected" else _refused_status(text)
 
 
 def _summary(conversation: Conversation) -> dict[str, Any]:
@@ -173,11 +181,13 @@ async def get_conversation(
             "past its budget, message, then done carrying this same JSON, or error)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **errors(401, 403, 404, 429),
+        **errors(401, 403, 404, 409, 429, e409=_RUNNING),
         **_REFUSED,
     },
 )
-async def post_message(request: Request, conversation_id: str, body: MessageIn, who: Requester) -> Any:
+async def post_message(
+    request: Request, conversation_id: str, body: MessageIn, who: Requester, idempotency_key: IdempotencyKey = None
+) -> Any:
     """Send a message. The turn runs to its end and is stored even if a streaming client disconnects."""
     runtime = runtime_of(request)
     conversation = await asyncio.to_thread(load_conversation, runtime, conversation_id, who)  # 404 before a stream
@@ -185,14 +195,19 @@ async def post_message(request: Request, conversation_id: str, body: MessageIn, 
     desk = runtime.helpdesk
     agent_view = who.is_agent
     refused = desk.refusal(body.text) is not None
+    keyed = await claim_key(runtime, who, idempotency_key, stream=body.stream,
+                            request=("messages", conversation_id, for_whom, body.text))  # fmt: skip
+    if isinstance(keyed, Response):
+        return keyed
 
-    def turn(sink: Any) -> Any:
+    def run(sink: Any) -> Any:
         return desk.ask(body.text, requester=for_whom, conversation_id=conversation_id, channel="web", on_event=sink)
+
+    turn = run if keyed is None else keyed.wrap(run, lambda reply: _status(reply, body.text))
 
     if not body.stream or refused:
         reply = await turns_of(request).start(turn)
-        status = 200 if reply["status"] != "rejected" else _refused_status(body.text)
-        return JSONResponse(public_reply(reply, agent_view=agent_view), status_code=status)
+        return JSONResponse(public_reply(reply, agent_view=agent_view), status_code=_status(reply, body.text))
 
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -207,8 +222,8 @@ async def post_message(request: Request, conversation_id: str, body: MessageIn, 
     )
 
 
-@router.post("/v1/ask", response_model=AskOut, responses={**errors(401, 403, 404, 429), **_REFUSED})
-async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
+@router.post("/v1/ask", response_model=AskOut, responses={**errors(401, 403, 404, 409, 429, e409=_RUNNING), **_REFUSED})
+async def ask(request: Request, body: AskIn, who: Requester, idempotency_key: IdempotencyKey = None) -> Response:
     """One message, with or without a conversation id: the same JSON as ``firstline ask --json``."""
     runtime = runtime_of(request)
     conversation = None
@@ -216,14 +231,18 @@ async def ask(request: Request, body: AskIn, who: Requester) -> JSONResponse:
         conversation = await asyncio.to_thread(load_conversation, runtime, body.conversation_id, who)
     for_whom = _for_whom(who, body.user, conversation)
     desk = runtime.helpdesk
+    keyed = await claim_key(runtime, who, idempotency_key, stream=False,
+                            request=("ask", body.conversation_id, for_whom, body.text))  # fmt: skip
+    if isinstance(keyed, Response):
+        return keyed
 
-    def turn(sink: Any) -> Any:
+    def one(sink: Any) -> Any:
         return desk.ask(body.text, requester=for_whom, conversation_id=body.conversation_id, channel="api",
                         on_event=sink)  # fmt: skip
 
+    turn = one if keyed is None else keyed.wrap(one, lambda reply: _status(reply, body.text))
     reply = await turns_of(request).start(turn)
-    status = 200 if reply["status"] != "rejected" else _refused_status(body.text)
-    return JSONResponse(public_reply(reply, agent_view=who.is_agent), status_code=status)
+    return JSONResponse(public_reply(reply, agent_view=who.is_agent), status_code=_status(reply, body.text))
 
 
 @router.get("/v1/demo/outbox", response_model=OutboxOut, responses=errors(401, 404, 429))

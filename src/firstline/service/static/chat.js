@@ -9,6 +9,7 @@ import {
   el,
   goToLogin,
   priorityName,
+  randomKey,
   readJson,
   request,
   retryAfterOf,
@@ -52,6 +53,7 @@ const state = {
   status: null,
   busy: false,
   sending: "", // the message on its way, until it is answered
+  draftKey: null, // { text, key }: the Idempotency-Key of a message whose answer has not arrived
   pulls: Promise.resolve(), // reads of new events, one after another
   redirecting: false,
 };
@@ -304,7 +306,16 @@ async function send() {
     if (!state.conversationId) await startConversation();
     bubble = view.addMessage("user", text);
     const path = `/v1/conversations/${encodeURIComponent(state.conversationId)}/messages`;
-    const response = await request(path, { method: "POST", body: { text, stream: true }, accept: "text/event-stream" });
+    // The same draft sent again (its answer was lost, the box gave it back) carries the same key, so Firstline
+    // answers it once: the reply of the first try comes back instead of a second turn and a second ticket.
+    if (state.draftKey?.text !== text) state.draftKey = { text, key: randomKey() };
+    const response = await request(path, {
+      method: "POST",
+      body: { text, stream: true },
+      accept: "text/event-stream",
+      headers: { "Idempotency-Key": state.draftKey.key },
+    });
+    if (response.ok) state.draftKey = null;
     if (!response.ok) {
       const body = await readJson(response);
       if (response.status === 401) unauthenticated();

@@ -33,8 +33,8 @@ function headersFor(method, body) {
 }
 
 /** fetch() with the session cookie and the CSRF header; returns the Response (network errors → ApiError 0). */
-export async function request(path, { method = "GET", body, signal, accept } = {}) {
-  const init = { method, credentials: "same-origin", headers: headersFor(method, body), signal };
+export async function request(path, { method = "GET", body, signal, accept, headers = {} } = {}) {
+  const init = { method, credentials: "same-origin", headers: { ...headersFor(method, body), ...headers }, signal };
   if (accept) init.headers.Accept = accept;
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) init.body = JSON.stringify(body);
@@ -45,6 +45,12 @@ export async function request(path, { method = "GET", body, signal, accept } = {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(0, { error: "NetworkError", detail: "Could not reach Firstline. Check your connection." });
   }
+}
+
+/** A random key (an Idempotency-Key): crypto.randomUUID needs a secure context, getRandomValues does not. */
+export function randomKey() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export async function readJson(response) {
