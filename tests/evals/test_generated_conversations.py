@@ -144,6 +144,18 @@ def test_fixed_is_not_escalated() -> None:
     )
 
 
+def test_nothing_to_confirm() -> None:
+    missing = {"tool": "printer_status", "arguments": {"name": "LON-F9-HP-07"}, "outcome": "failed"}
+    asked = reply("I can't find a printer called 'LON-F9-HP-07'.\n\nDid that fix it?", awaiting="confirm_fix",
+                  actions=[missing])  # fmt: skip
+    assert flags("nothing_to_confirm", [step("my print job is stuck on LON-F9-HP-07", asked)])
+    waits = reply("I can't find a printer called 'LON-F9-HP-07'.", awaiting="detail", actions=[missing])
+    assert not flags("nothing_to_confirm", [step("my print job is stuck on LON-F9-HP-07", waits)])
+    cleared = {"tool": "clear_my_print_jobs", "arguments": {"name": "LON-F3-HP-01"}, "outcome": "ok"}
+    tried = reply("Cleared 2 jobs. Did that fix it?", awaiting="confirm_fix", actions=[cleared, missing])
+    assert not flags("nothing_to_confirm", [step("stuck", tried)])  # something was done that may have fixed it
+
+
 def test_denial_closes() -> None:
     deny = Message("deny", "", approve=False, decided_by=LEAD, reason="not justified")
     escalated = reply("Declined by sarah.lindqvist@nwmeridian.co.uk.", ticket="INC0000003", state="in_progress")

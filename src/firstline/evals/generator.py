@@ -228,8 +228,11 @@ class Phrasebook:
         printers = [p.name for p in org.printers if p.location == who.location] or [p.name for p in org.printers]
         devices = [d.hostname for d in org.devices if d.owner == who.id and d.status == "in_use"] or ["my laptop"]
         others = [p for p in self.requesters if p.id != who.id]
+        printer = rng.choice(printers)
+        if "{printer}" in text and rng.random() < 0.15:  # a name misremembered: no such printer
+            printer = f"{who.location or 'LON'}-F9-HP-0{rng.randrange(1, 10)}"
         values = {
-            "printer": rng.choice(printers),
+            "printer": printer,
             "device": rng.choice(devices),
             "kind": rng.choice(("laptop", "phone", "laptop")),
             "list": rng.choice(org.distribution_lists).address,

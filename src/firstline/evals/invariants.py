@@ -40,6 +40,13 @@ Snapshot = dict[tuple[str, ...], tuple[str, Any]]  # what -> (whose person id, i
 _TOOL_NAMES = sorted(
     {t.name for name in helpdesk_tools.__all__ if name.endswith("_TOOLS") for t in getattr(helpdesk_tools, name)}
 )
+_READ_TOOLS = {
+    t.name
+    for name in helpdesk_tools.__all__
+    if name.endswith("_TOOLS")
+    for t in getattr(helpdesk_tools, name)
+    if t.risk == "read"
+}
 _INTERNAL = re.compile(
     r"(?i:\bask the user\b|\bthe requester\b|\bcontact the user\b|\btell the user\b|transfer_to_|\ba email\b"
     r"|\(no reply\))"
@@ -232,6 +239,19 @@ def fixed_is_not_escalated(steps: Sequence[Step]) -> str | None:
     return None
 
 
+def nothing_to_confirm(steps: Sequence[Step]) -> str | None:
+    """ "Did that fix it?" only after something was tried: never when the turn's last step could not run (a
+    printer or device nobody has) and nothing else was changed."""
+    reply = steps[-1].reply
+    if reply is None or getattr(reply, "awaiting", None) != "confirm_fix" or not reply.actions:
+        return None
+    *before, last = reply.actions
+    changed = any(a["outcome"] == "ok" and a["tool"] not in _READ_TOOLS for a in before)
+    if last["outcome"] in ("failed", "retry") and not changed:
+        return f"asked whether it is fixed right after {last['tool']} failed"
+    return None
+
+
 def denial_closes(steps: Sequence[Step]) -> str | None:
     step = steps[-1]
     if step.message.approve is not False or step.reply is None:
@@ -336,6 +356,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "unrequested_close": unrequested_close,
     "person_please_escalates": person_please_escalates,
     "fixed_is_not_escalated": fixed_is_not_escalated,
+    "nothing_to_confirm": nothing_to_confirm,
     "denial_closes": denial_closes,
     "pending_question_answered": pending_question_answered,
     "topics": topics,

@@ -424,6 +424,11 @@ class Turn:
             topic.status = "awaiting_confirmation"  # did the incident's workaround help?
             dialogue.pending = Pending("confirm_fix", topic.id)
             parts.append("Does the workaround help for now? If not, tell me and I'll pass it to a person.")
+        elif not changed and context.audit and context.audit[-1]["outcome"] in ("failed", "retry"):
+            # The last step could not run (a printer nobody has, a mistyped hostname): nothing was tried that
+            # could have fixed it, so there is nothing to confirm. Wait for what the employee says next.
+            topic.status = "open"
+            dialogue.pending = Pending("detail", topic.id)
         elif self._follows_up(topic.intent) and not changed:
             topic.status = "awaiting_confirmation"
             dialogue.pending = Pending("confirm_fix", topic.id)
