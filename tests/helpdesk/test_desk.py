@@ -171,3 +171,17 @@ def test_a_scripted_model_cannot_bypass_the_policy(helpdesk_world: HelpdeskWorld
     assert desk.directory.account("r.chen").locked is True
     assert [(a["tool"], a["outcome"]) for a in reply.actions] == [("unlock_account", "verify_first")]
     assert "injection_suspected" in kinds(desk, reply.conversation_id)
+
+
+def test_a_ticket_question_with_one_open_ticket_answers_about_it_and_a_failed_lookup_asks_nothing_to_confirm(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    """With one open ticket there is nothing to choose: "is there a ticket for that?" gets its status. A printer
+    nobody has gets "I can't find ..." and waits for the name, never "Did that fix it?" (nothing was tried)."""
+    desk, _ = helpdesk_world.desk()
+    fiona = "fiona.macleod@nwmeridian.co.uk"
+    opened = ask(desk, "my print job is stuck on LON-F9-HP-07", requester=fiona)
+    assert "can't find a printer" in opened.reply and "Did that fix it" not in opened.reply, opened.reply
+    assert opened.awaiting == "detail" and opened.ticket is not None
+    asked = ask(desk, "is there a ticket for that now?", requester=fiona, conversation_id=opened.conversation_id)
+    assert asked.reply.startswith(f"{opened.ticket['number']} (") and "Which one" not in asked.reply, asked.reply

@@ -34,6 +34,8 @@ def _ticket_or_list(v: View) -> str | Step:
     tickets = listing.data if isinstance(listing.data, list) else []
     if not tickets:
         return Say("You have no open tickets. If something is still broken, tell me what it is and I'll help.")
+    if len(tickets) == 1:  # nothing to choose between: "is there a ticket for that?" means the one there is
+        return str(tickets[0]["number"])
     lines = "\n".join(
         f"- {t['number']}: {t['short_description']} ({t['state']}, {t['assignment_group']})" for t in tickets
     )
