@@ -3,9 +3,7 @@ identities, link codes, threads, handled deliveries)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,22 +11,14 @@ from firstline.conversations import Notice, SqlConversations
 from firstline.conversations.channels import LINK_ALPHABET, SqlChannels
 from firstline.conversations.hub import TICKET, Hub
 from firstline.errors import InputError
-from firstline.localdb import open_database
 from firstline.sqlstore.transactions import Transactions
 
 RUBY = "ruby.chen@nwmeridian.co.uk"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.live)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Transactions]:
-    """Both databases Firstline's own store runs on (PostgreSQL once counted every delivery as seen before)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tickets.db'}"
-    else:
-        url = request.getfixturevalue("postgres").fresh_url()
-    db = open_database(url)
-    yield db
-    db.close()
+@pytest.fixture
+def database(both_databases: Transactions) -> Transactions:
+    return both_databases
 
 
 def test_every_stored_event_is_published_once_committed(database: Transactions) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from firstline.conversations.message_keys import Claim, SqlMessageKeys, request_digest
-from firstline.localdb import open_database
 from firstline.sqlstore.transactions import Transactions
 
 DIGEST = request_digest("messages", "c1", "ruby.chen@nwmeridian.co.uk", "my vpn keeps dropping")
@@ -25,15 +22,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.live)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Transactions]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tickets.db'}"
-    else:
-        url = request.getfixturevalue("postgres").fresh_url()
-    database = open_database(url)
-    yield database
-    database.close()
+@pytest.fixture
+def database(both_databases: Transactions) -> Transactions:
+    return both_databases
 
 
 def test_a_key_runs_once_then_replays_its_reply(database: Transactions) -> None:

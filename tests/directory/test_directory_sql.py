@@ -40,6 +40,7 @@ from firstline.directory.schema import (
 from firstline.directory.signins import moved_sign_ins
 from firstline.errors import BackendUnavailableError, ConfigError, InputError
 from firstline.localdb.migrations import schema_drift as ticketing_schema_drift
+from firstline.sqlstore.prepared import Prepared
 from firstline.testing.directory import DirectoryContract, demo_org, run_concurrently
 from firstline.testing.postgres import PostgresCluster
 from firstline.ticketing import SqlTicketing
@@ -400,7 +401,14 @@ def lookup_plans(directory: SqlDirectory) -> dict[str, str]:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, params))
 
+    run = Prepared._run
+
+    def keep_prepared(self: Prepared, conn: Any, plan: Any, rows: Any, *, many: bool) -> Any:
+        statements.append((plan.sql, Prepared._arguments(plan, rows[0])))  # these bypass SQLAlchemy's events
+        return run(self, conn, plan, rows, many=many)
+
     event.listen(engine, "before_cursor_execute", keep)
+    Prepared._run = keep_prepared  # type: ignore[method-assign]
     try:
         person = org.people[3]
         directory.person(person.email.upper())
@@ -414,6 +422,7 @@ def lookup_plans(directory: SqlDirectory) -> dict[str, str]:
         directory.distribution_list(org.distribution_lists[0].address.upper())
     finally:
         event.remove(engine, "before_cursor_execute", keep)
+        Prepared._run = run  # type: ignore[method-assign]
     plans = {}
     with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
@@ -428,6 +437,7 @@ def lookup_plans(directory: SqlDirectory) -> dict[str, str]:
 def check_lookups_use_indexes(directory: SqlDirectory) -> None:
     plans = lookup_plans(directory)
     assert len(plans) >= 8, plans
+    assert any("lower(directory_people.email)" in statement for statement in plans), "the person lookup was not seen"
     scans = {statement: plan for statement, plan in plans.items() if re.search(r"\bSCAN directory_|Seq Scan", plan)}
     assert scans == {}, "these lookups read a whole table:\n" + "\n".join(f"{s}\n  -> {p}" for s, p in scans.items())
 

@@ -185,3 +185,17 @@ def test_a_ticket_question_with_one_open_ticket_answers_about_it_and_a_failed_lo
     assert opened.awaiting == "detail" and opened.ticket is not None
     asked = ask(desk, "is there a ticket for that now?", requester=fiona, conversation_id=opened.conversation_id)
     assert asked.reply.startswith(f"{opened.ticket['number']} (") and "Which one" not in asked.reply, asked.reply
+
+
+def test_still_broken_right_after_saying_it_was_fixed_goes_to_a_person(helpdesk_world: HelpdeskWorld) -> None:
+    """'yes' to "did that fix it?", then "nope, it dropped again": the problem just marked fixed is handed to a
+    person (before, the desk asked "What isn't working?" as if nothing had been said)."""
+    desk, _ = helpdesk_world.desk()
+    tomasz = "tomasz.nowicki@nwmeridian.co.uk"
+    first = ask(desk, "my vpn keeps disconnecting every few minutes", requester=tomasz)
+    assert first.awaiting == "confirm_fix", first.reply
+    fixed = ask(desk, "yes", requester=tomasz, conversation_id=first.conversation_id)
+    assert fixed.ticket is not None and fixed.ticket["state"] == "resolved"
+    again = ask(desk, "nope, still dropping", requester=tomasz, conversation_id=first.conversation_id)
+    assert "still not working" in again.reply and again.ticket is not None, again.reply
+    assert again.ticket["state"] == "in_progress" and again.topics[-1]["status"] == "escalated"

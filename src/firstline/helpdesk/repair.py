@@ -334,8 +334,12 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         note = tickets.resolve(done, "The employee confirmed it is fixed")
         dialogue.pending = None
         return compose(f"Great, glad it's working. {note}".strip(), *_next_step(dialogue))
-    if act in ("not_fixed", "deny") and (fixing is not None or (act == "not_fixed" and target is not None)):
-        broken = fixing or target
+    # "nope, still spinning" with nothing asked, right after the problem was marked fixed: it is that problem.
+    reopened = active if pending is None and active is not None and active.status == "resolved" else None
+    if act in ("not_fixed", "deny") and (
+        fixing is not None or (act == "not_fixed" and (target is not None or reopened is not None))
+    ):
+        broken = fixing or target or reopened
         assert broken is not None
         why = "The suggested fix did not work" + (f" ({move.detail[:300]})" if move.detail else "")
         where = tickets.escalate(broken, dialogue, why)

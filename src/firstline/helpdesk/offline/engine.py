@@ -194,7 +194,12 @@ def verification(v: View, why: str = "") -> Step | None:
         return call("send_verification_code")
     if sent is not None and not sent.ok:
         return Say(sentence(sent.problem))
-    return Say("Please type the six-digit code I sent you so I can confirm it's you.", expects="code")
+    about = f" with {v.ticket}" if v.ticket else ""  # where things stand, when the message was about something else
+    return Say(
+        f"I'm still waiting for the six-digit code I sent you: type it here so I can confirm it's you and carry on"
+        f"{about}.",
+        expects="code",
+    )
 
 
 def as_data(done: Done | None) -> dict[str, Any]:
