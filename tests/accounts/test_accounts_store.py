@@ -14,22 +14,18 @@ from firstline.errors import AuthenticationError, ConflictError, InputError
 from firstline.localdb import open_database
 from firstline.localdb.schema import accounts, api_keys, login_sessions
 from firstline.sqlstore.transactions import Transactions
+from firstline.testing.clock import FixedClock
 
 RUBY = "ruby.chen@nwmeridian.co.uk"
 PASSWORD = "correct horse battery staple"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FixedClock:
+    return FixedClock(START)
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ def database(tmp_path: Path) -> Iterator[Transactions]:
 
 
 @pytest.fixture
-def accounts_store(database: Transactions, clock: Clock) -> SqlAccounts:
+def accounts_store(database: Transactions, clock: FixedClock) -> SqlAccounts:
     return SqlAccounts(database, clock)
 
 
@@ -67,7 +63,7 @@ def test_wrong_details_are_one_answer(accounts_store: SqlAccounts) -> None:
         accounts_store.login(RUBY, PASSWORD)
 
 
-def test_sessions_slide_expire_and_end(accounts_store: SqlAccounts, clock: Clock) -> None:
+def test_sessions_slide_expire_and_end(accounts_store: SqlAccounts, clock: FixedClock) -> None:
     accounts_store.add(RUBY, "Ruby Chen", "requester", PASSWORD)
     token, _ = accounts_store.login(RUBY, PASSWORD)
     clock.now += timedelta(hours=7)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -16,18 +16,11 @@ from firstline.channels.smtp import MailWorker, SmtpSender, backoff
 from firstline.conversations.mail import MailOutbox
 from firstline.localdb import open_database
 from firstline.sqlstore.transactions import Transactions
+from firstline.testing.clock import FixedClock
 from firstline.testing.live import free_port
 from firstline.testing.smtp_server import CapturingSmtp
 
 pytestmark = pytest.mark.live
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -77,7 +70,7 @@ def test_the_from_header_of_a_mail_overrides_the_sender(database: Transactions, 
 
 
 def test_smtp_down_keeps_the_mail_and_backs_off_then_sends_it(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock()
     server = CapturingSmtp(free_port())  # not started: nothing listens there
     outbox = MailOutbox(database, clock=clock)
     worker = MailWorker(outbox, SmtpSender(_settings(server)), clock=clock)
@@ -98,7 +91,7 @@ def test_smtp_down_keeps_the_mail_and_backs_off_then_sends_it(database: Transact
 
 
 def test_a_mail_that_keeps_failing_is_given_up_after_a_day(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock()
     outbox = MailOutbox(database, clock=clock)
     worker = MailWorker(outbox, SmtpSender(SmtpSettings(port=free_port(), timeout_s=2)), clock=clock)
     outbox.enqueue("reply", "a@example.com", "s", "b")

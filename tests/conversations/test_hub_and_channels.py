@@ -12,6 +12,7 @@ from firstline.conversations.channels import LINK_ALPHABET, SqlChannels
 from firstline.conversations.hub import TICKET, Hub
 from firstline.errors import InputError
 from firstline.sqlstore.transactions import Transactions
+from firstline.testing.clock import FixedClock
 
 RUBY = "ruby.chen@nwmeridian.co.uk"
 
@@ -73,16 +74,11 @@ def test_conversation_titles_are_the_first_message_shortened(database: Transacti
     assert titles == {first.id: "my account is locked " + "x" * 8 + "…"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 5, 14, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+START = datetime(2026, 12, 5, 14, 30, tzinfo=UTC)
 
 
 def test_a_link_code_ties_a_channel_user_to_the_person_who_brings_it(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock(START)
     channels = SqlChannels(database, clock)
     assert channels.person("slack", "U123") is None
     code = channels.start_link("slack", "U123")

@@ -12,14 +12,9 @@ from firstline.conversations.mail import MailOutbox, domain_of
 from firstline.errors import InputError
 from firstline.localdb import open_database
 from firstline.sqlstore.transactions import Transactions
+from firstline.testing.clock import FixedClock
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+START = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -72,7 +67,7 @@ def test_bad_mail_is_refused_clearly_and_nothing_is_stored(
 
 
 def test_claim_takes_due_mail_once_and_reclaims_a_stale_claim(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock(START)
     outbox = MailOutbox(database, clock=clock, lease=timedelta(minutes=5))
     first = outbox.enqueue("reply", "a@example.com", "one", "1")
     second = outbox.enqueue("reply", "b@example.com", "two", "2")
@@ -86,7 +81,7 @@ def test_claim_takes_due_mail_once_and_reclaims_a_stale_claim(database: Transact
 
 
 def test_sent_and_failed_end_an_attempt(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock(START)
     outbox = MailOutbox(database, clock=clock)
     a = outbox.enqueue("reply", "a@example.com", "a", "a")
     b = outbox.enqueue("reply", "b@example.com", "b", "b")

@@ -9,17 +9,13 @@ import pytest
 
 from firstline.conversations.message_keys import Claim, SqlMessageKeys, request_digest
 from firstline.sqlstore.transactions import Transactions
+from firstline.testing.clock import FixedClock
 
 DIGEST = request_digest("messages", "c1", "ruby.chen@nwmeridian.co.uk", "my vpn keeps dropping")
 REPLY = {"reply": "Try the steps below.", "status": "done", "conversation_id": "c1", "note": "password: Hunter2!x9"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+START = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -28,7 +24,7 @@ def database(both_databases: Transactions) -> Transactions:
 
 
 def test_a_key_runs_once_then_replays_its_reply(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock(START)
     keys = SqlMessageKeys(database, clock=clock)
     assert keys.claim("account:ruby", "k1", DIGEST) == Claim("run")
     assert keys.claim("account:ruby", "k1", DIGEST) == Claim("running")  # the first try has not finished
@@ -51,7 +47,7 @@ def test_keys_belong_to_their_principal_and_their_message(database: Transactions
 
 
 def test_a_claim_whose_turn_died_runs_again_after_the_lease(database: Transactions) -> None:
-    clock = Clock()
+    clock = FixedClock(START)
     keys = SqlMessageKeys(database, clock=clock, lease=timedelta(minutes=2))
     assert keys.claim("account:ruby", "k2", DIGEST).kind == "run"
     clock.now += timedelta(seconds=119)
