@@ -92,3 +92,24 @@ def test_old_one_was_needs_a_password_word_or_a_made_up_value() -> None:
     changed = redact("changed my password, old one was hunter and the new one is fishing")
     assert "hunter" not in changed.text and "fishing" not in changed.text
     assert "tr0ub4dor" not in redact("the old one was tr0ub4dor").text
+
+
+@pytest.mark.parametrize(
+    ("text", "only"),
+    [
+        ("my new password is Summer2026!x", True),
+        ("password: Qwerty!234x", True),
+        ("fyi my password is now Hunter22!x", True),
+        ("here's the key sk-abcdefghijklmnopqrstuvwxyz123456", True),
+        ("my password Summer2026!x doesn't work, reset it please", False),  # a request comes with it
+        ("reset my password, set it to Summer2026!x", False),
+        ("my password is expired", False),  # no secret at all
+    ],
+)
+def test_a_message_that_only_hands_over_a_secret_is_told_apart(text: str, only: bool) -> None:
+    assert redact(text).only_secret is only
+
+
+def test_a_typed_code_is_an_answer_not_a_disclosure() -> None:
+    code = redact("483920", expect_code=True)
+    assert code.kinds == ("code",) and not code.only_secret

@@ -60,6 +60,21 @@ def test_requests_about_someone_else_are_refused_and_nothing_is_done_on_the_requ
     assert desk.directory.phone_of(desk.directory.person(RUBY).id) == before
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you unlock megan lloyd's account? she's locked out",  # "megan" is one letter from "mean"
+        "can you unlock james whitfield's account? he's locked out",  # only a George Whitfield works here
+    ],
+)
+def test_a_refusal_quotes_the_names_as_typed(helpdesk_world: HelpdeskWorld, text: str) -> None:
+    desk, sent = helpdesk_world.desk()
+    reply = asyncio.run(desk.ask(text, requester=RUBY))
+    assert "only act on your own" in reply.reply
+    assert f'"{text}"' in reply.reply  # not "mean lloyd's" or "names whitfield's"
+    assert reply.actions == [] and sent == {}
+
+
 def test_naming_someone_else_is_fine_when_the_request_is_the_requesters_own(helpdesk_world: HelpdeskWorld) -> None:
     desk, sent = helpdesk_world.desk()
     reply = asyncio.run(desk.ask("I'm locked out of my account, Priya from IT said to ask you", requester=RUBY))

@@ -199,3 +199,21 @@ def test_still_broken_right_after_saying_it_was_fixed_goes_to_a_person(helpdesk_
     again = ask(desk, "nope, still dropping", requester=tomasz, conversation_id=first.conversation_id)
     assert "still not working" in again.reply and again.ticket is not None, again.reply
     assert again.ticket["state"] == "in_progress" and again.topics[-1]["status"] == "escalated"
+
+
+def test_a_password_typed_after_a_reset_starts_nothing(helpdesk_world: HelpdeskWorld) -> None:
+    """ "my new password is ..." is a disclosure, not a second reset request: warn, do nothing, open nothing."""
+    desk, sent = helpdesk_world.desk()
+    helena = "helena.marsh@nwmeridian.co.uk"
+    first = ask(desk, "my password expired and I can't log in", requester=helena)
+    done = ask(desk, sent.pop(helena), requester=helena, conversation_id=first.conversation_id)
+    assert any(a["tool"] == "send_password_reset_link" for a in done.actions)
+    tickets = desk.tickets.search(TicketQuery(limit=100))
+    told = ask(desk, "my new password is Summer2026!x", requester=helena, conversation_id=first.conversation_id)
+    assert told.actions == [] and sent == {}
+    assert "taken the password out" in told.reply and "haven't done anything with it" in told.reply
+    assert desk.tickets.search(TicketQuery(limit=100)) == tickets
+    stored = " ".join(str(e["data"]) for e in desk.transcript(first.conversation_id))
+    assert "Summer2026" not in stored
+    after = ask(desk, "thanks", requester=helena, conversation_id=first.conversation_id)
+    assert after.actions == [] and "welcome" in after.reply.lower()

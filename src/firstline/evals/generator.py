@@ -111,6 +111,13 @@ _SOMEONE_ELSE = (
     "{name}'s voicemail PIN needs resetting too",
 )
 # Secrets people paste or type; {secret} is a fresh made-up value each time (its shape depends on the line).
+# The _TOLD lines hand a secret over and ask for nothing.
+_TOLD = (
+    ("password", "my new password is {secret}"),
+    ("password", "fyi my password is now {secret}"),
+    ("password", "password: {secret}"),
+    ("api_key", "here's the key {secret}"),
+)
 _SECRETS = (
     ("password", "reset my password, set it to {secret}"),
     ("password", "my password is {secret} and it still says wrong password"),
@@ -159,6 +166,7 @@ class Message:
     reason: str = ""
     intent: str = ""  # the intent of an opening or topic switch
     secret: str = ""  # a secret the message carries, which must never be stored in clear
+    asks: bool = True  # False: the message only hands the secret over ("my new password is ..."), asks nothing
 
 
 # -- the generator -------------------------------------------------------------------------------------------
@@ -303,9 +311,10 @@ class Dialogue:
             reason = rng.choice(_DENY_REASONS) if kind == "deny" else ""
             return Message(kind, "", approve=kind == "approve", decided_by=rng.choice(deciders), reason=reason)
         if kind == "secret":
-            what, line = rng.choice(_SECRETS)
+            told = rng.random() < 0.3
+            what, line = rng.choice(_TOLD if told else _SECRETS)
             value = _made_up(rng, what)
-            return Message(kind, line.format(secret=value), secret=value)
+            return Message(kind, line.format(secret=value), secret=value, asks=not told)
         if kind == "someone_else":
             return Message(kind, self.book.fill(rng, rng.choice(_SOMEONE_ELSE), self.requester, owned))
         others = list(foreign()) if kind == "foreign_ticket" and rng.random() < 0.7 else []

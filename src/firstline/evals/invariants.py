@@ -252,6 +252,17 @@ def nothing_to_confirm(steps: Sequence[Step]) -> str | None:
     return None
 
 
+def told_secret_starts_nothing(steps: Sequence[Step]) -> str | None:
+    """A message that only hands a secret over ("my new password is ...") calls no tool and opens no ticket."""
+    step = steps[-1]
+    if step.message.kind != "secret" or step.message.asks or step.reply is None:
+        return None
+    if step.reply.actions:
+        return f"a secret handed over without a request ran {', '.join(a['tool'] for a in step.reply.actions)}"
+    opened = set(step.tickets_after) - set(step.tickets_before)
+    return f"a secret handed over without a request opened {sorted(opened)}" if opened else None
+
+
 def denial_closes(steps: Sequence[Step]) -> str | None:
     step = steps[-1]
     if step.message.approve is not False or step.reply is None:
@@ -357,6 +368,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "person_please_escalates": person_please_escalates,
     "fixed_is_not_escalated": fixed_is_not_escalated,
     "nothing_to_confirm": nothing_to_confirm,
+    "told_secret_starts_nothing": told_secret_starts_nothing,
     "denial_closes": denial_closes,
     "pending_question_answered": pending_question_answered,
     "topics": topics,

@@ -17,7 +17,7 @@ than empty. :func:`prepare` cleans, then corrects spelling (see :mod:`firstline.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from firstline.helpdesk.spelling import SpellingCorrector, default_vocabulary
@@ -191,16 +191,23 @@ def clean_message(text: str) -> Cleaned:
     return Cleaned(cleaned, removed, errors)
 
 
-def prepare(text: str, corrector: SpellingCorrector | None = None, cleaned: Cleaned | None = None) -> Prepared:
-    """Clean ``text`` (unless ``cleaned`` is given), correct its spelling (the packaged vocabulary unless given)
-    and append the error lines."""
+def prepare(
+    text: str,
+    corrector: SpellingCorrector | None = None,
+    cleaned: Cleaned | None = None,
+    keep: Callable[[str], bool] | None = None,
+) -> Prepared:
+    """Clean ``text`` (unless ``cleaned`` is given), correct its spelling (the packaged vocabulary unless given;
+    words ``keep`` accepts stay as typed, see :meth:`SpellingCorrector.correct`) and append the error lines."""
     cleaned = cleaned or clean_message(text)
-    fixed = (corrector or default_vocabulary()).correct(cleaned.text)
+    fixed = (corrector or default_vocabulary()).correct(cleaned.text, keep)
     for_classifier = "\n".join((fixed, *cleaned.error_lines))
     return Prepared(for_classifier, text, cleaned.removed, fixed != cleaned.text, cleaned.error_lines)
 
 
-def understood(text: str, corrector: SpellingCorrector | None = None) -> Prepared:
+def understood(
+    text: str, corrector: SpellingCorrector | None = None, keep: Callable[[str], bool] | None = None
+) -> Prepared:
     """:func:`prepare` for chat-length messages; longer ones (tickets, e-mails) are cleaned but not corrected.
 
     Corrections help chat ("outlok wont open pasword", "a persn please"); in long ticket and e-mail
@@ -209,7 +216,7 @@ def understood(text: str, corrector: SpellingCorrector | None = None) -> Prepare
     """
     cleaned = clean_message(text)
     if len(cleaned.text.split()) <= _CHAT_WORDS:
-        return prepare(text, corrector, cleaned)
+        return prepare(text, corrector, cleaned, keep)
     plain = "\n".join((cleaned.text, *cleaned.error_lines))
     return Prepared(plain, text, cleaned.removed, False, cleaned.error_lines)
 

@@ -17,6 +17,7 @@ __all__ = [
     "CHITCHAT",
     "FOLLOW_UP",
     "GREETING",
+    "ONLY_A_SECRET",
     "approval_wait",
     "compose",
     "declined",
@@ -115,6 +116,13 @@ def redaction_notice(kinds: tuple[str, ...] | list[str]) -> str | None:
             "revoke or rotate it where it was issued."
         )
     return None
+
+
+ONLY_A_SECRET = (
+    "I haven't done anything with it and nobody here needs it. If something still isn't working, tell me what "
+    "you see, without the password."
+)
+"""The reply to a message that only handed over a secret ("my new password is ..."), after the notice."""
 
 
 def nothing_changed(names: set[str], verified: bool, problems: list[str]) -> str:

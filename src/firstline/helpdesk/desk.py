@@ -51,10 +51,18 @@ from firstline.helpdesk.acts import ActModel, Acts, packaged_act_model_path
 from firstline.helpdesk.agents import TRIAGE, build_agents
 from firstline.helpdesk.beneficiary import Beneficiary
 from firstline.helpdesk.cleaning import understood
-from firstline.helpdesk.compose import approval_wait, compose, open_topics, redaction_notice, what_is_approved
+from firstline.helpdesk.compose import (
+    ONLY_A_SECRET,
+    approval_wait,
+    compose,
+    open_topics,
+    redaction_notice,
+    what_is_approved,
+)
 from firstline.helpdesk.dialogue import Dialogue, Topic
 from firstline.helpdesk.identity import Identities
 from firstline.helpdesk.incidents import IncidentLinker
+from firstline.helpdesk.names import DirectoryNames
 from firstline.helpdesk.offline import OfflineEngine
 from firstline.helpdesk.pacing import TurnBudgets
 from firstline.helpdesk.policy import HelpdeskPolicy, refusal_text
@@ -128,6 +136,7 @@ class Helpdesk:
         self.agents = build_agents()
         self.policy = HelpdeskPolicy(account_rules)
         self.who = Identities(directory, self.conversations)
+        self.names = DirectoryNames(directory)  # colleagues' names are not typos (helpdesk/names.py)
         self.gate = Gate(triage.taxonomy, self.policy, self.deps, beneficiary or Beneficiary.packaged(triage.embedder))
         offline = self.engine if isinstance(self.engine, OfflineEngine) else OfflineEngine(triage)
         self.runner = Runner(
@@ -202,7 +211,10 @@ class Helpdesk:
                 return self._plain(conversation, pending, "needs_identity", state=state)
             raw = state.pop("pending_text", None) or raw
         dialogue = Dialogue.from_dict(state.get("dialogue"))
-        prepared = understood(raw)
+        if secret.only_secret:  # "my new password is [password]" asks for nothing: say so, start nothing
+            with self.conversations.unit_of_work():
+                return self._save_dialogue(conversation, state, dialogue, ONLY_A_SECRET)
+        prepared = understood(raw, keep=self.names.keeper(raw))
         text = prepared.text
         if prepared.removed:
             self._event(cid, "message_cleaned", "desk", {"removed": list(prepared.removed), "text": text[:2000]})

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -166,9 +166,14 @@ class SpellingCorrector:
                 best = key if best is None or key < best else best
         return best[-1] if best else None
 
-    def correct(self, text: str) -> str:
-        """``text`` with shorthand expanded and unknown words replaced by their closest known word."""
-        return _CHUNK.sub(lambda m: self._fix_chunk(m.group(), text, m.end()), text)
+    def correct(self, text: str, keep: Callable[[str], bool] | None = None) -> str:
+        """``text`` with shorthand expanded and unknown words replaced by their closest known word.
+
+        ``keep(word)`` is asked about each lower-case word just before it would be replaced (not for the
+        shorthand): true leaves it as typed. The desk asks the directory, so "unlock james whitfield"
+        keeps a colleague's name that is one letter from "names".
+        """
+        return _CHUNK.sub(lambda m: self._fix_chunk(m.group(), text, m.end(), keep), text)
 
     def _near(self, word: str, depth: int) -> Iterator[str]:
         seen: set[str] = set()
@@ -178,7 +183,7 @@ class SpellingCorrector:
                     seen.add(candidate)
                     yield candidate
 
-    def _fix_chunk(self, chunk: str, text: str, end: int) -> str:
+    def _fix_chunk(self, chunk: str, text: str, end: int, keep: Callable[[str], bool] | None) -> str:
         core = chunk.lstrip(_LEADING)
         lead = chunk[: len(chunk) - len(core)]
         core = core.rstrip(_TRAILING)
@@ -197,6 +202,8 @@ class SpellingCorrector:
                 return chunk  # the U: drive
         elif len(lower) >= _MIN_LENGTH and lower not in self.counts:
             fixed = self.suggest(lower)
+            if fixed is not None and keep is not None and keep(lower):
+                return chunk  # a word the caller knows (a colleague's name)
         if fixed is None or fixed == lower:
             return chunk
         if core != lower and fixed[0].islower():

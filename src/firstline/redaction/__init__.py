@@ -65,6 +65,26 @@ class Redacted:
     def changed(self) -> bool:
         return bool(self.kinds)
 
+    @property
+    def only_secret(self) -> bool:
+        """The message did nothing but hand over a secret ("my new password is [password]", "api key: [api key]"):
+        with the placeholders and the words that introduce a secret taken out, no word is left. A one-time
+        code is an answer, not a disclosure, so a message with one is never only a secret."""
+        if not self.kinds or "code" in self.kinds:
+            return False
+        rest = self.text
+        for placeholder in PLACEHOLDERS.values():
+            rest = rest.replace(placeholder, " ")
+        return all(word in _DISCLOSING for word in _WORD.findall(rest.lower()))
+
+
+_WORD = re.compile(r"[a-z']+")
+_DISCLOSING = frozenset(
+    "my the a new old current temp temporary password passwd pw pwd passcode pin is was its it's it here here's "
+    "this that key api token secret recovery private card number ok okay so and now set to i i've changed "
+    "made fyi".split()
+)
+
 
 def _luhn(digits: str) -> bool:
     total = 0
