@@ -156,6 +156,18 @@ def test_nothing_to_confirm() -> None:
     assert not flags("nothing_to_confirm", [step("stuck", tried)])  # something was done that may have fixed it
 
 
+def test_thanks_is_not_fixed() -> None:
+    thanks = Message("thanks", "cheers")
+    resolved = {"tickets_before": {"INC0000002": "new"}, "tickets_after": {"INC0000002": "resolved"}}
+    due = step("how long will that take?", reply("INC0000002 is new; due Fri 11 Dec."))
+    done = reply("Great, glad it's working. I've resolved INC0000002.")
+    assert flags("thanks_is_not_fixed", [due, step("", done, message=thanks, **resolved)])
+    asked = step("", reply("1. Restart.\n\nDid that fix it? If not, tell me and I'll pass it to a person."))
+    assert not flags("thanks_is_not_fixed", [asked, step("", done, message=thanks, **resolved)])
+    kept = {"tickets_before": {"INC0000002": "new"}, "tickets_after": {"INC0000002": "new"}}
+    assert not flags("thanks_is_not_fixed", [due, step("", reply("You're welcome!"), message=thanks, **kept)])
+
+
 def test_told_secret_starts_nothing() -> None:
     told = Message("secret", "my new password is Xy7!kq2Lm", secret="Xy7!kq2Lm", asks=False)
     link = {"tool": "send_password_reset_link", "arguments": {}, "outcome": "ok"}

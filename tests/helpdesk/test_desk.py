@@ -217,3 +217,32 @@ def test_a_password_typed_after_a_reset_starts_nothing(helpdesk_world: HelpdeskW
     assert "Summer2026" not in stored
     after = ask(desk, "thanks", requester=helena, conversation_id=first.conversation_id)
     assert after.actions == [] and "welcome" in after.reply.lower()
+
+
+def test_after_did_that_fix_it_a_hostname_is_a_detail_and_thanks_for_a_due_date_is_not_fixed(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, sent = helpdesk_world.desk()
+    helena = "helena.marsh@nwmeridian.co.uk"  # NW-L-0206 is hers
+    first = ask(desk, "my laptop has been really slow since the update yesterday", requester=helena)
+    assert first.awaiting == "confirm_fix" and first.ticket is not None
+    number = first.ticket["number"]
+    named = ask(desk, "its NW-L-0206", requester=helena, conversation_id=first.conversation_id)
+    assert named.actions == [] and sent == {}  # not a ticket question, and no identity check
+    assert f"added that to {number}" in named.reply and named.awaiting == "confirm_fix"
+    due = ask(desk, "how long will that take?", requester=helena, conversation_id=first.conversation_id)
+    assert number in due.reply
+    thanks = ask(desk, "ok cheers", requester=helena, conversation_id=first.conversation_id)
+    assert desk.tickets.get(number).state.value == "new"  # thanks for the answer, not "it's fixed"
+    assert "Is it working now?" in thanks.reply
+    fixed = ask(desk, "yes", requester=helena, conversation_id=first.conversation_id)
+    assert desk.tickets.get(number).state.value == "resolved" and "resolved" in fixed.reply
+
+
+def test_an_account_that_is_not_locked_asks_what_happens_not_whether_it_is_fixed(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    reply = ask(desk, "teams wont let me sign in, it just spins", requester="jack.thornton@nwmeridian.co.uk")
+    assert "isn't locked" in reply.reply and reply.awaiting == "detail"
+    assert "Did that fix it?" not in reply.reply

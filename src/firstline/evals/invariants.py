@@ -252,6 +252,22 @@ def nothing_to_confirm(steps: Sequence[Step]) -> str | None:
     return None
 
 
+_ASKS_IF_FIXED = re.compile(r"(fix(?:ed)? it|problem gone|help for now|working now|after you tried it)\?", re.I)
+
+
+def thanks_is_not_fixed(steps: Sequence[Step]) -> str | None:
+    """ "thanks" resolves a problem only as the answer to "did that fix it?"; after any other reply (a ticket's
+    due date, a repeated answer) it thanks for that reply and the ticket stays open."""
+    step = steps[-1]
+    if step.message.kind != "thanks" or step.reply is None or len(steps) < 2:
+        return None
+    resolved = [n for n, s in step.tickets_after.items() if s == "resolved" and step.tickets_before.get(n) != s]
+    previous = steps[-2].reply
+    if not resolved or (previous is not None and _ASKS_IF_FIXED.search(previous.reply)):
+        return None
+    return f"'{step.message.text}' resolved {', '.join(resolved)} although the last reply did not ask if it was fixed"
+
+
 def told_secret_starts_nothing(steps: Sequence[Step]) -> str | None:
     """A message that only hands a secret over ("my new password is ...") calls no tool and opens no ticket."""
     step = steps[-1]
@@ -369,6 +385,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "fixed_is_not_escalated": fixed_is_not_escalated,
     "nothing_to_confirm": nothing_to_confirm,
     "told_secret_starts_nothing": told_secret_starts_nothing,
+    "thanks_is_not_fixed": thanks_is_not_fixed,
     "denial_closes": denial_closes,
     "pending_question_answered": pending_question_answered,
     "topics": topics,

@@ -138,6 +138,8 @@ class MessageReader:
                 return Move("act", act="reask")  # "ok I tried that": neither yes nor no, nothing new
             if act == "inform" and result.agent not in self.agents:
                 return Move("act", act="note", detail=text)  # "it's the big one on the finance share"
+            if act == "inform" and _names_a_detail(text) and len(text.split()) <= 3:
+                return Move("act", act="note", detail=text)  # "its NW-L-0206": which laptop, not a ticket question
             if _WHAT_IF.search(text):  # "and what if it happens on my phone?": a new question, not "it failed"
                 return Move("new")
             if self.same_topic(text, active, loose=True):

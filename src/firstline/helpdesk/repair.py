@@ -7,6 +7,7 @@ records it. Playbooks never see these acts: they are handled here, before any en
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from firstline.directory.models import KnownIncident, Person
@@ -328,6 +329,15 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         dialogue.pending = None
         return compose(f'OK, I\'ll leave "{asked.label()}" for now.', "Anything else I can help with?")
     fixing = asked if pending is not None and pending.kind == "confirm_fix" else None
+    if act == "thanks" and fixing is not None and not _ASKED_IF_FIXED.search(dialogue.last_reply):
+        # "ok cheers" after another answer ("how long will that take?" -> its due date) thanks for that answer; it
+        # does not say the problem is gone, so the ticket stays open and the question is asked again.
+        return compose(
+            "You're welcome!",
+            f"Is it working now? Reply 'yes' and I'll close {fixing.ticket or 'this'}, or 'no' and I'll pass it to "
+            "a person.",
+            open_topics(dialogue, but=fixing),
+        )
     if act in ("fixed", "thanks", "affirm") and (fixing is not None or (act == "fixed" and target is not None)):
         done = fixing or target
         assert done is not None
@@ -383,6 +393,13 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             )
         return "Sorry, I'm not sure what you're saying yes to. What can I help with?"
     return compose("OK.", open_topics(dialogue), "Is there anything else I can help with?")
+
+
+# Every way Firstline asks whether its suggestion worked (turn.py, the note and re-ask replies above).
+_ASKED_IF_FIXED = re.compile(
+    r"\b(?:Did (?:that|the steps|my suggestion) fix it|Did it work after you tried it|is the problem gone|"
+    r"Does the workaround help|Is it working now)\?"
+)
 
 
 def _next_step(dialogue: Dialogue, but: Topic | None = None) -> list[str]:

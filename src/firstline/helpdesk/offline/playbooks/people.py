@@ -49,7 +49,8 @@ def account_unlock(v: View) -> Step:
         return Say(
             f"Your account {account.get('username', '')} isn't locked, so the sign-in problem is something else. "
             "If you've forgotten your password I can send a reset link; if the MFA prompt is the problem, tell me "
-            "what it shows."
+            "what it shows.",
+            expects="detail",  # nothing was tried that could have fixed it: no "did that fix it?"
         )
     return verification(v) or call("unlock_account")
 
