@@ -246,3 +246,17 @@ def test_an_account_that_is_not_locked_asks_what_happens_not_whether_it_is_fixed
     reply = ask(desk, "teams wont let me sign in, it just spins", requester="jack.thornton@nwmeridian.co.uk")
     assert "isn't locked" in reply.reply and reply.awaiting == "detail"
     assert "Did that fix it?" not in reply.reply
+
+
+def test_stuck_on_a_step_is_not_a_request_to_rephrase_the_question(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    sophie = "sophie.laurent@nwmeridian.co.uk"
+    first = ask(desk, "hi, im new - how do i get my work email on my iphone?", requester=sophie)
+    assert first.awaiting == "confirm_fix" and first.ticket is not None
+    stuck = ask(
+        desk, "it asks me for a server name, what do i put", requester=sophie, conversation_id=first.conversation_id
+    )
+    assert "I meant" not in stuck.reply  # it was "I meant: after trying those steps, is the problem gone?"
+    assert desk.tickets.get(first.ticket["number"]).state.value == "in_progress"
+    history = " ".join(e.body for e in desk.tickets.history(first.ticket["number"]))
+    assert "server name" in history  # the person who picks it up knows where they got stuck

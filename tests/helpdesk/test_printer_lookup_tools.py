@@ -66,3 +66,20 @@ def test_kb_search_cites_runbooks(deps: HelpdeskDeps, demo_kb: KnowledgeBase) ->
     deps.knowledge = None
     with pytest.raises(ToolFailed, match="aren't available"):
         run(kb_search, RunContext(MARCUS, deps=deps), query="toner")
+
+
+@pytest.mark.parametrize(
+    ("query", "section"),
+    [
+        ("whats the guest wifi password", "Guests and personal devices"),  # "guest" names "Guests and ..."
+        ("wifi keeps asking for credentials on my managed mac", "Managed Mac"),
+    ],
+)
+def test_kb_search_picks_the_steps_the_question_names(
+    deps: HelpdeskDeps, demo_kb: KnowledgeBase, query: str, section: str
+) -> None:
+    deps.knowledge = demo_kb
+    context = RunContext(MARCUS, deps=deps, briefing={"intent": "wifi"})
+    hits = run(kb_search, context, query=query, category="network")
+    assert hits[0]["title"] == "Connecting to office Wi-Fi (NW-Corp and NW-Guest)"
+    assert hits[0]["section"].endswith(section)

@@ -103,6 +103,10 @@ class MessageReader:
             if waiting is not None:  # the code for a topic the conversation moved away from
                 return Move("continue", topic=waiting)
             return Move("act", act="stray_code")
+        fixing = pending is not None and pending.kind == "confirm_fix" and active is not None and active.is_open
+        if act == "clarify" and fixing and len(text.split()) >= 6:
+            # "it asks me for a server name, what do i put": stuck on a step, not asking what the question meant
+            return Move("act", act="not_fixed", detail=text)
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
         if act in (

@@ -45,7 +45,9 @@ _STEPS = re.compile(r"\b(steps?|fix|what to do|how to|set ?up|solution|resolutio
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP}
+    """The content words of ``text``, plurals made singular ("guest" names the "Guests and ..." section)."""
+    return {w[:-1] if w.endswith("s") and not w.endswith("ss") else w for w in re.findall(r"[a-z]{4,}", text.lower())
+            if w not in _STOP}  # fmt: skip
 
 
 def rank_for_intent(hits: list[Hit], query: str, intent: str | None) -> list[tuple[float, Hit]]:
