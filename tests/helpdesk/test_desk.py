@@ -253,6 +253,7 @@ def test_stuck_on_a_step_is_not_a_request_to_rephrase_the_question(helpdesk_worl
     sophie = "sophie.laurent@nwmeridian.co.uk"
     first = ask(desk, "hi, im new - how do i get my work email on my iphone?", requester=sophie)
     assert first.awaiting == "confirm_fix" and first.ticket is not None
+    assert "Did that answer your question?" in first.reply  # a how-to, not a fault: not "did that fix it?"
     stuck = ask(
         desk, "it asks me for a server name, what do i put", requester=sophie, conversation_id=first.conversation_id
     )

@@ -252,7 +252,9 @@ def nothing_to_confirm(steps: Sequence[Step]) -> str | None:
     return None
 
 
-_ASKS_IF_FIXED = re.compile(r"(fix(?:ed)? it|problem gone|help for now|working now|after you tried it)\?", re.I)
+_ASKS_IF_FIXED = re.compile(
+    r"(fix(?:ed)? it|problem gone|help for now|working now|after you tried it|answer your question)\?", re.I
+)
 
 
 def thanks_is_not_fixed(steps: Sequence[Step]) -> str | None:

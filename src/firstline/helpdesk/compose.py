@@ -8,6 +8,7 @@ person please, cancel, ...) are written here too, so both engines say the same.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from firstline.conversations import ApprovalRecord
@@ -17,10 +18,12 @@ __all__ = [
     "CHITCHAT",
     "FOLLOW_UP",
     "GREETING",
+    "HOW_TO_FOLLOW_UP",
     "ONLY_A_SECRET",
     "approval_wait",
     "compose",
     "declined",
+    "follow_up",
     "nothing_changed",
     "open_topics",
     "over_limit",
@@ -29,6 +32,16 @@ __all__ = [
 ]
 
 FOLLOW_UP = "Did that fix it? If not, tell me and I'll pass it to a person."
+HOW_TO_FOLLOW_UP = "Did that answer your question? If not, tell me what's missing and I'll pass it to a person."
+_HOW_TO = re.compile(r"\b(?:how (?:do|can|should|would) i|where (?:do|can) i|what(?:'s| is) the)\b", re.I)
+
+
+def follow_up(request: str) -> str:
+    """The question after a suggestion: "did that fix it?" for a fault, "did that answer your question?" for a
+    how-to ("how do I get my work email on my iPhone?")."""
+    return HOW_TO_FOLLOW_UP if _HOW_TO.search(request[:80]) else FOLLOW_UP
+
+
 GREETING = (
     "Hi, I'm Firstline, the IT service desk assistant. I can unlock accounts, send password reset links, "
     "help with VPN, Wi-Fi, e-mail, printers, desk phones, laptops and software, and check your tickets. "

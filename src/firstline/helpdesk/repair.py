@@ -398,7 +398,7 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
 # Every way Firstline asks whether its suggestion worked (turn.py, the note and re-ask replies above).
 _ASKED_IF_FIXED = re.compile(
     r"\b(?:Did (?:that|the steps|my suggestion) fix it|Did it work after you tried it|is the problem gone|"
-    r"Does the workaround help|Is it working now)\?"
+    r"Does the workaround help|Is it working now|Did that answer your question)\?"
 )
 
 

@@ -13,9 +13,11 @@ from firstline.directory.models import KnownIncident, Person
 from firstline.helpdesk.agents import TRIAGE
 from firstline.helpdesk.compose import (
     FOLLOW_UP,
+    HOW_TO_FOLLOW_UP,
     approval_wait,
     compose,
     declined,
+    follow_up,
     nothing_changed,
     open_topics,
     over_limit,
@@ -432,13 +434,13 @@ class Turn:
         elif self._follows_up(topic.intent) and not changed:
             topic.status = "awaiting_confirmation"
             dialogue.pending = Pending("confirm_fix", topic.id)
-            parts.append(FOLLOW_UP)
+            parts.append(follow_up(topic.text))
         else:
             topic.status = "resolved"
         if self.possible is not None and topic.status in ("open", "awaiting_confirmation"):
             dialogue.pending = Pending("confirmation", topic.id, f"link:{self.possible.id}")
             topic.status = "awaiting_confirmation"
-            if parts and parts[-1] == FOLLOW_UP:
+            if parts and parts[-1] in (FOLLOW_UP, HOW_TO_FOLLOW_UP):
                 parts.pop()
             parts.append(
                 f"Is this the problem you're seeing: {self.possible.title} ({self.possible.id})? It's a known "
