@@ -261,3 +261,25 @@ def test_stuck_on_a_step_is_not_a_request_to_rephrase_the_question(helpdesk_worl
     assert desk.tickets.get(first.ticket["number"]).state.value == "in_progress"
     history = " ".join(e.body for e in desk.tickets.history(first.ticket["number"]))
     assert "server name" in history  # the person who picks it up knows where they got stuck
+
+
+def test_what_is_added_to_a_phishing_report_goes_on_the_same_report(helpdesk_world: HelpdeskWorld) -> None:
+    """The sender and "I clicked the link" told after the report update it (and raise its priority); they used to
+    open a second and a third report."""
+    desk, _ = helpdesk_world.desk()
+    patrick = "patrick.nolan@nwmeridian.co.uk"
+    first = ask(desk, "i got an email saying my password expires today, is it real?", requester=patrick)
+    assert first.ticket is not None and first.awaiting == "detail"
+    number = first.ticket["number"]
+    low = desk.tickets.get(number).priority
+    sender = ask(desk, "it came from it-support@micros0ft-login.net", requester=patrick,
+                 conversation_id=first.conversation_id)  # fmt: skip
+    clicked = ask(desk, "i clicked the link but didnt type anything", requester=patrick,
+                  conversation_id=first.conversation_id)  # fmt: skip
+    assert sender.ticket is not None and clicked.ticket is not None
+    assert sender.ticket["number"] == clicked.ticket["number"] == number
+    assert [t.number for t in desk.tickets.search(TicketQuery(limit=100)) if t.requester == patrick] == [number]
+    ticket = desk.tickets.get(number)
+    assert int(ticket.priority) < int(low)  # clicking raised it
+    notes = " ".join(e.body for e in desk.tickets.history(number))
+    assert "micros0ft-login.net" in notes and "clicked a link" in notes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,16 @@ _STOPWORDS = frozenset(
     was we were what when where which while who whom why will with would you your yours yourself yourselves
     i'm i've it's can't don't won't""".split()
 )
-_stemmer: Any = None
+_stemmers = threading.local()  # a PyStemmer stemmer is not thread-safe: one per thread (shared, it crashed)
 
 
 def _stem(words: list[str]) -> list[str]:
-    global _stemmer
-    if _stemmer is None:
+    stemmer: Any = getattr(_stemmers, "english", None)
+    if stemmer is None:
         import Stemmer
 
-        _stemmer = Stemmer.Stemmer("english")
-    return list(_stemmer.stemWords(words))
+        stemmer = _stemmers.english = Stemmer.Stemmer("english")
+    return list(stemmer.stemWords(words))
 
 
 def tokenize(text: str) -> list[str]:

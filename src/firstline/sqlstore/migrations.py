@@ -18,6 +18,7 @@ To write a new revision after changing a store's schema module (here the ticket 
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,11 @@ from sqlalchemy import URL, Column, Connection, Engine, Index, MetaData, exc, te
 from firstline.sqlstore.engine import READ_ONLY, StoreDatabase, create_engine_for, translate_errors
 
 __all__ = ["Migrations", "run_env"]
+
+# Alembic keeps the running migration in module globals (``alembic.context``): two threads migrating two
+# databases at once in one process broke each other (KeyError 'config'). Across processes, PostgreSQL's
+# advisory lock below serialises migrations of one database.
+_ALEMBIC = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +80,8 @@ class Migrations:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
                 config = self.alembic_config()
                 config.attributes["connection"] = connection
-                command.upgrade(config, revision)
+                with _ALEMBIC:
+                    command.upgrade(config, revision)
         finally:
             if engine is not url:
                 engine.dispose()

@@ -122,39 +122,56 @@ _CREDENTIALS = re.compile(
 )
 
 
+_CLICKED = ("clicked", "opened the link", "opened the attachment", "followed")
+
+
 @playbook
 def phishing_report(v: View) -> Step:
+    """Report the message once per conversation; what the employee adds later (the sender, "I clicked it", "I
+    typed my password") goes on the same report, raising its priority when they were exposed."""
     report = v.latest("report_phishing")
     text = " ".join(v.users)
     entered = _CREDENTIALS.search(text) is not None
+    clicked = entered or any(w in text.lower() for w in _CLICKED)
+    senders = [e for e in slots.emails(text) if e != v.requester]
     if report is None:
-        senders = [e for e in slots.emails(text) if e != v.requester]
-        lowered = text.lower()
-        clicked = any(w in lowered for w in ("clicked", "opened the link", "opened the attachment", "followed"))
         return call(
             "report_phishing",
             sender=senders[0] if senders else "unknown sender",
             subject=v.request_text[:150],
-            clicked_link=clicked or entered,
+            clicked_link=clicked,
             entered_credentials=entered,
         )
     if not report.ok:
         return Say(report.problem)
     number = slots.ticket_number(report.result) or "your report"
+    was = report.arguments
     if report.this_turn and sum(d.name == "report_phishing" and d.ok for d in v.done) > 1:
+        if was.get("entered_credentials"):
+            return Say(
+                f"I've added that to {number}: Security Operations now know your password was typed into the page. "
+                "Change it now at https://aka.ms/sspr from a trusted device (or verify your identity here and I can "
+                "send a password reset link); they will contact you and sign you out everywhere.",
+                expects="detail",
+            )
+        if was.get("clicked_link"):
+            said, more = "that you clicked the link", "If you typed a password or approved a sign-in prompt after that"
+        else:
+            said, more = "who sent it", "If you clicked it, typed a password or approved a sign-in prompt"
         return Say(
-            f"I've added that to {number}: Security Operations now know your password was typed into the page. "
-            "Change it now at https://aka.ms/sspr from a trusted device (or verify your identity here and I can "
-            "send a password reset link); they will contact you and sign you out everywhere.",
-            expects="detail",
+            f"I've added that to {number}: Security Operations now know {said}. {more}, tell me now.", expects="detail"
         )
     if report.this_turn:
         # "Say so now": a detail the employee gives next belongs to this report, not to a new problem.
-        exposed = bool(report.arguments.get("clicked_link") or report.arguments.get("entered_credentials"))
-        return Say(f"Thanks for reporting it. {report.result}", expects="detail" if exposed else None)
-    if entered and not report.arguments.get("entered_credentials"):
-        # "I typed my password in" after the report: the same report, now with credentials exposed.
-        return call("report_phishing", **{**report.arguments, "clicked_link": True, "entered_credentials": True})
+        exposed = bool(was.get("clicked_link") or was.get("entered_credentials"))
+        more = "" if exposed else " If you clicked a link or opened an attachment in it, tell me now."
+        return Say(f"Thanks for reporting it. {report.result}{more}", expects="detail")
+    new_sender = senders[0] if senders and was.get("sender") == "unknown sender" else None
+    if new_sender or (entered and not was.get("entered_credentials")) or (clicked and not was.get("clicked_link")):
+        # the same report, now with the sender or with the employee exposed (a higher priority)
+        raised = {"clicked_link": clicked or bool(was.get("clicked_link")),
+                  "entered_credentials": entered or bool(was.get("entered_credentials"))}  # fmt: skip
+        return call("report_phishing", **{**was, "sender": new_sender or was.get("sender"), **raised})
     return Say(
         f"I've added that to {number}; Security Operations will contact you. If anything else happened (a prompt "
         "you approved, a file that ran when you opened it), tell me now."
