@@ -207,7 +207,7 @@ class Runtime:
         if self._accounts is None:
             from firstline.accounts import SqlAccounts
 
-            self._accounts = SqlAccounts(self.database)
+            self._accounts = SqlAccounts(self.database, remember_s=self.settings.security.auth_remember_s)
         return self._accounts
 
     @property

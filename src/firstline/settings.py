@@ -401,6 +401,9 @@ class SecuritySettings(_Section):
     code_max_sends: int = Field(5, ge=1, le=50, description="codes sent per requester within the window")
     code_window_s: float = Field(900.0, ge=60, description="the window both limits count in (default 15 minutes)")
     code_lockout_s: float = Field(1800.0, ge=60, description="how long identity checks stay locked after the limit")
+    auth_remember_s: float = Field(
+        10.0, ge=0, le=300, description="seconds a worker keeps a checked API key or session; a revocation reaches "
+        "the other workers within it (0: check every request)")  # fmt: skip
     redact_personal_for: list[str] = Field(
         default_factory=list,
         description="model endpoints (by name, or 'hosted' for every non-loopback one) that get e-mail addresses and "

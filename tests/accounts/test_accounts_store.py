@@ -35,9 +35,10 @@ def database(tmp_path: Path) -> Iterator[Transactions]:
     database.close()
 
 
-@pytest.fixture
-def accounts_store(database: Transactions, clock: FixedClock) -> SqlAccounts:
-    return SqlAccounts(database, clock)
+@pytest.fixture(params=[0.0, 60.0], ids=["checked-every-time", "remembered"])
+def accounts_store(database: Transactions, clock: FixedClock, request: pytest.FixtureRequest) -> SqlAccounts:
+    """Every rule below holds whether or not checked credentials are remembered."""
+    return SqlAccounts(database, clock, remember_s=request.param)
 
 
 def test_passwords_are_argon2_hashes_and_sessions_digests(accounts_store: SqlAccounts, database: Transactions) -> None:
@@ -122,3 +123,83 @@ def test_roles_are_ordered() -> None:
     assert role_at_least("admin", "agent") and role_at_least("agent", "agent") and role_at_least("agent", "requester")
     assert not role_at_least("requester", "agent") and not role_at_least("agent", "admin")
     assert not role_at_least("root", "requester")
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_remembered_credentials_and_what_withdraws_them(
+    database: Transactions, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker keeps a checked key or session for ``remember_s``: a change made through it applies at once, one
+    made by another worker of the deployment within ``remember_s``; an expired session is never accepted."""
+    monotonic = _Monotonic()
+    monkeypatch.setattr("firstline.accounts.store.time.monotonic", monotonic)
+    here = SqlAccounts(database, clock, remember_s=10.0)
+    other = SqlAccounts(database, clock, remember_s=10.0)  # another worker on the same database
+    here.add(RUBY, "Ruby Chen", "agent", PASSWORD)
+    key, record = here.create_key("teams-bot", "agent")
+    token, _ = here.login(RUBY, PASSWORD)
+    assert here.key(key).id == record.id and here.session(token).role == "agent"
+
+    statements: list[str] = []
+    engine = database.engine
+    from sqlalchemy import event
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(5):
+            here.key(key)
+            here.session(token)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert statements == []  # remembered: no lookup
+
+    other.revoke_key(record.id)
+    other.set_active(RUBY, False)
+    monotonic.now += 9.0
+    assert here.key(key).id == record.id and here.session(token).email == RUBY  # not seen yet here
+    monotonic.now += 2.0
+    with pytest.raises(AuthenticationError, match="Unknown or revoked"):
+        here.key(key)
+    with pytest.raises(AuthenticationError, match="expired"):
+        here.session(token)
+
+    # A change made in this process applies to this process at once.
+    here.set_active(RUBY, True)
+    token, _ = here.login(RUBY, PASSWORD)
+    key, record = here.create_key("kiosk", "agent")
+    assert here.session(token).role == "agent" and here.key(key).id == record.id
+    here.upsert_sso(RUBY, "Ruby Chen", "requester")
+    assert here.session(token).role == "requester"
+    here.revoke_key(record.id)
+    with pytest.raises(AuthenticationError):
+        here.key(key)
+    here.logout(token)
+    with pytest.raises(AuthenticationError):
+        here.session(token)
+
+    # A remembered session still ends when it expires.
+    token, expires = here.login(RUBY, PASSWORD)
+    assert here.session(token).email == RUBY
+    clock.now = expires + timedelta(seconds=1)
+    with pytest.raises(AuthenticationError, match="expired"):
+        here.session(token)
+
+
+def test_remembering_is_off_with_zero(database: Transactions, clock: FixedClock) -> None:
+    here = SqlAccounts(database, clock, remember_s=0.0)
+    other = SqlAccounts(database, clock, remember_s=0.0)
+    key, record = here.create_key("teams-bot", "agent")
+    assert here.key(key).id == record.id
+    other.revoke_key(record.id)
+    with pytest.raises(AuthenticationError):
+        here.key(key)  # seen at once

@@ -169,3 +169,21 @@ def test_plans_are_made_once_under_concurrent_first_use(engine: Engine) -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and len(statement._plans) == 1
+
+
+def test_prepared_updates_set_only_the_columns_given(engine: Engine) -> None:
+    from firstline.sqlstore.prepared import PreparedUpdates
+
+    updates = PreparedUpdates(things, "name")
+    later = datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with engine.begin() as conn:
+        ADD.execute(conn, [ROW, {**ROW, "name": "phone"}])
+        assert updates.execute(conn, "printer", {"count": 9, "seen": later}) == 1
+        assert updates.execute(conn, "phone", {"data": {"new": [1]}, "flag": False}) == 1
+        assert updates.execute(conn, "printer", {"count": 10}) == 1  # another set of columns, another statement
+        assert updates.execute(conn, "nobody", {"count": 1}) == 0
+    with engine.begin() as conn:
+        printer, phone = (BY_NAME.first(conn, {"name": n}) for n in ("printer", "phone"))
+    assert printer is not None and phone is not None
+    assert (printer.count, printer.seen, printer.data, printer.flag) == (10, later, ROW["data"], True)
+    assert (phone.count, phone.seen, phone.data, phone.flag) == (2, ROW["seen"], {"new": [1]}, False)

@@ -126,3 +126,66 @@ def test_postgres_urls_use_psycopg_and_hide_the_password() -> None:
         parsed = parse_url(url)
         assert parsed.drivername == "postgresql+psycopg"
         assert display_url(parsed) == "postgresql+psycopg://app:***@db:5432/firstline"
+
+
+def test_prepared_searches_find_what_the_built_statement_finds(tmp_path: Path) -> None:
+    """``search`` runs one prepared statement per set of filters; over random filter sets it returns exactly
+    the tickets, in the order, of the statement built from the query each time."""
+    import random
+
+    from sqlalchemy import select
+
+    from firstline.localdb.schema import tickets
+    from firstline.ticketing import Impact, Priority, TicketQuery
+
+    clock = [datetime(2026, 12, 1, 9, 0, tzinfo=UTC)]
+    backend = SqlTicketing(f"sqlite:///{tmp_path / 'tickets.db'}", clock=lambda: clock[0])
+    rng = random.Random(7)
+    people = ["ada@example.com", "bo@example.com", "cy@example.com"]
+    groups, specialists, intents = ["Service Desk", "Network", ""], ["network", "email", "printer"], ["vpn", "jam", ""]
+    numbers = []
+    for i in range(40):
+        clock[0] += timedelta(minutes=rng.randint(1, 90))
+        ticket = backend.create(new_ticket(
+            requester=rng.choice(people), short_description=f"problem {i}", assignment_group=rng.choice(groups),
+            specialist=rng.choice(specialists), intent=rng.choice(intents),
+            impact=rng.choice(list(Impact)), urgency=rng.choice(list(Urgency))))  # fmt: skip
+        numbers.append(ticket.number)
+        if rng.random() < 0.4:
+            state = rng.choice([TicketState.IN_PROGRESS, TicketState.ON_HOLD])
+            backend.update(ticket.number, TicketUpdate(state=state), "agent@example.com")
+    for child in numbers[5:9]:
+        backend.link_to_parent(child, numbers[0], "agent@example.com")
+
+    def reference(query: TicketQuery) -> list[str]:
+        statement = (
+            select(tickets.c.number)
+            .where(*sql_module._conditions(query))
+            .order_by(tickets.c.seq.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        with backend._db.read() as conn:
+            return [row.number for row in conn.execute(statement)]
+
+    shapes_seen = set()
+    for _ in range(300):
+        filters: dict[str, object] = {}
+        if rng.random() < 0.5:
+            filters["requester"] = rng.choice([*people, "nobody@example.com"]).upper()
+        if rng.random() < 0.4:
+            filters["state"] = rng.sample(list(TicketState), rng.randint(1, 3))
+        if rng.random() < 0.3:
+            filters["priority"] = rng.choice([rng.choice(list(Priority)), rng.sample(list(Priority), 2)])
+        for name, values in (("assignment_group", groups), ("specialist", specialists), ("intent", intents)):
+            if rng.random() < 0.25:
+                filters[name] = rng.choice(values)
+        if rng.random() < 0.15:
+            filters["parent"] = numbers[0].lower()
+        if rng.random() < 0.3:
+            filters["opened_after"] = datetime(2026, 12, 1, 9, 0, tzinfo=UTC) + timedelta(hours=rng.randint(0, 30))
+        query = TicketQuery(**filters, limit=rng.choice([1, 5, 50]), offset=rng.choice([0, 0, 3]))  # type: ignore[arg-type]
+        shapes_seen.add(tuple(sorted(filters)))
+        assert [t.number for t in backend.search(query)] == reference(query), filters
+    assert len(shapes_seen) > 50
+    backend.close()

@@ -13,12 +13,21 @@ An account signed in through single sign-on may have no password at all (``passw
 give, :meth:`SqlAccounts.start_session` opens a session for it once the service has verified the
 person's ID token, and :meth:`SqlAccounts.login` tells anyone who tries a password on it to use the
 company sign-in instead.
+
+A service checks a credential on every request. With ``remember_s`` > 0 the record behind a key or a
+session token is kept in this process for that many seconds after it was read, so a burst of requests
+(a message, its stream, the next message) costs one lookup. Revoking a key, signing out, disabling an
+account, changing a password or a role forgets every remembered credential **in this process at once**;
+another worker of the same deployment sees the change within ``remember_s`` (``security.auth_remember_s``,
+default 10 s; 0 reads the database on every request). An expired session is refused even while remembered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +49,7 @@ Role = Literal["requester", "agent", "admin"]
 ROLES: tuple[Role, ...] = ("requester", "agent", "admin")  # each includes the rights of the ones before
 MIN_PASSWORD = 12
 KEY_PREFIX = "fl_"
+_REMEMBER_AT_MOST = 10_000  # remembered credentials per process
 
 
 def clean_email(name: str, value: str) -> str:
@@ -116,12 +126,45 @@ class SqlAccounts:
         clock: Callable[[], datetime] = utc_now,
         session_ttl: timedelta = timedelta(hours=8),
         hasher: PasswordHasher | None = None,
+        remember_s: float = 0.0,
     ) -> None:
         self._db = db
         self._clock = clock
         self.session_ttl = session_ttl
         self._hasher = hasher or PasswordHasher()
         self._decoy: str | None = None
+        self.remember_s = remember_s
+        # digest of a key or session token -> (monotonic time read, what it stands for)
+        self._remembered: dict[str, tuple[float, Any]] = {}
+        self._remembered_lock = threading.Lock()
+
+    def _recall(self, digest: str) -> Any:
+        if self.remember_s <= 0:
+            return None
+        with self._remembered_lock:
+            hit = self._remembered.get(digest)
+            if hit is None:
+                return None
+            if time.monotonic() - hit[0] > self.remember_s:
+                del self._remembered[digest]
+                return None
+            return hit[1]
+
+    def _remember(self, digest: str, value: Any) -> None:
+        if self.remember_s <= 0:
+            return
+        with self._remembered_lock:
+            if len(self._remembered) >= _REMEMBER_AT_MOST:
+                now = time.monotonic()
+                self._remembered = {k: v for k, v in self._remembered.items() if now - v[0] <= self.remember_s}
+                if len(self._remembered) >= _REMEMBER_AT_MOST:
+                    self._remembered.clear()
+            self._remembered[digest] = (time.monotonic(), value)
+
+    def forget_credentials(self) -> None:
+        """Drop every remembered key and session (called by every change that could withdraw one)."""
+        with self._remembered_lock:
+            self._remembered.clear()
 
     # -- accounts ---------------------------------------------------------------------------------
 
@@ -164,6 +207,7 @@ class SqlAccounts:
             else:
                 values: dict[str, Any] = {"role": checked, **({"name": label} if label else {})}
                 conn.execute(update(accounts).where(accounts.c.email == address).values(**values))
+        self.forget_credentials()  # the role may have changed
         return self.get(address)
 
     def find(self, email: str) -> Account | None:
@@ -198,6 +242,7 @@ class SqlAccounts:
                 .values(password_hash=self._hasher.hash(password))
             )
             conn.execute(delete(login_sessions).where(login_sessions.c.email == account.email))
+        self.forget_credentials()
 
     def set_active(self, email: str, active: bool) -> None:
         account = self.get(email)
@@ -205,6 +250,7 @@ class SqlAccounts:
             conn.execute(update(accounts).where(accounts.c.email == account.email).values(active=active))
             if not active:
                 conn.execute(delete(login_sessions).where(login_sessions.c.email == account.email))
+        self.forget_credentials()
 
     # -- sessions -----------------------------------------------------------------------------------
 
@@ -275,6 +321,9 @@ class SqlAccounts:
         """The account behind a session token, sliding its expiry; :class:`AuthenticationError` if none."""
         now = self._clock()
         digest = _digest(token)
+        remembered = self._recall("s" + digest)
+        if remembered is not None and remembered[1] > now:
+            return cast(Account, remembered[0])
         with self._db.read() as conn:
             row = conn.execute(
                 select(login_sessions.c.expires_at, accounts)
@@ -283,19 +332,20 @@ class SqlAccounts:
             ).first()
         if row is None or row.expires_at <= now or not row.active:
             raise AuthenticationError("Your session has expired: sign in again.")
+        expires = row.expires_at
         # Slide the expiry, but write at most once a minute per session.
         if row.expires_at - now < self.session_ttl - timedelta(minutes=1):
+            expires = now + self.session_ttl
             with self._db.write() as conn:
-                conn.execute(
-                    update(login_sessions)
-                    .where(login_sessions.c.digest == digest)
-                    .values(expires_at=now + self.session_ttl)
-                )
-        return _account(row)
+                conn.execute(update(login_sessions).where(login_sessions.c.digest == digest).values(expires_at=expires))
+        account = _account(row)
+        self._remember("s" + digest, (account, expires))
+        return account
 
     def logout(self, token: str) -> None:
         with self._db.write() as conn:
             conn.execute(delete(login_sessions).where(login_sessions.c.digest == _digest(token)))
+        self.forget_credentials()
 
     # -- API keys -----------------------------------------------------------------------------------
 
@@ -325,15 +375,21 @@ class SqlAccounts:
         """The record behind a presented key; :class:`AuthenticationError` when unknown or revoked."""
         if not key.startswith(KEY_PREFIX):
             raise AuthenticationError("That is not a Firstline API key (they start with 'fl_').")
+        digest = _digest(key)
+        remembered = self._recall("k" + digest)
+        if remembered is not None:
+            return cast(ApiKey, remembered)
         with self._db.read() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.digest == _digest(key))).first()
+            row = conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
         if row is None or row.revoked_at is not None:
             raise AuthenticationError("Unknown or revoked API key.")
         now = self._clock()
         if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
             with self._db.write() as conn:
                 conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
-        return _key(row)
+        record = _key(row)
+        self._remember("k" + digest, record)
+        return record
 
     def list_keys(self) -> list[ApiKey]:
         with self._db.read() as conn:
@@ -346,6 +402,7 @@ class SqlAccounts:
                 .where(api_keys.c.id == key_id.strip(), api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=self._clock())
             ).rowcount
+        self.forget_credentials()
         if not found:
             raise InputError(f"No active API key has the id {key_id!r}.")
         return next(k for k in self.list_keys() if k.id == key_id.strip())

@@ -29,7 +29,7 @@ from firstline.errors import ConversationNotFoundError, InputError
 from firstline.localdb.database import utc_now
 from firstline.localdb.schema import approvals, conversation_events, conversations, verification_codes
 from firstline.redaction import redact_data
-from firstline.sqlstore.prepared import Prepared
+from firstline.sqlstore.prepared import Prepared, PreparedUpdates, Record
 from firstline.sqlstore.transactions import Transactions
 
 __all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversations"]
@@ -50,6 +50,15 @@ _NEXT_SEQ = Prepared(
 _INSERT_EVENT = Prepared(
     insert(conversation_events), columns=("conversation_id", "seq", "kind", "agent", "data", "created_at")
 )
+# A message's route reads its conversation, the turn reads it again and saves it twice, a new one is made
+# before its first message: the same few statements, compiled once.
+_GET = Prepared(select(conversations).where(conversations.c.id == bindparam("cid")))
+_CREATE = Prepared(insert(conversations), columns=tuple(c.key for c in conversations.columns))
+_SAVE = PreparedUpdates(conversations, "id")
+# Sending and checking a one-time code reads, replaces or drops its row several times.
+_LOAD_CODE = Prepared(select(verification_codes).where(verification_codes.c.subject == bindparam("subject")))
+_DROP_CODE = Prepared(delete(verification_codes).where(verification_codes.c.subject == bindparam("subject")))
+_SAVE_CODE = Prepared(insert(verification_codes), columns=("subject", "digest", "expires", "attempts"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +163,12 @@ class SqlConversations:
             "updated_at": now,
         }
         with self._db.write() as conn:
-            conn.execute(insert(conversations).values(**values))
+            _CREATE.execute(conn, values)
         return Conversation(**values)
 
     def get(self, conversation_id: str) -> Conversation:
         with self._db.read() as conn:
-            row = conn.execute(select(conversations).where(conversations.c.id == conversation_id.strip())).first()
+            row = _GET.first(conn, {"cid": conversation_id.strip()})
         if row is None:
             raise ConversationNotFoundError("conversation", conversation_id)
         return _conversation(row)
@@ -220,8 +229,8 @@ class SqlConversations:
             if value is not None:
                 values[name] = value
         with self._db.write() as conn:
-            done = conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
-        if done.rowcount == 0:
+            done = _SAVE.execute(conn, conversation_id, values)
+        if done == 0:
             raise ConversationNotFoundError("conversation", conversation_id)
 
     def append(self, conversation_id: str, kind: str, agent: str, data: dict[str, Any]) -> ConversationEvent:
@@ -313,19 +322,17 @@ class SqlConversations:
 
     def load_code(self, key: str) -> tuple[str, float, int] | None:
         with self._db.read() as conn:
-            row = conn.execute(select(verification_codes).where(verification_codes.c.subject == key)).first()
+            row = _LOAD_CODE.first(conn, {"subject": key})
         return (row.digest, float(row.expires), int(row.attempts)) if row is not None else None
 
     def save_code(self, key: str, digest: str, expires: float, attempts: int) -> None:
         with self._db.write() as conn:
-            conn.execute(delete(verification_codes).where(verification_codes.c.subject == key))
-            conn.execute(
-                insert(verification_codes).values(subject=key, digest=digest, expires=expires, attempts=attempts)
-            )
+            _DROP_CODE.execute(conn, {"subject": key})
+            _SAVE_CODE.execute(conn, {"subject": key, "digest": digest, "expires": expires, "attempts": attempts})
 
     def drop_code(self, key: str) -> None:
         with self._db.write() as conn:
-            conn.execute(delete(verification_codes).where(verification_codes.c.subject == key))
+            _DROP_CODE.execute(conn, {"subject": key})
 
     # -- approvals --------------------------------------------------------------------------------
 
@@ -385,7 +392,7 @@ class SqlConversations:
         return self.approval(approval_id)
 
 
-def _conversation(row: Row[Any]) -> Conversation:
+def _conversation(row: Row[Any] | Record) -> Conversation:
     return Conversation(
         row.id,
         row.requester,

@@ -152,8 +152,8 @@ class SqlDirectory:
     def account(self, person: PersonRef) -> Account:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)
-            row = conn.execute(_ACCOUNT_OF, {"person": owner.id}).mappings().first()
-        found = None if row is None else _record(Account, row)
+            row = _ACCOUNT_OF.first(conn, {"person": owner.id})
+        found = None if row is None else _record(Account, row.mapping())
         if found is None:
             raise rules.not_found("account", owner.id)
         return found
@@ -187,8 +187,8 @@ class SqlDirectory:
     def phone_of(self, person: PersonRef) -> Phone | None:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)
-            row = conn.execute(_PHONE_OF, {"person": owner.id}).mappings().first()
-        return None if row is None else _record(Phone, row)
+            row = _PHONE_OF.first(conn, {"person": owner.id})
+        return None if row is None else _record(Phone, row.mapping())
 
     def mailbox(self, address: str) -> Mailbox | SharedMailbox:
         wanted = address.strip().lower()
@@ -211,8 +211,11 @@ class SqlDirectory:
             return _found(_first(conn, DistributionList, _list_key(address)), "distribution list", address)
 
     def incidents(self, active_only: bool = True) -> list[KnownIncident]:
-        statement = _ACTIVE_INCIDENTS if active_only else select(incidents).order_by(incidents.c.id)
         with self._db.read() as conn:
+            if active_only:
+                rows = _ACTIVE_INCIDENTS.all(conn, _INACTIVE)
+                return [_record(KnownIncident, row.mapping()) for row in rows]
+            statement = select(incidents).order_by(incidents.c.id)
             return [_record(KnownIncident, row) for row in conn.execute(statement).mappings()]
 
     def sign_ins(self, person: PersonRef, days: int = 14) -> list[SignIn]:
@@ -401,11 +404,15 @@ _PERSON_BY_KEY = Prepared(  # a few times a turn
         or_(func.lower(people.c.id) == bindparam("key"), func.lower(people.c.email) == bindparam("key"))
     )
 )
-_ACCOUNT_OF = select(accounts).where(accounts.c.person == bindparam("person"))
-_ACTIVE_INCIDENTS = (
-    select(incidents).where(incidents.c.status.not_in(INACTIVE_INCIDENT_STATUSES)).order_by(incidents.c.id)
+_ACCOUNT_OF = Prepared(select(accounts).where(accounts.c.person == bindparam("person")))
+# NOT IN written out (a prepared statement has no expanding lists); the column is NOT NULL, so it is the same.
+_INACTIVE = {f"inactive_{i}": status for i, status in enumerate(INACTIVE_INCIDENT_STATUSES)}
+_ACTIVE_INCIDENTS = Prepared(
+    select(incidents)
+    .where(and_(*(incidents.c.status != bindparam(name) for name in _INACTIVE)))
+    .order_by(incidents.c.id)
 )
-_PHONE_OF = select(phones).where(phones.c.person == bindparam("person")).order_by(phones.c.extension).limit(1)
+_PHONE_OF = Prepared(select(phones).where(phones.c.person == bindparam("person")).order_by(phones.c.extension))  # first
 
 
 def _seed_order(org: OrgData) -> list[tuple[type[Any], tuple[Any, ...]]]:

@@ -20,6 +20,7 @@ markup a message may carry. Images are shown as their alt text: a chat loads not
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -141,10 +142,21 @@ def render(text: str, *, line_breaks: bool = True) -> str:
     """``text`` (Markdown, from anyone) as HTML that is safe to insert into a page ("" for no text).
 
     ``line_breaks``: a single newline is a line break, as in a chat message; False for documents written
-    with wrapped lines (runbooks), where it is a space as CommonMark says.
+    with wrapped lines (runbooks), where it is a space as CommonMark says. The same text gives the same
+    HTML, so the last few thousand short texts are kept rendered (replies repeat: a runbook's steps, "Did
+    that fix it?"); parsing and sanitising cost more than the rest of sending a reply.
     """
     if not text:
         return ""
+    if len(text) <= _KEEP_CHARS:
+        return _render_kept(text, line_breaks)
+    return _render(text, line_breaks)
+
+
+_KEEP_CHARS = 4000
+
+
+def _render(text: str, line_breaks: bool) -> str:
     raw = (_CHAT if line_breaks else _DOCUMENT).render(text)
     return nh3.clean(
         raw,
@@ -155,3 +167,6 @@ def render(text: str, *, line_breaks: bool = True) -> str:
         set_tag_attribute_values={"a": {"target": "_blank"}},
         strip_comments=True,
     ).strip()
+
+
+_render_kept = functools.lru_cache(maxsize=2048)(_render)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Dialect, exc
+from sqlalchemy import Dialect, Table, bindparam, exc, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["Prepared", "Record"]
+__all__ = ["Prepared", "PreparedUpdates", "Record"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -177,3 +177,30 @@ class Prepared:
         assert plan.record is not None, "this statement returns no rows"
         return plan.record(value if processor is None else processor(value)
                            for value, processor in zip(row, plan.results, strict=True))  # fmt: skip
+
+
+class PreparedUpdates:
+    """``UPDATE table SET <the columns given> WHERE <key> = :key``: one :class:`Prepared` per set of columns
+    (a store changes a few different sets of fields, each many times)."""
+
+    def __init__(self, table: Table, key: str) -> None:
+        self.table = table
+        self.key = key
+        self._by_columns: dict[tuple[str, ...], Prepared] = {}
+        self._lock = threading.Lock()
+
+    def execute(self, conn: Connection, key: Any, values: Mapping[str, Any]) -> int:
+        """Set ``values`` on the row(s) whose key is ``key``; the rows matched."""
+        names = tuple(sorted(values))
+        prepared = self._by_columns.get(names)
+        if prepared is None:
+            with self._lock:
+                prepared = self._by_columns.get(names)
+                if prepared is None:
+                    statement = (
+                        update(self.table)
+                        .where(self.table.c[self.key] == bindparam("where_key"))
+                        .values({name: bindparam("set_" + name, type_=self.table.c[name].type) for name in names})
+                    )
+                    prepared = self._by_columns[names] = Prepared(statement)
+        return prepared.execute(conn, {"where_key": key, **{"set_" + name: value for name, value in values.items()}})

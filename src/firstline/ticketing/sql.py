@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import URL, ColumnElement, Row, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import URL, ColumnElement, Integer, Row, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +26,7 @@ from firstline.errors import InputError, TicketNotFoundError
 from firstline.localdb import open_database
 from firstline.localdb.database import display_url, translate_errors
 from firstline.localdb.schema import COUNTER_NAME, ticket_counters, ticket_entries, tickets
-from firstline.sqlstore.prepared import Prepared, Record
+from firstline.sqlstore.prepared import Prepared, PreparedUpdates, Record
 from firstline.sqlstore.transactions import Transactions
 from firstline.ticketing import lifecycle
 from firstline.ticketing.models import (
@@ -106,6 +106,10 @@ class SqlTicketing:
             return self._load(conn, number)
 
     def search(self, query: TicketQuery) -> list[Ticket]:
+        if query.text is None:  # the searches of every turn: one prepared statement per set of filters
+            prepared, params = _prepared_search(query)
+            with self._db.read() as conn:
+                return [_ticket(row) for row in prepared.all(conn, params)]
         statement = (
             select(tickets)
             .where(*_conditions(query))
@@ -200,28 +204,21 @@ class SqlTicketing:
         if (existing := self._find_correlated(conn, new.correlation_id)) is not None:
             return existing
         # The counter's row lock queues concurrent creates; look again once we hold it.
-        conn.execute(
-            update(ticket_counters)
-            .where(ticket_counters.c.name == COUNTER_NAME)
-            .values(value=ticket_counters.c.value + 1)
-        )
+        _COUNT.execute(conn, {"name": COUNTER_NAME, "step": 1})
         if (existing := self._find_correlated(conn, new.correlation_id)) is not None:
-            conn.execute(  # give the number back (no rollback: we may be inside a caller's unit of work)
-                update(ticket_counters)
-                .where(ticket_counters.c.name == COUNTER_NAME)
-                .values(value=ticket_counters.c.value - 1)
-            )
+            # give the number back (no rollback: we may be inside a caller's unit of work)
+            _COUNT.execute(conn, {"name": COUNTER_NAME, "step": -1})
             return existing
-        sequence = conn.execute(select(ticket_counters.c.value).where(ticket_counters.c.name == COUNTER_NAME)).scalar()
+        sequence = _COUNTER.scalar(conn, {"name": COUNTER_NAME})
         assert isinstance(sequence, int), "the ticket counter row is missing: the migration 0001 seeds it"
         ticket = lifecycle.open_ticket(new, lifecycle.format_number(sequence), uuid.uuid4().hex, self._clock())
-        conn.execute(insert(tickets).values(seq=sequence, **_columns(ticket)))
+        _INSERT_TICKET.execute(conn, {"seq": sequence, **_columns(ticket)})
         return ticket
 
     def _find_correlated(self, conn: Connection, correlation_id: str | None) -> Ticket | None:
         if correlation_id is None:
             return None
-        row = conn.execute(select(tickets).where(tickets.c.correlation_id == correlation_id)).first()
+        row = _CORRELATED.first(conn, {"correlation_id": correlation_id})
         return _ticket(row) if row is not None else None
 
     def _load(self, conn: Connection, number: str, *, lock: bool = False) -> Ticket:
@@ -234,15 +231,67 @@ class SqlTicketing:
         old = _columns(before)
         changed = {name: value for name, value in _columns(change.ticket).items() if value != old[name]}
         if changed:
-            conn.execute(update(tickets).where(tickets.c.id == before.id).values(**changed))
+            _UPDATE.execute(conn, before.id, changed)
         if change.entries:
-            conn.execute(insert(ticket_entries), [_entry_columns(before.id, entry) for entry in change.entries])
+            _INSERT_ENTRY.execute(conn, [_entry_columns(before.id, entry) for entry in change.entries])
         return change
 
 
 _LOAD_STATEMENT = select(tickets).where(tickets.c.number == bindparam("number"))
 _LOAD = Prepared(_LOAD_STATEMENT)  # every turn loads tickets, several times
 _LOAD_LOCKED = Prepared(_LOAD_STATEMENT.with_for_update())
+# A new ticket and each change to one: the same statements every time.
+_CORRELATED = Prepared(select(tickets).where(tickets.c.correlation_id == bindparam("correlation_id")))
+_COUNT = Prepared(
+    update(ticket_counters)
+    .where(ticket_counters.c.name == bindparam("name"))
+    .values(value=ticket_counters.c.value + bindparam("step"))
+)
+_COUNTER = Prepared(select(ticket_counters.c.value).where(ticket_counters.c.name == bindparam("name")))
+_INSERT_TICKET = Prepared(insert(tickets), columns=("seq", *_TICKET_FIELDS))
+_UPDATE = PreparedUpdates(tickets, "id")
+_INSERT_ENTRY = Prepared(
+    insert(ticket_entries),
+    columns=("ticket_id", "kind", "author", "body", "created_at", "field", "old_value", "new_value"),
+)
+
+
+_SEARCHES: dict[tuple[Any, ...], Prepared] = {}
+_EQUAL_FILTERS = ("requester", "assignment_group", "specialist", "intent", "parent")
+
+
+def _prepared_search(query: TicketQuery) -> tuple[Prepared, dict[str, Any]]:
+    """:func:`_conditions` (without ``text``) with every value a parameter: the statement depends only on
+    which filters are given and how many states and priorities, so it is built and compiled once per shape."""
+    equal = {name: getattr(query, name) for name in _EQUAL_FILTERS if getattr(query, name) is not None}
+    shape = (tuple(equal), len(query.states), len(query.priorities), query.opened_after is not None)
+    params: dict[str, Any] = {f"f_{name}": value for name, value in equal.items()}
+    params.update({f"state_{i}": s.value for i, s in enumerate(query.states)})
+    params.update({f"priority_{i}": int(p) for i, p in enumerate(query.priorities)})
+    if query.opened_after is not None:
+        params["opened_after"] = query.opened_after
+    params.update(limit=query.limit, offset=query.offset)
+    prepared = _SEARCHES.get(shape)
+    if prepared is None:
+        c = tickets.c
+        conditions: list[ColumnElement[bool]] = [
+            c["parent_number" if name == "parent" else name] == bindparam(f"f_{name}") for name in equal
+        ]
+        if query.states:
+            conditions.append(c.state.in_([bindparam(f"state_{i}") for i in range(len(query.states))]))
+        if query.priorities:
+            conditions.append(c.priority.in_([bindparam(f"priority_{i}") for i in range(len(query.priorities))]))
+        if query.opened_after is not None:
+            conditions.append(c.opened_at > bindparam("opened_after", type_=c.opened_at.type))
+        statement = (
+            select(tickets)
+            .where(*conditions)
+            .order_by(c.seq.desc())
+            .limit(bindparam("limit", type_=Integer()))
+            .offset(bindparam("offset", type_=Integer()))
+        )
+        prepared = _SEARCHES.setdefault(shape, Prepared(statement))
+    return prepared, params
 
 
 def _conditions(query: TicketQuery) -> list[ColumnElement[bool]]:
