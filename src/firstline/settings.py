@@ -244,6 +244,8 @@ class DirectorySettings(_Section):
     database_url: str | None = Field(None, description="default sqlite:///<data_dir>/directory.db")
     seed_demo_org: bool = Field(True, description="load the demo organisation into an empty SQL directory")
     lockout_threshold: int = Field(5, ge=1, le=100)
+    people_remember_s: float = Field(10.0, ge=0, le=300, description="seconds a worker keeps a person it looked up "
+                                     "(sql); a change elsewhere is seen within it (0: look up every time)")  # fmt: skip
     trusted_networks: list[str] = Field(
         [], description="office egress ranges (CIDR) whose failed sign-ins never count as unfamiliar"
     )

@@ -139,7 +139,7 @@ def test_remembered_credentials_and_what_withdraws_them(
     """A worker keeps a checked key or session for ``remember_s``: a change made through it applies at once, one
     made by another worker of the deployment within ``remember_s``; an expired session is never accepted."""
     monotonic = _Monotonic()
-    monkeypatch.setattr("firstline.accounts.store.time.monotonic", monotonic)
+    monkeypatch.setattr("firstline.sqlstore.remembered.time.monotonic", monotonic)
     here = SqlAccounts(database, clock, remember_s=10.0)
     other = SqlAccounts(database, clock, remember_s=10.0)  # another worker on the same database
     here.add(RUBY, "Ruby Chen", "agent", PASSWORD)

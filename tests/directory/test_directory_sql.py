@@ -38,7 +38,8 @@ from firstline.directory.schema import (
     shared_mailboxes,
 )
 from firstline.directory.signins import moved_sign_ins
-from firstline.errors import BackendUnavailableError, ConfigError, InputError
+from firstline.directory import sql as sql_directory
+from firstline.errors import BackendUnavailableError, ConfigError, InputError, PersonNotFoundError
 from firstline.localdb.migrations import schema_drift as ticketing_schema_drift
 from firstline.sqlstore.prepared import Prepared
 from firstline.testing.directory import DirectoryContract, demo_org, run_concurrently
@@ -80,6 +81,20 @@ class TestSqliteFileDirectory(DirectoryContract):
 
     def open_again(self, directory: object) -> SqlDirectory:
         return SqlDirectory(self.url)
+
+
+class TestSqliteFileDirectoryRemembering(DirectoryContract):
+    """The contract holds with people remembered (as ``firstline serve`` runs it)."""
+
+    @pytest.fixture
+    def directory(self, seeded_url: str) -> Iterator[SqlDirectory]:
+        self.url = seeded_url
+        directory = SqlDirectory(seeded_url, remember_s=60.0)
+        yield directory
+        directory.close()
+
+    def open_again(self, directory: object) -> SqlDirectory:
+        return SqlDirectory(self.url, remember_s=60.0)
 
 
 class TestSqliteMemoryDirectory(DirectoryContract):
@@ -458,3 +473,45 @@ def test_lookups_by_a_typed_name_read_an_index_on_postgres(postgres: PostgresClu
         check_lookups_use_indexes(directory)
     finally:
         directory.close()
+
+
+def test_people_are_remembered_for_a_while_and_forgotten_on_seeding(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person found is kept ``remember_s`` (several lookups a turn cost one); a change made elsewhere (another
+    process's sync) shows after that, a seed in this process at once; a person not found is never remembered."""
+    clock = [1000.0]
+    monkeypatch.setattr("firstline.sqlstore.remembered.time.monotonic", lambda: clock[0])
+    lookups: list[object] = []
+    real = sql_directory._PERSON_BY_KEY
+
+    class Counted:
+        def first(self, conn: Any, params: Any) -> Any:
+            lookups.append(params)
+            return real.first(conn, params)
+
+    monkeypatch.setattr(sql_directory, "_PERSON_BY_KEY", Counted())
+    directory = SqlDirectory(seeded_url, remember_s=10.0)
+    engine = create_engine(seeded_url)
+    with engine.connect() as conn:
+        person_id, email, title = conn.execute(select(people.c.id, people.c.email, people.c.title).limit(1)).one()
+    assert directory.person(email.upper()).title == title
+    assert directory.person(f" {email} ").id == person_id and directory.account(email).person == person_id
+    assert len(lookups) == 1  # one lookup; the others remembered
+    assert directory.person(person_id).email == email and len(lookups) == 2  # another key: looked up once
+    with engine.begin() as conn:
+        conn.execute(people.update().where(people.c.id == person_id).values(title="Changed elsewhere"))
+    clock[0] += 9.0
+    assert directory.person(email).title == title
+    clock[0] += 2.0
+    assert directory.person(email).title == "Changed elsewhere"
+    with engine.begin() as conn:
+        conn.execute(people.update().where(people.c.id == person_id).values(title="Again"))
+    directory.seed(demo_org())  # seeding here forgets at once
+    assert directory.person(email).title == "Again"
+    for _ in range(2):
+        with pytest.raises(PersonNotFoundError):
+            directory.person("nobody@nwmeridian.co.uk")
+    assert lookups[-2:] == [{"key": "nobody@nwmeridian.co.uk"}] * 2  # not found: asked again each time
+    engine.dispose()
+    directory.close()

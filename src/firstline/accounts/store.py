@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from firstline.errors import AuthenticationError, ConflictError, InputError
 from firstline.localdb.database import utc_now
 from firstline.localdb.schema import accounts, api_keys, login_sessions
+from firstline.sqlstore.remembered import Remembered
 from firstline.sqlstore.transactions import Transactions
 
 __all__ = ["ROLES", "Account", "ApiKey", "Role", "SqlAccounts", "role_at_least"]
@@ -49,7 +48,6 @@ Role = Literal["requester", "agent", "admin"]
 ROLES: tuple[Role, ...] = ("requester", "agent", "admin")  # each includes the rights of the ones before
 MIN_PASSWORD = 12
 KEY_PREFIX = "fl_"
-_REMEMBER_AT_MOST = 10_000  # remembered credentials per process
 
 
 def clean_email(name: str, value: str) -> str:
@@ -133,38 +131,12 @@ class SqlAccounts:
         self.session_ttl = session_ttl
         self._hasher = hasher or PasswordHasher()
         self._decoy: str | None = None
-        self.remember_s = remember_s
-        # digest of a key or session token -> (monotonic time read, what it stands for)
-        self._remembered: dict[str, tuple[float, Any]] = {}
-        self._remembered_lock = threading.Lock()
-
-    def _recall(self, digest: str) -> Any:
-        if self.remember_s <= 0:
-            return None
-        with self._remembered_lock:
-            hit = self._remembered.get(digest)
-            if hit is None:
-                return None
-            if time.monotonic() - hit[0] > self.remember_s:
-                del self._remembered[digest]
-                return None
-            return hit[1]
-
-    def _remember(self, digest: str, value: Any) -> None:
-        if self.remember_s <= 0:
-            return
-        with self._remembered_lock:
-            if len(self._remembered) >= _REMEMBER_AT_MOST:
-                now = time.monotonic()
-                self._remembered = {k: v for k, v in self._remembered.items() if now - v[0] <= self.remember_s}
-                if len(self._remembered) >= _REMEMBER_AT_MOST:
-                    self._remembered.clear()
-            self._remembered[digest] = (time.monotonic(), value)
+        # digest of a key or session token -> what it stands for (see the module's docstring)
+        self._remembered: Remembered[str, Any] = Remembered(remember_s)
 
     def forget_credentials(self) -> None:
         """Drop every remembered key and session (called by every change that could withdraw one)."""
-        with self._remembered_lock:
-            self._remembered.clear()
+        self._remembered.forget()
 
     # -- accounts ---------------------------------------------------------------------------------
 
@@ -321,7 +293,7 @@ class SqlAccounts:
         """The account behind a session token, sliding its expiry; :class:`AuthenticationError` if none."""
         now = self._clock()
         digest = _digest(token)
-        remembered = self._recall("s" + digest)
+        remembered = self._remembered.get("s" + digest)
         if remembered is not None and remembered[1] > now:
             return cast(Account, remembered[0])
         with self._db.read() as conn:
@@ -339,7 +311,7 @@ class SqlAccounts:
             with self._db.write() as conn:
                 conn.execute(update(login_sessions).where(login_sessions.c.digest == digest).values(expires_at=expires))
         account = _account(row)
-        self._remember("s" + digest, (account, expires))
+        self._remembered.put("s" + digest, (account, expires))
         return account
 
     def logout(self, token: str) -> None:
@@ -376,7 +348,7 @@ class SqlAccounts:
         if not key.startswith(KEY_PREFIX):
             raise AuthenticationError("That is not a Firstline API key (they start with 'fl_').")
         digest = _digest(key)
-        remembered = self._recall("k" + digest)
+        remembered = self._remembered.get("k" + digest)
         if remembered is not None:
             return cast(ApiKey, remembered)
         with self._db.read() as conn:
@@ -388,7 +360,7 @@ class SqlAccounts:
             with self._db.write() as conn:
                 conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
         record = _key(row)
-        self._remember("k" + digest, record)
+        self._remembered.put("k" + digest, record)
         return record
 
     def list_keys(self) -> list[ApiKey]:

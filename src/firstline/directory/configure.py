@@ -35,7 +35,9 @@ def account_rules(d: DirectorySettings) -> AccountRules:
 def build_directory(settings: Settings, demo_org: Path | None = None) -> DirectoryBackend:
     """The configured directory; ``demo_org`` is the organisation folder seeded into an empty SQL store."""
     d = settings.directory
-    sql = SqlDirectory(settings.directory_database_url, lockout_threshold=d.lockout_threshold)
+    sql = SqlDirectory(
+        settings.directory_database_url, lockout_threshold=d.lockout_threshold, remember_s=d.people_remember_s
+    )
     if d.seed_demo_org and demo_org is not None:
         sql.seed(moved_sign_ins(load_org(demo_org), datetime.now(UTC)))
     built: dict[str, DirectoryBackend] = {"sql": sql}

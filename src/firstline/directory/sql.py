@@ -55,6 +55,7 @@ from firstline.directory.schema import (
 )
 from firstline.errors import PersonNotFoundError
 from firstline.sqlstore.prepared import Prepared
+from firstline.sqlstore.remembered import Remembered
 from firstline.sqlstore.transactions import Transactions
 
 __all__ = ["SqlDirectory"]
@@ -81,7 +82,9 @@ class SqlDirectory:
     ``url`` is ``sqlite:///path/to/directory.db`` (folders are created) or
     ``postgresql+psycopg://user:password@host:5432/db``. Opening migrates the database to the newest
     schema; :meth:`seed` fills it. ``lockout_threshold`` failed sign-ins lock an account; ``clock``
-    returns the current time (aware UTC). Thread-safe.
+    returns the current time (aware UTC). People are looked up several times a turn and change only when
+    the directory is seeded or synced: with ``remember_s`` > 0 a person found by a key is kept that long
+    (``directory.people_remember_s``); seeding here forgets them at once. Thread-safe.
     """
 
     def __init__(
@@ -90,11 +93,13 @@ class SqlDirectory:
         *,
         lockout_threshold: int = rules.LOCKOUT_THRESHOLD,
         clock: Callable[[], datetime] = rules.utc_now,
+        remember_s: float = 0.0,
     ) -> None:
         self.url = parse_url(url)
         self.lockout_threshold = lockout_threshold
         self._clock = clock
         self._db = Transactions(DATABASE, self.url, upgrade)
+        self._people: Remembered[str, Person] = Remembered(remember_s)
 
     def __repr__(self) -> str:
         return f"SqlDirectory({display_url(self.url)!r})"
@@ -106,15 +111,20 @@ class SqlDirectory:
         again changes nothing. Sign-ins have no key of their own, so ``org.sign_ins`` is loaded whole
         into a store that holds no sign-in yet, and never added to a log that is already there.
         """
+        self._people.forget()
         with translate_errors(self.url):
             try:
                 return self._seed(org)
             except IntegrityError:
                 return self._seed(org)  # another process seeded the same keys at the same moment
+            finally:
+                self._people.forget()
 
     # --- reads
 
     def person(self, key: str) -> Person:
+        if (remembered := self._people.get(key.strip().lower())) is not None:
+            return remembered
         with self._db.read() as conn:
             return self._person(conn, key)
 
@@ -348,6 +358,8 @@ class SqlDirectory:
 
     def _person(self, conn: Connection, key: str) -> Person:
         wanted = key.strip().lower()
+        if (remembered := self._people.get(wanted)) is not None:
+            return remembered
         row = _PERSON_BY_KEY.first(conn, {"key": wanted})
         found = None if row is None else _record(Person, row.mapping())
         if found is None:
@@ -356,6 +368,7 @@ class SqlDirectory:
             found = _first(conn, Person, people.c.id == owner) if owner is not None else None
         if found is None:
             raise PersonNotFoundError(key)
+        self._people.put(wanted, found)
         return found
 
     def _resolve(self, conn: Connection, person: PersonRef) -> Person:

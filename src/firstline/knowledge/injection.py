@@ -35,6 +35,7 @@ bidirectional-control characters removed, so "ig\\u200bnore" reads as "ignore".
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -224,7 +225,12 @@ def withhold(text: str) -> str:
 
     A passage runs from the sentence where an instruction starts to the end of its paragraph or list
     item (an injected instruction usually goes on past its first sentence); a list item keeps its number.
+    The same runbook passages are retrieved turn after turn: the last thousand texts' results are kept.
     """
+    return _withhold_kept(text) if len(text) <= _KEEP_CHARS else _withhold(text)
+
+
+def _withhold(text: str) -> str:
     cleaned, spans = _scan(text)
     out: list[str] = []
     at = 0
@@ -237,6 +243,10 @@ def withhold(text: str) -> str:
     shown = re.sub(r"\x00\d+\x00", PLACEHOLDER, "".join(out))
     repeated = re.escape(PLACEHOLDER)
     return re.sub(rf"{repeated}(?:\s*{repeated})+", PLACEHOLDER, shown)
+
+
+_KEEP_CHARS = 16_000
+_withhold_kept = functools.lru_cache(maxsize=1024)(_withhold)
 
 
 def says_anything(text: str) -> bool:
