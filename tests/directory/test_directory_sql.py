@@ -22,6 +22,7 @@ from alembic import command
 from sqlalchemy import create_engine, event, func, insert, inspect, select
 
 from firstline.directory import InMemoryDirectory, SqlDirectory, upgrade
+from firstline.directory import sql as sql_directory
 from firstline.directory.migrations import alembic_config, current_revision, head_revision, schema_drift
 from firstline.directory.models import Account, Device, Mailbox, OrgData
 from firstline.directory.records import to_row
@@ -38,7 +39,6 @@ from firstline.directory.schema import (
     shared_mailboxes,
 )
 from firstline.directory.signins import moved_sign_ins
-from firstline.directory import sql as sql_directory
 from firstline.errors import BackendUnavailableError, ConfigError, InputError, PersonNotFoundError
 from firstline.localdb.migrations import schema_drift as ticketing_schema_drift
 from firstline.sqlstore.prepared import Prepared
