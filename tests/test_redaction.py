@@ -113,3 +113,51 @@ def test_a_message_that_only_hands_over_a_secret_is_told_apart(text: str, only: 
 def test_a_typed_code_is_an_answer_not_a_disclosure() -> None:
     code = redact("483920", expect_code=True)
     assert code.kinds == ("code",) and not code.only_secret
+
+
+def _passages(score: float, secret: str = "") -> str:
+    """A tool result as a model reads it: runbook passages with their scores, JSON-encoded."""
+    rows = [
+        {"title": "Slow computer", "text": "1. Restart, not shut down.\n2. Open Task Manager and sort by CPU. " * 4,
+         "score": score, "chunk_id": "91fbc0ad"},
+        {"title": "Printer jams", "text": "Open tray 2 and remove the paper gently. " * 5 + secret,
+         "score": round(score / 2, 3), "chunk_id": "5dedc922"},
+    ]  # fmt: skip
+    return json.dumps(rows)
+
+
+def test_a_json_tool_result_is_redacted_field_by_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tool result that differs from an earlier one only in a score is not scanned again whole: its passages
+    are known; a secret inside one of them is still replaced, and the rest of the document kept."""
+    from firstline import redaction
+    from firstline.redaction import redact_data
+
+    first = _passages(0.979)
+    assert redact_data(first) is first  # nothing to take out: the same string back
+    redact_data({"role": "tool", "content": first})
+    scanned: list[int] = []
+    real = redaction.redact
+
+    def counted(text: str, **kwargs: bool) -> redaction.Redacted:
+        scanned.append(len(text))
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(redaction, "redact", counted)
+    again = _passages(0.812)
+    assert redact_data({"role": "tool", "content": again}) == {"role": "tool", "content": again}
+    assert scanned == []  # every passage was seen before; the changed score is not text
+    leaked = _passages(0.5, secret=" My password is Hunter2!Blue")
+    stored = redact_data({"content": leaked})["content"]
+    assert "Hunter2!Blue" not in stored and "[password]" in stored
+    rows = json.loads(stored)
+    assert [r["chunk_id"] for r in rows] == ["91fbc0ad", "5dedc922"] and rows[0] == json.loads(leaked)[0]
+    assert max(scanned) < 400  # the passage with the new words, not the 800-character document
+
+
+def test_text_that_only_looks_like_json_is_redacted_as_text() -> None:
+    from firstline.redaction import redact_data
+
+    text = "[urgent] " + "my laptop will not start and the screen stays black. " * 5 + "password: Hunter2!Blue {x}"
+    assert "Hunter2!Blue" not in redact_data(text) and "[password]" in redact_data(text)
+    broken = '[{"title": "x", "text": "' + "a" * 300 + ' password: Hunter2!Blue"'  # cut off: not JSON
+    assert "Hunter2!Blue" not in redact_data(broken)
