@@ -10,7 +10,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +259,39 @@ def test_a_64_mib_header_is_refused_without_being_buffered_under_uvicorn(make_ap
     assert reply == b"" or reply.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), reply
     assert seconds < 10
     assert between.status_code == 431 and between.json()["error"] == "HeadersTooLarge"
+
+
+@pytest.mark.live
+def test_the_head_cap_counts_heads_only_on_a_kept_alive_connection(make_app: Callable[..., Any]) -> None:
+    """The cap is on each request's head: bodies larger than it, pipelined requests and a head sent a few bytes
+    at a time are served; a head over it is refused with 431 even when it trickles in."""
+    app, settings = make_app(max_header_bytes=4096)  # cap: 4 KiB + 8 KiB for the request line
+    with real_server(app, settings) as (base, port):
+        with httpx.Client(base_url=base) as client:  # one connection, kept alive
+            body = {"email": RUBY, "password": "p" * 30_000}  # 30 KB body, over the head cap
+            codes = [client.get("/v1/me").status_code, client.post("/v1/auth/login", json=body).status_code,
+                     client.get("/v1/me", headers={"X-Fill": "a" * 3000}).status_code]  # fmt: skip
+        assert codes[0] == codes[2] == 401 and codes[1] in (401, 422)  # the app's answers, not the cap's 431
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            one = b"GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Fill: " + b"a" * 3000 + b"\r\n\r\n"
+            sock.sendall(one * 6)  # six pipelined heads in one write: 18 KB, each under the cap
+            replies = b""
+            while replies.count(b"HTTP/1.1 401") < 6:
+                chunk = sock.recv(65536)
+                assert chunk, replies
+                replies += chunk
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            head = b"GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Fill: " + b"a" * 20_000 + b"\r\n\r\n"
+            refused = b""
+            try:
+                for at in range(0, len(head), 500):  # trickled in 500-byte pieces
+                    sock.sendall(head[at : at + 500])
+                    time.sleep(0.002)
+            except OSError:
+                pass
+            with suppress(OSError):
+                refused = sock.recv(64)
+        assert refused.startswith(b"HTTP/1.1 431"), refused
 
 
 # -- (d) bodies over the limit get 413, with Content-Length or chunked ----------------------------

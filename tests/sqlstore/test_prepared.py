@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     Integer,
     MetaData,
     String,
@@ -45,6 +46,7 @@ things = Table(
     Column("flag", Boolean, nullable=False),
     Column("data", JSON, nullable=False),
 )
+measures = Table("measures", metadata, Column("id", Integer, primary_key=True), Column("value", Float))
 with_default = Table("with_default", metadata, Column("id", Integer, primary_key=True), Column("n", Integer, default=7))
 
 BY_NAME = Prepared(select(things).where(things.c.name == bindparam("name")))
@@ -187,3 +189,14 @@ def test_prepared_updates_set_only_the_columns_given(engine: Engine) -> None:
     assert printer is not None and phone is not None
     assert (printer.count, printer.seen, printer.data, printer.flag) == (10, later, ROW["data"], True)
     assert (phone.count, phone.seen, phone.data, phone.flag) == (2, ROW["seen"], {"new": [1]}, False)
+
+
+def test_float_columns_come_back_as_floats(engine: Engine) -> None:
+    """PostgreSQL's numeric result processors need the column's type code, known only with a result: planned
+    without it, the driver's float is kept (the one-time codes' expiry is such a column)."""
+    add = Prepared(insert(measures), columns=("id", "value"))
+    read = Prepared(select(measures.c.value).where(measures.c.id == bindparam("id")))
+    with engine.begin() as conn:
+        add.execute(conn, {"id": 1, "value": 1765000000.25})
+        assert read.scalar(conn, {"id": 1}) == 1765000000.25
+        assert isinstance(read.scalar(conn, {"id": 1}), float)

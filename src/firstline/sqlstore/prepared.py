@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import Dialect, Table, bindparam, exc, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
@@ -142,7 +142,7 @@ class Prepared:
         if columns:
             names = tuple(column.key for column in columns)
             record = _record_type(names)
-            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+            results = tuple(_result_processor(column.type, dialect) for column in columns)
         return _Plan(compiled.string, positional, tuple(binds), results, record, dialect.loaded_dbapi.Error)
 
     @staticmethod
@@ -177,6 +177,22 @@ class Prepared:
         assert plan.record is not None, "this statement returns no rows"
         return plan.record(value if processor is None else processor(value)
                            for value, processor in zip(row, plan.results, strict=True))  # fmt: skip
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    """The column type's result processor. Numeric ones ask for the result column's database type, which is only
+    known once a row comes back; planned without it, the driver's own value is kept (psycopg gives float for
+    ``double precision`` and Decimal for ``numeric``, as the processor would)."""
+    impl = type_.dialect_impl(dialect)
+    try:
+        processor: Processor = impl.result_processor(dialect, None)
+    except (TypeError, KeyError):
+        if not isinstance(
+            impl, (sqltypes.Numeric, sqltypes.Float, getattr(sqltypes, "NumericCommon", sqltypes.Numeric))
+        ):
+            raise
+        return None
+    return processor
 
 
 class PreparedUpdates:

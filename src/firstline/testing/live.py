@@ -127,9 +127,11 @@ def live_service(data_dir: Path, startup_s: float = 180.0, **overrides: Any) -> 
     settings = load_settings(data_dir=data_dir, service=service_overrides, **overrides)
     accounts = seed_accounts(settings)
     from firstline.service.app import create_app
+    from firstline.service.server import uvicorn_options
 
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    options = {**uvicorn_options(settings, host="127.0.0.1", port=port), "log_level": "warning", "lifespan": "on"}
+    config = uvicorn.Config(create_app(settings), **options)  # the protocol and limits `firstline serve` runs
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="firstline-live", daemon=True)
     thread.start()
