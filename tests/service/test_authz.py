@@ -543,6 +543,24 @@ def test_a_revoked_key_stops_working_at_once(desk: Desk) -> None:
     assert desk.call("admin", "DELETE", f"/v1/admin/api-keys/{made['id']}").status_code == 404
 
 
+def test_a_remembered_key_is_checked_on_the_event_loop(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key this worker checked moments ago needs no database and no thread (security.auth_remember_s); revoked
+    here, it is refused at once."""
+    from firstline.service import auth
+
+    checked: list[str] = []
+    real = auth._checked
+    monkeypatch.setattr(auth, "_checked", lambda request: checked.append(request.url.path) or real(request))
+    made = desk.ok("admin", "POST", "/v1/admin/api-keys", 201, json={"name": "remembered", "role": "agent"})
+    desk.keys = {**desk.keys, "remembered": made["key"]}
+    checked.clear()
+    for _ in range(4):
+        assert desk.ok("remembered", "GET", "/v1/me")["role"] == "agent"
+    assert checked == ["/v1/me"]  # looked up once
+    desk.ok("admin-key", "DELETE", f"/v1/admin/api-keys/{made['id']}")
+    assert desk.call("remembered", "GET", "/v1/me").status_code == 401
+
+
 def test_key_listing_never_shows_a_key(desk: Desk) -> None:
     listing = desk.call("admin", "GET", "/v1/admin/api-keys")
     assert listing.status_code == 200 and len(listing.json()["keys"]) >= 3

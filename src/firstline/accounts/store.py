@@ -134,6 +134,17 @@ class SqlAccounts:
         # digest of a key or session token -> what it stands for (see the module's docstring)
         self._remembered: Remembered[str, Any] = Remembered(remember_s)
 
+    def remembered_key(self, key: str) -> ApiKey | None:
+        """The record behind ``key`` if this worker checked it within ``remember_s``; None: ask :meth:`key`."""
+        found = self._remembered.get("k" + _digest(key)) if key.startswith(KEY_PREFIX) else None
+        return cast(ApiKey, found) if found is not None else None
+
+    def remembered_session(self, token: str) -> Account | None:
+        """The account behind a session token this worker checked within ``remember_s`` and that has not expired
+        since; None: ask :meth:`session`."""
+        found = self._remembered.get("s" + _digest(token))
+        return cast(Account, found[0]) if found is not None and found[1] > self._clock() else None
+
     def forget_credentials(self) -> None:
         """Drop every remembered key and session (called by every change that could withdraw one)."""
         self._remembered.forget()
@@ -293,9 +304,8 @@ class SqlAccounts:
         """The account behind a session token, sliding its expiry; :class:`AuthenticationError` if none."""
         now = self._clock()
         digest = _digest(token)
-        remembered = self._remembered.get("s" + digest)
-        if remembered is not None and remembered[1] > now:
-            return cast(Account, remembered[0])
+        if (remembered := self.remembered_session(token)) is not None:
+            return remembered
         with self._db.read() as conn:
             row = conn.execute(
                 select(login_sessions.c.expires_at, accounts)
@@ -347,10 +357,9 @@ class SqlAccounts:
         """The record behind a presented key; :class:`AuthenticationError` when unknown or revoked."""
         if not key.startswith(KEY_PREFIX):
             raise AuthenticationError("That is not a Firstline API key (they start with 'fl_').")
+        if (remembered := self.remembered_key(key)) is not None:
+            return remembered
         digest = _digest(key)
-        remembered = self._remembered.get("k" + digest)
-        if remembered is not None:
-            return cast(ApiKey, remembered)
         with self._db.read() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
         if row is None or row.revoked_at is not None:

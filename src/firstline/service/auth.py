@@ -64,18 +64,24 @@ class Principal:
         return self.is_agent or (owner is not None and owner == self.email)
 
 
-def _identify(request: Request) -> Principal:
+def _identify(request: Request, *, remembered_only: bool = False) -> Principal | None:
+    """The caller; with ``remembered_only``, only from what this worker checked recently (no database: None when it
+    would need one), so most requests need no thread for it."""
     accounts = runtime_of(request).accounts
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "").strip()
     if key:
-        record = accounts.key(key)
+        record = accounts.remembered_key(key) if remembered_only else accounts.key(key)
+        if record is None:
+            return None
         email = record.subject or f"{record.name}@api-key.invalid"
         return Principal(email, record.name, record.role, "api_key", record.id, person=record.subject is not None)
     token = request.cookies.get(COOKIE)
     if not token:
         raise AuthenticationError("Sign in first (POST /v1/auth/login), or send an API key as 'Authorization: Bearer'.")
-    account = accounts.session(token)
+    account = accounts.remembered_session(token) if remembered_only else accounts.session(token)
+    if account is None:
+        return None
     if request.method not in _SAFE and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
         raise PermissionDeniedError(
             f"Requests made with the session cookie must send the header 'X-Requested-With: {CSRF_VALUE}'."
@@ -88,8 +94,14 @@ async def principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    found = await asyncio.to_thread(_identify, request)
+    found = _identify(request, remembered_only=True) or await asyncio.to_thread(_checked, request)
     request.state.principal = found
+    return found
+
+
+def _checked(request: Request) -> Principal:
+    found = _identify(request)
+    assert found is not None  # without remembered_only, an unknown credential raises
     return found
 
 
