@@ -94,7 +94,9 @@ async def principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    found = _identify(request, remembered_only=True) or await asyncio.to_thread(_checked, request)
+    found = _identify(request, remembered_only=True)
+    if found is None:
+        found = await asyncio.to_thread(_checked, request)
     request.state.principal = found
     return found
 
