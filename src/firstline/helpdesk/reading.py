@@ -171,6 +171,8 @@ class MessageReader:
             return kind == "confirmation"  # a yes/no answers a yes/no question; to "which one?" it is no answer
         if not topic.agent or _names_a_detail(text):
             return True  # the answer to triage's clarifying question; "LON-F4-HP-02", an address, a hostname
+        if kind == "choice" and slots.device_kind(text) and len(text.split()) <= 8:
+            return True  # "it was an iphone 14" to "which device is it?": a device named, not a new problem
         result = self.triage.classify(text)
         if result.agent not in self.agents or result.clarify is not None or _vague(text, result):
             return True  # not a new IT problem: the answer

@@ -435,12 +435,16 @@ class Triage:
     def _question(self, alternatives: tuple[tuple[str, float], ...]) -> str:
         options = [self.taxonomy.specialists[a].name for a, _ in alternatives if a in self.taxonomy.specialists][:2]
         if len(options) == 2:
-            first, second = (_article(o.lower()) for o in options)
+            first, second = (_AS_ASKED.get(o.lower(), f"{_article(o.lower())} problem") for o in options)
             return (
-                f"I want to send this to the right team: is it mainly {first} problem or {second} problem? A few "
+                f"I want to send this to the right team: is it mainly {first} or {second}? A few "
                 "more words about what you see (an error message, the device or app) will help."
             )
         return "Could you tell me a bit more: what are you trying to do, and what happens instead?"
+
+
+# How an employee would name the specialists whose names are Firstline's own words.
+_AS_ASKED = {"lookup": "a how-to or policy question", "ticket": "about a ticket you already have"}
 
 
 def _article(word: str) -> str:

@@ -211,6 +211,11 @@ def lost_device(v: View) -> Step:
             if d.get("status") != "retired" and (kind is None or d.get("kind") == kind)
         ] or [d for d in (listing.data if listing and isinstance(listing.data, list) else [])]
         names = ", ".join(f"{d['hostname']} ({d['model']})" for d in shown)
+        if len(v.users) > 1 and "tell me its model" in v.previous_reply and slots.device_kind(v.last_user):
+            # the device is not on record and they said what it is: as promised, a person takes it from here
+            return escalate_and_say(
+                v, "Thanks. That device isn't on record here, so a person needs to take it from here."
+            )
         if slots.hostname(v.last_user) and names:
             return Say(f"That isn't one of your devices. Which one is it? Yours are: {names}.", expects="choice")
         if kind and not any(d.get("kind") == kind for d in shown):
