@@ -102,6 +102,22 @@ def test_a_device_named_to_which_one_stays_on_the_topic_and_keeps_the_promise(he
     assert any("iphone 14" in e.body for e in desk.tickets.history(model.ticket["number"]))
 
 
+def test_it_works_now_after_a_hand_over_offers_to_resolve_and_does_on_yes(helpdesk_world: HelpdeskWorld) -> None:
+    """ "yep that did it" after the problem went to a person got only the ticket's status; now the desk offers to
+    resolve it (so the team does not call about a solved problem) and resolves it on yes, keeps it on no."""
+    desk, _ = helpdesk_world.desk()
+    for answer, state in (("yes please", "resolved"), ("no, leave it open", "in_progress")):
+        first = ask(desk, "my laptop keeps dropping off the office wifi", MARCUS)
+        passed = ask(desk, "no, still drops every few minutes", MARCUS, first.conversation_id)
+        assert passed.ticket is not None and [t["status"] for t in passed.topics] == ["escalated"], passed.reply
+        works = ask(desk, "yep that did it ty", MARCUS, first.conversation_id)
+        number = passed.ticket["number"]
+        assert works.awaiting == "confirmation" and f"resolve {number}" in works.reply
+        assert desk.tickets.get(number).state.value == "in_progress"  # nothing changed before the answer
+        done = ask(desk, answer, MARCUS, first.conversation_id)
+        assert desk.tickets.get(number).state.value == state, done.reply
+
+
 def test_the_clarifying_question_names_teams_as_employees_would(helpdesk_world: HelpdeskWorld) -> None:
     desk, _ = helpdesk_world.desk()
     for text in ("thank you, what do i do now for a new one?", "can you check the thing from before"):

@@ -88,6 +88,11 @@ class MessageReader:
         linking = pending is not None and pending.kind == "confirmation" and pending.target.startswith("link:")
         if linking and act in ("affirm", "deny"):
             return Move("act", act="link_incident" if act == "affirm" else "not_incident")
+        if pending is not None and pending.kind == "confirmation" and pending.target.startswith("resolve:"):
+            if act in ("affirm", "fixed"):  # not "thanks": thanking for the question is no yes
+                return Move("act", act="resolve_confirmed")
+            if act in ("deny", "skip", "not_fixed"):
+                return Move("act", act="keep")
         if pending is not None and pending.kind == "confirmation" and pending.target.startswith("withdraw:"):
             if act == "affirm":
                 return Move("act", act="withdraw")
@@ -131,7 +136,7 @@ class MessageReader:
             return Move("act", act=act)
         if act in ("fixed", "thanks", "not_fixed", "skip"):
             return Move("act", act=act)
-        engine_asked = pending is not None and not pending.target.startswith(("withdraw:", "link:"))
+        engine_asked = pending is not None and not pending.target.startswith(("withdraw:", "link:", "resolve:"))
         if engine_asked and pending is not None and pending.kind in ("code", "choice", "detail", "confirmation"):
             topic = dialogue.topic(pending.topic)
             if topic is not None and topic.is_open and self.answers(text, act, topic, pending.kind):

@@ -378,7 +378,19 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         if pending is not None and asked is not None and asked.is_open:
             return compose("You're welcome!", where_we_were(asked), open_topics(dialogue, but=asked))
         return compose("You're welcome!", open_topics(dialogue), "Anything else I can help with?")
+    if act == "resolve_confirmed" and asked is not None:
+        note = tickets.resolve(asked, "The requester said it works now, after it was passed on")
+        dialogue.pending = None
+        return compose(f"Great, glad it's working. {note}".strip(), *_next_step(dialogue, but=asked))
     if act == "fixed":
+        handed_over = active is not None and active.status == "escalated" and active.ticket
+        if handed_over and active is not None and tickets.own_open_ticket(active) is not None:
+            # it went to a person and now works: the person should know before they call, so offer to resolve it
+            dialogue.pending = Pending("confirmation", active.id, f"resolve:{active.ticket}")
+            return (
+                f"Glad it's working now! Shall I resolve {active.ticket} so the team it went to knows it's sorted? "
+                "Reply 'yes' to resolve it, or 'no' to keep it open."
+            )
         if active is not None and active.status in ("escalated", "refused") and active.ticket:
             # nothing was fixed here: the last problem went to a person, so say where it stands instead
             return compose(tickets.status(active), "Is there anything else I can help with?")
