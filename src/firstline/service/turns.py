@@ -159,8 +159,8 @@ async def stream_events(
     """The SSE body: translated run events as they come, then ``done`` with the reply (or ``error``).
 
     What has arrived by the time the loop looks goes out as one chunk (an answer written whole is dozens
-    of ``token`` events, one per word: each sent on its own cost more than the rest of the turn's HTTP work);
-    the client reads the same events either way."""
+    of ``token`` events, one per word, and each send passes every middleware); the client reads the same
+    events either way."""
     translate = Translator(agent_view=agent_view)
     while True:
         waiter = asyncio.ensure_future(events.get())
