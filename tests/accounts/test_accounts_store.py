@@ -203,3 +203,39 @@ def test_remembering_is_off_with_zero(database: Transactions, clock: FixedClock)
     other.revoke_key(record.id)
     with pytest.raises(AuthenticationError):
         here.key(key)  # seen at once
+
+
+def test_a_revocation_racing_a_lookup_is_not_undone_by_it(
+    database: Transactions, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that read a key just before it was revoked may finish with it, but must not remember it: the
+    revocation's forgetting happened between that read and the remembering."""
+    from firstline.accounts import store
+
+    here = SqlAccounts(database, clock, remember_s=60.0)
+    key, record = here.create_key("teams-bot", "agent")
+    real = store._key
+    raced: list[bool] = []
+
+    def revoked_meanwhile(row: object) -> object:
+        if not raced:
+            raced.append(True)
+            here.revoke_key(record.id)  # lands after this request's read, before it remembers
+        return real(row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_key", revoked_meanwhile)
+    assert here.key(key).id == record.id  # the racing request itself
+    with pytest.raises(AuthenticationError, match="Unknown or revoked"):
+        here.key(key)  # the next one: not remembered from the racing read
+
+
+def test_remembered_keeps_nothing_read_before_a_forget() -> None:
+    from firstline.sqlstore.remembered import Remembered
+
+    kept: Remembered[str, int] = Remembered(60.0)
+    before = kept.generation
+    kept.put("a", 1, before)
+    kept.forget()
+    kept.put("b", 2, before)  # read before the forget
+    kept.put("c", 3, kept.generation)
+    assert (kept.get("a"), kept.get("b"), kept.get("c")) == (None, None, 3)

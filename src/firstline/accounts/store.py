@@ -306,6 +306,7 @@ class SqlAccounts:
         digest = _digest(token)
         if (remembered := self.remembered_session(token)) is not None:
             return remembered
+        read_at = self._remembered.generation
         with self._db.read() as conn:
             row = conn.execute(
                 select(login_sessions.c.expires_at, accounts)
@@ -321,7 +322,7 @@ class SqlAccounts:
             with self._db.write() as conn:
                 conn.execute(update(login_sessions).where(login_sessions.c.digest == digest).values(expires_at=expires))
         account = _account(row)
-        self._remembered.put("s" + digest, (account, expires))
+        self._remembered.put("s" + digest, (account, expires), read_at)
         return account
 
     def logout(self, token: str) -> None:
@@ -360,6 +361,7 @@ class SqlAccounts:
         if (remembered := self.remembered_key(key)) is not None:
             return remembered
         digest = _digest(key)
+        read_at = self._remembered.generation
         with self._db.read() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
         if row is None or row.revoked_at is not None:
@@ -369,7 +371,7 @@ class SqlAccounts:
             with self._db.write() as conn:
                 conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
         record = _key(row)
-        self._remembered.put("k" + digest, record)
+        self._remembered.put("k" + digest, record, read_at)
         return record
 
     def list_keys(self) -> list[ApiKey]:

@@ -360,6 +360,7 @@ class SqlDirectory:
         wanted = key.strip().lower()
         if (remembered := self._people.get(wanted)) is not None:
             return remembered
+        read_at = self._people.generation
         row = _PERSON_BY_KEY.first(conn, {"key": wanted})
         found = None if row is None else _record(Person, row.mapping())
         if found is None:
@@ -368,7 +369,7 @@ class SqlDirectory:
             found = _first(conn, Person, people.c.id == owner) if owner is not None else None
         if found is None:
             raise PersonNotFoundError(key)
-        self._people.put(wanted, found)
+        self._people.put(wanted, found, read_at)
         return found
 
     def _resolve(self, conn: Connection, person: PersonRef) -> Person:

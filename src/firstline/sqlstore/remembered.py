@@ -26,6 +26,12 @@ class Remembered(Generic[K, V]):
         self.most = most
         self._values: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # counts forget(): a value read before one is not kept after it
+
+    @property
+    def generation(self) -> int:
+        """Take this before reading what will be put: :meth:`put` with it keeps nothing if a forget came between."""
+        return self._generation
 
     def get(self, key: K) -> V | None:
         if self.seconds <= 0:
@@ -39,11 +45,14 @@ class Remembered(Generic[K, V]):
                 return None
             return hit[1]
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, read_at: int | None = None) -> None:
+        """Keep ``value``; with ``read_at`` (a :attr:`generation`), only if nothing was forgotten since."""
         if self.seconds <= 0:
             return
         now = time.monotonic()
         with self._lock:
+            if read_at is not None and read_at != self._generation:
+                return  # a revocation raced the read: what was read may be what it revoked
             if len(self._values) >= self.most:
                 self._values = {k: v for k, v in self._values.items() if now - v[0] <= self.seconds}
                 if len(self._values) >= self.most:
@@ -53,3 +62,4 @@ class Remembered(Generic[K, V]):
     def forget(self) -> None:
         with self._lock:
             self._values.clear()
+            self._generation += 1
