@@ -302,10 +302,10 @@ class SqlAccounts:
 
     def session(self, token: str) -> Account:
         """The account behind a session token, sliding its expiry; :class:`AuthenticationError` if none."""
-        now = self._clock()
-        digest = _digest(token)
         if (remembered := self.remembered_session(token)) is not None:
             return remembered
+        now = self._clock()
+        digest = _digest(token)
         read_at = self._remembered.generation
         with self._db.read() as conn:
             row = conn.execute(

@@ -211,14 +211,15 @@ def lost_device(v: View) -> Step:
             if d.get("status") != "retired" and (kind is None or d.get("kind") == kind)
         ] or [d for d in (listing.data if listing and isinstance(listing.data, list) else [])]
         names = ", ".join(f"{d['hostname']} ({d['model']})" for d in shown)
-        if len(v.users) > 1 and "tell me its model" in v.previous_reply and slots.device_kind(v.last_user):
-            # the device is not on record and they said what it is: as promised, a person takes it from here
-            return escalate_and_say(
-                v, "Thanks. That device isn't on record here, so a person needs to take it from here."
-            )
         if slots.hostname(v.last_user) and names:
             return Say(f"That isn't one of your devices. Which one is it? Yours are: {names}.", expects="choice")
         if kind and not any(d.get("kind") == kind for d in shown):
+            if len(v.users) > 1 and slots.device_kind(v.last_user):
+                # asked which device, they said what it is, and no such device is on record: a person takes it,
+                # as the question promised (derived from the listing, not from the words of the question)
+                return escalate_and_say(
+                    v, "Thanks. That device isn't on record here, so a person needs to take it from here."
+                )
             return Say(
                 f"I can't find a {kind} registered to you; I can see {names or 'no devices'}. Is it one of those? If "
                 "it's a company device that isn't on record, tell me its model and I'll pass it to a person.",
