@@ -399,6 +399,7 @@ def test_the_example_message() -> None:
         ("im locked out, plz reset my pwd", "I'm locked out, please reset my password"),
         ("Pls help, u there?", "Please help, you there?"),
         ("I dont know, it isnt working and doesnt print", "I don't know, it isn't working and doesn't print"),
+        ("my mailbox is ful and i cant send anything", "my mailbox is full and i can't send anything"),
     ],
 )
 def test_typos_and_shorthand(typed: str, fixed: str) -> None:
@@ -437,6 +438,10 @@ def test_small_vocabulary_rules() -> None:
     assert speller.correct("conectoin") == "connection"  # distance 2 allowed from seven letters
     assert speller.correct("printr") == "printer"  # keeps every letter typed, though "print" is more frequent
     assert speller.correct("teh") == "teh"  # shorter than four letters
+    short = SpellingCorrector.from_texts(["my mailbox is full", "call me", "it will print"])
+    assert short.correct("mailbox ful, cal me, it wil") == "mailbox full, call me, it will"  # a letter typed once
+    assert short.correct("teh fll ill") == "teh fll ill"  # no other three-letter typo is guessed
+    assert short.correct("ask Wil") == "ask Wil"  # a short word with a capital is a name
     assert speller.correct("zebra") == "zebra"  # nothing near
 
 

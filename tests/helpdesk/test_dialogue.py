@@ -364,3 +364,19 @@ def test_a_password_typed_after_a_phishing_report_joins_that_report(helpdesk_wor
     notes = [e.body for e in desk.tickets.history(number) if e.kind.value == "work_note"]
     assert any("entered credentials" in note for note in notes), notes  # Security Operations are told
     assert "Winter2026" not in str(desk.tickets.history(number)) + desk.tickets.get(number).description
+
+
+def test_thanks_while_a_cancellation_is_asked_asks_that_again_not_an_older_question(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "I misplaced my work phone while travelling and I dont know if it was stolen or lost")
+    cid = first.conversation_id
+    number = first.ticket["number"]
+    assert "misplaced" in desk.tickets.get(number).short_description  # not "displayed"
+    assert f"Shall I cancel {number}" in ask(desk, "never mind, ignore that", cid=cid).reply
+    again = ask(desk, "thanks", cid=cid).reply
+    assert f"Shall I still cancel {number}?" in again  # the question a "yes" now answers
+    assert "six-digit code" not in again
+    ask(desk, "no", cid=cid)
+    assert desk.tickets.get(number).state != TicketState.CANCELED

@@ -70,7 +70,7 @@ def ingest(
             f"{report.chunks_embedded} chunks embedded, {report.chunks_deleted} deleted in {report.seconds:.1f} s"
         )
     for source, reason in report.failed:
-        err.print(f"[yellow]skipped[/] {printable(source)}: {printable(reason)}", highlight=False)
+        err.print(f"[yellow]skipped[/] {printable(source)}: {printable(reason)}", highlight=False, soft_wrap=True)
     for item in report.flagged:
         where = f"{printable(item.source)} · {printable(item.section)} (chunk {item.chunk_id})"
         err.print(f"[yellow]flagged[/] {where}: {', '.join(item.rules)}", highlight=False, soft_wrap=True)

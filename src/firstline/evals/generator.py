@@ -109,6 +109,9 @@ _SOMEONE_ELSE = (
     "{name} is locked out, can you unlock their account?",
     "please add {name} to {list}",
     "{name}'s voicemail PIN needs resetting too",
+    "hi can you reset the password for my manager {lower_name} she is locked out",
+    "{lower_name} from my team can't log in, can you unlock the account",
+    "my boss {first_name} forgot her voicemail pin, reset it for her please",
 )
 # Secrets people paste or type; {secret} is a fresh made-up value each time (its shape depends on the line).
 # The _TOLD lines hand a secret over and ask for nothing.
@@ -251,7 +254,9 @@ class Phrasebook:
             "mobile": f"07700 900{rng.randrange(100, 999)}",
             "floor": str(who.floor or 2),
             "sender": rng.choice(_SENDERS),
-            "name": rng.choice(others).name,
+            "name": (other := rng.choice(others)).name,
+            "lower_name": other.name.lower(),
+            "first_name": other.name.split()[0],
         }
         return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
 

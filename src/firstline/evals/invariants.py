@@ -47,6 +47,7 @@ _READ_TOOLS = {
     for t in getattr(helpdesk_tools, name)
     if t.risk == "read"
 }
+_VERIFY_TOOLS = {"send_verification_code", "verify_identity"}
 _INTERNAL = re.compile(
     r"(?i:\bask the user\b|\bthe requester\b|\bcontact the user\b|\btell the user\b|transfer_to_|\ba email\b"
     r"|\(no reply\))"
@@ -153,6 +154,19 @@ def internal_text(steps: Sequence[Step]) -> str | None:
 def acts_on_someone_else(steps: Sequence[Step]) -> str | None:
     changed = steps[-1].others_changed
     return f"changed what belongs to others: {'; '.join(changed)}" if changed else None
+
+
+def someone_else_starts_nothing(steps: Sequence[Step]) -> str | None:
+    """A request to act on another person's things starts nothing on the requester's in its place: no tool that
+    changes something, no identity check, no ticket."""
+    step = steps[-1]
+    if step.message.kind != "someone_else" or step.reply is None:
+        return None
+    ran = [a["tool"] for a in step.reply.actions if a["tool"] not in _READ_TOOLS or a["tool"] in _VERIFY_TOOLS]
+    if ran:
+        return f"a request for someone else ran {', '.join(ran)} on the requester"
+    opened = set(step.tickets_after) - set(step.tickets_before)
+    return f"a request for someone else opened {sorted(opened)}" if opened else None
 
 
 def guessed_device(steps: Sequence[Step]) -> str | None:
@@ -382,6 +396,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "sticky_reply": sticky_reply,
     "internal_text": internal_text,
     "acts_on_someone_else": acts_on_someone_else,
+    "someone_else_starts_nothing": someone_else_starts_nothing,
     "unrequested_close": unrequested_close,
     "person_please_escalates": person_please_escalates,
     "fixed_is_not_escalated": fixed_is_not_escalated,

@@ -301,6 +301,12 @@ class Helpdesk:
         run_state: RunState | None = None
         if move.kind == "continue" and move.topic is not None:
             topic = move.topic
+            if topic.run and (other := self.gate.someone_else_later(topic.intent, text, person)) is not None:
+                with self.conversations.unit_of_work():  # the request under way, and its question, stay as they were
+                    self._event(
+                        conversation.id, "refused", "desk", {"reason": "acts on someone else", "text": text[:500]}
+                    )
+                    return self._save_dialogue(conversation, state, dialogue, compose(other, open_topics(dialogue)))
             dialogue.current = topic.id
             if pending is not None and pending.kind == "detail" and not topic.agent:
                 alone = self.triage.classify(text)

@@ -36,17 +36,24 @@ class Gate:
 
     def someone_else(self, result: TriageResult, text: str, person: Person) -> str | None:
         """The refusal of a request to act on another person's things, or ``None``."""
-        intent = self.taxonomy.intents.get(result.intent)
-        if intent is None or intent.acts_on not in ("person", "ticket"):
+        if not self._acts_on_people(result.intent):
             return None
         if not self.beneficiary.about_someone_else(text, person, self.deps.directory):
             return None
-        return (
-            f'I can only act on your own account, devices, phone and tickets, so I won\'t do "{_label(text)}" for '
-            "someone else, and I haven't changed anything on yours in its place. The person it's for can ask me "
-            "themselves (chat, or the service desk on 4357); if they can't, an IT agent can help them after "
-            "checking who they are. If you meant your own, tell me and I'll start with a quick identity check."
-        )
+        return _someone_else(text)
+
+    def someone_else_later(self, intent: str, text: str, person: Person) -> str | None:
+        """The refusal of a message that goes on with a request under way but asks it for someone else
+        ("please add Oscar Bennett to exec-team@..." in answer to "what's the list's address?"), or ``None``."""
+        if not self._acts_on_people(intent):
+            return None
+        if not self.beneficiary.answer_about_someone_else(text, person, self.deps.directory):
+            return None
+        return _someone_else(text)
+
+    def _acts_on_people(self, name: str) -> bool:
+        intent = self.taxonomy.intents.get(name)
+        return intent is not None and intent.acts_on in ("person", "ticket")
 
     def account(self, result: TriageResult, person: Person) -> tuple[str, Refusal] | None:
         """``(action, refusal)`` when the request's action is one the account rules refuse for ``person``."""
@@ -55,6 +62,15 @@ class Gate:
             return None
         refusal = self.policy.account_refusal(self.deps, person.email, action)
         return (action, refusal) if refusal is not None else None
+
+
+def _someone_else(text: str) -> str:
+    return (
+        f'I can only act on your own account, devices, phone and tickets, so I won\'t do "{_label(text)}" for '
+        "someone else, and I haven't changed anything on yours in its place. The person it's for can ask me "
+        "themselves (chat, or the service desk on 4357); if they can't, an IT agent can help them after "
+        "checking who they are. If you meant your own, tell me and I'll start with a quick identity check."
+    )
 
 
 def _label(text: str) -> str:

@@ -376,7 +376,7 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         return "No problem. Tell me what you do know, or say 'a person please' and I'll pass it on."
     if act == "thanks":
         if pending is not None and asked is not None and asked.is_open:
-            return compose("You're welcome!", where_we_were(asked), open_topics(dialogue, but=asked))
+            return compose("You're welcome!", where_we_were(asked, pending), open_topics(dialogue, but=asked))
         return compose("You're welcome!", open_topics(dialogue), "Anything else I can help with?")
     if act == "resolve_confirmed" and asked is not None:
         note = tickets.resolve(asked, "The requester said it works now, after it was passed on")
@@ -426,11 +426,23 @@ def _next_step(dialogue: Dialogue, but: Topic | None = None) -> list[str]:
     return [open_topics(dialogue, but=but), "Anything else I can help with?"]
 
 
-def where_we_were(topic: Topic) -> str:
-    """Where a topic stands, in a sentence (not the whole last answer again)."""
+def where_we_were(topic: Topic, pending: Pending | None = None) -> str:
+    """Where a topic stands, in a sentence (not the whole last answer again). With the question still pending,
+    that question is the one asked again (a "yes" next answers it: it must be the question the employee read
+    last, not an earlier one the topic waited on)."""
     ticket = f" ({topic.ticket})" if topic.ticket else ""
     state = "is still open" if topic.is_open else f"is {topic.status}"
-    return f'"{topic.label()}"{ticket} {state}: {_WHERE.get(topic.waiting, _ELSE)}'
+    action, _, number = (pending.target if pending is not None else "").partition(":")
+    if pending is not None and pending.kind == "confirmation" and action in _CONFIRMING and number:
+        return f'"{topic.label()}"{ticket} {state}. {_CONFIRMING[action].format(number=number)}'
+    waiting = pending.kind if pending is not None else topic.waiting
+    return f'"{topic.label()}"{ticket} {state}: {_WHERE.get(waiting, _ELSE)}'
+
+
+_CONFIRMING = {
+    "withdraw": "Shall I still cancel {number}? Reply 'yes' to cancel it, or 'no' to keep it open.",
+    "resolve": "Shall I resolve {number}? Reply 'yes' if it's sorted, or 'no' to keep it open.",
+}
 
 
 _ELSE = "Tell me more about it, or what you'd like to do next."

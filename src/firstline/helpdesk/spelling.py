@@ -49,7 +49,7 @@ ABBREVIATIONS: Mapping[str, str] = {
     "ive": "I've",
 }
 
-_MIN_LENGTH = 4  # shorter words are left alone: too many real words are one edit apart
+_MIN_LENGTH = 4  # shorter words are only fixed by a doubled letter: too many real words are one edit apart
 _LONG = 7  # words this long may be two edits from the right one
 _MAX_LENGTH = 30  # longer "words" are not words: left alone, and not indexed
 _TYPO_COUNT = 1  # a word seen this often or less ...
@@ -175,6 +175,13 @@ class SpellingCorrector:
         """
         return _CHUNK.sub(lambda m: self._fix_chunk(m.group(), text, m.end(), keep), text)
 
+    def doubled(self, word: str) -> str | None:
+        """For a word too short for :meth:`suggest`: the most frequent known word that is ``word`` with one
+        of its letters typed twice ("ful" is "full", "wil" is "will"; a doubled letter is the one short-word
+        typo that rarely makes another word), or ``None``."""
+        found = {word[: i + 1] + word[i:] for i in range(len(word)) if word[i].isalpha()} & self.counts.keys()
+        return max(sorted(found), key=lambda w: self.counts[w]) if found else None
+
     def _near(self, word: str, depth: int) -> Iterator[str]:
         seen: set[str] = set()
         for key in _deletions(word, depth):
@@ -200,8 +207,11 @@ class SpellingCorrector:
         if fixed is not None:
             if lower == "u" and (trail.startswith(":") or _DRIVE.match(text, end)):
                 return chunk  # the U: drive
-        elif len(lower) >= _MIN_LENGTH and lower not in self.counts:
-            fixed = self.suggest(lower)
+        elif lower not in self.counts and len(lower) >= _MIN_LENGTH - 1:
+            # a short word typed with a capital is more likely a name ("Ben") than a typo
+            fixed = (
+                self.suggest(lower) if len(lower) >= _MIN_LENGTH else (self.doubled(lower) if core == lower else None)
+            )
             if fixed is not None and keep is not None and keep(lower):
                 return chunk  # a word the caller knows (a colleague's name)
         if fixed is None or fixed == lower:
