@@ -515,3 +515,39 @@ def test_people_are_remembered_for_a_while_and_forgotten_on_seeding(
     assert lookups[-2:] == [{"key": "nobody@nwmeridian.co.uk"}] * 2  # not found: asked again each time
     engine.dispose()
     directory.close()
+
+
+def test_whether_someone_manages_anyone_is_remembered_like_people(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked on every turn (who may read the conversation's events): read once per ``remember_s``, then again;
+    a seed in this process forgets at once."""
+    clock = [1000.0]
+    monkeypatch.setattr("firstline.sqlstore.remembered.time.monotonic", lambda: clock[0])
+    directory = SqlDirectory(seeded_url, remember_s=10.0)
+    engine = create_engine(seeded_url)
+    with engine.connect() as conn:
+        manager_id, report_id = conn.execute(
+            select(people.c.manager, people.c.id).where(people.c.manager.is_not(None), people.c.employment != "leaver")
+        ).first()
+    manager = directory.person(manager_id)
+    assert directory.has_current_reports(manager) is True
+    reads: list[str] = []
+    real_read = directory._db.read
+
+    def counted() -> Any:
+        reads.append("read")
+        return real_read()
+
+    monkeypatch.setattr(directory._db, "read", counted)
+    with engine.begin() as conn:  # their reports leave, in another process
+        conn.execute(people.update().where(people.c.manager == manager_id).values(manager=None))
+    assert directory.has_current_reports(manager) is True and reads == []  # remembered
+    clock[0] += 11.0
+    assert directory.has_current_reports(manager) is False and reads == ["read"]  # read again after the window
+    with engine.begin() as conn:
+        conn.execute(people.update().where(people.c.id == report_id).values(manager=manager_id))
+    directory.seed(demo_org())  # seeding here forgets at once
+    assert directory.has_current_reports(manager) is True
+    engine.dispose()
+    directory.close()

@@ -100,6 +100,7 @@ class SqlDirectory:
         self._clock = clock
         self._db = Transactions(DATABASE, self.url, upgrade)
         self._people: Remembered[str, Person] = Remembered(remember_s)
+        self._reports: Remembered[str, bool] = Remembered(remember_s)  # whether a person manages anyone
 
     def __repr__(self) -> str:
         return f"SqlDirectory({display_url(self.url)!r})"
@@ -112,6 +113,7 @@ class SqlDirectory:
         into a store that holds no sign-in yet, and never added to a log that is already there.
         """
         self._people.forget()
+        self._reports.forget()
         with translate_errors(self.url):
             try:
                 return self._seed(org)
@@ -119,6 +121,7 @@ class SqlDirectory:
                 return self._seed(org)  # another process seeded the same keys at the same moment
             finally:
                 self._people.forget()
+                self._reports.forget()
 
     # --- reads
 
@@ -143,10 +146,15 @@ class SqlDirectory:
             return [_record(Person, row) for row in conn.execute(statement).mappings()]
 
     def has_current_reports(self, person: Person) -> bool:
-        """One EXISTS query instead of listing the domain (:class:`~firstline.directory.backend.ReportsDirectory`)."""
+        """One EXISTS query instead of listing the domain (:class:`~firstline.directory.backend.ReportsDirectory`);
+        remembered like people (asked on every turn, for who may read the conversation's events)."""
         domain = person.email.partition("@")[2].lower()
         if not domain:
             return False
+        key = f"{person.id}@{domain}"
+        if (remembered := self._reports.get(key)) is not None:
+            return remembered
+        read_at = self._reports.generation
         statement = select(
             select(people.c.id)
             .where(
@@ -157,7 +165,9 @@ class SqlDirectory:
             .exists()
         )
         with self._db.read() as conn:
-            return bool(conn.execute(statement).scalar())
+            found = bool(conn.execute(statement).scalar())
+        self._reports.put(key, found, read_at)
+        return found
 
     def account(self, person: PersonRef) -> Account:
         with self._db.read() as conn:
