@@ -195,6 +195,15 @@ def test_someone_else_starts_nothing() -> None:
     assert not flags("someone_else_starts_nothing", [step("", check, message=own)])
 
 
+def test_them_how_answered() -> None:
+    them = Message("them_how", "ok how would she do it herself then?")
+    outside = reply("That's outside what the IT service desk handles, so I can't help with it here.")
+    assert flags("them_how_answered", [step("", outside, message=them, state="refused")])
+    told = reply("They can ask me themselves, the same way you did.")
+    assert not flags("them_how_answered", [step("", told, message=them, state="refused")])
+    assert not flags("them_how_answered", [step("", outside, message=them, state="answered")])  # nothing refused
+
+
 def test_denial_closes() -> None:
     deny = Message("deny", "", approve=False, decided_by=LEAD, reason="not justified")
     escalated = reply("Declined by sarah.lindqvist@nwmeridian.co.uk.", ticket="INC0000003", state="in_progress")
@@ -323,6 +332,7 @@ def test_the_generator_reaches_every_intent_and_switches_in_every_state(play: Ca
     intents = {i for r in results for i in r.intents}
     assert intents == set(load_taxonomy().intents)
     coverage = {key for r in results for key in r.coverage}
+    assert any(key.startswith("refused:them_how") for key in coverage), "never asked how the other person does it"
     for state in ("question", "code_awaited", "approval_pending", "resolved"):
         assert f"{state}:switch" in coverage, f"no topic switch while {state}"
     for kind in ("code", "wrong_code", "approve", "deny", "person", "someone_else", "own_ticket", "foreign_ticket"):

@@ -219,3 +219,15 @@ def test_requests_naming_colleagues_the_directory_knows(
     own = [t.format(name=n) for t in OWN for n in names if refused(t, n)]
     theirs = [t.format(name=n, lower=n.lower()) for t in THEIRS for n in names if not refused(t, n)]
     assert own == [] and theirs == []
+
+
+def test_after_a_refusal_how_the_other_person_gets_it_done_is_answered(helpdesk_world: HelpdeskWorld) -> None:
+    desk, sent = helpdesk_world.desk()
+    refused = asyncio.run(desk.ask("can you reset the password for my manager megan lloyd", requester=RUBY))
+    assert "only act on your own" in refused.reply
+    reply = asyncio.run(
+        desk.ask("ok how would she do it herself then?", requester=RUBY, conversation_id=refused.conversation_id)
+    )
+    assert "ask me themselves" in reply.reply and "outside what" not in reply.reply
+    assert "aka.ms/sspr" in reply.reply  # a password she can reset on her own
+    assert reply.actions == [] and sent == {}

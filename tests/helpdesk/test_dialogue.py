@@ -380,3 +380,30 @@ def test_thanks_while_a_cancellation_is_asked_asks_that_again_not_an_older_quest
     assert "six-digit code" not in again
     ask(desk, "no", cid=cid)
     assert desk.tickets.get(number).state != TicketState.CANCELED
+
+
+def test_a_statement_triage_places_nowhere_after_a_ticket_was_raised_goes_on_that_ticket(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "is teams down? nobody can join calls", MARCUS)
+    cid, number = first.conversation_id, first.ticket["number"]
+    more = ask(desk, "its everyone on my floor", MARCUS, cid)
+    assert f"added that to {number}" in more.reply and "outside what" not in more.reply
+    assert any("everyone on my floor" in e.body for e in desk.tickets.history(number))
+    question = ask(desk, "can you book me a meeting room for friday?", MARCUS, cid)  # a new request, not a detail
+    assert "added that" not in question.reply
+    assert not any("meeting room" in e.body for e in desk.tickets.history(number))
+
+
+def test_a_printer_named_by_its_floor_is_found_or_the_ones_there_are_listed(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    oliver = "oliver.pemberton@nwmeridian.co.uk"  # London, floor 2: two printers there, two on floor 3
+    first = ask(desk, "the printer by the kitchen keeps jamming", oliver)
+    assert "Which printer is it?" in first.reply  # most people read the label
+    mine = ask(desk, "it's the one by the kitchen", oliver, first.conversation_id)
+    assert "LON-F2-HP-01" in mine.reply and "LON-F2-LX-01" in mine.reply  # the ones on their floor
+    there = ask(desk, "its the one on 3rd floor", oliver, first.conversation_id)
+    assert "LON-F3-HP-01" in there.reply and "LON-F3-LX-01" in there.reply and "LON-F2" not in there.reply
+    picked = ask(desk, "LON-F3-LX-01", oliver, first.conversation_id)
+    assert "LON-F3-LX-01 is" in picked.reply

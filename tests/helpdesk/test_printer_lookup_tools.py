@@ -36,6 +36,16 @@ def test_status_shows_toner_queue_and_the_known_incident(deps: HelpdeskDeps) -> 
         run(status, RunContext(MARCUS, deps=deps), name="LON-F9-XX")
 
 
+def test_without_a_name_status_lists_the_printers_on_a_floor_of_the_requesters_office(deps: HelpdeskDeps) -> None:
+    oliver = RunContext("oliver.pemberton@nwmeridian.co.uk", deps=deps)  # London, floor 2
+    own = run(status, oliver)
+    assert (own["office"], own["floor"]) == ("london", 2)
+    assert [p["name"] for p in own["printers"]] == ["LON-F2-HP-01", "LON-F2-LX-01"]
+    assert [p["name"] for p in run(status, oliver, floor=3)["printers"]] == ["LON-F3-HP-01", "LON-F3-LX-01"]
+    assert run(status, oliver, name=" ", floor=9)["printers"] == []
+    assert "notes" not in own["printers"][0]  # the service desk's notes stay internal
+
+
 def test_clearing_touches_only_the_requesters_jobs(deps: HelpdeskDeps) -> None:
     context = RunContext(MARCUS, verified=True, deps=deps)
     assert run(clear_mine, context, name="LON-F4-HP-02") == (

@@ -23,6 +23,11 @@ from firstline.helpdesk import slots
         (slots.platform, "enrol my new iPhone", "ios"),
         (slots.device_kind, "I left my laptop on the train", "laptop"),
         (slots.colour, "cyan toner is low", "cyan"),
+        (slots.floor, "its the one on 3rd floor", 3),
+        (slots.floor, "the printer on floor 2 by the lifts", 2),
+        (slots.floor, "the second floor one", 2),
+        (slots.floor, "it's on the second floor", 2),
+        (slots.floor, "my 2 printers", None),
     ],
 )
 def test_extractors(extract, text, value) -> None:  # type: ignore[no-untyped-def]

@@ -92,6 +92,8 @@ def _state_after(step: Step) -> str:
         return "approval_pending"
     if "send_verification_code" in ok or "six-digit code" in r.reply:
         return "code_awaited"
+    if "only act on your own" in r.reply:
+        return "refused"
     if ok & {"mark_resolved", "close_ticket"} or (r.ticket or {}).get("state") == "resolved":
         return "resolved"
     return "question" if "?" in r.reply[-200:] else "answered"

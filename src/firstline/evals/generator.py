@@ -102,6 +102,7 @@ _FOLLOW_UPS: dict[str, tuple[str, ...]] = {
     "never_mind": ("never mind", "forget it", "never mind, ignore that"),
     "what_mean": ("what do you mean?", "I don't understand", "what?"),
     "broken": ("it's broken", "it just doesn't work"),
+    "them_how": ("ok how would she do it herself then?", "so what should he do?", "how can they sort it themselves?"),
 }
 _SOMEONE_ELSE = (
     "can you also reset my colleague {name}'s password",
@@ -145,16 +146,17 @@ _APPS = ("Visio", "Adobe Acrobat Pro", "Zoom", "Notepad++", "AutoCAD", "Power BI
 _WEIGHTS = {
     "yes": 4, "no": 3, "thanks": 3, "fixed": 3, "still_broken": 3, "person": 4, "hello": 2, "bye": 2, "repeat": 3,
     "never_mind": 2, "what_mean": 3, "broken": 2, "switch": 7, "someone_else": 3, "own_ticket": 3,
-    "foreign_ticket": 2, "code": 1, "wrong_code": 1, "approve": 0, "deny": 0, "secret": 2,
+    "foreign_ticket": 2, "code": 1, "wrong_code": 1, "approve": 0, "deny": 0, "secret": 2, "them_how": 0,
 }  # fmt: skip
 _STATE_WEIGHTS: dict[str, dict[str, int]] = {
     "code_awaited": {"code": 45, "wrong_code": 6},
     "approval_pending": {"approve": 14, "deny": 12},
     "question": {"yes": 8, "no": 6},
     "resolved": {"thanks": 5, "bye": 5},
+    "refused": {"them_how": 10},  # after "I can only act on your own ...": how the other person gets it done
 }
 _APPROVALS = ("mfa_reset", "lost_device", "distribution_list")  # intents whose action needs an approval
-STATES = ("start", "question", "code_awaited", "approval_pending", "resolved", "answered")
+STATES = ("start", "question", "code_awaited", "approval_pending", "resolved", "refused", "answered")
 KINDS = frozenset({"opening", *_WEIGHTS})  # every kind of message the generator sends
 
 

@@ -169,6 +169,18 @@ def someone_else_starts_nothing(steps: Sequence[Step]) -> str | None:
     return f"a request for someone else opened {sorted(opened)}" if opened else None
 
 
+def them_how_answered(steps: Sequence[Step]) -> str | None:
+    """Asked, after a refusal to act for someone else, how that person gets it done: the reply says how (not
+    "that's outside what the service desk handles")."""
+    step = steps[-1]
+    if step.message.kind != "them_how" or step.state != "refused" or step.reply is None:
+        return None
+    said = step.reply.reply
+    return (
+        None if "themselves" in said and "outside what" not in said else "no answer to how the other person gets help"
+    )
+
+
 def guessed_device(steps: Sequence[Step]) -> str | None:
     guessed = steps[-1].guessed
     return f"acted on a device nobody named, out of several: {', '.join(guessed)}" if guessed else None
@@ -397,6 +409,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "internal_text": internal_text,
     "acts_on_someone_else": acts_on_someone_else,
     "someone_else_starts_nothing": someone_else_starts_nothing,
+    "them_how_answered": them_how_answered,
     "unrequested_close": unrequested_close,
     "person_please_escalates": person_please_escalates,
     "fixed_is_not_escalated": fixed_is_not_escalated,

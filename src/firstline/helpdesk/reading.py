@@ -25,6 +25,18 @@ _WHAT_IF = re.compile(
 )
 
 
+_ASKS = re.compile(
+    r"\?|^\W*(?:how|what|why|when|where|who|which|can|could|would|will|is|are|do|does|should|may|please)\b", re.I
+)
+
+
+_ASKS_ABOUT_THEM = re.compile(
+    r"^(?=.*\b(?:she|he|they|her|him|them|herself|himself|themselves)\b)"
+    r"(?=.*(?:\?|^\W*(?:\w+\W+)?(?:how|what|can|could|would|should|where|who)\b))",
+    re.I | re.S,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Move:
     """How a message relates to the dialogue: a dialogue act, more of a topic, starting one, or a new topic."""
@@ -112,6 +124,9 @@ class MessageReader:
         if act == "clarify" and fixing and len(text.split()) >= 6:
             # "it asks me for a server name, what do i put": stuck on a step, not asking what the question meant
             return Move("act", act="not_fixed", detail=text)
+        refused = active is not None and active.status == "refused"
+        if refused and act not in ("human", "goodbye", "thanks") and _ASKS_ABOUT_THEM.search(text):
+            return Move("act", act="how_they_can")  # "how would she do it herself?" after "I can only act on yours"
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
         if act in (
@@ -157,7 +172,20 @@ class MessageReader:
             return Move("act", act=act)
         if active is not None and active.is_open and active.agent and pending is None and self.same_topic(text, active):
             return Move("continue", topic=active)
+        if act == "inform" and pending is None and self.more_for_its_ticket(text, active):
+            return Move("act", act="add_detail", detail=text)  # "it's everyone on my floor" after "I've raised it"
         return Move("new")
+
+    def more_for_its_ticket(self, text: str, topic: Topic | None) -> bool:
+        """A short statement, no question, that triage places nowhere, right after a topic whose ticket is open or
+        with a person: more about that problem ("it's everyone on my floor" after the outage was raised), not a
+        request outside IT."""
+        if topic is None or not topic.ticket or not (topic.is_open or topic.status == "escalated"):
+            return False
+        if len(text.split()) > 12 or _ASKS.search(text):
+            return False
+        result = self.triage.classify(text)
+        return result.agent not in self.agents and result.agent not in ("greeting", "gibberish")
 
     def names_a_new_problem(self, dialogue: Dialogue, text: str) -> bool:
         """A "going back" message ("what about the vpn?") that names a problem no topic of this conversation is

@@ -268,6 +268,13 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             f"Thanks, {noted}." if noted else "Thanks, noted.",
             "Did the steps fix it? Reply 'yes' if the problem is gone, or 'no' and I'll pass it to a person.",
         )
+    if act == "how_they_can" and active is not None:
+        return compose(how_they_can(active), "Anything else I can help with?")
+    if act == "add_detail" and active is not None:
+        noted = tickets.note(active, move.detail)
+        if noted:
+            return compose(f"Thanks, {noted} for whoever picks it up.", "Anything else I can help with?")
+        return compose("Thanks, noted.", "Anything else I can help with?")
     if act == "reask":
         return (
             "Did it work after you tried it? Reply 'yes' if the problem is gone, or 'no' and I'll pass it to a person."
@@ -424,6 +431,25 @@ def _next_step(dialogue: Dialogue, but: Topic | None = None) -> list[str]:
             "'yes' and I'll start."
         ]
     return [open_topics(dialogue, but=but), "Anything else I can help with?"]
+
+
+def how_they_can(refused: Topic) -> str:
+    """How the person a refused request was for gets it done themselves (asked after the refusal)."""
+    own = _SELF_SERVICE.get(refused.intent, "")
+    return compose(
+        "They can ask me themselves, the same way you did: in this chat signed in as themselves, or by calling the "
+        "service desk on 4357. I'll check it's really them (a code to their own registered mobile) before I change "
+        "anything. If they can't sign in anywhere, the service desk can check who they are by phone and help.",
+        own,
+    )
+
+
+_SELF_SERVICE = {
+    "password_reset": "For a forgotten or expired password they can also reset it themselves at https://aka.ms/sspr "
+    "from any browser, with their registered phone.",
+    "account_unlock": "A locked account also unlocks itself after 15 minutes if they stop trying meanwhile (each "
+    "attempt restarts the timer).",
+}
 
 
 def where_we_were(topic: Topic, pending: Pending | None = None) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "emails",
     "explicit_requests",
     "extension",
+    "floor",
     "forwarding_mode",
     "forwarding_target",
     "hostname",
@@ -168,6 +169,23 @@ def names_someone_else(text: str, requester_name: str) -> bool:
         if not words <= mine:
             return True
     return False
+
+
+_FLOOR = re.compile(
+    r"\b(?:(?:floor|level)\s+(\d{1,2})|(\d{1,2})(?:st|nd|rd|th)?\s+(?:floor|fl)|(first|second|third|fourth|fifth|"
+    r"ground)\s+floor)\b",
+    re.I,
+)
+_FLOOR_WORDS = {"ground": 0, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+
+
+def floor(text: str) -> int | None:
+    """A floor named in ``text`` ("3rd floor", "floor 2", "the second floor"), or ``None``."""
+    match = _FLOOR.search(text)
+    if match is None:
+        return None
+    number, ordinal, word = match.groups()
+    return int(number or ordinal) if (number or ordinal) else _FLOOR_WORDS[word.lower()]
 
 
 def hostname(text: str) -> str | None:

@@ -24,12 +24,16 @@ def _printer(ctx: RunContext, name: str) -> Printer:
 
 
 @tool
-def printer_status(ctx: RunContext, name: str) -> dict[str, Any]:
-    """Show a printer's status, error, toner levels, queue length and any known incident affecting it.
+def printer_status(ctx: RunContext, name: str = "", floor: int | None = None) -> dict[str, Any]:
+    """A printer's status, error, toner, queue and any known incident. Without a name: the printers on a floor of
+    the requester's office.
 
     Args:
-        name: the printer's name, e.g. "LON-F4-HP-02".
+        name: e.g. "LON-F4-HP-02".
+        floor: e.g. 3; omit for their own floor.
     """
+    if not name.strip():
+        return _printers_near(ctx, floor)
     printer = _printer(ctx, name)
     incidents = [
         {"id": i.id, "title": i.title, "status": i.status, "workaround": i.workaround}
@@ -49,12 +53,27 @@ def printer_status(ctx: RunContext, name: str) -> dict[str, Any]:
     }
 
 
+def _printers_near(ctx: RunContext, floor: int | None) -> dict[str, Any]:
+    """The printers on ``floor`` (the requester's own unless given) of the requester's office, for an employee who
+    doesn't know the printer's name ("the one by the kitchen on the 3rd floor")."""
+    person = requester(ctx)
+    wanted = floor if floor is not None else person.floor
+    found = deps_of(ctx).directory.printers(location=person.location or None, floor=wanted)
+    return {
+        "office": person.location,
+        "floor": wanted,
+        "printers": [
+            {"name": p.name, "model": p.model, "status": p.status} for p in sorted(found, key=lambda p: p.name)
+        ],
+    }
+
+
 @tool(risk="write")
 def clear_my_print_jobs(ctx: RunContext, name: str) -> str:
-    """Cancel the requester's own stuck, held or failed jobs on a printer (other people's jobs are never touched).
+    """Cancel the requester's own stuck, held or failed jobs on a printer (never anyone else's).
 
     Args:
-        name: the printer's name, e.g. "LON-F4-HP-02".
+        name: e.g. "LON-F4-HP-02".
     """
     printer = _printer(ctx, name)
     me = requester(ctx).id
@@ -67,10 +86,10 @@ def clear_my_print_jobs(ctx: RunContext, name: str) -> str:
 
 @tool(risk="write")
 def order_toner(ctx: RunContext, name: str, colour: str = "black") -> str:
-    """Order a toner cartridge for a printer whose level is low (at or below 20%).
+    """Order toner for a printer at or below 20%.
 
     Args:
-        name: the printer's name, e.g. "LDS-F2-LX-01".
+        name: e.g. "LDS-F2-LX-01".
         colour: black, cyan, magenta or yellow.
     """
     printer = _printer(ctx, name)

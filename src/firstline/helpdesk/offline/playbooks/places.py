@@ -145,19 +145,41 @@ def health_then_kb(v: View) -> Step:
 # -- printer -----------------------------------------------------------------------------------------
 
 
-def _printer_or_ask(v: View) -> str | Say:
+def _printer_or_ask(v: View) -> str | Step:
+    """The printer named, or the one printer on the floor the employee means; else the printers there to choose
+    from ("the one by the kitchen on the 3rd floor" names no printer, but a floor). Without a floor, the name is
+    asked for first; an answer that still names no printer gets the printers on their own floor."""
     name = v.slot(slots.printer_name)
-    if name is None:
+    if name is not None:
+        return str(name)
+    floor = v.slot(slots.floor)
+    near = next((d for d in reversed(v.done) if d.name == "printer_status" and "printers" in as_dict(d.data)), None)
+    if near is None and floor is None and len(v.users) < 2:  # asked plainly first: most people read the label
         return Say("Which printer is it? The name is on the label on the front, e.g. LON-F4-HP-02.", expects="choice")
-    return str(name)
+    if near is None or (floor is not None and as_dict(near.data).get("floor") != floor):
+        return call("printer_status", floor=floor) if floor is not None else call("printer_status")
+    data = as_dict(near.data) if near.ok else {}
+    found = [p for p in data.get("printers") or [] if isinstance(p, dict)]
+    if len(found) == 1:
+        return str(found[0]["name"])
+    if not found:
+        return Say("Which printer is it? The name is on the label on the front, e.g. LON-F4-HP-02.", expects="choice")
+    listed = ", ".join(f"{p['name']} ({p['model']})" for p in found)
+    return Say(
+        f"Which printer is it? On floor {data.get('floor')} of the {str(data.get('office', '')).title()} office "
+        f"there are: {listed}. The name is on the label on the front; if it's on another floor, tell me which.",
+        expects="choice",
+    )
 
 
 def _printer_status(v: View) -> Step | tuple[str, Any]:
     """The printer the requester means and its status, or the question / the tool call that gets them."""
     name = _printer_or_ask(v)
-    if isinstance(name, Say):
+    if not isinstance(name, str):
         return name
-    status = v.latest("printer_status")
+    status = next(
+        (d for d in reversed(v.done) if d.name == "printer_status" and "printers" not in as_dict(d.data)), None
+    )
     if status is None:
         return call("printer_status", name=name)
     return name, status
