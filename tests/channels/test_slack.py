@@ -74,10 +74,11 @@ class Slack:
     def say(self, who: str, text: str, thread_ts: str | None = None) -> tuple[dict[str, Any], Call]:
         """``who`` writes in a direct message (a new thread, or ``thread_ts``); the app's reply in that thread."""
         payload = self.dm(who, text, thread_ts)
+        where = thread_ts or payload["event"]["ts"]
+        # counted before delivering: the app may answer before the delivery's response is read
+        before = len([c for c in self.fake.calls if c.params.get("thread_ts") == where])
         response = self.deliver(payload)
         assert response.status_code == 200, response.text
-        where = thread_ts or payload["event"]["ts"]
-        before = len([c for c in self.fake.calls if c.params.get("thread_ts") == where])
         reply = self.fake.wait_for("chat.postMessage", before + 1, thread_ts=where)[-1]
         return payload, reply
 

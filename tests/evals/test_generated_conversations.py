@@ -120,6 +120,9 @@ def test_unrequested_close() -> None:
     assert not flags("unrequested_close", [ask, status, step("123456", by_tool, **opened)])  # it was named
     question = step("hi", reply("Shall I close INC0000001?", ticket="INC0000001"))
     assert not flags("unrequested_close", [question, step("yes", fixed, **closed)])
+    typed = Message("yes", "srue")  # the generator's yes with a typo: the desk read it as one, and may
+    assert not flags("unrequested_close", [question, step("", fixed, message=typed, **closed)])
+    assert flags("unrequested_close", [question, step("srue", fixed, **closed)])  # a word nobody said was a yes
 
 
 def test_person_please_escalates() -> None:

@@ -222,7 +222,8 @@ def _close_allowed(steps: Sequence[Step], number: str) -> bool:
         return False
     text = steps[-1].message.text.lower()
     card = (previous.ticket or {}).get("number")
-    confirms = _YES.search(text) or _GOODBYE.search(text) or "fixed" in text or "worked" in text
+    said_yes = steps[-1].message.kind == "yes"  # the generator's yes, typos and all ("srue")
+    confirms = said_yes or _YES.search(text) or _GOODBYE.search(text) or "fixed" in text or "worked" in text
     about = number in previous.reply or (card == number and not _TICKET.search(previous.reply))
     asked = "?" in previous.reply and re.search(r"\b(close|resolve|cancel|fix)", previous.reply, re.I)
     return bool(confirms and about and asked)
