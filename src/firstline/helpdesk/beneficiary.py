@@ -85,7 +85,6 @@ _PERSON_WORDS = re.compile(
     re.I,
 )
 _WORDS_ANY = re.compile(r"[A-Za-z][A-Za-z'’-]*")
-_CAPITALISED = re.compile(r"\b[A-Z][a-z][A-Za-z'’-]*")
 _WHERE = re.compile(r"\b(?:to|from|on|onto|into|with|at|via|in|off)(?:\s+(?:my|our|the|a|an))?\s*$", re.I)
 _TO = re.compile(
     r"\b(?:to|onto|into)(?:\s+(?:my|our|the|a|an))?(?:\s+[\w-]+['’]s)?"
