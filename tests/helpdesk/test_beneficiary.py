@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -231,3 +232,24 @@ def test_after_a_refusal_how_the_other_person_gets_it_done_is_answered(helpdesk_
     assert "ask me themselves" in reply.reply and "outside what" not in reply.reply
     assert "aka.ms/sspr" in reply.reply  # a password she can reset on her own
     assert reply.actions == [] and sent == {}
+
+
+def test_one_decision_searches_the_directory_once_per_name(
+    helpdesk_world: HelpdeskWorld, beneficiary: Beneficiary
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    ruby = desk.directory.person(RUBY)
+    searched: list[str] = []
+    real = desk.directory.find_people
+
+    def counted(text: str) -> list[Any]:
+        searched.append(text)
+        return real(text)
+
+    desk.directory.find_people = counted  # type: ignore[method-assign]
+    texts = [t.format(name="Sophie Laurent", lower="sophie laurent") for t in (*OWN, *THEIRS)]
+    texts.append("reset my voicemail pin please, Sophie Laurent told me how")  # the wording and the references ask
+    for text in texts:
+        searched.clear()
+        beneficiary.about_someone_else(text, ruby, desk.directory)
+        assert len(searched) == len(set(searched)), (text, searched)

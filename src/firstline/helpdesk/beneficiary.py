@@ -29,7 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -157,6 +157,7 @@ class Beneficiary:
         return p
 
     def about_someone_else(self, text: str, requester: Person, directory: DirectoryBackend | None) -> bool:
+        directory = _searched_once(directory)
         if names_anothers_thing(text, requester, directory):
             return True
         if not mentions_a_person(text, requester):
@@ -171,6 +172,7 @@ class Beneficiary:
         exec-team@..." after "what's the list's address?"): stricter than :meth:`about_someone_else`, since a bare
         answer (an address, "yes", a hostname) is short and the classifier reads little in it. It names another
         person's thing, or refers to another known person and the classifier leans that way."""
+        directory = _searched_once(directory)
         if names_anothers_thing(text, requester, directory):
             return True
         if directory is None or not others_referred_to(text, requester, directory):
@@ -305,6 +307,27 @@ def _possible_full_names(text: str) -> list[str]:
             if len(names) == _MAX_NAME_LOOKUPS:
                 return names
     return names
+
+
+class _SearchedOnce:
+    """``directory`` with its people searches kept for one decision: the wording, the mentions and the references
+    ask about the same names, and each search may be a query or a request to an identity provider."""
+
+    def __init__(self, directory: DirectoryBackend) -> None:
+        self._directory = directory
+        self._found: dict[str, list[Person]] = {}
+
+    def find_people(self, text: str) -> list[Person]:
+        if text not in self._found:
+            self._found[text] = self._directory.find_people(text)
+        return self._found[text]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._directory, name)
+
+
+def _searched_once(directory: DirectoryBackend | None) -> DirectoryBackend | None:
+    return None if directory is None else cast(DirectoryBackend, _SearchedOnce(directory))
 
 
 def _is_name_word(directory: DirectoryBackend, word: str) -> bool:
