@@ -443,6 +443,8 @@ def test_small_vocabulary_rules() -> None:
     assert short.correct("teh fll ill") == "teh fll ill"  # no other three-letter typo is guessed
     assert short.correct("ask Wil") == "ask Wil"  # a short word with a capital is a name
     assert speller.correct("zebra") == "zebra"  # nothing near
+    assert speller.correct("weconnection") == "weconnection"  # a known word inside a longer one: a name, no typo
+    assert speller.correct("connectionn") == "connection"  # one letter too many is a typo
 
 
 def test_the_most_frequent_of_equally_near_words_wins() -> None:

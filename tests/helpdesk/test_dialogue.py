@@ -364,6 +364,8 @@ def test_a_password_typed_after_a_phishing_report_joins_that_report(helpdesk_wor
     notes = [e.body for e in desk.tickets.history(number) if e.kind.value == "work_note"]
     assert any("entered credentials" in note for note in notes), notes  # Security Operations are told
     assert "Winter2026" not in str(desk.tickets.history(number)) + desk.tickets.get(number).description
+    then = ask(desk, "thanks, what else should i do", who, r.conversation_id).reply
+    assert "added that" not in then and number in then and "aka.ms/sspr" in then  # what is left for them to do
 
 
 def test_thanks_while_a_cancellation_is_asked_asks_that_again_not_an_older_question(
@@ -407,3 +409,51 @@ def test_a_printer_named_by_its_floor_is_found_or_the_ones_there_are_listed(help
     assert "LON-F3-HP-01" in there.reply and "LON-F3-LX-01" in there.reply and "LON-F2" not in there.reply
     picked = ask(desk, "LON-F3-LX-01", oliver, first.conversation_id)
     assert "LON-F3-LX-01 is" in picked.reply
+
+
+def test_a_question_about_equipment_is_answered_and_a_person_offered_not_assigned(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "olivia.grant@nwmeridian.co.uk"
+    wifi = ask(desk, "hiya, first day here - how do i get on the wifi with my own phone?", who)
+    assert "NW-Guest" in wifi.reply and "Enrol this iPhone" not in wifi.reply  # not the company phone's set-up
+    monitor = ask(desk, "and who do i ask about getting a second monitor", who, wifi.conversation_id)
+    assert "passed it on" not in monitor.reply and "Requesting IT equipment" in monitor.reply
+    assert not any("monitor" in t.short_description for t in desk.tickets.search(TicketQuery(requester=who)))
+
+
+def test_asking_whether_there_is_an_outage_raises_nothing_until_a_problem_is_told(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    asked = ask(desk, "is there a known problem with teams today", MARCUS)
+    assert asked.ticket is None and "known incident" in asked.reply and "raised" not in asked.reply
+    told = ask(desk, "calls keep dropping for everyone in my team", MARCUS, asked.conversation_id)
+    assert told.ticket is not None and "raised it" in told.reply
+
+
+def test_which_ticket_after_a_ticket_reply_stays_with_tickets_and_raises_nothing(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "connor.walsh@nwmeridian.co.uk"
+    first = ask(desk, "whats happening with my ticket", who)
+    assert "no open tickets" in first.reply
+    which = ask(desk, "the one about the printer", who, first.conversation_id)
+    assert which.ticket is None and "open ticket of yours about that" in which.reply  # no printer runbook, no ticket
+    assert desk.tickets.search(TicketQuery(requester=who)) == []
+
+
+def test_context_given_while_a_fix_is_confirmed_goes_on_that_ticket_not_a_new_problem(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "nathan.price@nwmeridian.co.uk"
+    first = ask(desk, "outlook keeps asking for my password", who)
+    number = first.ticket["number"]  # type: ignore[index]
+    assert first.awaiting == "confirm_fix"
+    more = ask(desk, "yes im on the vpn, working from home today", who, first.conversation_id)
+    assert more.ticket is not None and more.ticket["number"] == number and more.awaiting == "confirm_fix"
+    assert [t.number for t in desk.tickets.search(TicketQuery(requester=who))] == [number]  # no VPN ticket
+    assert any("working from home" in e.body for e in desk.tickets.history(number))

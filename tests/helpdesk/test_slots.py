@@ -42,3 +42,20 @@ def test_yes_no_and_someone_else() -> None:
     assert slots.mentions_someone_else("unlock marcus.bell@nwmeridian.co.uk", me)
     assert not slots.mentions_someone_else(f"I am {me} and I'm locked out", me)
     assert not slots.mentions_someone_else("add me to first-aiders@nwmeridian.co.uk", me, addresses_are_people=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("what now?", True),
+        ("thanks, what else should i do", True),
+        ("ok so how do I get it back", True),
+        ("whats the pin to start with", True),
+        ("I need a new monitor, is that possible", True),
+        ("its everyone on my floor", False),
+        ("yes im on the vpn, working from home today", False),
+        ("the whole of finance has lost it", False),
+    ],
+)
+def test_a_question_is_told_from_a_statement_after_a_thanks_or_a_comma(text: str, asks: bool) -> None:
+    assert slots.asks(text) is asks

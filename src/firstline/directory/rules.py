@@ -369,8 +369,8 @@ _REFUSALS = {
     ),
     "privileged": Refusal(
         "privileged",
-        "this account holds administrator rights, so unlocks, password and MFA resets go through Identity & Access "
-        "Management's privileged-access process",
+        "this account holds administrator rights, so unlocks and password, MFA and voicemail PIN resets go through "
+        "Identity & Access Management's privileged-access process",
         "Identity & Access Management",
     ),
 }

@@ -139,11 +139,16 @@ def sticky_reply(steps: Sequence[Step]) -> str | None:
     now, before = steps[-1], steps[-2]
     if _text(now) != _text(before) or not _text(now).strip():
         return None
-    if now.message.text == before.message.text and not (
+    if _without_secret(now.message) == _without_secret(before.message) and not (
         now.message.kind == "repeat" or _REPEAT.search(now.message.text)
     ):
-        return None  # the same message twice may get the same answer
+        return None  # the same message twice (two passwords typed the same way) may get the same answer
     return f"same reply to {before.message.text!r} and {now.message.text!r}"
+
+
+def _without_secret(message: Message) -> str:
+    """What the desk reads of ``message``: the secret it carries is taken out before anything reads it."""
+    return message.text.replace(message.secret, "[secret]") if message.secret else message.text
 
 
 def internal_text(steps: Sequence[Step]) -> str | None:

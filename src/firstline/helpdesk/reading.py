@@ -25,11 +25,6 @@ _WHAT_IF = re.compile(
 )
 
 
-_ASKS = re.compile(
-    r"\?|^\W*(?:how|what|why|when|where|who|which|can|could|would|will|is|are|do|does|should|may|please)\b", re.I
-)
-
-
 _ASKS_ABOUT_THEM = re.compile(
     r"^(?=.*\b(?:she|he|they|her|him|them|herself|himself|themselves)\b)"
     r"(?=.*(?:\?|^\W*(?:\w+\W+)?(?:how|what|can|could|would|should|where|who)\b))",
@@ -67,6 +62,22 @@ _WORKS = re.compile(
 _NOT = re.compile(
     r"\b(?:not|no|never|still|nothing|same|neither|nor|stopped|until|only|but|however|except|yesterday|today|"
     r"earlier|before|used to|then|crash\w*|error\w*|fail\w*|broke\w*|drop\w*|freez\w*|slow\w*)\b|n't\b|\bcannot\b",
+    re.I,
+)
+# "the one about the printer", "my ticket for the VPN": which ticket, after a reply about tickets.
+_WHICH_TICKET = re.compile(
+    r"^\W*(?:(?:it'?s|its|i mean|no,?)\s+)?(?:the one|the ticket|my ticket|the request|the incident)"
+    r"\s+(?:about|for|with|on|from|i|that|when|where)\b",
+    re.I,
+)
+_ABOUT_THE_CODE = re.compile(r"\b(?:codes?|texts?|sms|message)\b", re.I)
+# "yes im on the vpn", "i'm using the web version": an answer about where they are, before any question was asked.
+_CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're)\b(?!.*\?)", re.I)
+# Words that report a problem (or a further one): without any, a statement after "did that fix it?" is context.
+_PROBLEM = re.compile(
+    r"n't\b|\b(?:not|no|never|cannot|cant|wont|doesnt|isnt|error\w*|fail\w*|drop\w*|slow\w*|broke\w*|crash\w*|stuck|"
+    r"freez\w*|disconnect\w*|lost|missing|keeps?|stopped|locked|expired|down|problem\w*|issue\w*|still|again|"
+    r"also|another|new|need\w*|help|want\w*|wrong|same)\b",
     re.I,
 )
 _EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old|back)\b", re.I)
@@ -127,6 +138,9 @@ class MessageReader:
         refused = active is not None and active.status == "refused"
         if refused and act not in ("human", "goodbye", "thanks") and _ASKS_ABOUT_THEM.search(text):
             return Move("act", act="how_they_can")  # "how would she do it herself?" after "I can only act on yours"
+        last = dialogue.topics[-1] if dialogue.topics else None
+        if last is not None and last.agent == "ticket" and last.run and _WHICH_TICKET.search(text):
+            return Move("continue", topic=last)  # "the one about the printer" after "you have no open tickets"
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
         if act in (
@@ -166,6 +180,8 @@ class MessageReader:
                 return Move("act", act="note", detail=text)  # "its NW-L-0206": which laptop, not a ticket question
             if _WHAT_IF.search(text):  # "and what if it happens on my phone?": a new question, not "it failed"
                 return Move("new")
+            if act == "inform" and _CONTEXT.search(text) and len(text.split()) <= 15 and not _PROBLEM.search(text):
+                return Move("act", act="note", detail=text)  # "yes im on the vpn, working from home": context
             if self.same_topic(text, active, loose=True):
                 return Move("act", act="not_fixed", detail=text)
         if act in ("affirm", "deny"):
@@ -182,7 +198,7 @@ class MessageReader:
         request outside IT."""
         if topic is None or not topic.ticket or not (topic.is_open or topic.status == "escalated"):
             return False
-        if len(text.split()) > 12 or _ASKS.search(text):
+        if len(text.split()) > 12 or slots.asks(text):
             return False
         result = self.triage.classify(text)
         return result.agent not in self.agents and result.agent not in ("greeting", "gibberish")
@@ -204,6 +220,8 @@ class MessageReader:
             return kind == "confirmation"  # a yes/no answers a yes/no question; to "which one?" it is no answer
         if not topic.agent or _names_a_detail(text):
             return True  # the answer to triage's clarifying question; "LON-F4-HP-02", an address, a hostname
+        if kind == "code" and _ABOUT_THE_CODE.search(text):
+            return True  # "what code? I didn't get anything": about the code just sent, not a new problem
         if kind == "choice" and slots.device_kind(text) and len(text.split()) <= 8:
             return True  # "it was an iphone 14" to "which device is it?": a device named, not a new problem
         result = self.triage.classify(text)

@@ -100,7 +100,7 @@ class TopicTickets:
         """Where the topic's ticket is and what happens next, from the ticket itself."""
         ticket = self.services.ticket_or_none(topic.ticket)
         if ticket is None:
-            return f'"{topic.label()}" has no ticket yet. {where_we_were(topic)}'
+            return f"{where_we_were(topic)} There's no ticket for it yet."
         state = ticket.state.value.replace("_", " ")
         due = ticket.due_at.strftime("%a %d %b %H:%M UTC")
         if ticket.state.is_open:
@@ -120,7 +120,7 @@ class TopicTickets:
         ticket = self._own(topic)
         if ticket is None or not ticket.state.is_open:
             return ""
-        self.services.tickets.comment(ticket.number, f"The requester adds: {detail[:1000]}", author="firstline")
+        self.services.tickets.comment(ticket.number, f"Added in chat: {detail[:1000]}", author="firstline")
         topic.text = f"{topic.text} / {detail}"[:2000]
         return f"I've added that to {ticket.number}"
 

@@ -14,6 +14,7 @@ from firstline.redaction import PLACEHOLDERS
 
 __all__ = [
     "affirmative",
+    "asks",
     "code",
     "colour",
     "device_kind",
@@ -65,6 +66,19 @@ _CLOSE = re.compile(
     r"\b(close|cancel|withdraw|shut)\b|\bno longer (need|needed)\b|\bdon'?t need (it|this|that)\b", re.I
 )
 _STOLEN = re.compile(r"\b(stolen|stole|robbed|nicked|snatched|theft|burglar\w*|mugged)\b", re.I)
+
+
+# A question, also after a thanks or another clause ("thanks, what else should i do").
+_ASKS = re.compile(
+    r"\?|(?:^|[,.;:!]|\b(?:and|but|so|ok|okay|thanks|thank you|cheers)\b)\W*"
+    r"(?:how|what|what's|whats|why|when|where|who|which|can|could|would|will|is|are|do|does|should|may|please)\b",
+    re.I,
+)
+
+
+def asks(text: str) -> bool:
+    """Whether ``text`` asks something ("what now?", "thanks, what else should i do") rather than tells."""
+    return _ASKS.search(text) is not None
 
 
 def code(text: str) -> str | None:

@@ -146,13 +146,16 @@ class SpellingCorrector:
 
         Among the nearest, a word with exactly the letters typed wins (two swapped letters: ``wnat`` is
         ``want``), then one that keeps every letter typed (a dropped letter is the commonest typo:
-        ``printr`` is ``printer``, not ``print``), then the most frequent.
+        ``printr`` is ``printer``, not ``print``), then the most frequent. A known word found whole inside a
+        word two or more letters longer is no correction of it (``wetransfer`` is not ``transfer``).
         """
         if len(word) > _MAX_LENGTH:
             return None
         limit = _depth(len(word))
         best: tuple[int, bool, bool, int, str] | None = None
         for candidate in self._near(word, limit):
+            if len(word) - len(candidate) >= 2 and candidate in word:
+                continue  # "wetransfer" holds "transfer" whole: a compound or a name, not two letters typed too many
             distance = edit_distance(word, candidate, limit)
             if distance <= limit:
                 same_letters = sorted(word) == sorted(candidate)  # "wnat" is "want" swapped, not "what"

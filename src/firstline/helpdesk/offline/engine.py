@@ -35,7 +35,8 @@ _GIBBERISH = (
 _OUT_OF_SCOPE = (
     "That's outside what the IT service desk handles, so I can't help with it here. I can help with accounts, "
     "devices, e-mail, printers, phones, network and software problems, or the status of your IT tickets. For "
-    "business applications (finance, HR or sales systems) ask that system's support team or your manager."
+    "business applications (finance, HR or sales systems) ask that system's support team or your manager; for "
+    "the building (door badges, meeting rooms, desks, heating) ask Facilities at reception."
 )
 
 

@@ -172,7 +172,19 @@ def phishing_report(v: View) -> Step:
         raised = {"clicked_link": clicked or bool(was.get("clicked_link")),
                   "entered_credentials": entered or bool(was.get("entered_credentials"))}  # fmt: skip
         return call("report_phishing", **{**was, "sender": new_sender or was.get("sender"), **raised})
-    return Say(
+    if slots.asks(v.last_user):  # "thanks, what else should i do": what is left for them to do
+        change = (
+            " If you haven't yet, change your password now at https://aka.ms/sspr from a trusted device."
+            if was.get("entered_credentials")
+            else ""
+        )
+        return Say(
+            f"Nothing more is needed from you right now: {number} is with Security Operations, who will contact "
+            f"you.{change} Keep the email (don't forward or delete it), and deny any sign-in prompt you didn't "
+            "start yourself. If anything else happened (a prompt you approved, a file that ran when you opened "
+            "it), tell me now."
+        )
+    return Say(  # the conversation is on the ticket's transcript
         f"I've added that to {number}; Security Operations will contact you. If anything else happened (a prompt "
         "you approved, a file that ran when you opened it), tell me now."
     )

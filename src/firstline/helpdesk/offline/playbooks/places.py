@@ -77,7 +77,24 @@ def report_outage(v: View) -> Step:
     if incidents:
         listed = "; ".join(f"{i['title']} ({i['id']})" for i in incidents[:3])
         return Say(f"These incidents are already known for your site: {listed}.")
+    if len(v.users) == 1 and _only_asks(v.request_text):
+        return Say(
+            "I don't see a known incident for that at your site right now. What happens when you try, and is it "
+            "only you or other people too? Tell me and I'll raise it.",
+            expects="detail",
+        )
     return escalate_and_say(v, "I don't see a known incident for that, so I've raised it.")
+
+
+_SYMPTOM = re.compile(
+    r"n't\b|\b(?:cannot|not|nobody|no one|everyone|everybody|whole|all of us|error\w*|fail\w*|crash\w*)\b", re.I
+)
+
+
+def _only_asks(text: str) -> bool:
+    """A question about an outage that reports none ("is there a known problem with teams today?"): nothing to
+    raise yet. "is teams down? nobody can join calls" reports one."""
+    return slots.asks(text) and not re.search(r"\?\s*\w", text) and not _SYMPTOM.search(text)
 
 
 # -- computer ----------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -32,6 +31,11 @@ def _ticket_or_list(v: View) -> str | Step:
     if listing is None:
         return call("my_open_tickets")
     tickets = listing.data if isinstance(listing.data, list) else []
+    if not tickets and len(v.users) > 1:  # "the one about the printer": none of theirs is open
+        return Say(
+            "I can't find an open ticket of yours about that: it may have been resolved or cancelled already. If the "
+            "problem is still there, tell me what happens now and I'll help or raise a new ticket."
+        )
     if not tickets:
         return Say("You have no open tickets. If something is still broken, tell me what it is and I'll help.")
     if len(tickets) == 1:  # nothing to choose between: "is there a ticket for that?" means the one there is
@@ -144,9 +148,6 @@ def fallback_playbook(v: View) -> Step:
 register("runbook", fallback_playbook)
 
 
-_QUESTION = re.compile(r"^\s*(what|what's|whats|how|can|could|is|are|do|does|where|when|which|who|why)\b|\?\s*$", re.I)
-
-
 @playbook
 def human_needed(v: View) -> Step:
     """Requests Tier-1 cannot complete from chat: the runbook's guidance, then a person.
@@ -154,7 +155,7 @@ def human_needed(v: View) -> Step:
     A question about the topic ("what's the policy for ...?") is answered from the runbooks, and a
     person is offered rather than assigned.
     """
-    if _QUESTION.search(v.request_text) and v.agent == "lookup":
+    if slots.asks(v.request_text) and v.agent == "lookup":  # "and who do i ask about a second monitor"
         return kb_answer(v)
     found = v.latest("kb_search")
     if found is None:
