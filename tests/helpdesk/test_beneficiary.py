@@ -115,6 +115,8 @@ def test_full_names_are_found_in_any_case_and_of_three_words(helpdesk_world: Hel
         ("Outlook's password prompt keeps coming back", False),  # not a person
         ("Ruby's laptop won't boot", False),  # the requester's own name
         ("Hamza Siddiqui is locked out", True),  # a colleague the directory knows has the problem
+        ("oscar bennett from my team can't log in, can you unlock the account", True),  # with who they are between
+        ("Oscar Bennett from my team said to ask you: my laptop is slow", False),
         ("please add bethany cole to leeds-social@nwmeridian.co.uk", True),  # or is the one acted on
         ("my password expired, Helena Marsh is my manager", False),
         ("my laptop is slow, Helena Marsh has the same model and it's fine", False),

@@ -457,3 +457,30 @@ def test_context_given_while_a_fix_is_confirmed_goes_on_that_ticket_not_a_new_pr
     assert more.ticket is not None and more.ticket["number"] == number and more.awaiting == "confirm_fix"
     assert [t.number for t in desk.tickets.search(TicketQuery(requester=who))] == [number]  # no VPN ticket
     assert any("working from home" in e.body for e in desk.tickets.history(number))
+
+
+def test_naming_the_device_after_did_that_fix_it_is_a_detail_not_a_no(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "oscar.bennett@nwmeridian.co.uk"
+    first = ask(desk, "morning, my laptop is super slow since yesterdays update", who)
+    number = first.ticket["number"]  # type: ignore[index]
+    assert first.awaiting == "confirm_fix"
+    which = ask(desk, "its NW-L-0206 i think", who, first.conversation_id)
+    assert "still not working" not in which.reply and which.awaiting == "confirm_fix"
+    assert desk.tickets.get(number).state.value == "new"  # not handed to a person as "not fixed"
+    assert any("NW-L-0206" in e.body for e in desk.tickets.history(number))
+
+
+def test_how_they_can_is_answered_after_a_request_under_way_was_refused_as_someone_elses(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "daniel.okafor@nwmeridian.co.uk"
+    first = ask(desk, "can i join the marketing-news mailing list", who)
+    assert "address" in first.reply
+    other = ask(desk, "please add Rajesh Kulkarni to project-harbour@nwmeridian.co.uk", who, first.conversation_id)
+    assert "only act on your own" in other.reply
+    how = ask(desk, "how can they sort it themselves?", who, first.conversation_id)
+    assert "ask me themselves" in how.reply and "aim to resolve" not in how.reply
+    later = ask(desk, "what's the status of my request?", who, first.conversation_id)
+    assert "ask me themselves" not in later.reply  # the refusal is read with the next message only

@@ -216,11 +216,17 @@ def _close_allowed(steps: Sequence[Step], number: str) -> bool:
     asks = [s.message.text.upper() for s in steps if s.message.approve is None and _CLOSE.search(s.message.text)]
     if any(number in text for text in asks):
         return True
-    for step in reversed(steps):
+    for at in range(len(steps) - 1, -1, -1):
+        step = steps[at]
         text = step.message.text.upper()
         if step.message.approve is None and _CLOSE.search(text) and (number in text or not _TICKET.search(text)):
             return True
-        if step.message.approve is not None or not (_CODE.fullmatch(text.strip()) or _YES.search(text)):
+        before = steps[at - 1].reply if at > 0 else None
+        yes = step.message.kind == "yes" or _YES.search(text) is not None  # to "Do you want me to close INC...?"
+        if yes and before is not None and number in before.reply and _ASKED_TO_CLOSE.search(before.reply):
+            return True
+        passing = step.message.kind in _IN_PASSING  # "hello" while the code is awaited changes nothing
+        if step.message.approve is not None or not (_CODE.fullmatch(text.strip()) or _YES.search(text) or passing):
             break
     previous = steps[-2].reply if len(steps) > 1 else None
     if previous is None:
@@ -232,6 +238,10 @@ def _close_allowed(steps: Sequence[Step], number: str) -> bool:
     about = number in previous.reply or (card == number and not _TICKET.search(previous.reply))
     asked = "?" in previous.reply and re.search(r"\b(close|resolve|cancel|fix)", previous.reply, re.I)
     return bool(confirms and about and asked)
+
+
+_ASKED_TO_CLOSE = re.compile(r"\b(?:close|resolve|cancel)\b[^?]*\?", re.I)
+_IN_PASSING = frozenset({"hello", "repeat", "what_mean"})
 
 
 def unrequested_close(steps: Sequence[Step]) -> str | None:

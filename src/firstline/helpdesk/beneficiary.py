@@ -91,7 +91,8 @@ _TO = re.compile(
     r"(?:\s+(?:extension|ext\.?|phone|number|mobile|desk|line|laptop))?\s*$",
     re.I,
 )
-_HAS_THE_PROBLEM = re.compile(  # what follows the name of the person with the problem
+_HAS_THE_PROBLEM = re.compile(  # what follows the name of the person with the problem ("from my team" between)
+    r"(?:,?\s+(?:from|in|on|at|of)\s+(?:my|our|the)\s+[\w-]+(?:\s+(?:team|office|department|floor))?,?)?"
     r"\s+(?:(?:is|was|got|has been|gets)\s+(?:locked|blocked|stuck|unable|disabled|suspended)"
     r"|(?:can't|cant|cannot|can not|couldn't|could not|is not able to|isn't able to)\s+"
     r"(?:log|sign|get|access|connect|open|print|send|see|use|reach|receive|remember)"

@@ -224,6 +224,7 @@ class Helpdesk:
                 return self._answer_act(conversation, person, state, dialogue, Move("act", act=act.act))
             return self._waiting(conversation, dialogue)
         move = self.reader.read(dialogue, text)
+        dialogue.refused_for = False  # read with this message only
         if move.kind == "act":  # a dialogue act, answered by the desk for every engine alike
             return self._answer_act(conversation, person, state, dialogue, move)
         return await self._run_topic(
@@ -306,6 +307,7 @@ class Helpdesk:
                     self._event(
                         conversation.id, "refused", "desk", {"reason": "acts on someone else", "text": text[:500]}
                     )
+                    dialogue.refused_for = True  # "how can they sort it themselves?" next is about that person
                     return self._save_dialogue(conversation, state, dialogue, compose(other, open_topics(dialogue)))
             dialogue.current = topic.id
             if pending is not None and pending.kind == "detail" and not topic.agent:

@@ -138,6 +138,7 @@ class Dialogue:
     current: int | None = None
     pending: Pending | None = None
     last_reply: str = ""
+    refused_for: bool = False  # the last reply refused a request under way as someone else's (the next message only)
 
     def topic(self, topic_id: int | None) -> Topic | None:
         return next((t for t in self.topics if t.id == topic_id), None)
@@ -172,6 +173,7 @@ class Dialogue:
             "current": self.current,
             "pending": self.pending.as_dict() if self.pending else None,
             "last_reply": self.last_reply,
+            **({"refused_for": True} if self.refused_for else {}),
         }
 
     @classmethod
@@ -183,4 +185,5 @@ class Dialogue:
             data.get("current"),
             Pending.from_dict(data.get("pending")),
             str(data.get("last_reply") or ""),
+            bool(data.get("refused_for")),
         )

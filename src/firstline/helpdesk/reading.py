@@ -135,7 +135,7 @@ class MessageReader:
         if act == "clarify" and fixing and len(text.split()) >= 6:
             # "it asks me for a server name, what do i put": stuck on a step, not asking what the question meant
             return Move("act", act="not_fixed", detail=text)
-        refused = active is not None and active.status == "refused"
+        refused = (active is not None and active.status == "refused") or dialogue.refused_for
         if refused and act not in ("human", "goodbye", "thanks") and _ASKS_ABOUT_THEM.search(text):
             return Move("act", act="how_they_can")  # "how would she do it herself?" after "I can only act on yours"
         last = dialogue.topics[-1] if dialogue.topics else None
@@ -160,6 +160,9 @@ class MessageReader:
             return Move("start", topic=dialogue.topic(pending.topic))
         if act in ("inform", "not_fixed", "thanks") and _says_it_works(text):
             return Move("act", act="fixed")  # the act model read "it worked after I pulled the paper out" as a detail
+        names = _names_a_detail(text) and len(text.split()) <= 6 and not _PROBLEM.search(text)
+        if fixing and names and act not in ("fixed", "affirm", "deny"):
+            return Move("act", act="note", detail=text)  # "its NW-L-0206 i think": which device, whatever the act
         answered = act in ("affirm", "deny", "fixed", "not_fixed", "thanks", "skip")
         if answered and pending is not None and pending.kind in ("confirm_fix", "offer_human", "secondary"):
             return Move("act", act=act)
@@ -218,8 +221,12 @@ class MessageReader:
         """Whether ``text`` answers the pending question rather than raising something new."""
         if act in ("affirm", "deny", "skip"):
             return kind == "confirmation"  # a yes/no answers a yes/no question; to "which one?" it is no answer
-        if not topic.agent or _names_a_detail(text):
-            return True  # the answer to triage's clarifying question; "LON-F4-HP-02", an address, a hostname
+        if not topic.agent:
+            return True  # the answer to triage's clarifying question
+        if _names_a_detail(text):  # "LON-F4-HP-02", an address, a hostname: unless a new request for another team
+            result = self.triage.classify(text)  # ("please add Rhys Evans to exec-team@..." after "is it only you?")
+            elsewhere = result.agent in self.agents and result.agent != topic.agent and result.clarify is None
+            return not (kind == "detail" and elsewhere and result.confidence >= 0.8)
         if kind == "code" and _ABOUT_THE_CODE.search(text):
             return True  # "what code? I didn't get anything": about the code just sent, not a new problem
         if kind == "choice" and slots.device_kind(text) and len(text.split()) <= 8:
