@@ -160,8 +160,8 @@ class MessageReader:
             return Move("start", topic=dialogue.topic(pending.topic))
         if act in ("inform", "not_fixed", "thanks") and _says_it_works(text):
             return Move("act", act="fixed")  # the act model read "it worked after I pulled the paper out" as a detail
-        names = _names_a_detail(text) and len(text.split()) <= 6 and not _PROBLEM.search(text)
-        if fixing and names and act not in ("fixed", "affirm", "deny"):
+        which = (slots.hostname(text) or slots.printer_name(text)) and len(text.split()) <= 6
+        if fixing and which and act not in ("fixed", "affirm", "deny") and not _PROBLEM.search(text):
             return Move("act", act="note", detail=text)  # "its NW-L-0206 i think": which device, whatever the act
         answered = act in ("affirm", "deny", "fixed", "not_fixed", "thanks", "skip")
         if answered and pending is not None and pending.kind in ("confirm_fix", "offer_human", "secondary"):
