@@ -65,7 +65,7 @@ from firstline.helpdesk.incidents import IncidentLinker
 from firstline.helpdesk.names import DirectoryNames
 from firstline.helpdesk.offline import OfflineEngine
 from firstline.helpdesk.pacing import TurnBudgets
-from firstline.helpdesk.policy import HelpdeskPolicy, refusal_text
+from firstline.helpdesk.policy import HelpdeskPolicy, refusal_text, yourself
 from firstline.helpdesk.reading import WHILE_PAUSED, MessageReader, Move
 from firstline.helpdesk.refusals import Gate
 from firstline.helpdesk.repair import TopicTickets, answer_act
@@ -414,7 +414,7 @@ class Helpdesk:
             note = TopicTickets(self.services, conversation.id, person).escalate(
                 topic, dialogue, f"Refused {action}: {refusal.reason}", group=refusal.team, urgent=refusal.urgent
             )
-            return self._save_dialogue(conversation, state, dialogue, compose(say, note))
+            return self._save_dialogue(conversation, state, dialogue, compose(say, yourself(refusal, action), note))
 
     async def decide(
         self, approval_id: str, *, approved: bool, decided_by: str, reason: str = "", on_event: EventSink | None = None

@@ -33,7 +33,7 @@ from firstline.helpdesk import slots
 from firstline.helpdesk.tools.deps import HelpdeskDeps
 from firstline.llm.messages import ToolCall
 
-__all__ = ["INTENT_ACTIONS", "HelpdeskPolicy", "refusal_text"]
+__all__ = ["INTENT_ACTIONS", "HelpdeskPolicy", "refusal_text", "yourself"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,19 @@ INTENT_ACTIONS = {
 def refusal_text(refusal: Refusal) -> str:
     """What the employee reads: the refusal, the reason, and who has it now."""
     return f"I can't do that here: {refusal.reason}."
+
+
+# What the employee can still do themselves when Tier-1 may not act on their account (category, action): an
+# administrator's voicemail PIN is reset through single sign-on like anyone's; a disabled account signs in nowhere.
+_YOURSELF = {
+    ("privileged", "reset_voicemail_pin"): "You can still set or reset the PIN yourself: sign in to "
+    "https://settings.webex.com with your work account, then Calling > Voicemail > Reset voicemail PIN.",
+}
+
+
+def yourself(refusal: Refusal, action: str) -> str:
+    """What the employee can do themselves after ``refusal`` of ``action`` ("" when nothing)."""
+    return _YOURSELF.get((refusal.category, action), "")
 
 
 class HelpdeskPolicy(ToolPolicy):
