@@ -70,7 +70,7 @@ _WHICH_TICKET = re.compile(
     r"\s+(?:about|for|with|on|from|i|that|when|where)\b",
     re.I,
 )
-_ABOUT_THE_CODE = re.compile(r"\b(?:codes?|texts?|sms|message)\b", re.I)
+_ABOUT_THE_CODE = re.compile(r"\b(?:codes?|texts?|sms)\b", re.I)  # not "message": "my messages bounce" is new
 # "yes im on the vpn", "i'm using the web version": an answer about where they are, before any question was asked.
 _CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're)\b(?!.*\?)", re.I)
 # Words that report a problem (or a further one): without any, a statement after "did that fix it?" is context.
