@@ -484,3 +484,11 @@ def test_how_they_can_is_answered_after_a_request_under_way_was_refused_as_someo
     assert "ask me themselves" in how.reply and "aim to resolve" not in how.reply
     later = ask(desk, "what's the status of my request?", who, first.conversation_id)
     assert "ask me themselves" not in later.reply  # the refusal is read with the next message only
+
+
+def test_still_after_did_that_fix_it_is_a_no_however_short(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "my monitor keeps flickering when i plug into the dock", MARCUS)
+    assert first.awaiting == "confirm_fix"
+    again = ask(desk, "still flickers", MARCUS, first.conversation_id)
+    assert "still not working" in again.reply and "Did it work" not in again.reply

@@ -175,6 +175,8 @@ class MessageReader:
                 return Move("continue", topic=topic)
         if pending is not None and pending.kind == "confirm_fix" and active is not None and active.is_open:
             result = self.triage.classify(text)
+            if act == "inform" and _STILL.search(text) and not _WHAT_IF.search(text):
+                return Move("act", act="not_fixed", detail=text)  # "still flickers": a no, however short
             if act == "inform" and _vague(text, result):
                 return Move("act", act="reask")  # "ok I tried that": neither yes nor no, nothing new
             if act == "inform" and result.agent not in self.agents:
