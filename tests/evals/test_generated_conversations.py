@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -257,6 +258,15 @@ def test_protected_account_action() -> None:
     assert flags("protected_account_action", [step("I'm locked out", unlocked, protected=("disabled",))])
     assert not flags("protected_account_action", [step("I'm locked out", refused, protected=("disabled",))])
     assert not flags("protected_account_action", [step("I'm locked out", unlocked)])
+
+
+def test_access_is_not_a_fix() -> None:
+    wants = Message("opening", "can I get write access to the Engineering share please?", intent="account_unlock")
+    asked = reply("Steps...\n\nDid that fix it?", awaiting="confirm_fix")
+    raised = reply("INC0000001 is with Network Operations now.", awaiting=None)
+    assert flags("access_is_not_a_fix", [step("", asked, message=replace(wants, access=True))])
+    assert not flags("access_is_not_a_fix", [step("", raised, message=replace(wants, access=True))])
+    assert not flags("access_is_not_a_fix", [step("", asked, message=wants)])  # a fault, not an access request
 
 
 def test_unlock_under_attack() -> None:

@@ -492,3 +492,21 @@ def test_still_after_did_that_fix_it_is_a_no_however_short(helpdesk_world: Helpd
     assert first.awaiting == "confirm_fix"
     again = ask(desk, "still flickers", MARCUS, first.conversation_id)
     assert "still not working" in again.reply and "Did it work" not in again.reply
+
+
+@pytest.mark.parametrize(
+    "text", ["hi, i need access to the finance share", "can I get access to the finance shared mailbox please?"]
+)
+def test_an_access_request_is_raised_for_its_owner_not_asked_if_it_fixed_anything(
+    helpdesk_world: HelpdeskWorld, text: str
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, text, MARCUS)
+    number = first.ticket["number"]  # type: ignore[index]
+    assert first.awaiting is None and "Did that fix it" not in first.reply
+    assert "owner's approval" in first.reply and f"{number} is with" in first.reply
+    thanks = ask(desk, "thanks!", MARCUS, first.conversation_id)
+    assert "resolved" not in thanks.reply
+    assert desk.tickets.get(number).state.value == "in_progress"  # with a person until access is granted
+    news = ask(desk, "ok, what's happening with it?", MARCUS, first.conversation_id)
+    assert number in news.reply and "in progress" in news.reply

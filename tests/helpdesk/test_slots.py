@@ -59,3 +59,22 @@ def test_yes_no_and_someone_else() -> None:
 )
 def test_a_question_is_told_from_a_statement_after_a_thanks_or_a_comma(text: str, asks: bool) -> None:
     assert slots.asks(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "wants"),
+    [
+        ("hi, i need access to the finance share", True),
+        ("could I have access to the finance share", True),
+        ("I need write access to the Engineering share", True),
+        ("can you give me access to the finance shared mailbox", True),
+        ("please add me to the finance share", True),
+        ("i want edit rights on the projects folder", True),
+        ("I get access denied on the Finance share since this morning", False),  # a fault: it worked before
+        ("I lost access to the S drive", False),
+        ("I have access to the share but it is slow", False),
+        ("my S: drive is missing", False),
+    ],
+)
+def test_asking_to_be_given_access_is_told_from_losing_it(text: str, wants: bool) -> None:
+    assert slots.asks_for_access(text) is wants

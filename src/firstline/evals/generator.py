@@ -41,11 +41,17 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
     "vpn_drops": ("my VPN keeps dropping every ten minutes when I work from home",),
     "vpn_cannot_connect": ("GlobalProtect just says connection failed when I start the VPN",),
     "wifi": ("my laptop won't join the NW-Corp wifi on floor {floor}",),
-    "network_share": ("I get access denied on the Finance share since this morning",),
+    "network_share": (
+        "I get access denied on the Finance share since this morning",
+        "can I get write access to the Engineering share please?",
+    ),
     "slow_internet": ("websites are crawling today, the internet is really slow",),
     "mailbox_full": ("Outlook says my mailbox is full and I can't send anything",),
     "distribution_list": ("please add me to {list}", "can I join the {list} mailing list?"),
-    "shared_mailbox": ("I need access to the {shared} shared mailbox",),
+    "shared_mailbox": (
+        "I need access to the {shared} shared mailbox",
+        "could I have access to the finance shared mailbox?",
+    ),
     "outlook_password_prompt": ("Outlook pops up asking for my password every hour",),
     "email_stuck_outbox": ("my emails are sitting in the Outbox and won't go",),
     "calendar_delegation": ("how can I let my assistant manage my calendar?",),
@@ -80,6 +86,14 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
     "offboarding": ("someone in my team leaves on Friday, what happens to their laptop?",),
     "how_to": ("how do I share a OneDrive folder with someone outside the company?",),
 }
+# Openings that ask to be given access: only its owner can grant it, so no answer "fixes" them.
+_ACCESS = frozenset(
+    {
+        "can I get write access to the Engineering share please?",
+        "I need access to the {shared} shared mailbox",
+        "could I have access to the finance shared mailbox?",
+    }
+)
 _FOLLOW_UPS: dict[str, tuple[str, ...]] = {
     "yes": ("yes", "yes please", "yep", "ok go ahead", "sure"),
     "no": ("no", "nope", "no thanks"),
@@ -172,6 +186,7 @@ class Message:
     intent: str = ""  # the intent of an opening or topic switch
     secret: str = ""  # a secret the message carries, which must never be stored in clear
     asks: bool = True  # False: the message only hands the secret over ("my new password is ..."), asks nothing
+    access: bool = False  # an opening that asks to be given access (to a share, a shared mailbox)
 
 
 # -- the generator -------------------------------------------------------------------------------------------
@@ -279,8 +294,9 @@ class Dialogue:
     def opening(self, owned: Sequence[str], avoid: str = "") -> Message:
         pool = _APPROVALS if self.rng.random() < 0.15 else self.book.intents  # reach approvals more often
         intent = self.rng.choice([i for i in pool if i != avoid])
-        text = self.book.fill(self.rng, self.rng.choice(self.book.openings[intent]), self.requester, owned)
-        return Message("switch" if avoid else "opening", self._typed(text), intent=intent)
+        line = self.rng.choice(self.book.openings[intent])
+        text = self.book.fill(self.rng, line, self.requester, owned)
+        return Message("switch" if avoid else "opening", self._typed(text), intent=intent, access=line in _ACCESS)
 
     def next(
         self,

@@ -312,6 +312,16 @@ def thanks_is_not_fixed(steps: Sequence[Step]) -> str | None:
     return f"'{step.message.text}' resolved {', '.join(resolved)} although the last reply did not ask if it was fixed"
 
 
+def access_is_not_a_fix(steps: Sequence[Step]) -> str | None:
+    """Access to a share or a shared mailbox is granted by its owner: a request for it is never asked "did that fix
+    it?", so no thanks can close it before anyone has approved it."""
+    opening = next((s.message for s in reversed(steps) if s.message.intent), None)
+    reply = steps[-1].reply
+    if opening is None or not opening.access or reply is None or reply.intent != opening.intent:
+        return None
+    return "asked whether an access request was fixed" if reply.awaiting == "confirm_fix" else None
+
+
 def told_secret_starts_nothing(steps: Sequence[Step]) -> str | None:
     """A message that only hands a secret over ("my new password is ...") calls no tool and opens no ticket."""
     step = steps[-1]
@@ -430,6 +440,7 @@ CHECKS: dict[str, Callable[[Sequence[Step]], str | None]] = {
     "person_please_escalates": person_please_escalates,
     "fixed_is_not_escalated": fixed_is_not_escalated,
     "nothing_to_confirm": nothing_to_confirm,
+    "access_is_not_a_fix": access_is_not_a_fix,
     "told_secret_starts_nothing": told_secret_starts_nothing,
     "thanks_is_not_fixed": thanks_is_not_fixed,
     "denial_closes": denial_closes,

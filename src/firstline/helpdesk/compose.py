@@ -15,6 +15,7 @@ from firstline.conversations import ApprovalRecord
 from firstline.helpdesk.dialogue import Dialogue, Topic
 
 __all__ = [
+    "ACCESS_REQUEST",
     "CHITCHAT",
     "FOLLOW_UP",
     "GREETING",
@@ -31,6 +32,10 @@ __all__ = [
     "what_is_approved",
 ]
 
+ACCESS_REQUEST = (
+    "You don't need to raise the request yourself: access is only granted with its owner's approval, so I've "
+    "passed it on as a request. "
+)
 FOLLOW_UP = "Did that fix it? If not, tell me and I'll pass it to a person."
 HOW_TO_FOLLOW_UP = "Did that answer your question? If not, tell me what's missing and I'll pass it to a person."
 _HOW_TO = re.compile(r"\b(?:how (?:do|can|should|would) i|where (?:do|can) i|what(?:'s| is) the)\b", re.I)

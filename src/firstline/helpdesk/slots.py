@@ -15,6 +15,7 @@ from firstline.redaction import PLACEHOLDERS
 __all__ = [
     "affirmative",
     "asks",
+    "asks_for_access",
     "code",
     "colour",
     "device_kind",
@@ -214,6 +215,23 @@ def explicit_requests(text: str) -> set[str]:
     if number is not None and _CLOSE.search(text):
         return {f"close_ticket:{number}"}
     return set()
+
+
+# Asking to be given access ("can I get access to", "I need write access to", "add me to the ... share"), as
+# against losing it or being refused it ("lost access", "access denied", "can't access"), which are faults.
+_GRANT = re.compile(
+    r"\b(?:(?:need|want|get|give|request|grant|require|like|(?:can|could|may)\s+(?:i|we)\s+have)\w*\s+(?:me\s+|us\s+|her\s+|him\s+)?"
+    r"(?:(?:read|write|edit|modify|full|send[- ]as|owner)\s+)?(?:access|permissions?|rights)\s+(?:to|for|on)\b"
+    r"|(?:read|write|edit|modify|full)\s+(?:access|permissions?|rights)\s+(?:to|for|on)\b"
+    r"|add\s+me\s+to\s+(?:the\s+)?[\w&' -]{0,30}?\b(?:share|folder|drive|mailbox|inbox)\b)",
+    re.I,
+)
+_LOST = re.compile(r"\b(?:denied|lost|no longer|can'?t|cannot|unable|stopped|removed|anymore|any more)\b", re.I)
+
+
+def asks_for_access(text: str) -> bool:
+    """Whether the message asks to be given access to something (a share, a mailbox), not reports losing it."""
+    return bool(_GRANT.search(text)) and not _LOST.search(text)
 
 
 def stolen(text: str) -> bool:

@@ -33,6 +33,7 @@ Risk = Literal["read", "write", "destructive"]
 ActsOn = Literal["person", "ticket", "none"]
 TicketPolicy = Literal["open", "on_escalation"]
 FollowUp = Literal["confirm_fix", "none"]
+Access = Literal["approval", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class Intent:
     ticket: TicketPolicy = "open"
     follow_up: FollowUp = "confirm_fix"
     runbooks: tuple[str, ...] = ()  # runbook file names (without .md) written for this intent
+    access: Access = "none"  # "approval": access it covers is granted by its owner, on a request a person raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ def _parse(raw: Any, source: str) -> Taxonomy:
                 _choice(i, "ticket", ("open", "on_escalation"), "open"),
                 _choice(i, "follow_up", ("confirm_fix", "none"), "confirm_fix"),
                 tuple(str(r) for r in i.get("runbooks") or ()),
+                _choice(i, "access", ("approval", "none"), "none"),
             )
             for i in raw["intents"]
         }

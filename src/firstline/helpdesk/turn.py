@@ -10,8 +10,10 @@ from firstline.agents import RunContext, RunEvent, RunState
 from firstline.agents.budget import TurnBudget
 from firstline.conversations import ApprovalRecord, Conversation
 from firstline.directory.models import KnownIncident, Person
+from firstline.helpdesk import slots
 from firstline.helpdesk.agents import TRIAGE
 from firstline.helpdesk.compose import (
+    ACCESS_REQUEST,
     FOLLOW_UP,
     HOW_TO_FOLLOW_UP,
     approval_wait,
@@ -431,6 +433,11 @@ class Turn:
             # could have fixed it, so there is nothing to confirm. Wait for what the employee says next.
             topic.status = "open"
             dialogue.pending = Pending("detail", topic.id)
+        elif self._follows_up(topic.intent) and not changed and self._asks_for_access(topic):
+            # Access is granted by its owner, never by an answer: raised as a request, nothing to confirm as fixed.
+            parts.append(
+                ACCESS_REQUEST + tickets.escalate(topic, dialogue, "Access request: needs the owner's approval")
+            )
         elif self._follows_up(topic.intent) and not changed:
             topic.status = "awaiting_confirmation"
             dialogue.pending = Pending("confirm_fix", topic.id)
@@ -461,6 +468,10 @@ class Turn:
         elif dialogue.pending is None and topic.status in ("resolved", "escalated"):
             parts.append(open_topics(dialogue, but=topic))
         return parts
+
+    def _asks_for_access(self, topic: Topic) -> bool:
+        registered = self.services.triage.taxonomy.intents.get(topic.intent)
+        return registered is not None and registered.access == "approval" and slots.asks_for_access(topic.text)
 
     def _follows_up(self, intent: str) -> bool:
         registered = self.services.triage.taxonomy.intents.get(intent)
