@@ -510,3 +510,15 @@ def test_an_access_request_is_raised_for_its_owner_not_asked_if_it_fixed_anythin
     assert desk.tickets.get(number).state.value == "in_progress"  # with a person until access is granted
     news = ask(desk, "ok, what's happening with it?", MARCUS, first.conversation_id)
     assert number in news.reply and "in progress" in news.reply
+
+
+def test_a_ticket_asked_about_by_subject_is_not_answered_with_an_unrelated_one(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "priya.raman@nwmeridian.co.uk"
+    toner = ask(desk, "LON-F3-HP-01 is nearly out of black toner", who)
+    number = toner.ticket["number"]  # type: ignore[index]
+    laptop = ask(desk, "is my ticket about the laptop still open?", who)
+    assert "can't find an open ticket of yours about the laptop" in laptop.reply and number in laptop.reply
+    assert "priority" not in laptop.reply  # not the toner ticket's status as if it were the laptop's
+    printer = ask(desk, "is my printer ticket still open?", who)
+    assert f"{number} (LON-F3-HP-01 is nearly out of black toner) is" in printer.reply

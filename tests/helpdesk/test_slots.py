@@ -78,3 +78,18 @@ def test_a_question_is_told_from_a_statement_after_a_thanks_or_a_comma(text: str
 )
 def test_asking_to_be_given_access_is_told_from_losing_it(text: str, wants: bool) -> None:
     assert slots.asks_for_access(text) is wants
+
+
+@pytest.mark.parametrize(
+    ("text", "subject"),
+    [
+        ("is my ticket about the laptop still open?", ["laptop"]),
+        ("any news on the printer ticket", ["printer"]),
+        ("the ticket for the broken monitor", ["broken", "monitor"]),
+        ("whats happening with my ticket", []),
+        ("the other ticket", []),
+        ("what is the status of INC0000001", []),
+    ],
+)
+def test_what_a_ticket_question_says_the_ticket_is_about(text: str, subject: list[str]) -> None:
+    assert slots.ticket_subject(text) == subject

@@ -34,6 +34,7 @@ __all__ = [
     "stolen",
     "stop_forwarding",
     "ticket_number",
+    "ticket_subject",
 ]
 
 _CODE = re.compile(r"(?<![\d-])(\d{3})[ -]?(\d{3})(?![\d-])")
@@ -232,6 +233,28 @@ _LOST = re.compile(r"\b(?:denied|lost|no longer|can'?t|cannot|unable|stopped|rem
 def asks_for_access(text: str) -> bool:
     """Whether the message asks to be given access to something (a share, a mailbox), not reports losing it."""
     return bool(_GRANT.search(text)) and not _LOST.search(text)
+
+
+_SUBJECT = re.compile(
+    r"\b(?:ticket|request|incident|case|one|call)\s+(?:about|for|regarding|re|on|with)\s+(?:the\s+|my\s+|a\s+|an\s+|our\s+)?"
+    r"(?P<after>[a-z0-9][\w\s-]{1,40}?)(?=\s+(?:still|is|was|has|being|that|which|from|i\b)|[?.!,;]|$)"
+    r"|\b(?:the|my|our)\s+(?P<before>[a-z0-9][\w-]{2,20}(?:\s+[a-z][\w-]{2,20})?)\s+(?:ticket|request|incident|case)\b",
+    re.I,
+)
+_LITTLE_WORDS = frozenset({"the", "my", "a", "an", "and", "of", "for", "to", "with", "in", "on", "at", "is", "it"})
+_NOT_SUBJECTS = frozenset(
+    {"open", "new", "old", "other", "last", "first", "latest", "same", "one", "it", "this", "that"}
+)
+
+
+def ticket_subject(text: str) -> list[str]:
+    """The words a message uses for what a ticket is about: "is my ticket about the laptop still open?" ->
+    ``["laptop"]``, "any news on the printer ticket" -> ``["printer"]``; ``[]`` when it names no subject."""
+    match = _SUBJECT.search(text)
+    if match is None:
+        return []
+    words = re.findall(r"[a-z0-9][\w-]*", (match.group("after") or match.group("before") or "").lower())
+    return [w for w in words if w not in _NOT_SUBJECTS and w not in _LITTLE_WORDS]
 
 
 def stolen(text: str) -> bool:

@@ -44,6 +44,8 @@ def _summary(ticket: Ticket) -> dict[str, Any]:
         "state": ticket.state.value,
         "priority": int(ticket.priority),
         "short_description": ticket.short_description,
+        "specialist": ticket.specialist,
+        "intent": ticket.intent,
         "assignment_group": ticket.assignment_group,
         "opened_at": ticket.opened_at.isoformat(),
         "due_at": ticket.due_at.isoformat(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -38,12 +39,42 @@ def _ticket_or_list(v: View) -> str | Step:
         )
     if not tickets:
         return Say("You have no open tickets. If something is still broken, tell me what it is and I'll help.")
-    if len(tickets) == 1:  # nothing to choose between: "is there a ticket for that?" means the one there is
-        return str(tickets[0]["number"])
-    lines = "\n".join(
+    about = slots.ticket_subject(v.last_user)
+    matching = _about(tickets, about) if about else tickets
+    if not matching:  # "my ticket about the laptop" when the one open ticket is about toner: not that one
+        return Say(
+            f"I can't find an open ticket of yours about the {' '.join(about)}. Your open tickets:\n"
+            f"{_listed(tickets)}\nIs it one of these? If not, it may be resolved already: tell me what happens now "
+            "and I'll help.",
+            expects="choice",
+        )
+    if len(matching) == 1:  # nothing to choose between: "is there a ticket for that?" means the one there is
+        return str(matching[0]["number"])
+    return Say(f"Your open tickets:\n{_listed(matching)}\nWhich one do you mean?", expects="choice")
+
+
+def _listed(tickets: list[dict[str, Any]]) -> str:
+    return "\n".join(
         f"- {t['number']}: {t['short_description']} ({t['state']}, {t['assignment_group']})" for t in tickets
     )
-    return Say(f"Your open tickets:\n{lines}\nWhich one do you mean?", expects="choice")
+
+
+def _about(tickets: list[dict[str, Any]], subject: list[str]) -> list[dict[str, Any]]:
+    """The tickets whose description shares the most of the subject's words (plurals folded); none share any: []."""
+
+    def words(text: str) -> set[str]:
+        return {w.removesuffix("s") for w in re.findall(r"[a-z0-9]+", text.lower())}
+
+    wanted = {w.removesuffix("s") for w in subject}
+    shared = [
+        len(
+            wanted
+            & words(f"{t['short_description']} {t.get('specialist', '')} {t.get('intent', '')}".replace("_", " "))
+        )
+        for t in tickets
+    ]
+    best = max(shared)
+    return [t for t, n in zip(tickets, shared, strict=True) if n == best and n > 0]
 
 
 @playbook
