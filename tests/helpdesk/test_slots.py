@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from firstline.helpdesk import slots
+from firstline.helpdesk.compose import FOLLOW_UP, HOW_TO_FOLLOW_UP, follow_up
 
 
 @pytest.mark.parametrize(
@@ -93,3 +94,19 @@ def test_asking_to_be_given_access_is_told_from_losing_it(text: str, wants: bool
 )
 def test_what_a_ticket_question_says_the_ticket_is_about(text: str, subject: list[str]) -> None:
     assert slots.ticket_subject(text) == subject
+
+
+@pytest.mark.parametrize(
+    ("request_text", "how_to"),
+    [
+        ("can you tell me how to set up my out of office", True),
+        ("how do you add a signature in outlook", True),
+        ("is there a way to recall an email", True),
+        ("hi, im new - how do i get my work email on my iphone?", True),
+        ("my vpn keeps dropping", False),
+        ("outlook keeps asking for my password", False),
+    ],
+)
+def test_a_how_to_is_asked_if_it_answered_the_question_a_fault_if_it_fixed_it(request_text: str, how_to: bool) -> None:
+    assert (follow_up(request_text) == HOW_TO_FOLLOW_UP) is how_to
+    assert (follow_up(request_text) == FOLLOW_UP) is not how_to

@@ -38,7 +38,10 @@ ACCESS_REQUEST = (
 )
 FOLLOW_UP = "Did that fix it? If not, tell me and I'll pass it to a person."
 HOW_TO_FOLLOW_UP = "Did that answer your question? If not, tell me what's missing and I'll pass it to a person."
-_HOW_TO = re.compile(r"\b(?:how (?:do|can|should|would) i|where (?:do|can) i|what(?:'s| is) the)\b", re.I)
+_HOW_TO = re.compile(
+    r"\b(?:how (?:do|can|should|would) (?:i|we|you)|how to|where (?:do|can) i|what(?:'s| is) the|is there a way)\b",
+    re.I,
+)
 
 
 def follow_up(request: str) -> str:
