@@ -522,3 +522,12 @@ def test_a_ticket_asked_about_by_subject_is_not_answered_with_an_unrelated_one(h
     assert "priority" not in laptop.reply  # not the toner ticket's status as if it were the laptop's
     printer = ask(desk, "is my printer ticket still open?", who)
     assert f"{number} (LON-F3-HP-01 is nearly out of black toner) is" in printer.reply
+
+
+def test_a_code_nobody_asked_for_is_told_apart_from_the_code_the_desk_sends(helpdesk_world: HelpdeskWorld) -> None:
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "i just got a text with a login code but i didnt try to sign in to anything", MARCUS)
+    assert first.intent == "suspicious_signin" and first.awaiting == "code"
+    assert "Don't pass the code you didn't ask for to anyone" in first.reply and "a new one" in first.reply
+    prompts = ask(desk, "I keep getting MFA prompts on my phone that I didn't start", "oscar.bennett@nwmeridian.co.uk")
+    assert "Don't approve that prompt" in prompts.reply and "didn't ask for" not in prompts.reply

@@ -59,6 +59,12 @@ _DO_NOT_APPROVE = (
     "Don't approve that prompt, and deny any sign-in request you didn't start yourself. I'll sign you out of every "
     "session so that whoever tried is thrown out."
 )
+_UNASKED_CODE = (
+    "Don't pass the code you didn't ask for to anyone: someone may be trying to sign in with your password. I'll "
+    "sign you out of every session so that whoever tried is thrown out. The code I send next is a new one, for this "
+    "chat only."
+)
+_A_CODE = re.compile(r"\b(?:codes?|texts?|sms)\b", re.I)
 
 
 @playbook
@@ -70,7 +76,8 @@ def suspicious_signin(v: View) -> Step:
         return call("sign_in_history")
     signed_out = v.latest("sign_out_everywhere")
     if signed_out is None or not signed_out.ok:
-        return verification(v, why=_DO_NOT_APPROVE) or call("sign_out_everywhere")
+        why = _UNASKED_CODE if _A_CODE.search(" ".join(v.users)) else _DO_NOT_APPROVE  # a code came, not a prompt
+        return verification(v, why=why) or call("sign_out_everywhere")
     summary = str(as_dict(history.data).get("summary") or "nothing unusual.")
     shows = summary[:1].lower() + summary[1:]
     return escalate_and_say(
