@@ -93,3 +93,14 @@ def test_kb_search_picks_the_steps_the_question_names(
     hits = run(kb_search, context, query=query, category="network")
     assert hits[0]["title"] == "Connecting to office Wi-Fi (NW-Corp and NW-Guest)"
     assert hits[0]["section"].endswith(section)
+
+
+def test_kb_search_shows_the_steps_the_question_names_not_the_passage_that_matched_best(
+    deps: HelpdeskDeps, demo_kb: KnowledgeBase
+) -> None:
+    deps.knowledge = demo_kb
+    context = RunContext(MARCUS, deps=deps, briefing={"intent": "app_crash"})
+    hits = run(kb_search, context, query="teams wont let me share my screen", category="computer")
+    teams = next(h for h in hits if h["title"].startswith("Teams meeting problems"))
+    assert teams["section"].endswith("Cannot share your screen: Share button greyed out or missing")
+    assert "Make a presenter" in teams["text"] and "touch console" not in teams["text"]  # not the meeting-room steps

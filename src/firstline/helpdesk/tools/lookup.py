@@ -67,6 +67,11 @@ def rank_for_intent(hits: list[Hit], query: str, intent: str | None) -> list[tup
     return sorted(scored, key=lambda pair: -pair[0])
 
 
+def _named(query: str, section_path: str) -> int:
+    """How many of the query's words a section's heading (below the document's title) names."""
+    return len(_words(query) & _words(section_path.split(">", 1)[-1]))
+
+
 def steps_of(document: list[Chunk], query: str = "") -> tuple[str, str, str]:
     """The document's steps section for ``query``, whole: (section path, text, first chunk id); empty when none.
 
@@ -78,9 +83,8 @@ def steps_of(document: list[Chunk], query: str = "") -> tuple[str, str, str]:
     ]
     if not steps:
         return "", "", ""
-    asked = _words(query)
     paths = list(dict.fromkeys(c.section_path for c in steps))
-    first = max(paths, key=lambda path: (len(asked & _words(path.split(">", 1)[-1])), -paths.index(path)))
+    first = max(paths, key=lambda path: (_named(query, path), -paths.index(path)))
     lines: list[str] = []
     for chunk in (c for c in steps if c.section_path == first):
         new = [line for line in chunk.text.splitlines() if line.strip()]
@@ -137,6 +141,11 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
             text = chunk.text
         elif _STEPS.search(shown) and chunk.section_path == section:
             text = steps  # the whole steps section, not only the part that matched best
+        elif _STEPS.search(shown) and _named(query, section) > _named(query, chunk.section_path):
+            # the passage that matched best is another problem's steps ("the room screen" for "share my screen"):
+            # the steps whose heading names more of the question's words are the answer
+            chunk = next(c for c in document if c.id == steps_id)
+            text = steps
         text = withhold(text)  # retrieved text is data: instruction-like passages never reach a reader
         if flags_of("", chunk.section_path.split(PATH_SEPARATOR)) or not says_anything(text):
             continue  # a section headed by an instruction, or nothing left once it is withheld
