@@ -551,3 +551,38 @@ def test_whether_someone_manages_anyone_is_remembered_like_people(
     assert directory.has_current_reports(manager) is True
     engine.dispose()
     directory.close()
+
+
+def test_people_searches_are_remembered_like_people(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each message's possible names are searched (who a request is for), most finding nobody: the same words are
+    read once per ``remember_s``, then again; a seed in this process forgets at once; the caller's list is its own."""
+    clock = [1000.0]
+    monkeypatch.setattr("firstline.sqlstore.remembered.time.monotonic", lambda: clock[0])
+    directory = SqlDirectory(seeded_url, remember_s=10.0)
+    engine = create_engine(seeded_url)
+    with engine.connect() as conn:
+        person_id, name = conn.execute(select(people.c.id, people.c.name).limit(1)).one()
+    found = directory.find_people(name)
+    assert [p.id for p in found] == [person_id]
+    found.clear()  # the caller's list: what is remembered does not change through it
+    assert [p.id for p in directory.find_people(name)] == [person_id]
+    assert directory.find_people("Quinn Zephyrine") == []
+    reads: list[str] = []
+    real_read = directory._db.read
+
+    def counted() -> Any:
+        reads.append("read")
+        return real_read()
+
+    monkeypatch.setattr(directory._db, "read", counted)
+    with engine.begin() as conn:  # renamed in another process
+        conn.execute(people.update().where(people.c.id == person_id).values(name="Quinn Zephyrine"))
+    assert directory.find_people("  quinn ZEPHYRINE ") == [] and reads == []  # the same words: remembered
+    clock[0] += 11.0
+    assert [p.id for p in directory.find_people("quinn zephyrine")] == [person_id] and reads == ["read"]
+    with engine.begin() as conn:
+        conn.execute(people.update().where(people.c.id == person_id).values(name=name))
+    directory.seed(demo_org())  # seeding here forgets at once
+    assert directory.find_people("quinn zephyrine") == []
+    engine.dispose()
+    directory.close()

@@ -101,6 +101,7 @@ class SqlDirectory:
         self._db = Transactions(DATABASE, self.url, upgrade)
         self._people: Remembered[str, Person] = Remembered(remember_s)
         self._reports: Remembered[str, bool] = Remembered(remember_s)  # whether a person manages anyone
+        self._searches: Remembered[str, tuple[Person, ...]] = Remembered(remember_s)  # people found by words
 
     def __repr__(self) -> str:
         return f"SqlDirectory({display_url(self.url)!r})"
@@ -112,16 +113,19 @@ class SqlDirectory:
         again changes nothing. Sign-ins have no key of their own, so ``org.sign_ins`` is loaded whole
         into a store that holds no sign-in yet, and never added to a log that is already there.
         """
-        self._people.forget()
-        self._reports.forget()
+        self._forget()
         with translate_errors(self.url):
             try:
                 return self._seed(org)
             except IntegrityError:
                 return self._seed(org)  # another process seeded the same keys at the same moment
             finally:
-                self._people.forget()
-                self._reports.forget()
+                self._forget()
+
+    def _forget(self) -> None:
+        self._people.forget()
+        self._reports.forget()
+        self._searches.forget()
 
     # --- reads
 
@@ -132,18 +136,26 @@ class SqlDirectory:
             return self._person(conn, key)
 
     def find_people(self, text: str) -> list[Person]:
+        """People whose id, name, e-mail, department, title or usernames contain every word of ``text``; remembered
+        like people (each message's possible names are looked up, and the same words come back all day)."""
+        terms = rules.search_terms(text)
+        key = " ".join(terms)
+        if (remembered := self._searches.get(key)) is not None:
+            return list(remembered)
+        read_at = self._searches.generation
         columns: tuple[ColumnElement[Any], ...] = (
             *(people.c.id, people.c.name, people.c.email, people.c.department, people.c.title),
             *(accounts.c.username, func.coalesce(accounts.c.admin_account, "")),
         )
         conditions = [
-            or_(*(func.lower(column).contains(term, autoescape=True) for column in columns))
-            for term in rules.search_terms(text)
+            or_(*(func.lower(column).contains(term, autoescape=True) for column in columns)) for term in terms
         ]
         joined = people.outerjoin(accounts, accounts.c.person == people.c.id)
         statement = select(people).select_from(joined).where(and_(*conditions)).order_by(people.c.id)
         with self._db.read() as conn:
-            return [_record(Person, row) for row in conn.execute(statement).mappings()]
+            found = [_record(Person, row) for row in conn.execute(statement).mappings()]
+        self._searches.put(key, tuple(found), read_at)
+        return found
 
     def has_current_reports(self, person: Person) -> bool:
         """One EXISTS query instead of listing the domain (:class:`~firstline.directory.backend.ReportsDirectory`);
