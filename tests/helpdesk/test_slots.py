@@ -88,6 +88,7 @@ def test_asking_to_be_given_access_is_told_from_losing_it(text: str, wants: bool
         ("any news on the printer ticket", ["printer"]),
         ("the ticket for the broken monitor", ["broken", "monitor"]),
         ("whats happening with my ticket", []),
+        ("is there a ticket for that now?", []),
         ("the other ticket", []),
         ("what is the status of INC0000001", []),
     ],

@@ -242,8 +242,25 @@ _SUBJECT = re.compile(
     re.I,
 )
 _LITTLE_WORDS = frozenset({"the", "my", "a", "an", "and", "of", "for", "to", "with", "in", "on", "at", "is", "it"})
+_POINTING = frozenset({"that", "this", "it", "them", "those", "these", "one"})
 _NOT_SUBJECTS = frozenset(
-    {"open", "new", "old", "other", "last", "first", "latest", "same", "one", "it", "this", "that"}
+    {
+        "open",
+        "new",
+        "old",
+        "other",
+        "last",
+        "first",
+        "latest",
+        "same",
+        "one",
+        "it",
+        "this",
+        "that",
+        "now",
+        "yet",
+        "today",
+    }
 )
 
 
@@ -254,6 +271,8 @@ def ticket_subject(text: str) -> list[str]:
     if match is None:
         return []
     words = re.findall(r"[a-z0-9][\w-]*", (match.group("after") or match.group("before") or "").lower())
+    if words and words[0] in _POINTING:
+        return []  # "is there a ticket for that now?": the problem just talked about, not a subject
     return [w for w in words if w not in _NOT_SUBJECTS and w not in _LITTLE_WORDS]
 
 
