@@ -2,6 +2,9 @@
 .PHONY: install run check format lint types layers test bench
 
 VENV := .venv/bin
+# The suite runs in two processes, a test file at a time on each (pytest-xdist): its servers, browsers and
+# generated conversations keep one core busy at most, so two halve the wall time left idle.
+PYTEST := $(VENV)/python -m pytest -n 2 --dist loadfile
 
 install:
 	@scripts/install.sh
@@ -15,14 +18,14 @@ check: install
 	$(VENV)/ruff check src tests bench
 	$(VENV)/mypy
 	$(VENV)/lint-imports
-	$(VENV)/python -m pytest
+	$(PYTEST)
 
 format: install
 	$(VENV)/ruff format src tests bench
 	$(VENV)/ruff check --fix src tests bench
 
 test: install
-	$(VENV)/python -m pytest
+	$(PYTEST)
 
 bench: install
 	$(VENV)/python bench/run_all.py
