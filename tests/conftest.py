@@ -115,3 +115,21 @@ def redis() -> Iterator[RedisServer]:
     """One throw-away redis-server per test session (skips without redis-server, fails in CI)."""
     with redis_server() as server:
         yield server
+
+
+_SHARED_NODE_IDS: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schemathesis gives every API operation of a test the test's own node id, and pytest-xdist schedules by node
+    id: in several processes all operations but one would silently never run. Such tests fail there instead, with
+    the reason (``make check`` runs their module in a process of its own)."""
+    if not __import__("os").environ.get("PYTEST_XDIST_WORKER"):
+        return
+    seen: set[str] = set()
+    _SHARED_NODE_IDS.update(item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.nodeid in _SHARED_NODE_IDS:
+        pytest.fail(f"{item.nodeid} is one node id for several tests: run its module without -n (pytest-xdist)")
