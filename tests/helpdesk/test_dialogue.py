@@ -531,3 +531,16 @@ def test_a_code_nobody_asked_for_is_told_apart_from_the_code_the_desk_sends(help
     assert "Don't pass the code you didn't ask for to anyone" in first.reply and "a new one" in first.reply
     prompts = ask(desk, "I keep getting MFA prompts on my phone that I didn't start", "oscar.bennett@nwmeridian.co.uk")
     assert "Don't approve that prompt" in prompts.reply and "didn't ask for" not in prompts.reply
+
+
+def test_saying_which_one_it_is_after_the_problem_went_to_a_person_goes_on_its_ticket(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    desk, _ = helpdesk_world.desk()
+    who = "oscar.bennett@nwmeridian.co.uk"
+    first = ask(desk, "dropped my laptop this morning and the screen is cracked", who)
+    number = first.ticket["number"]  # type: ignore[index]
+    which = ask(desk, "not sure which one it is, the grey dell", who, first.conversation_id)
+    assert which.ticket is not None and which.ticket["number"] == number
+    assert [t.number for t in desk.tickets.search(TicketQuery(requester=who))] == [number]  # no new ticket
+    assert any("grey dell" in e.body for e in desk.tickets.history(number))

@@ -102,5 +102,5 @@ def test_kb_search_shows_the_steps_the_question_names_not_the_passage_that_match
     context = RunContext(MARCUS, deps=deps, briefing={"intent": "app_crash"})
     hits = run(kb_search, context, query="teams wont let me share my screen", category="computer")
     teams = next(h for h in hits if h["title"].startswith("Teams meeting problems"))
-    assert teams["section"].endswith("Cannot share your screen: Share button greyed out or missing")
+    assert teams["section"].endswith("Cannot share your screen in a Teams meeting: Share button greyed out or missing")
     assert "Make a presenter" in teams["text"] and "touch console" not in teams["text"]  # not the meeting-room steps

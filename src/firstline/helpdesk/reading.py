@@ -80,6 +80,7 @@ _PROBLEM = re.compile(
     r"also|another|new|need\w*|help|want\w*|wrong|same)\b",
     re.I,
 )
+_WHICH_THING = re.compile(r"\b(?:which one|not sure which|whichever)\b", re.I)
 _EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old|back)\b", re.I)
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
@@ -205,6 +206,8 @@ class MessageReader:
             return False
         if len(text.split()) > 12 or slots.asks(text):
             return False
+        if _WHICH_THING.search(text):
+            return True  # "not sure which one it is, the grey dell": which thing the problem is on, not a new one
         result = self.triage.classify(text)
         return result.agent not in self.agents and result.agent not in ("greeting", "gibberish")
 
