@@ -517,6 +517,19 @@ def test_people_are_remembered_for_a_while_and_forgotten_on_seeding(
     directory.close()
 
 
+def _count_reads(directory: SqlDirectory, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets "read" for every read transaction ``directory`` opens from now on."""
+    reads: list[str] = []
+    real_read = directory._db.read
+
+    def counted() -> Any:
+        reads.append("read")
+        return real_read()
+
+    monkeypatch.setattr(directory._db, "read", counted)
+    return reads
+
+
 def test_whether_someone_manages_anyone_is_remembered_like_people(
     seeded_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -532,14 +545,7 @@ def test_whether_someone_manages_anyone_is_remembered_like_people(
         ).first()
     manager = directory.person(manager_id)
     assert directory.has_current_reports(manager) is True
-    reads: list[str] = []
-    real_read = directory._db.read
-
-    def counted() -> Any:
-        reads.append("read")
-        return real_read()
-
-    monkeypatch.setattr(directory._db, "read", counted)
+    reads = _count_reads(directory, monkeypatch)
     with engine.begin() as conn:  # their reports leave, in another process
         conn.execute(people.update().where(people.c.manager == manager_id).values(manager=None))
     assert directory.has_current_reports(manager) is True and reads == []  # remembered
@@ -567,14 +573,7 @@ def test_people_searches_are_remembered_like_people(seeded_url: str, monkeypatch
     found.clear()  # the caller's list: what is remembered does not change through it
     assert [p.id for p in directory.find_people(name)] == [person_id]
     assert directory.find_people("Quinn Zephyrine") == []
-    reads: list[str] = []
-    real_read = directory._db.read
-
-    def counted() -> Any:
-        reads.append("read")
-        return real_read()
-
-    monkeypatch.setattr(directory._db, "read", counted)
+    reads = _count_reads(directory, monkeypatch)
     with engine.begin() as conn:  # renamed in another process
         conn.execute(people.update().where(people.c.id == person_id).values(name="Quinn Zephyrine"))
     assert directory.find_people("  quinn ZEPHYRINE ") == [] and reads == []  # the same words: remembered
