@@ -161,3 +161,25 @@ def test_phone_width_and_keyboard(pages: Any, send: Callable[..., None]) -> None
     page.keyboard.type("second line")
     expect(page.get_by_label("Message to the IT helpdesk")).to_have_value("first line\nsecond line")
     pages.shot(page, "keyboard")
+
+
+def test_a_message_sent_while_my_requests_still_load_stays_with_its_conversation(
+    pages: Any, send: Callable[..., None]
+) -> None:
+    first = pages.new()
+    pages.sign_in(first, "requester2")
+    send(first, "My VPN keeps disconnecting every few minutes")  # now they have a request to list
+    expect(first.locator(".msg.assistant").last).to_be_visible()
+    page = pages.new()  # a new session: once My requests is listed, an empty chat offers them
+    held: list[Any] = []
+    page.route(re.compile(r"/v1/conversations\?limit="), lambda route: held.append(route))  # a slow list
+    pages.sign_in(page, "requester2")
+    text = "the printer on my floor says offline"
+    send(page, text)
+    expect(page.locator(".msg.assistant").last).to_be_visible()
+    for route in held:
+        route.continue_()
+    page.unroute(re.compile(r"/v1/conversations\?limit="))
+    expect(page.locator(".chat-layout")).not_to_have_attribute("aria-busy", "true")  # the page finished loading
+    expect(page.locator(".msg.user .body").last).to_have_text(text)  # the turn is still on screen
+    expect(page.locator(".request.current .request-title")).to_have_text(text)  # and its conversation current

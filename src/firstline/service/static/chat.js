@@ -437,7 +437,8 @@ async function init() {
   } else {
     // A new session: show what the person asked before (My requests) rather than a blank page.
     await listed;
-    if (requests.count) {
+    // Not once a message went meanwhile (a slow list must never wipe a turn under way and its conversation).
+    if (requests.count && !state.conversationId && !state.busy) {
       forget("Pick up a request from My requests, or describe a new problem below.");
       requests.showIfNarrow();
     }
