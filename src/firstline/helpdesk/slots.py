@@ -241,26 +241,11 @@ _SUBJECT = re.compile(
     r"|\b(?:the|my|our)\s+(?P<before>[a-z0-9][\w-]{2,20}(?:\s+[a-z][\w-]{2,20})?)\s+(?:ticket|request|incident|case)\b",
     re.I,
 )
-_LITTLE_WORDS = frozenset({"the", "my", "a", "an", "and", "of", "for", "to", "with", "in", "on", "at", "is", "it"})
 _POINTING = frozenset({"that", "this", "it", "them", "those", "these", "one"})
-_NOT_SUBJECTS = frozenset(
-    {
-        "open",
-        "new",
-        "old",
-        "other",
-        "last",
-        "first",
-        "latest",
-        "same",
-        "one",
-        "it",
-        "this",
-        "that",
-        "now",
-        "yet",
-        "today",
-    }
+# Words that say nothing of what a ticket is about: articles, prepositions, "open", "new", "latest", "now".
+_NOT_SUBJECT = frozenset(
+    "the my a an and of for to with in on at is it this that one open new old other last first latest same now "
+    "yet today".split()
 )
 
 
@@ -273,7 +258,7 @@ def ticket_subject(text: str) -> list[str]:
     words = re.findall(r"[a-z0-9][\w-]*", (match.group("after") or match.group("before") or "").lower())
     if words and words[0] in _POINTING:
         return []  # "is there a ticket for that now?": the problem just talked about, not a subject
-    return [w for w in words if w not in _NOT_SUBJECTS and w not in _LITTLE_WORDS]
+    return [w for w in words if w not in _NOT_SUBJECT]
 
 
 def stolen(text: str) -> bool:

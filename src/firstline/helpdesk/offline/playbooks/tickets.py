@@ -66,13 +66,8 @@ def _about(tickets: list[dict[str, Any]], subject: list[str]) -> list[dict[str, 
         return {w.removesuffix("s") for w in re.findall(r"[a-z0-9]+", text.lower())}
 
     wanted = {w.removesuffix("s") for w in subject}
-    shared = [
-        len(
-            wanted
-            & words(f"{t['short_description']} {t.get('specialist', '')} {t.get('intent', '')}".replace("_", " "))
-        )
-        for t in tickets
-    ]
+    described = [f"{t['short_description']} {t.get('specialist', '')} {t.get('intent', '')}" for t in tickets]
+    shared = [len(wanted & words(text.replace("_", " "))) for text in described]
     best = max(shared)
     return [t for t, n in zip(tickets, shared, strict=True) if n == best and n > 0]
 
