@@ -7,13 +7,13 @@ never reach back into the desk.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from firstline import jsoncodec
 from firstline.conversations import SqlConversations
 from firstline.directory import DirectoryBackend
 from firstline.helpdesk.incidents import IncidentLinker
@@ -44,7 +44,8 @@ class DeskServices:
     def events(self, cid: str, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Append ``(kind, agent, data)`` events in order, in one write (inside the caller's unit of work)."""
         self.conversations.append_many(
-            cid, [(kind, agent, json.loads(json.dumps(data, default=str))) for kind, agent, data in items]
+            cid,
+            [(kind, agent, jsoncodec.loads(jsoncodec.dumps_bytes(data, default=str))) for kind, agent, data in items],
         )
 
     def ticket_or_none(self, number: str | None) -> Ticket | None:

@@ -62,6 +62,7 @@ from firstline.errors import (
 )
 from firstline.helpdesk.spelling import default_vocabulary
 from firstline.runtime import Runtime, demo_runbooks
+from firstline.service.jsonresponse import FastJSONResponse
 from firstline.service.limits import BodyLimit, Buckets, HeaderLimit, RateLimit, RedisTokenBuckets, TokenBuckets
 from firstline.service.observability import Metrics, configure_tracing, request_id
 from firstline.service.proxies import ProxyHeaders
@@ -333,6 +334,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Firstline",
         version=__version__,
         lifespan=lifespan,
+        default_response_class=FastJSONResponse,
         description="Tier-1 IT helpdesk agent: conversations, tickets, approvals, knowledge. See docs/api.md.",
     )
     app.state.metrics = metrics

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
+from firstline import jsoncodec
 from firstline.errors import FirstlineError
 from firstline.helpdesk.reply import DeskReply
 from firstline.llm.pool import LoopThreads
@@ -93,7 +93,7 @@ class TurnRunner:
 
 
 def sse(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+    return b"event: %s\ndata: %s\n\n" % (kind.encode(), jsoncodec.dumps_bytes(data, default=str))
 
 
 def _words(text: str) -> list[str]:

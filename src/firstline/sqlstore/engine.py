@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from firstline import jsoncodec
 from firstline.errors import BackendResponseError, BackendUnavailableError, ConfigError
 
 __all__ = [
@@ -171,6 +172,10 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+# JSON columns (conversation state, event data) are written and read on every turn: orjson, same documents.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": jsoncodec.dumps, "json_deserializer": jsoncodec.loads}
+
+
 def create_engine_for(database: StoreDatabase, url: str | URL) -> Engine:
     """An engine tuned for a store (see the module docstring). Connects lazily."""
     parsed = parse_url(database, url)
@@ -184,9 +189,10 @@ def create_engine_for(database: StoreDatabase, url: str | URL) -> Engine:
             pool_size=POSTGRES_POOL_SIZE,
             max_overflow=POSTGRES_MAX_OVERFLOW,
             connect_args=connect_args,
+            **_JSON_CODEC,
         )
     if is_memory_sqlite(parsed):
-        engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}, **_JSON_CODEC)
     else:
         assert parsed.database is not None
         file = Path(parsed.database)
@@ -198,7 +204,7 @@ def create_engine_for(database: StoreDatabase, url: str | URL) -> Engine:
         except OSError as error:
             reason = f"cannot create {file} (or its folder): {error.strerror or error}"
             raise BackendUnavailableError(database.what, display_url(parsed), database.setting, reason) from error
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **_JSON_CODEC)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
