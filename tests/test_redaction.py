@@ -161,3 +161,61 @@ def test_text_that_only_looks_like_json_is_redacted_as_text() -> None:
     assert "Hunter2!Blue" not in redact_data(text) and "[password]" in redact_data(text)
     broken = '[{"title": "x", "text": "' + "a" * 300 + ' password: Hunter2!Blue"'  # cut off: not JSON
     assert "Hunter2!Blue" not in redact_data(broken)
+
+
+def test_a_state_saved_again_is_redacted_where_it_changed_and_only_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``redact_data_since`` takes the parts equal to the last saved (redacted) state as they are, and redacts
+    everything new, however deep: a secret in a new reply, in a new list item, under a secret-sounding key."""
+    from firstline import redaction
+    from firstline.redaction import redact_data, redact_data_since
+
+    earlier = redact_data({
+        "dialogue": {"topics": [{"run": {"messages": [{"role": "user", "content": "vpn drops " * 40}]}}],
+                     "last_reply": "Try reconnecting."},
+        "usage": {"turns": 1},
+    })  # fmt: skip
+    scanned: list[str] = []
+    real = redaction.redact
+
+    def counted(text: str, **kwargs: bool) -> redaction.Redacted:
+        scanned.append(text)
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(redaction, "redact", counted)
+    now = {
+        "dialogue": {
+            "topics": [
+                {"run": {"messages": [{"role": "user", "content": "vpn drops " * 40}]}},
+                {"run": {"messages": [{"role": "user", "content": "my password is Hunter2!Blue and it fails"}]}},
+            ],
+            "last_reply": "Your new one-time pin: 448812, token=sk-live-ABCDEF0123456789abcdef",
+        },
+        "usage": {"turns": 2},
+        "pin": "448812",
+    }
+    clean = redact_data_since(now, earlier)
+    assert clean == redact_data(now)  # the same result as redacting all of it
+    text = str(clean)
+    assert "Hunter2!Blue" not in text and "sk-live-ABCDEF0123456789abcdef" not in text and "448812" not in text
+    assert clean["dialogue"]["topics"][0] is earlier["dialogue"]["topics"][0]  # the unchanged topic, as it was
+    assert not any("vpn drops" in s for s in scanned)  # ...and not scanned again
+    assert redact_data_since(earlier, earlier) is earlier
+
+
+def test_the_json_codec_writes_what_the_standard_library_writes() -> None:
+    """Compact JSON with non-ASCII kept, int keys as strings, datetimes to ``default`` (or refused as the
+    standard library refuses them), integers over 64 bits through the standard library."""
+    import datetime as dt
+
+    from firstline import jsoncodec
+
+    value = {"text": "café ✓ ‘quoted’", 1: [1.5, None, True], "nested": {"big": 2**70}, "t": ("a", "b")}
+    assert jsoncodec.dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert jsoncodec.loads(jsoncodec.dumps(value)) == json.loads(json.dumps(value))
+    when = dt.datetime(2026, 12, 6, 19, 30, tzinfo=dt.UTC)
+    assert jsoncodec.loads(jsoncodec.dumps({"at": when}, default=str)) == {"at": str(when)}
+    with pytest.raises(TypeError):
+        jsoncodec.dumps({"at": when})
+    assert jsoncodec.loads("[NaN]")[0] != jsoncodec.loads("[NaN]")[0]  # old text with NaN still reads
+    with pytest.raises(ValueError):
+        jsoncodec.loads("{not json")

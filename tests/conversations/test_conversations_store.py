@@ -141,3 +141,20 @@ def test_one_time_codes_survive_a_restart_and_are_stored_hashed(store: Stores) -
     assert store.conversations.load_code("a@x.com") is not None
     assert other_process.check("a@x.com", sent[0]) is True
     assert store.conversations.load_code("a@x.com") is None  # a code works once
+
+
+def test_a_state_saved_again_keeps_no_secret_that_came_with_it(store: Stores) -> None:
+    """The second save redacts only what changed since the first (the store remembers what it saved): what
+    changed is still redacted, and what is read back is what was saved."""
+    conversations = store.conversations
+    cid = conversations.create("ana.silva@nwmeridian.co.uk").id
+    first = {"dialogue": {"topics": [{"text": "outlook keeps asking for my password", "run": {"turns": 1}}]}}
+    conversations.save(cid, state=first)
+    second = {"dialogue": {"topics": [*first["dialogue"]["topics"], {"text": "my password is Hunter2!Blue"}]}}
+    conversations.save(cid, state=second)
+    stored = conversations.get(cid).state
+    assert "Hunter2!Blue" not in str(stored) and "[password]" in str(stored)
+    assert stored["dialogue"]["topics"][0] == first["dialogue"]["topics"][0]
+    assert conversations.requester_of(cid) == "ana.silva@nwmeridian.co.uk"
+    with pytest.raises(ConversationNotFoundError):
+        conversations.requester_of("nope")

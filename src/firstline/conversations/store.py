@@ -14,7 +14,9 @@ describes, or neither does.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from firstline.conversations.hub import Hub, Notice
 from firstline.errors import ConversationNotFoundError, InputError
 from firstline.localdb.database import utc_now
 from firstline.localdb.schema import approvals, conversation_events, conversations, verification_codes
-from firstline.redaction import redact_data
+from firstline.redaction import redact_data, redact_data_since
 from firstline.sqlstore.prepared import Prepared, PreparedUpdates, Record
 from firstline.sqlstore.transactions import Transactions
 
@@ -37,6 +39,7 @@ __all__ = ["ApprovalRecord", "Conversation", "ConversationEvent", "SqlConversati
 ConversationStatus = Literal["active", "paused", "closed"]
 ApprovalStatus = Literal["pending", "approved", "denied"]
 MAX_EVENT_LIST = 10_000
+_SAVED_STATES = 256  # conversations whose last saved state is kept to redact the next save faster
 
 # Built once: appending is the hottest write (about ten per turn), and building a statement costs more
 # CPU than running it.
@@ -53,6 +56,7 @@ _INSERT_EVENT = Prepared(
 # A message's route reads its conversation, the turn reads it again and saves it twice, a new one is made
 # before its first message: the same few statements, compiled once.
 _GET = Prepared(select(conversations).where(conversations.c.id == bindparam("cid")))
+_REQUESTER = Prepared(select(conversations.c.requester).where(conversations.c.id == bindparam("cid")))
 _CREATE = Prepared(insert(conversations), columns=tuple(c.key for c in conversations.columns))
 _SAVE = PreparedUpdates(conversations, "id")
 # Sending and checking a one-time code reads, replaces or drops its row several times.
@@ -139,6 +143,10 @@ class SqlConversations:
         self._db = db
         self._clock = clock
         self.hub = hub or Hub()  # told of every event once it is committed
+        # The state each recent conversation was last saved with here, as redacted: the next save redacts
+        # only what changed (redact_data_since). Private copies, never handed out.
+        self._saved: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._saved_lock = threading.Lock()
 
     def unit_of_work(self) -> AbstractContextManager[Connection]:
         """One transaction for every change to Firstline's database inside the block (conversation events, the
@@ -172,6 +180,15 @@ class SqlConversations:
         if row is None:
             raise ConversationNotFoundError("conversation", conversation_id)
         return _conversation(row)
+
+    def requester_of(self, conversation_id: str) -> str | None:
+        """The conversation's employee (None before one is known); its state is not read."""
+        with self._db.read() as conn:
+            row = _REQUESTER.first(conn, {"cid": conversation_id.strip()})
+        if row is None:
+            raise ConversationNotFoundError("conversation", conversation_id)
+        requester: str | None = row.requester
+        return requester
 
     def recent(self, requester: str | None = None, limit: int = 50, offset: int = 0) -> list[Conversation]:
         statement = select(conversations).order_by(conversations.c.updated_at.desc()).limit(limit).offset(offset)
@@ -219,7 +236,7 @@ class SqlConversations:
         """Change the header fields that are given (``None`` leaves a field alone)."""
         values: dict[str, Any] = {"updated_at": self._clock()}
         for name, value in (
-            ("state", redact_data(state) if state is not None else None),  # a model's words and arguments too
+            ("state", self._redacted_state(conversation_id, state) if state is not None else None),
             ("requester", requester.lower() if requester else None),
             ("status", status),
             ("agent", agent),
@@ -232,6 +249,18 @@ class SqlConversations:
             done = _SAVE.execute(conn, conversation_id, values)
         if done == 0:
             raise ConversationNotFoundError("conversation", conversation_id)
+
+    def _redacted_state(self, conversation_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` with secrets redacted (a model's words and arguments too), remembered for the next save."""
+        with self._saved_lock:
+            earlier = self._saved.get(conversation_id)
+        clean: dict[str, Any] = redact_data(state) if earlier is None else redact_data_since(state, earlier)
+        with self._saved_lock:
+            self._saved[conversation_id] = clean
+            self._saved.move_to_end(conversation_id)
+            while len(self._saved) > _SAVED_STATES:
+                self._saved.popitem(last=False)
+        return clean
 
     def append(self, conversation_id: str, kind: str, agent: str, data: dict[str, Any]) -> ConversationEvent:
         """Add one event at the end of the log (numbers are gap-free under concurrent appends)."""

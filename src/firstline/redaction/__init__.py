@@ -37,6 +37,7 @@ __all__ = [
     "RedactingFilter",
     "redact",
     "redact_data",
+    "redact_data_since",
     "redact_personal",
     "redact_text",
     "typed_code",
@@ -339,19 +340,32 @@ def redact_text(text: str) -> str:
 
     The memory holds no secret it found: a short text is remembered only when redaction left it unchanged,
     a long one under a digest of it, with its redacted form."""
+    digest, hit = _recall(text)
+    if hit is not None:
+        return hit
+    out = redact(text).text
+    _remember(text, digest, out)
+    return out
+
+
+def _recall(text: str) -> tuple[bytes, str | None]:
+    """The digest of a long ``text`` (b"" for a short one) and its redacted form if remembered."""
     long = len(text) >= _LONG
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest() if long else b""
     with _SEEN_LOCK:
         if long:
             if (hit := _SEEN.get(digest)) is not None:
                 _SEEN.move_to_end(digest)
-                return hit
+                return digest, hit
         elif text in _CLEAN:
             _CLEAN.move_to_end(text)
-            return text
-    out = redact(text).text
+            return digest, text
+    return digest, None
+
+
+def _remember(text: str, digest: bytes, out: str) -> None:
     with _SEEN_LOCK:
-        if long:
+        if digest:
             _SEEN[digest] = out
             while len(_SEEN) > _KEEP_LONG:
                 _SEEN.popitem(last=False)
@@ -359,7 +373,6 @@ def redact_text(text: str) -> str:
             _CLEAN[text] = None
             while len(_CLEAN) > _KEEP_CLEAN:
                 _CLEAN.popitem(last=False)
-    return out
 
 
 def _json_document(text: str) -> dict[str, Any] | list[Any] | None:
@@ -387,10 +400,15 @@ def redact_data(value: Any, *, key: str = "") -> Any:
         if key and _SECRET_KEYS.match(key) and value and value not in PLACEHOLDERS.values():
             return PLACEHOLDERS["code" if key.lower() in ("code", "otp") else "password"]
         if len(value) >= _LONG and value[0] in "[{":
+            digest, hit = _recall(value)  # the same tool result is in the event and in the saved state
+            if hit is not None:
+                return hit
             structured = _json_document(value)
             if structured is not None:
                 redacted = redact_data(structured)
-                return value if redacted == structured else json.dumps(redacted, ensure_ascii=False)
+                out = value if redacted == structured else json.dumps(redacted, ensure_ascii=False)
+                _remember(value, digest, out)
+                return out
         return redact_text(value)
     if isinstance(value, Mapping):
         return {k: redact_data(v, key=str(k)) for k, v in value.items()}
@@ -399,6 +417,28 @@ def redact_data(value: Any, *, key: str = "") -> Any:
     if isinstance(value, tuple):
         return tuple(redact_data(v, key=key) for v in value)
     return value
+
+
+def redact_data_since(value: Any, earlier: Any, *, key: str = "") -> Any:
+    """``redact_data(value)``, where a part of ``value`` equal to the same part of ``earlier`` (something
+    ``redact_data`` returned before: a conversation's state as last saved) is taken as it is.
+
+    A saved state grows by a topic or a reply a turn while the rest stays as it was; comparing is a walk in
+    C, redacting a walk in Python with a memory lookup per string. Nothing new escapes: a part equal to a
+    redacted one is itself redacted text."""
+    if value == earlier:
+        return earlier
+    if isinstance(value, Mapping) and isinstance(earlier, Mapping):
+        return {
+            k: redact_data_since(v, earlier[k], key=str(k)) if k in earlier else redact_data(v, key=str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(earlier, list):
+        return [
+            redact_data_since(v, earlier[i], key=key) if i < len(earlier) else redact_data(v, key=key)
+            for i, v in enumerate(value)
+        ]
+    return redact_data(value, key=key)
 
 
 _EMAIL = re.compile(

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from firstline.conversations import Conversation
 from firstline.errors import ConversationNotFoundError
 from firstline.helpdesk.reply import ticket_card
 from firstline.runtime import Runtime
 from firstline.service.auth import Principal, Requester
+from firstline.service.jsonresponse import FastJSONResponse
 from firstline.service.markdown import render
 from firstline.service.retries import IdempotencyKey, claim_key
 from firstline.service.schemas import (
@@ -84,12 +85,21 @@ def _summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _for_whom(who: Principal, user: str | None, conversation: Conversation | None) -> str | None:
+def _for_whom(who: Principal, user: str | None, requester: str | None) -> str | None:
     """Who a message is from: the named employee (agents), the caller, or, when an agent names no one in a
-    conversation that already has its employee, that employee."""
-    if user is None and who.is_agent and conversation is not None and conversation.requester:
-        return conversation.requester
+    conversation that already has its employee (``requester``), that employee."""
+    if user is None and who.is_agent and requester:
+        return requester
     return who.speaks_for(user)
+
+
+def conversation_owner(runtime: Runtime, conversation_id: str, who: Principal) -> str | None:
+    """The conversation's employee if ``who`` may see the conversation (its header only: the turn reads the
+    rest); someone else's is reported as unknown."""
+    requester = runtime.conversations.requester_of(conversation_id)
+    if not who.can_see(requester):
+        raise ConversationNotFoundError("conversation", conversation_id)
+    return requester
 
 
 def load_conversation(runtime: Runtime, conversation_id: str, who: Principal) -> Conversation:
@@ -190,8 +200,8 @@ async def post_message(
 ) -> Any:
     """Send a message. The turn runs to its end and is stored even if a streaming client disconnects."""
     runtime = runtime_of(request)
-    conversation = await asyncio.to_thread(load_conversation, runtime, conversation_id, who)  # 404 before a stream
-    for_whom = _for_whom(who, body.user, conversation)
+    requester = await asyncio.to_thread(conversation_owner, runtime, conversation_id, who)  # 404 before a stream
+    for_whom = _for_whom(who, body.user, requester)
     desk = runtime.helpdesk
     agent_view = who.is_agent
     refused = desk.refusal(body.text) is not None
@@ -207,7 +217,7 @@ async def post_message(
 
     if not body.stream or refused:
         reply = await turns_of(request).start(turn)
-        return JSONResponse(public_reply(reply, agent_view=agent_view), status_code=_status(reply, body.text))
+        return FastJSONResponse(public_reply(reply, agent_view=agent_view), status_code=_status(reply, body.text))
 
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -226,10 +236,10 @@ async def post_message(
 async def ask(request: Request, body: AskIn, who: Requester, idempotency_key: IdempotencyKey = None) -> Response:
     """One message, with or without a conversation id: the same JSON as ``firstline ask --json``."""
     runtime = runtime_of(request)
-    conversation = None
+    requester = None
     if body.conversation_id:
-        conversation = await asyncio.to_thread(load_conversation, runtime, body.conversation_id, who)
-    for_whom = _for_whom(who, body.user, conversation)
+        requester = await asyncio.to_thread(conversation_owner, runtime, body.conversation_id, who)
+    for_whom = _for_whom(who, body.user, requester)
     desk = runtime.helpdesk
     keyed = await claim_key(runtime, who, idempotency_key, stream=False,
                             request=("ask", body.conversation_id, for_whom, body.text))  # fmt: skip
@@ -242,7 +252,7 @@ async def ask(request: Request, body: AskIn, who: Requester, idempotency_key: Id
 
     turn = one if keyed is None else keyed.wrap(one, lambda reply: _status(reply, body.text))
     reply = await turns_of(request).start(turn)
-    return JSONResponse(public_reply(reply, agent_view=who.is_agent), status_code=_status(reply, body.text))
+    return FastJSONResponse(public_reply(reply, agent_view=who.is_agent), status_code=_status(reply, body.text))
 
 
 @router.get("/v1/demo/outbox", response_model=OutboxOut, responses=errors(401, 404, 429))
