@@ -544,3 +544,28 @@ def test_saying_which_one_it_is_after_the_problem_went_to_a_person_goes_on_its_t
     assert which.ticket is not None and which.ticket["number"] == number
     assert [t.number for t in desk.tickets.search(TicketQuery(requester=who))] == [number]  # no new ticket
     assert any("grey dell" in e.body for e in desk.tickets.history(number))
+
+
+@pytest.mark.parametrize(
+    "back",
+    ["you closed my ticket but the vpn still drops", "please reopen my ticket, the vpn still drops",
+     "it's dropping again", "the vpn dropped again"],
+)  # fmt: skip
+def test_a_problem_back_after_it_was_resolved_goes_to_a_person_on_a_new_ticket(
+    helpdesk_world: HelpdeskWorld, back: str
+) -> None:
+    """Right after "yes that fixed it" resolved the ticket, the problem being back is that problem, not a request
+    to close a ticket ("you closed my ticket ..." was read as *close*: "You have no open tickets"), nor "cancel"
+    ("it's dropping again") nor "go back" ("dropped again"): it goes to the team, on a new ticket that says which
+    one it carries on."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "my vpn keeps dropping", MARCUS)
+    done = ask(desk, "yes that fixed it, thanks", MARCUS, first.conversation_id)
+    old = first.ticket["number"] if first.ticket else ""
+    assert desk.tickets.get(old).state == TicketState.RESOLVED and done.topics[-1]["status"] == "resolved"
+    again = ask(desk, back, MARCUS, first.conversation_id)
+    assert again.ticket is not None and again.ticket["number"] != old, again.reply
+    assert f"{old} was already resolved" in again.reply and "Network Operations" in again.reply
+    assert "no open tickets" not in again.reply.lower() and "cancel" not in again.reply.lower()
+    assert desk.tickets.get(again.ticket["number"]).assignment_group == "Network Operations"
+    assert [t["status"] for t in again.topics] == ["escalated"]

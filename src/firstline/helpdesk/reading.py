@@ -82,6 +82,9 @@ _PROBLEM = re.compile(
 )
 _WHICH_THING = re.compile(r"\b(?:which one|not sure which|whichever)\b", re.I)
 _EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old|back)\b", re.I)
+# Acts the act model gives a problem that is back ("the vpn dropped again" read as "back", "dropping" as cancel).
+_MISREAD_WHEN_BACK = frozenset({"inform", "not_fixed", "cancel", "back", "repeat", "clarify"})
+_REOPEN = re.compile(r"\bre-?open\w*|\b(?:came|come|coming|is|it's|its) back\b", re.I)
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
 
@@ -144,6 +147,9 @@ class MessageReader:
             return Move("continue", topic=last)  # "the one about the printer" after "you have no open tickets"
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
+        if act in _MISREAD_WHEN_BACK and pending is None and self.came_back(text, active):
+            # "you closed my ticket but the vpn still drops"; "it's dropping again" (not "drop it": cancel)
+            return Move("act", act="not_fixed", detail=text)
         if act in (
             "human",
             "greeting",
@@ -197,6 +203,14 @@ class MessageReader:
         if act == "inform" and pending is None and self.more_for_its_ticket(text, active):
             return Move("act", act="add_detail", detail=text)  # "it's everyone on my floor" after "I've raised it"
         return Move("new")
+
+    def came_back(self, text: str, topic: Topic | None) -> bool:
+        """The problem this conversation just resolved is back: "it's dropping again", "please reopen my ticket,
+        the vpn still drops" (its own specialist's words, or words about the ticket itself)."""
+        if topic is None or topic.status != "resolved" or not (_STILL.search(text) or _REOPEN.search(text)):
+            return False
+        result = self.triage.classify(text)
+        return result.agent == topic.agent or result.intent in ("ticket_reopen", "ticket_close") or _vague(text, result)
 
     def more_for_its_ticket(self, text: str, topic: Topic | None) -> bool:
         """A short statement, no question, that triage places nowhere, right after a topic whose ticket is open or

@@ -71,8 +71,11 @@ class TopicTickets:
         """Hand the topic to a person with a summary; the sentence that tells the employee where it went.
         ``urgent`` raises the ticket to high urgency and medium impact first (a possible attack)."""
         ticket = self._own(topic)
+        follows = ""
         if ticket is None or ticket.state in _FINAL:
             parent = topic.ticket if topic.ticket and ticket is None else None
+            if ticket is not None:  # resolved or closed: a new ticket carries it on, and says which one it follows
+                follows = f"{ticket.number} was already {ticket.state.value}, so I've opened a new ticket for it. "
             ticket = self._open_ticket(topic, parent=parent)
         elif topic.status == "escalated":  # already with a person: tell them again, don't re-queue it
             self.services.tickets.comment(ticket.number, f"{why}, again.", author="firstline", internal=True)
@@ -94,7 +97,8 @@ class TopicTickets:
             self.cid, "ticket_change", "desk", {"action": "escalated", "why": why, "ticket": ticket_card(escalated)}
         )
         topic.status = "escalated"
-        return f"{escalated.number} is with {group} now, with a summary of what we've tried; they'll contact you."
+        where = f"{escalated.number} is with {group} now, with a summary of what we've tried; they'll contact you."
+        return follows + where
 
     def status(self, topic: Topic) -> str:
         """Where the topic's ticket is and what happens next, from the ticket itself."""

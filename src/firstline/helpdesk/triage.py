@@ -61,6 +61,14 @@ _INJECTION = re.compile(
     r"\b(override|bypass) (the )?(policy|verification|approval|security)|\bjailbreak",
     re.I,
 )
+# Words that say the opposite of an intent the model may still give them with confidence ("can you reopen
+# INC0012345" read as *close*: the two share every word but one). The intent they name wins.
+_REOPEN = re.compile(
+    r"\bre-?open\w*|\b(?:you|they|someone|it was|was|got|been|is)\s+(?:\w+\s+)?(?:closed|resolved)\b"
+    r"(?=.*\b(?:still|again|back|not (?:fixed|working|sorted|resolved)|never (?:fixed|worked|sorted))\b)",
+    re.I,
+)
+_CONTRADICTED = {"ticket_close": ("ticket_reopen", _REOPEN)}
 _CLAUSE_SPLIT = re.compile(r"(?:[.;!?]\s+|\s+(?:and also|and|also|but|plus|oh and)\s+)", re.I)
 
 
@@ -401,6 +409,8 @@ class Triage:
                 primary = confident[0][0]
                 secondary = next((p[0], p[1], t) for p, t in confident if p[0] != primary[0])
         agent, intent, confidence, alternatives = primary
+        if intent in _CONTRADICTED and _CONTRADICTED[intent][1].search(text):
+            intent = _CONTRADICTED[intent][0]
         defaults = self.taxonomy.intents.get(intent)
         assessment = assess(
             text, defaults.default_impact if defaults else 3, defaults.default_urgency if defaults else 3, vip
