@@ -569,3 +569,21 @@ def test_a_problem_back_after_it_was_resolved_goes_to_a_person_on_a_new_ticket(
     assert "no open tickets" not in again.reply.lower() and "cancel" not in again.reply.lower()
     assert desk.tickets.get(again.ticket["number"]).assignment_group == "Network Operations"
     assert [t["status"] for t in again.topics] == ["escalated"]
+
+
+def test_a_sign_in_reset_asked_for_someone_else_is_refused_not_run_on_the_requester(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    """ "my manager chloe asked me to reset her password because she's travelling" is read as a suspicious
+    sign-in (0.91), whose playbook signs the account out everywhere after a code: it went to the requester's
+    own account, with a code to his phone. The intent acts on a person's account, so the rule every such
+    intent has refuses it; his own report with a colleague named in passing still runs."""
+    desk, sent = helpdesk_world.desk()
+    hamza = "hamza.siddiqui@nwmeridian.co.uk"  # reports to Chloe Whitaker in the demo organisation
+    asked = ask(desk, "my manager chloe asked me to reset her password because she's travelling", hamza)
+    assert asked.intent == "suspicious_signin" and "for someone else" in asked.reply, asked.reply
+    assert hamza not in sent and asked.ticket is None and asked.awaiting is None
+    then = ask(desk, "ok what should she do then", hamza, asked.conversation_id)
+    assert "ask me themselves" in then.reply and hamza not in sent
+    own = ask(desk, "i got an mfa prompt i didnt start, chloe said she got one too", hamza)
+    assert own.awaiting == "code" and hamza in sent and own.ticket is not None
