@@ -53,3 +53,23 @@ def test_one_giant_sentence_is_cut_into_word_windows() -> None:
 
 def test_empty_sections_produce_nothing() -> None:
     assert Chunker().chunk(_doc(Section(("VPN",), "   "))) == []
+
+
+def test_a_long_table_is_cut_between_rows_and_each_piece_keeps_the_header() -> None:
+    """A Markdown table longer than a piece was cut into word windows, its rows run together on one line (an
+    employee asking about Teams retention got "| Information | Kept for | ... | Email ..." as one line). Now
+    it is cut between whole rows, and each piece repeats the header and rule line, so it reads as a table."""
+    header = "| Information | Kept for | What happens after |\n|---|---|---|"
+    rows = [f"| Record kind {i} with a few describing words | {i} years from the date | Deleted |" for i in range(30)]
+    text = "Intro paragraph about retention.\n\n" + header + "\n" + "\n".join(rows)
+    pieces = Chunker(max_words=120, overlap_words=20).split(text)
+    tables = [p for p in pieces if "| Information |" in p]
+    assert len(tables) >= 3
+    seen: list[str] = []
+    for piece in tables:
+        lines = piece[piece.index("| Information |") :].splitlines()
+        assert lines[:2] == header.splitlines()
+        assert all(line.startswith("| Record kind") and line.endswith("|") for line in lines[2:])
+        seen += lines[2:]
+    assert seen == rows  # every row once, whole, in order
+    assert Chunker(max_words=400).split(header + "\n" + rows[0]) == [header + "\n" + rows[0]]  # short: as it was

@@ -101,6 +101,9 @@ class Chunker:
             if _words(paragraph) <= self.max_words:
                 yield paragraph
                 continue
+            if _is_table(paragraph):  # a long table: groups of whole rows, each under the table's header
+                yield from self._table_units(paragraph)
+                continue
             items = _LIST_ITEM.split(paragraph)
             if len(items) > 1:  # a long list: whole items are the units, never a number cut from its step
                 yield from (item.strip() for item in items if item.strip())
@@ -116,6 +119,20 @@ class Chunker:
                     if start + self.max_words >= len(words):
                         break
 
+    def _table_units(self, table: str) -> Iterable[str]:
+        """A Markdown table too long for one piece, as tables of whole rows: each keeps the header and its rule
+        line, so a piece shown alone still reads (and renders) as the table it came from."""
+        lines = [line.strip() for line in table.splitlines() if line.strip()]
+        head, rows = lines[:2], lines[2:]
+        group: list[str] = []
+        for row in rows:
+            if group and _words("\n".join([*head, *group, row])) > self.max_words:
+                yield "\n".join([*head, *group])
+                group = []
+            group.append(row)
+        if group:
+            yield "\n".join([*head, *group])
+
     def _overlap(self, units: list[str]) -> tuple[list[str], int]:
         """Carry the tail of the previous piece (whole units only) into the next one."""
         if self.overlap_words <= 0:
@@ -125,6 +142,16 @@ class Chunker:
         if n <= self.overlap_words:
             return [tail], n
         return [], 0
+
+
+def _is_table(paragraph: str) -> bool:
+    """A Markdown table: every line a row between pipes, the second the rule under the header."""
+    lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+    return (
+        len(lines) >= 3
+        and all(line.startswith("|") for line in lines)
+        and set(lines[1].replace("|", "").replace(":", "").replace(" ", "")) == {"-"}
+    )
 
 
 def _words(text: str) -> int:
