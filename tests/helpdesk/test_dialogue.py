@@ -587,3 +587,22 @@ def test_a_sign_in_reset_asked_for_someone_else_is_refused_not_run_on_the_reques
     assert "ask me themselves" in then.reply and hamza not in sent
     own = ask(desk, "i got an mfa prompt i didnt start, chloe said she got one too", hamza)
     assert own.awaiting == "code" and hamza in sent and own.ticket is not None
+
+
+@pytest.mark.parametrize(
+    ("answer", "resolved"),
+    [("yes im in the office, teams works fine though", False), ("yeah i'm on the vpn", False),
+     ("yes it works now", True), ("yeah that did it", True)],
+)  # fmt: skip
+def test_a_yes_that_says_where_they_are_is_no_fix(helpdesk_world: HelpdeskWorld, answer: str, resolved: bool) -> None:
+    """After "did that fix it?", "yes im in the office, teams works fine though" resolved the ticket: a yes that
+    goes on to say where the person is (and another app working, "though") is context for the ticket, and the
+    question is asked again; a yes that says it works resolves."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "outlook on my laptop says it cant connect to the server", MARCUS)
+    assert first.awaiting == "confirm_fix" and first.ticket is not None
+    then = ask(desk, answer, MARCUS, first.conversation_id)
+    state = desk.tickets.get(first.ticket["number"]).state
+    assert (state == TicketState.RESOLVED) is resolved, then.reply
+    if not resolved:
+        assert "added that to" in then.reply and then.awaiting == "confirm_fix"

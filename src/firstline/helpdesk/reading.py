@@ -61,7 +61,8 @@ _WORKS = re.compile(
 )
 _NOT = re.compile(
     r"\b(?:not|no|never|still|nothing|same|neither|nor|stopped|until|only|but|however|except|yesterday|today|"
-    r"earlier|before|used to|then|crash\w*|error\w*|fail\w*|broke\w*|drop\w*|freez\w*|slow\w*)\b|n't\b|\bcannot\b",
+    r"earlier|before|used to|then|though|although|crash\w*|error\w*|fail\w*|broke\w*|drop\w*|freez\w*|slow\w*)\b|"
+    r"n't\b|\bcannot\b",
     re.I,
 )
 # "the one about the printer", "my ticket for the VPN": which ticket, after a reply about tickets.
@@ -72,6 +73,12 @@ _WHICH_TICKET = re.compile(
 )
 _ABOUT_THE_CODE = re.compile(r"\b(?:codes?|texts?|sms)\b", re.I)  # not "message": "my messages bounce" is new
 # "yes im on the vpn", "i'm using the web version": an answer about where they are, before any question was asked.
+# "yes im in the office", "yeah i'm on the vpn": a yes that says where they are, not that the problem is gone.
+_WHERE_I_AM = re.compile(
+    r"^\W*(?:yes|yeah|yep|yup|ya)\b[\s,.!-]*(?:i am|i'm|im|we are|we're|i was)\s+"
+    r"(?:in|on|at|using|working|connected|from|home)\b",
+    re.I,
+)
 _CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're)\b(?!.*\?)", re.I)
 # Words that report a problem (or a further one): without any, a statement after "did that fix it?" is context.
 _PROBLEM = re.compile(
@@ -170,6 +177,8 @@ class MessageReader:
         which = (slots.hostname(text) or slots.printer_name(text)) and len(text.split()) <= 6
         if fixing and which and act not in ("fixed", "affirm", "deny") and not _PROBLEM.search(text):
             return Move("act", act="note", detail=text)  # "its NW-L-0206 i think": which device, whatever the act
+        if act == "affirm" and fixing and _WHERE_I_AM.search(text) and not _says_it_works(text):
+            return Move("act", act="note", detail=text)  # "yes im in the office, teams works fine though": context
         answered = act in ("affirm", "deny", "fixed", "not_fixed", "thanks", "skip")
         if answered and pending is not None and pending.kind in ("confirm_fix", "offer_human", "secondary"):
             return Move("act", act=act)
