@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, current_source)``."""
 
-PIPELINE = "2"
-"""Bumped when loading or chunking changes what a file's chunks are (2: section audiences, injection flags)."""
+PIPELINE = "3"
+"""Bumped when loading or chunking changes what a file's chunks are (2: section audiences, injection flags; 3: long
+tables cut between rows)."""
 
 
 @dataclass(frozen=True, slots=True)
