@@ -72,13 +72,13 @@ _WHICH_TICKET = re.compile(
     re.I,
 )
 _ABOUT_THE_CODE = re.compile(r"\b(?:codes?|texts?|sms)\b", re.I)  # not "message": "my messages bounce" is new
-# "yes im on the vpn", "i'm using the web version": an answer about where they are, before any question was asked.
 # "yes im in the office", "yeah i'm on the vpn": a yes that says where they are, not that the problem is gone.
 _WHERE_I_AM = re.compile(
     r"^\W*(?:yes|yeah|yep|yup|ya)\b[\s,.!-]*(?:i am|i'm|im|we are|we're|i was)\s+"
     r"(?:in|on|at|using|working|connected|from|home)\b",
     re.I,
 )
+# "yes im on the vpn", "i'm using the web version": an answer about where they are, before any question was asked.
 _CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're)\b(?!.*\?)", re.I)
 # Words that report a problem (or a further one): without any, a statement after "did that fix it?" is context.
 _PROBLEM = re.compile(
@@ -91,7 +91,7 @@ _WHICH_THING = re.compile(r"\b(?:which one|not sure which|whichever)\b", re.I)
 _EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old|back)\b", re.I)
 # Acts the act model gives a problem that is back ("the vpn dropped again" read as "back", "dropping" as cancel).
 _MISREAD_WHEN_BACK = frozenset({"inform", "not_fixed", "cancel", "back", "repeat", "clarify"})
-_REOPEN = re.compile(r"\bre-?open\w*|\b(?:came|come|coming|is|it's|its) back\b", re.I)
+_IS_BACK = re.compile(r"\bre-?open\w*|\b(?:came|come|coming|is|it's|its) back\b", re.I)
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
 
@@ -216,7 +216,7 @@ class MessageReader:
     def came_back(self, text: str, topic: Topic | None) -> bool:
         """The problem this conversation just resolved is back: "it's dropping again", "please reopen my ticket,
         the vpn still drops" (its own specialist's words, or words about the ticket itself)."""
-        if topic is None or topic.status != "resolved" or not (_STILL.search(text) or _REOPEN.search(text)):
+        if topic is None or topic.status != "resolved" or not (_STILL.search(text) or _IS_BACK.search(text)):
             return False
         result = self.triage.classify(text)
         return result.agent == topic.agent or result.intent in ("ticket_reopen", "ticket_close") or _vague(text, result)

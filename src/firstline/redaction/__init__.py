@@ -425,7 +425,8 @@ def redact_data_since(value: Any, earlier: Any, *, key: str = "") -> Any:
 
     A saved state grows by a topic or a reply a turn while the rest stays as it was; comparing is a walk in
     C, redacting a walk in Python with a memory lookup per string. Nothing new escapes: a part equal to a
-    redacted one is itself redacted text."""
+    redacted one is itself redacted text. Equal is Python's equal: a number saved as ``1`` stays ``1`` where
+    the new state says ``1.0`` or ``True`` (the state's fields keep their types from save to save)."""
     if value == earlier:
         return earlier
     if isinstance(value, Mapping) and isinstance(earlier, Mapping):
