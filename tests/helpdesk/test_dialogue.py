@@ -606,3 +606,25 @@ def test_a_yes_that_says_where_they_are_is_no_fix(helpdesk_world: HelpdeskWorld,
     assert (state == TicketState.RESOLVED) is resolved, then.reply
     if not resolved:
         assert "added that to" in then.reply and then.awaiting == "confirm_fix"
+
+
+@pytest.mark.parametrize(
+    "recall", ["what was the workaround again?", "sorry what did you say the gateway was",
+               "can you remind me which gateway to pick"],
+)  # fmt: skip
+def test_a_question_about_an_earlier_answer_gets_that_answer(helpdesk_world: HelpdeskWorld, recall: str) -> None:
+    """After "yes that fixed it", "what was the workaround again?" was read as an outage report ("I don't see a
+    known incident...") and "can you repeat the steps?" repeated "Great, glad it's working": a question about
+    something an earlier answer said gets that answer again, without its settled "did that fix it?", and changes
+    no ticket. A question that asks anew ("how do I map a network drive again?") is still a new question."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "my vpn keeps dropping", MARCUS)
+    assert "NW-GW-LON" in first.reply and first.ticket is not None
+    ask(desk, "yes that fixed it, thanks", MARCUS, first.conversation_id)
+    again = ask(desk, recall, MARCUS, first.conversation_id)
+    assert "NW-GW-LON" in again.reply and "my vpn keeps dropping" in again.reply, again.reply
+    assert "did that fix it" not in again.reply.lower() and again.ticket is not None
+    assert again.ticket["number"] == first.ticket["number"] and again.ticket["state"] == "resolved"
+    assert len(desk.tickets.search(TicketQuery())) == 1
+    anew = ask(desk, "how do i map a network drive again?", MARCUS, first.conversation_id)
+    assert "Map network drive" in anew.reply and "NW-GW-LON" not in anew.reply, anew.reply

@@ -2,7 +2,8 @@
 
 :class:`MessageReader` decides, from the dialogue-act model, the triage model and the stored
 :class:`~firstline.helpdesk.dialogue.Dialogue`, what a message is — never from the words of
-Firstline's own replies — and returns a :class:`Move` for the desk to carry out.
+Firstline's own replies — and returns a :class:`Move` for the desk to carry out. One reference is resolved
+against them: "what was the workaround again?" asks for an earlier answer, found by the thing it names.
 """
 
 from __future__ import annotations
@@ -92,6 +93,20 @@ _EARLIER = re.compile(r"\b(earlier|previous|before|first|other|original|last|old
 # Acts the act model gives a problem that is back ("the vpn dropped again" read as "back", "dropping" as cancel).
 _MISREAD_WHEN_BACK = frozenset({"inform", "not_fixed", "cancel", "back", "repeat", "clarify"})
 _IS_BACK = re.compile(r"\bre-?open\w*|\b(?:came|come|coming|is|it's|its) back\b", re.I)
+# "what was the workaround again?", "what did you say the gateway was", "remind me what the steps were": a question
+# about something an earlier answer said (not "how do I map a drive again?", which asks anew).
+_RECALL = re.compile(
+    r"^\W*(?:(?:sorry|so|ok|okay|and|um|erm|wait|oh|hi|hey)\W+)*(?:"
+    r"(?:what|which|where)\s+(?:was|were|did)\b.*\bagain\b|what\s+did\s+you\s+(?:say|tell|mention|suggest)\b|"
+    r"(?:can|could)\s+you\s+(?:remind|repeat|tell me again)\b|remind\s+me\b|repeat\s+(?:the|that|those|what)\b)",
+    re.I,
+)
+# Words too general to say which earlier answer a recall question is about.
+_RECALL_SKIP = frozenset(
+    "what which where when again were that this those these them your youre said tell told mention mentioned "
+    "remind repeat could would should sorry okay there then have with about please thanks thank just what's "
+    "ticket number status incident suggest suggested".split()
+)
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
 
@@ -154,6 +169,9 @@ class MessageReader:
             return Move("continue", topic=last)  # "the one about the printer" after "you have no open tickets"
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
+        recalled = recalled_answer(dialogue, text) if pending is None or pending.kind == "confirm_fix" else None
+        if recalled is not None and act not in ("human", "goodbye", "cancel"):
+            return Move("act", act="repeat", topic=recalled)  # "what was the workaround again?"
         if act in _MISREAD_WHEN_BACK and pending is None and self.came_back(text, active):
             # "you closed my ticket but the vpn still drops"; "it's dropping again" (not "drop it": cancel)
             return Move("act", act="not_fixed", detail=text)
@@ -215,11 +233,14 @@ class MessageReader:
 
     def came_back(self, text: str, topic: Topic | None) -> bool:
         """The problem this conversation just resolved is back: "it's dropping again", "please reopen my ticket,
-        the vpn still drops" (its own specialist's words, or words about the ticket itself)."""
+        the vpn still drops" (the same problem as triage reads it, or words about the ticket itself)."""
         if topic is None or topic.status != "resolved" or not (_STILL.search(text) or _IS_BACK.search(text)):
             return False
         result = self.triage.classify(text)
-        return result.agent == topic.agent or result.intent in ("ticket_reopen", "ticket_close") or _vague(text, result)
+        # The same problem, not the same team: "how do i map a network drive again?" is no VPN drop back.
+        return (
+            result.intent == topic.intent or result.intent in ("ticket_reopen", "ticket_close") or _vague(text, result)
+        )
 
     def more_for_its_ticket(self, text: str, topic: Topic | None) -> bool:
         """A short statement, no question, that triage places nowhere, right after a topic whose ticket is open or
@@ -284,6 +305,23 @@ class MessageReader:
         if loose:  # after "did that fix it?": "I'm already on NW-GW-LON and it still drops" is about it
             return bool(_STILL.search(text)) or result.intent == topic.intent
         return result.intent == topic.intent or result.confidence < 0.8
+
+
+def recalled_answer(dialogue: Dialogue, text: str) -> Topic | None:
+    """The topic whose last answer a recall question ("what was the workaround again?") asks for: the latest one
+    whose answer names a word the question names (``None`` when it is no such question, or names nothing said)."""
+    if not _RECALL.search(text):
+        return None
+    words = {w for w in re.findall(r"[a-z][a-z'-]{3,}", text.lower()) if w not in _RECALL_SKIP}
+    if not words:
+        return None
+    said = [t for t in dialogue.topics if t.last_reply]
+    said.sort(key=lambda t: t.id == dialogue.current)  # the current topic first, then the latest
+    for topic in reversed(said):
+        answer = topic.last_reply.lower()
+        if any(re.search(rf"\b{re.escape(w.rstrip('s'))}(?:s|es)?\b", answer) for w in words):
+            return topic
+    return None
 
 
 def _names_a_detail(text: str) -> bool:

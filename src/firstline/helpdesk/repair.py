@@ -289,6 +289,12 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             "didn't ask for, tell me and I'll flag it to Security. What can I help with?"
         )
     if act == "repeat":
+        said = move.topic
+        if said is not None and said.last_reply and said.last_reply != dialogue.last_reply:
+            answer = said.last_reply  # an earlier answer: without its "did that fix it?" once that is settled
+            if not said.is_open:
+                answer = compose(*(p for p in answer.split("\n\n") if not _ASKED_IF_FIXED.search(p)))
+            return f'Here\'s what I said about "{said.label()}":\n\n{answer}'
         if not dialogue.last_reply:
             return "I haven't said anything yet. What can I help with?"
         return f"Here it is again:\n\n{dialogue.last_reply}"
