@@ -628,3 +628,19 @@ def test_a_question_about_an_earlier_answer_gets_that_answer(helpdesk_world: Hel
     assert len(desk.tickets.search(TicketQuery())) == 1
     anew = ask(desk, "how do i map a network drive again?", MARCUS, first.conversation_id)
     assert "Map network drive" in anew.reply and "NW-GW-LON" not in anew.reply, anew.reply
+
+
+def test_blank_pages_with_toner_left_get_the_print_quality_steps(helpdesk_world: HelpdeskWorld) -> None:
+    """ "my printer is printing blank pages" on a printer with 83 % toner got one sentence about faint prints
+    (shake the cartridge): blank, faded or streaky pages with toner left get the runbook's print-quality steps
+    (the tape left on a new cartridge, the configuration page), cited; a low-toner warning still gets the short
+    answer that no cartridge is due, not steps to change one."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "my printer is printing blank pages", MARCUS)
+    assert first.intent == "toner" and first.awaiting == "choice"
+    named = ask(desk, "LON-F3-HP-01", MARCUS, first.conversation_id)
+    assert "no cartridge is due yet" in named.reply and "protective tape" in named.reply, named.reply
+    assert 'section "Steps > Blank, faded or streaky pages"' in named.reply and named.awaiting == "confirm_fix"
+    low = ask(desk, "LON-F3-HP-01 says toner low", MARCUS)
+    assert "no cartridge is due yet" in low.reply and "Find the spare cartridge" not in low.reply, low.reply
+    assert "protective tape" not in low.reply

@@ -244,6 +244,9 @@ def printer_status_answer(v: View) -> Step:
     return kb_answer(v, prefix=f"{data.get('name')} is {data.get('status')}{error}. ")
 
 
+_POOR_PRINTS = re.compile(r"\b(?:blank|faded|faint|pale|streak\w*|stripe\w*|lines?|smudg\w*|smear\w*|ghost\w*)\b", re.I)
+
+
 @playbook
 def toner(v: View) -> Step:
     found = _printer_status(v)
@@ -257,8 +260,8 @@ def toner(v: View) -> Step:
     if ordered is not None and ordered.ok:
         return then_resolve(v, f"Toner ordered: {colour}", ordered.result)
     if colour in levels and levels[colour] > 20:
-        return Say(
-            f"{data.get('name')} still has {levels[colour]}% {colour} toner, so no cartridge is due yet. If prints "
-            "are faint or streaky, take the cartridge out, shake it gently and put it back."
-        )
+        enough = f"{data.get('name')} still has {levels[colour]}% {colour} toner, so no cartridge is due yet. "
+        if _POOR_PRINTS.search(v.request_text):  # blank, faded or streaky pages: the runbook's print-quality steps
+            return kb_answer(v, prefix=enough)
+        return Say(enough + "If prints are faint or streaky, take the cartridge out, shake it gently and put it back.")
     return verification(v) or call("order_toner", name=name, colour=colour)
