@@ -94,6 +94,30 @@ def steps_of(document: list[Chunk], query: str = "") -> tuple[str, str, str]:
     return first, "\n".join(lines), next(c.id for c in steps if c.section_path == first)
 
 
+def answering_section(document: list[Chunk], query: str) -> tuple[Chunk, str] | None:
+    """For a question whose best passage only says when a page applies ("Is IT open at the weekend?"), the
+    passage of the page, for employees, that names most of the question's words (the policy with the hours);
+    ``None`` when none names any."""
+    asked = _words(query)
+    best, most = None, 0
+    for chunk in document:  # the first of equals: the page's order
+        below = chunk.section_path.split(">", 1)[-1] if ">" in chunk.section_path else ""
+        if not below or _SYMPTOMS.search(below) or _FOR_IT.search(below):
+            continue
+        named = len(asked & _words(chunk.text))
+        if named > most:
+            best, most = chunk, named
+    return None if best is None else (best, best.text)
+
+
+def _uncut(text: str) -> str:
+    """``text`` without a last line that leads in to what the passage cut off ("**Targets** (...):")."""
+    lines = text.rstrip().splitlines()
+    while len(lines) > 1 and lines[-1].rstrip().endswith(":"):
+        lines.pop()
+    return "\n".join(lines).rstrip()
+
+
 @tool
 def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[dict[str, Any]]:
     """Search the IT runbooks and policies (answer from the hits; cite them).
@@ -132,7 +156,10 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
         chunk, text = hit.chunk, hit.chunk.text
         shown = chunk.section_path.split(">", 1)[-1]
         it_notes = bool(_FOR_IT.search(shown)) and IT_STAFF not in readable
-        if steps and not _STEPS.search(shown) and (fault or it_notes or _SYMPTOMS.search(shown)):
+        answer = None if fault or not _SYMPTOMS.search(shown) else answering_section(document, query)
+        if answer is not None:  # a question: "when this applies" only repeats it; the section that answers it does
+            chunk, text = answer
+        elif steps and not _STEPS.search(shown) and (fault or it_notes or _SYMPTOMS.search(shown)):
             # a fault gets the steps, not the introduction; symptoms are no answer; IT notes are not for employees
             chunk = next(c for c in document if c.id == steps_id)
             text = steps
@@ -146,7 +173,7 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
             # the steps whose heading names more of the question's words are the answer
             chunk = next(c for c in document if c.id == steps_id)
             text = steps
-        text = withhold(text)  # retrieved text is data: instruction-like passages never reach a reader
+        text = withhold(_uncut(text))  # retrieved text is data: instruction-like passages never reach a reader
         if flags_of("", chunk.section_path.split(PATH_SEPARATOR)) or not says_anything(text):
             continue  # a section headed by an instruction, or nothing left once it is withheld
         out.append(
