@@ -13,7 +13,21 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, ColumnElement, Table, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -143,17 +157,10 @@ class SqlDirectory:
         if (remembered := self._searches.get(key)) is not None:
             return list(remembered)
         read_at = self._searches.generation
-        columns: tuple[ColumnElement[Any], ...] = (
-            *(people.c.id, people.c.name, people.c.email, people.c.department, people.c.title),
-            *(accounts.c.username, func.coalesce(accounts.c.admin_account, "")),
-        )
-        conditions = [
-            or_(*(func.lower(column).contains(term, autoescape=True) for column in columns)) for term in terms
-        ]
-        joined = people.outerjoin(accounts, accounts.c.person == people.c.id)
-        statement = select(people).select_from(joined).where(and_(*conditions)).order_by(people.c.id)
+        params = {f"term{i}": "%" + _like_escaped(term) + "%" for i, term in enumerate(terms)}
         with self._db.read() as conn:
-            found = [_record(Person, row) for row in conn.execute(statement).mappings()]
+            rows = _people_search(len(terms)).all(conn, params)
+            found = [_record(Person, row.mapping()) for row in rows]
         self._searches.put(key, tuple(found), read_at)
         return found
 
@@ -449,6 +456,33 @@ _ACTIVE_INCIDENTS = Prepared(
     .order_by(incidents.c.id)
 )
 _PHONE_OF = Prepared(select(phones).where(phones.c.person == bindparam("person")).order_by(phones.c.extension))  # first
+
+
+_SEARCHES: dict[int, Prepared] = {}  # by the number of words searched
+
+
+def _people_search(words: int) -> Prepared:
+    """People whose id, name, e-mail, department, title or usernames contain each of ``words`` search words
+    (``term0``, ``term1``, ... as LIKE patterns: :func:`_like_escaped`, between ``%``)."""
+    if (found := _SEARCHES.get(words)) is not None:
+        return found
+    columns: tuple[ColumnElement[Any], ...] = (
+        *(people.c.id, people.c.name, people.c.email, people.c.department, people.c.title),
+        *(accounts.c.username, func.coalesce(accounts.c.admin_account, literal_column("''"))),
+    )
+    conditions = [
+        or_(*(func.lower(column).like(bindparam(f"term{i}", type_=String), escape="/") for column in columns))
+        for i in range(words)
+    ]
+    joined = people.outerjoin(accounts, accounts.c.person == people.c.id)
+    statement = select(people).select_from(joined).where(and_(*conditions)).order_by(people.c.id)
+    prepared = Prepared(statement)
+    return _SEARCHES.setdefault(words, prepared) if words <= 8 else prepared  # a long search is rare: not kept
+
+
+def _like_escaped(term: str) -> str:
+    """``term`` matched literally by ``LIKE ... ESCAPE '/'`` (its ``%``, ``_`` and ``/`` escaped)."""
+    return term.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _seed_order(org: OrgData) -> list[tuple[type[Any], tuple[Any, ...]]]:
