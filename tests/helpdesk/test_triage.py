@@ -112,6 +112,9 @@ def test_priority_matrix_is_servicenows_default() -> None:
     with pytest.raises(ValueError):
         priority_for(0, 1)
     assert assess("it is fine, whenever you have time", 1, 1).urgency == 3
+    assert assess("no need to hurry, fix it whenever", 3, 2).urgency == 3
+    # "whenever" meaning "every time" is no "when you can": a crash each time is still impairing (was P5)
+    assert assess("teams keeps crashing whenever i try to share my screen", 3, 2).priority == 4
     assert assess("all of sales is down", 3, 3).priority == 1
     assert assess("my mouse is broken", 3, 3, vip=True).impact == 2
 

@@ -56,7 +56,9 @@ _DEADLINE = re.compile(
     re.I,
 )
 _NOT_URGENT = re.compile(
-    r"\b(no rush|not urgent|whenever|when you (get a chance|have time)|low priority|next week|just wondering|"
+    # "whenever you can" / "fix it whenever", not "it crashes whenever I share my screen" (every time)
+    r"\b(no rush|not urgent|whenever(?=\s*(?:you\b|it suits|is convenient|convenient|possible|[.!,]|$))|"
+    r"when you (get a chance|have time)|low priority|next week|just wondering|"
     r"curious|out of interest)\b",
     re.I,
 )
