@@ -137,3 +137,22 @@ def test_outlook_that_cannot_connect_gets_the_disconnected_steps(
     hits = run(kb_search, context, query=question, category="email")
     outlook = next(h for h in hits if h["title"] == "Outlook keeps asking for a password")
     assert outlook["section"].endswith(section), outlook["section"]
+
+
+@pytest.mark.parametrize(
+    ("report", "section", "words"),
+    [("my laptop battery looks swollen, the trackpad is lifting up",
+      "Steps > Swollen battery, liquid spill, heat or a burning smell", "Stop using the laptop now"),
+     ("i dropped my laptop and the screen is cracked", "Steps > Cracked screen or other damage", "repair dispatch")],
+)  # fmt: skip
+def test_a_swollen_battery_gets_the_safety_steps_first(
+    deps: HelpdeskDeps, demo_kb: KnowledgeBase, report: str, section: str, words: str
+) -> None:
+    """A swollen battery ("the trackpad is lifting up") got the cracked-screen repair steps (back up your files,
+    book the repair) and nothing about the risk: it gets the steps to stop using, unplug and not charge it; a
+    cracked screen still gets the repair steps."""
+    deps.knowledge = demo_kb
+    context = RunContext(MARCUS, deps=deps, briefing={"intent": "broken_hardware"})
+    hits = run(kb_search, context, query=report, category="device")
+    laptop = next(h for h in hits if h["title"] == "Broken or cracked laptop screen")
+    assert laptop["section"].endswith(section) and words in laptop["text"], laptop
