@@ -644,3 +644,50 @@ def test_blank_pages_with_toner_left_get_the_print_quality_steps(helpdesk_world:
     low = ask(desk, "LON-F3-HP-01 says toner low", MARCUS)
     assert "no cartridge is due yet" in low.reply and "Find the spare cartridge" not in low.reply, low.reply
     assert "protective tape" not in low.reply
+
+
+def test_a_short_question_that_points_back_is_read_with_the_last_topic(helpdesk_world: HelpdeskWorld) -> None:
+    """ "whats the password for it" right after the Wi-Fi answer was triaged on its own words as a password reset
+    (0.92): a code went to the employee's phone. A short question that points back at the last topic ("for it")
+    is read with that topic's words when only they place it with that topic's team, and the same problem gets
+    that topic's answer, on its ticket; one that names its own problem ("outlook keeps crashing on it") is
+    still read on its own."""
+    desk, sent = helpdesk_world.desk()
+    zara = "zara.hussain@nwmeridian.co.uk"
+    first = ask(desk, "hi its my first day, how do i get on the wifi", zara)
+    assert first.intent == "wifi"
+    then = ask(desk, "whats the password for it", zara, first.conversation_id)
+    assert then.intent == "wifi" and then.awaiting != "code" and zara not in sent, then.reply
+    assert "still need this" not in then.reply and "hi its my first day" in then.reply  # that topic's answer
+    assert then.ticket is not None and first.ticket is not None and then.ticket["number"] == first.ticket["number"]
+    own = ask(desk, "outlook keeps crashing on it", zara, first.conversation_id)
+    assert own.intent == "app_crash", own.intent
+
+
+def test_a_question_about_a_swollen_battery_after_it_went_to_a_person_gets_the_safety_steps(
+    helpdesk_world: HelpdeskWorld,
+) -> None:
+    """ "should i keep using it until then?" after the swollen battery was passed to a person was read alone as
+    outside IT ("That's outside what the IT service desk handles"): it is that topic's question, and gets its
+    answer (stop using it) on the same ticket."""
+    desk, _ = helpdesk_world.desk()
+    priya = "priya.raman@nwmeridian.co.uk"
+    first = ask(desk, "my laptop battery looks swollen, the trackpad is lifting up", priya)
+    assert first.intent == "broken_hardware" and "Stop using the laptop now" in first.reply, first.reply
+    then = ask(desk, "should i keep using it until then?", priya, first.conversation_id)
+    assert "Stop using the laptop now" in then.reply and "outside what" not in then.reply, then.reply
+    assert then.ticket is not None and first.ticket is not None and then.ticket["number"] == first.ticket["number"]
+
+
+def test_a_recall_question_that_names_nothing_gets_the_answer_just_given(helpdesk_world: HelpdeskWorld) -> None:
+    """ "what was the first thing i should do again?" while the phishing report waited for details was read as
+    "go back" ("There's no earlier problem still open"): a recall question that names nothing said gets the
+    answer just given (change the password), and the report is still waiting for its details."""
+    desk, _ = helpdesk_world.desk()
+    kieran = "kieran.doyle@nwmeridian.co.uk"
+    first = ask(desk, "i think i clicked a dodgy link in an email from 'dhl'", kieran)
+    typed = ask(desk, "yeah i typed my password into the page", kieran, first.conversation_id)
+    assert "Change it now" in typed.reply and typed.awaiting == "detail", typed.reply
+    again = ask(desk, "what was the first thing i should do again?", kieran, first.conversation_id)
+    assert "Change it now" in again.reply and "no earlier problem" not in again.reply, again.reply
+    assert again.awaiting == "detail"

@@ -329,6 +329,7 @@ class Helpdesk:
             dialogue.current = topic.id
             text = topic.text
         else:
+            text = move.detail or text  # a question that points back is read with the last topic's words
             topic = dialogue.new_topic(text)
         topic.confirmed = sorted({*topic.confirmed, *explicit_requests(text)})
         if self.acts.read(text).is_("fixed"):  # "that worked": an engine may now resolve the ticket

@@ -105,8 +105,15 @@ _RECALL = re.compile(
 _RECALL_SKIP = frozenset(
     "what which where when again were that this those these them your youre said tell told mention mentioned "
     "remind repeat could would should sorry okay there then have with about please thanks thank just what's "
-    "ticket number status incident suggest suggested".split()
+    "ticket number status incident suggest suggested thing things first should need does doing".split()
 )
+# "the password for it", "can i have teams on it", "does it work with that": words that point back at a thing named
+# before (and "it" in any question: "should i keep using it?").
+_POINTS_BACK = re.compile(
+    r"\b(?:for|on|to|with|in|into|onto|about|of|from|through)\s+(?:it|that|this|them|there)\b|\b(?:does|is|will|can)\s+it\b",
+    re.I,
+)
+_IT = re.compile(r"\b(?:it|them|that one|this one)\b", re.I)  # in a question: "should i keep using it?"
 _STILL = re.compile(r"\b(still|again|already|didn'?t (help|work)|no luck|same (problem|error|thing|issue))\b", re.I)
 
 
@@ -169,7 +176,8 @@ class MessageReader:
             return Move("continue", topic=last)  # "the one about the printer" after "you have no open tickets"
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
-        recalled = recalled_answer(dialogue, text) if pending is None or pending.kind == "confirm_fix" else None
+        recallable = pending is None or pending.kind in ("confirm_fix", "detail", "offer_human", "secondary")
+        recalled = recalled_answer(dialogue, text) if recallable else None
         if recalled is not None and act not in ("human", "goodbye", "cancel"):
             return Move("act", act="repeat", topic=recalled)  # "what was the workaround again?"
         if act in _MISREAD_WHEN_BACK and pending is None and self.came_back(text, active):
@@ -229,7 +237,28 @@ class MessageReader:
             return Move("continue", topic=active)
         if act == "inform" and pending is None and self.more_for_its_ticket(text, active):
             return Move("act", act="add_detail", detail=text)  # "it's everyone on my floor" after "I've raised it"
-        return Move("new")
+        return self.about_the_last_topic(dialogue, text) or Move("new")
+
+    def about_the_last_topic(self, dialogue: Dialogue, text: str) -> Move | None:
+        """A short new question that points back at the last topic ("whats the password for it" after the Wi-Fi
+        answer, "should i keep using it?" after the swollen battery), when triage places it with that topic's team
+        only with that topic's words (alone, they read as a password reset, or as nothing IT does). The same
+        problem again gets that topic's answer (no second ticket); another of that team's is a new topic read with
+        those words. ``None`` when the question stands on its own."""
+        last = dialogue.active or (dialogue.topics[-1] if dialogue.topics else None)
+        points = _POINTS_BACK.search(text) or (_IT.search(text) and slots.asks(text))
+        if last is None or not last.agent or len(text.split()) > 8 or not points:
+            return None
+        alone = self.triage.classify(text)
+        if alone.agent == last.agent:
+            return None
+        together = f"{text.strip()} (about: {last.label()})"
+        result = self.triage.classify(together)
+        if result.agent != last.agent or result.clarify is not None:
+            return None
+        if result.intent == last.intent and last.last_reply:
+            return Move("act", act="repeat", topic=last)
+        return Move("new", detail=together)
 
     def came_back(self, text: str, topic: Topic | None) -> bool:
         """The problem this conversation just resolved is back: "it's dropping again", "please reopen my ticket,
@@ -309,14 +338,15 @@ class MessageReader:
 
 def recalled_answer(dialogue: Dialogue, text: str) -> Topic | None:
     """The topic whose last answer a recall question ("what was the workaround again?") asks for: the latest one
-    whose answer names a word the question names (``None`` when it is no such question, or names nothing said)."""
+    whose answer names a word the question names, or the current one when it names nothing ("what should i do
+    again?"); ``None`` when it is no such question, or names something no answer said."""
     if not _RECALL.search(text):
         return None
     words = {w for w in re.findall(r"[a-z][a-z'-]{3,}", text.lower()) if w not in _RECALL_SKIP}
-    if not words:
-        return None
     said = [t for t in dialogue.topics if t.last_reply]
     said.sort(key=lambda t: t.id == dialogue.current)  # the current topic first, then the latest
+    if not words:  # "what should i do again?": names nothing, so the answer just given
+        return said[-1] if said else None
     for topic in reversed(said):
         answer = topic.last_reply.lower()
         if any(re.search(rf"\b{re.escape(w.rstrip('s'))}(?:s|es)?\b", answer) for w in words):

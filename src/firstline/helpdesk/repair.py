@@ -289,8 +289,8 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             "didn't ask for, tell me and I'll flag it to Security. What can I help with?"
         )
     if act == "repeat":
-        said = move.topic
-        if said is not None and said.last_reply and said.last_reply != dialogue.last_reply:
+        said = move.topic  # an earlier answer asked for by what it named, or the last one by a question about it
+        if said is not None and said.last_reply:
             answer = said.last_reply  # an earlier answer: without its "did that fix it?" once that is settled
             if not said.is_open:
                 answer = compose(*(p for p in answer.split("\n\n") if not _ASKED_IF_FIXED.search(p)))

@@ -303,8 +303,11 @@ class Turn:
             if self.rate_limited:
                 parts.append(over_limit(self.rate_limited))
             text = compose(*parts)
-            if text == dialogue.last_reply and dialogue.pending is not None and dialogue.pending.topic == topic.id:
-                text = compose("Sorry, I still need this to carry on:", *parts)  # the same question again
+            asked_again = (
+                dialogue.pending is not None and dialogue.pending.topic == topic.id and topic.last_reply == text
+            )
+            if text == dialogue.last_reply and asked_again:
+                text = compose("Sorry, I still need this to carry on:", *parts)  # this topic's question again
             elif text == dialogue.last_reply:
                 text = compose(f'For "{topic.label()}", my answer is the same as just now.', *parts[1:])
             topic.last_reply = text
