@@ -691,3 +691,23 @@ def test_a_recall_question_that_names_nothing_gets_the_answer_just_given(helpdes
     again = ask(desk, "what was the first thing i should do again?", kieran, first.conversation_id)
     assert "Change it now" in again.reply and "no earlier problem" not in again.reply, again.reply
     assert again.awaiting == "detail"
+
+
+def test_a_stray_code_while_a_cancel_waits_asks_the_cancel_question_again(helpdesk_world: HelpdeskWorld) -> None:
+    """Generated conversation (seed 33): "forget it" → "Shall I cancel INC…?", then a code nobody asked for got
+    "…What can I help with?", and the next "sure" cancelled the ticket though the last question read was not
+    about it. The reply to the stray code asks the cancel question again, so a "yes" answers what was read last;
+    an earlier answer repeated while another topic waits on "did that fix it?" ends with that question too."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "Please set up my PA as a delegate so she can accept meetings for me", MARCUS)
+    number = first.ticket["number"] if first.ticket else ""
+    asked = ask(desk, "forget it", MARCUS, first.conversation_id)
+    assert f"Shall I cancel {number}" in asked.reply, asked.reply
+    stray = ask(desk, "619693", MARCUS, first.conversation_id)
+    assert "haven't used that one" in stray.reply and f"Shall I still cancel {number}" in stray.reply, stray.reply
+    vpn = ask(desk, "my vpn keeps dropping", MARCUS)
+    ask(desk, "yes that fixed it", MARCUS, vpn.conversation_id)
+    drive = ask(desk, "how do i map a network drive", MARCUS, vpn.conversation_id)
+    again = ask(desk, "sorry what did you say the gateway was", MARCUS, vpn.conversation_id)
+    assert "NW-GW-LON" in again.reply and again.reply.rstrip().endswith("reply 'yes' or 'no'."), again.reply
+    assert drive.ticket is not None and f"({drive.ticket['number']}) is still open" in again.reply

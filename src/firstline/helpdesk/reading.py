@@ -176,7 +176,7 @@ class MessageReader:
             return Move("continue", topic=last)  # "the one about the printer" after "you have no open tickets"
         if act == "status" and not any(t.ticket for t in dialogue.topics):
             act = "inform"  # "when will it be done?" with no ticket yet: a question for triage
-        recallable = pending is None or pending.kind in ("confirm_fix", "detail", "offer_human", "secondary")
+        recallable = pending is None or pending.kind in ("confirm_fix", "detail")
         recalled = recalled_answer(dialogue, text) if recallable else None
         if recalled is not None and act not in ("human", "goodbye", "cancel"):
             return Move("act", act="repeat", topic=recalled)  # "what was the workaround again?"

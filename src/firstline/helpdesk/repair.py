@@ -284,17 +284,23 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             "Did it work after you tried it? Reply 'yes' if the problem is gone, or 'no' and I'll pass it to a person."
         )
     if act == "stray_code":
-        return (
+        lead = (
             "I'm not waiting for a code from you right now, so I haven't used that one. If you got a code you "
-            "didn't ask for, tell me and I'll flag it to Security. What can I help with?"
+            "didn't ask for, tell me and I'll flag it to Security."
         )
+        if asked is not None and pending is not None and pending.kind == "confirmation":
+            return compose(lead, where_we_were(asked, pending))  # a "yes" next answers the question read last
+        return f"{lead} What can I help with?"
     if act == "repeat":
         said = move.topic  # an earlier answer asked for by what it named, or the last one by a question about it
         if said is not None and said.last_reply:
             answer = said.last_reply  # an earlier answer: without its "did that fix it?" once that is settled
             if not said.is_open:
                 answer = compose(*(p for p in answer.split("\n\n") if not _ASKED_IF_FIXED.search(p)))
-            return f'Here\'s what I said about "{said.label()}":\n\n{answer}'
+            again = f'Here\'s what I said about "{said.label()}":\n\n{answer}'
+            if asked is not None and asked is not said and pending is not None:
+                return compose(again, where_we_were(asked, pending))  # the question a "yes" next answers
+            return again
         if not dialogue.last_reply:
             return "I haven't said anything yet. What can I help with?"
         return f"Here it is again:\n\n{dialogue.last_reply}"
