@@ -297,10 +297,10 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
             answer = said.last_reply  # an earlier answer: without its "did that fix it?" once that is settled
             if not said.is_open:
                 answer = compose(*(p for p in answer.split("\n\n") if not _ASKED_IF_FIXED.search(p)))
-            again = f'Here\'s what I said about "{said.label()}":\n\n{answer}'
+            recalled = f'Here\'s what I said about "{said.label()}":\n\n{answer}'
             if asked is not None and asked is not said and pending is not None:
-                return compose(again, where_we_were(asked, pending))  # the question a "yes" next answers
-            return again
+                return compose(recalled, where_we_were(asked, pending))  # the question a "yes" next answers
+            return recalled
         if not dialogue.last_reply:
             return "I haven't said anything yet. What can I help with?"
         return f"Here it is again:\n\n{dialogue.last_reply}"
