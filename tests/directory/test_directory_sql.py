@@ -484,14 +484,14 @@ def test_people_are_remembered_for_a_while_and_forgotten_on_seeding(
     clock = [1000.0]
     monkeypatch.setattr("firstline.sqlstore.remembered.time.monotonic", lambda: clock[0])
     lookups: list[object] = []
-    real = sql_directory._PERSON_BY_KEY
+    real = sql_directory.PERSON_BY_KEY
 
     class Counted:
         def first(self, conn: Any, params: Any) -> Any:
             lookups.append(params)
             return real.first(conn, params)
 
-    monkeypatch.setattr(sql_directory, "_PERSON_BY_KEY", Counted())
+    monkeypatch.setattr(sql_directory, "PERSON_BY_KEY", Counted())
     directory = SqlDirectory(seeded_url, remember_s=10.0)
     engine = create_engine(seeded_url)
     with engine.connect() as conn:

@@ -16,13 +16,10 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     URL,
     ColumnElement,
-    String,
     Table,
     and_,
-    bindparam,
     func,
     insert,
-    literal_column,
     or_,
     select,
     text,
@@ -41,7 +38,6 @@ from firstline.directory.database import (
 )
 from firstline.directory.migrations import upgrade
 from firstline.directory.models import (
-    INACTIVE_INCIDENT_STATUSES,
     Account,
     Device,
     DistributionList,
@@ -67,8 +63,16 @@ from firstline.directory.schema import (
     shared_mailboxes,
     sign_ins,
 )
+from firstline.directory.statements import (
+    ACCOUNT_OF,
+    ACTIVE_INCIDENTS,
+    INACTIVE,
+    PERSON_BY_KEY,
+    PHONE_OF,
+    like_escaped,
+    people_search,
+)
 from firstline.errors import PersonNotFoundError
-from firstline.sqlstore.prepared import Prepared
 from firstline.sqlstore.remembered import Remembered
 from firstline.sqlstore.transactions import Transactions
 
@@ -157,9 +161,9 @@ class SqlDirectory:
         if (remembered := self._searches.get(key)) is not None:
             return list(remembered)
         read_at = self._searches.generation
-        params = {f"term{i}": "%" + _like_escaped(term) + "%" for i, term in enumerate(terms)}
+        params = {f"term{i}": "%" + like_escaped(term) + "%" for i, term in enumerate(terms)}
         with self._db.read() as conn:
-            rows = _people_search(len(terms)).all(conn, params)
+            rows = people_search(len(terms)).all(conn, params)
             found = [_record(Person, row.mapping()) for row in rows]
         self._searches.put(key, tuple(found), read_at)
         return found
@@ -191,7 +195,7 @@ class SqlDirectory:
     def account(self, person: PersonRef) -> Account:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)
-            row = _ACCOUNT_OF.first(conn, {"person": owner.id})
+            row = ACCOUNT_OF.first(conn, {"person": owner.id})
         found = None if row is None else _record(Account, row.mapping())
         if found is None:
             raise rules.not_found("account", owner.id)
@@ -226,7 +230,7 @@ class SqlDirectory:
     def phone_of(self, person: PersonRef) -> Phone | None:
         with self._db.read() as conn:
             owner = self._resolve(conn, person)
-            row = _PHONE_OF.first(conn, {"person": owner.id})
+            row = PHONE_OF.first(conn, {"person": owner.id})
         return None if row is None else _record(Phone, row.mapping())
 
     def mailbox(self, address: str) -> Mailbox | SharedMailbox:
@@ -252,7 +256,7 @@ class SqlDirectory:
     def incidents(self, active_only: bool = True) -> list[KnownIncident]:
         with self._db.read() as conn:
             if active_only:
-                rows = _ACTIVE_INCIDENTS.all(conn, _INACTIVE)
+                rows = ACTIVE_INCIDENTS.all(conn, INACTIVE)
                 return [_record(KnownIncident, row.mapping()) for row in rows]
             statement = select(incidents).order_by(incidents.c.id)
             return [_record(KnownIncident, row) for row in conn.execute(statement).mappings()]
@@ -390,7 +394,7 @@ class SqlDirectory:
         if (remembered := self._people.get(wanted)) is not None:
             return remembered
         read_at = self._people.generation
-        row = _PERSON_BY_KEY.first(conn, {"key": wanted})
+        row = PERSON_BY_KEY.first(conn, {"key": wanted})
         found = None if row is None else _record(Person, row.mapping())
         if found is None:
             by_username = or_(func.lower(accounts.c.username) == wanted, func.lower(accounts.c.admin_account) == wanted)
@@ -439,50 +443,6 @@ class SqlDirectory:
             primary = _primary_key(table)
             conn.execute(update(table).where(table.c[primary] == old[primary]).values(**changed))
         return after
-
-
-# The lookups of every turn, built once (building a statement costs more CPU than SQLite running it).
-_PERSON_BY_KEY = Prepared(  # a few times a turn
-    select(people).where(
-        or_(func.lower(people.c.id) == bindparam("key"), func.lower(people.c.email) == bindparam("key"))
-    )
-)
-_ACCOUNT_OF = Prepared(select(accounts).where(accounts.c.person == bindparam("person")))
-# NOT IN written out (a prepared statement has no expanding lists); the column is NOT NULL, so it is the same.
-_INACTIVE = {f"inactive_{i}": status for i, status in enumerate(INACTIVE_INCIDENT_STATUSES)}
-_ACTIVE_INCIDENTS = Prepared(
-    select(incidents)
-    .where(and_(*(incidents.c.status != bindparam(name) for name in _INACTIVE)))
-    .order_by(incidents.c.id)
-)
-_PHONE_OF = Prepared(select(phones).where(phones.c.person == bindparam("person")).order_by(phones.c.extension))  # first
-
-
-_SEARCHES: dict[int, Prepared] = {}  # by the number of words searched
-
-
-def _people_search(words: int) -> Prepared:
-    """People whose id, name, e-mail, department, title or usernames contain each of ``words`` search words
-    (``term0``, ``term1``, ... as LIKE patterns: :func:`_like_escaped`, between ``%``)."""
-    if (found := _SEARCHES.get(words)) is not None:
-        return found
-    columns: tuple[ColumnElement[Any], ...] = (
-        *(people.c.id, people.c.name, people.c.email, people.c.department, people.c.title),
-        *(accounts.c.username, func.coalesce(accounts.c.admin_account, literal_column("''"))),
-    )
-    conditions = [
-        or_(*(func.lower(column).like(bindparam(f"term{i}", type_=String), escape="/") for column in columns))
-        for i in range(words)
-    ]
-    joined = people.outerjoin(accounts, accounts.c.person == people.c.id)
-    statement = select(people).select_from(joined).where(and_(*conditions)).order_by(people.c.id)
-    prepared = Prepared(statement)
-    return _SEARCHES.setdefault(words, prepared) if words <= 8 else prepared  # a long search is rare: not kept
-
-
-def _like_escaped(term: str) -> str:
-    """``term`` matched literally by ``LIKE ... ESCAPE '/'`` (its ``%``, ``_`` and ``/`` escaped)."""
-    return term.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _seed_order(org: OrgData) -> list[tuple[type[Any], tuple[Any, ...]]]:
