@@ -94,7 +94,7 @@ def steps_of(document: list[Chunk], query: str = "") -> tuple[str, str, str]:
     return first, "\n".join(lines), next(c.id for c in steps if c.section_path == first)
 
 
-def answering_section(document: list[Chunk], query: str) -> tuple[Chunk, str] | None:
+def answering_section(document: list[Chunk], query: str) -> Chunk | None:
     """For a question whose best passage only says when a page applies ("Is IT open at the weekend?"), the
     passage of the page, for employees, that names most of the question's words (the policy with the hours);
     ``None`` when none names any."""
@@ -107,7 +107,7 @@ def answering_section(document: list[Chunk], query: str) -> tuple[Chunk, str] | 
         named = len(asked & _words(chunk.text))
         if named > most:
             best, most = chunk, named
-    return None if best is None else (best, best.text)
+    return best
 
 
 def _uncut(text: str) -> str:
@@ -158,7 +158,7 @@ def kb_search(ctx: RunContext, query: str, category: str | None = None) -> list[
         it_notes = bool(_FOR_IT.search(shown)) and IT_STAFF not in readable
         answer = None if fault or not _SYMPTOMS.search(shown) else answering_section(document, query)
         if answer is not None:  # a question: "when this applies" only repeats it; the section that answers it does
-            chunk, text = answer
+            chunk, text = answer, answer.text
         elif steps and not _STEPS.search(shown) and (fault or it_notes or _SYMPTOMS.search(shown)):
             # a fault gets the steps, not the introduction; symptoms are no answer; IT notes are not for employees
             chunk = next(c for c in document if c.id == steps_id)
