@@ -5,12 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from firstline.cli.main import app
 from firstline.errors import ConfigError, InputError
 from firstline.helpdesk.priority import assess, priority_for
-from firstline.helpdesk.taxonomy import SPECIALISTS, load_taxonomy
+from firstline.helpdesk.taxonomy import SPECIALISTS, data_dir, load_taxonomy
 from firstline.helpdesk.triage import (
     Example,
     Triage,
@@ -66,6 +67,32 @@ def test_reopen_is_never_read_as_close(triage: Triage, text: str, intent: str) -
     """The model gives "can you reopen INC..." *close* at 1.00 (the two share every word but one): words that
     ask for a reopen, or say a closed ticket's problem is still there, name the intent."""
     assert triage.classify(text).intent == intent, triage.classify(text).details()
+
+
+@pytest.mark.parametrize(
+    ("text", "lost"),
+    [
+        ("how do i get my work email on my iphone", False),  # the classifier alone: lost_device, 0.89
+        ("how do i get my work email on my new iphone", False),
+        ("think i dropped the company mobile on the bus, can it be locked remotely?", True),
+        ("I left my company iPhone in a taxi", True),
+        ("cant find my work phone anywhere", True),
+    ],
+)
+def test_a_remote_wipe_starts_only_from_words_of_a_loss(triage: Triage, text: str, lost: bool) -> None:
+    """ "how do i get my work email on my iphone" was read as a lost device (a P2, a code sent to the phone): an
+    intent with ``cues`` in the taxonomy is read only from a message that has them, else the agent's next most
+    likely intent."""
+    result = triage.classify(text)
+    assert result.agent == "device" and (result.intent == "lost_device") is lost, result.details()
+
+
+def test_a_taxonomy_with_a_broken_cue_is_refused(tmp_path: Path) -> None:
+    raw = yaml.safe_load((data_dir() / "taxonomy.yaml").read_text())
+    raw["intents"][0]["cues"] = "(unclosed"
+    (tmp_path / "taxonomy.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="not a valid taxonomy"):
+        load_taxonomy(tmp_path / "taxonomy.yaml")
 
 
 def test_greeting_gibberish_out_of_scope(triage: Triage) -> None:

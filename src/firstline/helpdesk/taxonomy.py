@@ -5,6 +5,7 @@ Loaded from ``helpdesk/data/taxonomy.yaml`` (data, not code, so an IT team can e
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -59,6 +60,7 @@ class Intent:
     follow_up: FollowUp = "confirm_fix"
     runbooks: tuple[str, ...] = ()  # runbook file names (without .md) written for this intent
     access: Access = "none"  # "approval": access it covers is granted by its owner, on a request a person raises
+    cues: re.Pattern[str] | None = None  # words a message must have to be read as this intent (else the next best)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +110,12 @@ def _parse(raw: Any, source: str) -> Taxonomy:
                 _choice(i, "follow_up", ("confirm_fix", "none"), "confirm_fix"),
                 tuple(str(r) for r in i.get("runbooks") or ()),
                 _choice(i, "access", ("approval", "none"), "none"),
+                re.compile(str(i["cues"]), re.I) if i.get("cues") else None,
             )
             for i in raw["intents"]
         }
         others = tuple(str(o if isinstance(o, str) else o["name"]) for o in raw["other_labels"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ConfigError(f"{source} is not a valid taxonomy: {exc!r}") from exc
     missing = set(SPECIALISTS) - set(specialists)
     if missing:

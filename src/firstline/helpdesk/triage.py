@@ -411,6 +411,7 @@ class Triage:
         agent, intent, confidence, alternatives = primary
         if intent in _CONTRADICTED and _CONTRADICTED[intent][1].search(text):
             intent = _CONTRADICTED[intent][0]
+        intent = self._cued(agent, intent, intents[0], text)
         defaults = self.taxonomy.intents.get(intent)
         assessment = assess(
             text, defaults.default_impact if defaults else 3, defaults.default_urgency if defaults else 3, vip
@@ -428,6 +429,18 @@ class Triage:
             secondary,
             bool(_INJECTION.search(text)),
         )
+
+    def _cued(self, agent: str, intent: str, intent_p: npt.NDArray[np.float64], text: str) -> str:
+        """``intent``, or where the taxonomy gives it ``cues`` the message lacks ("how do i get my work email on my
+        iphone" says nothing of a loss), the agent's most likely intent whose cues it has (or that has none)."""
+        found = self.taxonomy.intents.get(intent)
+        if found is None or found.cues is None or found.cues.search(text):
+            return intent
+        fits = {i.name for i in self.taxonomy.intents_of(agent) if i.cues is None or i.cues.search(text)}
+        scored = [
+            (float(p), label) for label, p in zip(self.model.intent_labels, intent_p, strict=True) if label in fits
+        ]
+        return max(scored)[1] if scored else intent
 
     def _decide(
         self, agent_p: npt.NDArray[np.float64], intent_p: npt.NDArray[np.float64]
