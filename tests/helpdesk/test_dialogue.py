@@ -649,9 +649,10 @@ def test_blank_pages_with_toner_left_get_the_print_quality_steps(helpdesk_world:
 def test_a_short_question_that_points_back_is_read_with_the_last_topic(helpdesk_world: HelpdeskWorld) -> None:
     """ "whats the password for it" right after the Wi-Fi answer was triaged on its own words as a password reset
     (0.92): a code went to the employee's phone. A short question that points back at the last topic ("for it")
-    is read with that topic's words when only they place it with that topic's team, and the same problem gets
-    that topic's answer, on its ticket; one that names its own problem ("outlook keeps crashing on it") is
-    still read on its own."""
+    is read with that topic's words when only they place it with that topic's team, and the same problem is
+    answered on its ticket from the page its answer cited (the passage that says NW-Corp has no password, where
+    the steps were repeated before); one that names its own problem ("outlook keeps crashing on it") is still
+    read on its own."""
     desk, sent = helpdesk_world.desk()
     zara = "zara.hussain@nwmeridian.co.uk"
     first = ask(desk, "hi its my first day, how do i get on the wifi", zara)
@@ -659,6 +660,10 @@ def test_a_short_question_that_points_back_is_read_with_the_last_topic(helpdesk_
     then = ask(desk, "whats the password for it", zara, first.conversation_id)
     assert then.intent == "wifi" and then.awaiting != "code" and zara not in sent, then.reply
     assert "still need this" not in then.reply and "hi its my first day" in then.reply  # that topic's answer
+    # ... from that answer's page: the passage about the password (there is none), cited, not the steps again
+    assert "never type a Wi-Fi password" in then.reply and "Manage known networks" not in then.reply, then.reply
+    assert "(Source: Connecting to office Wi-Fi" in then.reply and then.awaiting == "confirm_fix"
+    assert then.reply.rstrip().endswith(first.reply.rsplit("\n\n", 1)[-1])  # the question a "yes" next answers
     assert then.ticket is not None and first.ticket is not None and then.ticket["number"] == first.ticket["number"]
     own = ask(desk, "outlook keeps crashing on it", zara, first.conversation_id)
     assert own.intent == "app_crash", own.intent
@@ -711,3 +716,18 @@ def test_a_stray_code_while_a_cancel_waits_asks_the_cancel_question_again(helpde
     again = ask(desk, "sorry what did you say the gateway was", MARCUS, vpn.conversation_id)
     assert "NW-GW-LON" in again.reply and again.reply.rstrip().endswith("reply 'yes' or 'no'."), again.reply
     assert drive.ticket is not None and f"({drive.ticket['number']}) is still open" in again.reply
+
+
+def test_a_second_cancel_asks_the_cancel_question_again(helpdesk_world: HelpdeskWorld) -> None:
+    """Generated conversation (seed 34): "never mind, ignore that" → "Shall I cancel INC…?", then "forget it" got
+    "Just to be sure: reply 'yes' to cancel INC…", which asks nothing, and "yep" cancelled the ticket. The
+    second cancel asks the same question again, and the yes answers it."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "VPN not working after my password change, keeps rejecting me", MARCUS)
+    number = first.ticket["number"] if first.ticket else ""
+    asked = ask(desk, "never mind, ignore that", MARCUS, first.conversation_id)
+    assert f"Shall I cancel {number}" in asked.reply, asked.reply
+    again = ask(desk, "forget it", MARCUS, first.conversation_id)
+    assert f"shall I cancel {number}?" in again.reply and again.awaiting == "confirmation", again.reply
+    done = ask(desk, "yep", MARCUS, first.conversation_id)
+    assert done.ticket is not None and done.ticket["state"] == "canceled", done.reply

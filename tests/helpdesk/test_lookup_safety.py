@@ -16,6 +16,8 @@ from firstline.accounts import SqlAccounts
 from firstline.agents import RunContext
 from firstline.directory import InMemoryDirectory
 from firstline.helpdesk.audience import EVERYONE, readable_audiences, requester_audiences
+from firstline.helpdesk.dialogue import Topic
+from firstline.helpdesk.follow_up import answer_from_cited
 from firstline.helpdesk.tools import LOOKUP_TOOLS, HelpdeskDeps
 from firstline.helpdesk.tools.lookup import QUOTED
 from firstline.knowledge.base import KnowledgeBase
@@ -257,6 +259,25 @@ def test_the_it_team_and_group_members_read_what_is_written_for_them(deps: Helpd
     assert "MANGO-7" in shown(search(deps, MARCUS, "Managers handbook for leavers form"))
     assert "MANGO-7" not in shown(search(deps, RAVI, "Managers handbook for leavers form"))
     assert "ZEBRA-9" not in shown(search(deps, MARCUS, "Server room door codes"))
+
+
+@pytest.mark.parametrize("typed", [False, True])
+def test_a_follow_up_question_reads_only_what_the_employee_may(deps: HelpdeskDeps, typed: bool) -> None:
+    """A question about an answer given ("whats the wipe code for it?") is answered from the page that answer
+    cited, from the passages this employee may read: the IT team's wipe code never reaches an employee, nor
+    anyone whose address was only typed in chat and not yet proven; the IT team gets it."""
+    steps = search(deps, RUBY, "Lost laptop procedure report the loss")
+    [cited] = [h for h in steps if h["title"] == "Lost laptop procedure"]
+    topic = Topic(1, "i lost my laptop", "device", "lost_device", last_reply=cited["text"], cited=[cited["chunk_id"]])
+    state = {"identity": "typed"} if typed else {}
+    question = "whats the wipe code for it"
+    staff = answer_from_cited(deps, RAVI, state, topic, question)
+    employee = answer_from_cited(deps, RUBY, state, topic, question)
+    assert "KIWI-4471" not in employee and "LIME-88" not in employee
+    assert ("KIWI-4471" in staff) is not typed, staff
+    if not typed:
+        assert 'Source: Lost laptop procedure, section "Service desk procedure"' in staff
+    assert answer_from_cited(deps, RUBY, state, Topic(2, "x", cited=["no-such-chunk"]), question) == ""
 
 
 # -- over HTTP ------------------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from firstline.helpdesk.compose import (
     what_is_approved,
 )
 from firstline.helpdesk.dialogue import Dialogue, Topic
+from firstline.helpdesk.follow_up import answer_from_cited
 from firstline.helpdesk.identity import Identities
 from firstline.helpdesk.incidents import IncidentLinker
 from firstline.helpdesk.names import DirectoryNames
@@ -240,8 +241,11 @@ class Helpdesk:
     ) -> DeskReply:
         """Answer a dialogue act (thanks, a person please, cancel, ...) the same way for every engine."""
         tickets = TopicTickets(self.services, conversation.id, person)
+        passage = ""
+        if move.act == "repeat" and move.topic is not None and move.detail:  # a question about an earlier answer
+            passage = answer_from_cited(self.deps, person.email, state, move.topic, move.detail)
         with self.conversations.unit_of_work():
-            text = answer_act(dialogue, move, tickets)
+            text = answer_act(dialogue, move, tickets, passage)
             self._event(conversation.id, "dialogue_act", "desk", {"act": move.act, "detail": move.detail[:500]})
             return self._save_dialogue(conversation, state, dialogue, text)
 

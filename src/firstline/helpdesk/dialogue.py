@@ -65,6 +65,7 @@ class Topic:
     waiting: str = ""  # the pending question's kind when the conversation moved on (restored on "back")
     confirmed: list[str] = field(default_factory=list)  # actions the employee confirmed, e.g. close_ticket:INC0000012
     known: dict[str, Any] | None = None  # the known incident the topic is linked to
+    cited: list[str] = field(default_factory=list)  # the runbook passages (chunk ids) its answers came from
 
     @property
     def is_open(self) -> bool:
@@ -88,7 +89,8 @@ class Topic:
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.public(), "text": self.text, "run": self.run, "last_reply": self.last_reply,
-                "waiting": self.waiting, "confirmed": self.confirmed, "known": self.known}  # fmt: skip
+                "waiting": self.waiting, "confirmed": self.confirmed, "known": self.known,
+                "cited": self.cited}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Topic:
@@ -104,6 +106,7 @@ class Topic:
             str(data.get("waiting") or ""),
             list(data.get("confirmed") or ()),
             data.get("known"),
+            [str(c) for c in data.get("cited") or ()],
         )
 
 

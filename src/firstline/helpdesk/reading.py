@@ -257,7 +257,7 @@ class MessageReader:
         if result.agent != last.agent or result.clarify is not None:
             return None
         if result.intent == last.intent and last.last_reply:
-            return Move("act", act="repeat", topic=last)
+            return Move("act", act="repeat", topic=last, detail=text)  # answered from that answer's page
         return Move("new", detail=together)
 
     def came_back(self, text: str, topic: Topic | None) -> bool:

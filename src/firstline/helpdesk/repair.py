@@ -215,8 +215,9 @@ class TopicTickets:
         )
 
 
-def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
-    """The reply to a dialogue act, with the ticket changes it asks for (inside the caller's unit of work)."""
+def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets, passage: str = "") -> str:
+    """The reply to a dialogue act, with the ticket changes it asks for (inside the caller's unit of work);
+    ``passage``: for a question about an earlier answer, what its page says about it (else that answer again)."""
     pending, act = dialogue.pending, move.act
     active = dialogue.active
     target = active if active is not None and active.is_open else dialogue.earlier_open()
@@ -293,6 +294,14 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         return f"{lead} What can I help with?"
     if act == "repeat":
         said = move.topic  # an earlier answer asked for by what it named, or the last one by a question about it
+        if said is not None and passage:
+            recalled = compose(f'About "{said.label()}":', passage)
+            if asked is said and pending is not None and pending.kind == "confirm_fix":
+                question = [p for p in said.last_reply.split("\n\n") if _ASKED_IF_FIXED.search(p)]
+                return compose(recalled, question[-1] if question else where_we_were(asked, pending))
+            if asked is not None and pending is not None:
+                return compose(recalled, where_we_were(asked, pending))
+            return recalled
         if said is not None and said.last_reply:
             answer = said.last_reply  # an earlier answer: without its "did that fix it?" once that is settled
             if not said.is_open:
@@ -325,7 +334,8 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets) -> str:
         dialogue.pending = None
         return compose(f'OK, I\'ve dropped "{asked.label()}". {note}'.strip(), *_next_step(dialogue, but=asked))
     if act == "confirm_withdraw" and pending is not None:
-        return f"Just to be sure: reply 'yes' to cancel {pending.target.partition(':')[2]}, or 'no' to keep it open."
+        number = pending.target.partition(":")[2]  # a question, as the first time: a "yes" next answers it
+        return f"Just to be sure: shall I cancel {number}? Reply 'yes' to cancel it, or 'no' to keep it open."
     if act == "affirm" and pending is not None and pending.kind == "detail" and asked is not None and not asked.agent:
         return "OK. Tell me in a sentence what you need help with."
     if act == "affirm" and pending is not None and pending.kind in ("choice", "detail") and asked is not None:

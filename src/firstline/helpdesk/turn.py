@@ -312,6 +312,8 @@ class Turn:
                 text = compose(f'For "{topic.label()}", my answer is the same as just now.', *parts[1:])
             topic.last_reply = text
             dialogue.last_reply = text
+            cited = citations(self.events, text)
+            topic.cited = [c["chunk_id"] for c in cited if c["chunk_id"]][:3] or topic.cited
             self.state["dialogue"] = dialogue.as_dict()
             services.conversations.save(
                 self.cid,
@@ -345,7 +347,7 @@ class Turn:
             self.intent,
             text,
             status,
-            citations=citations(self.events, text),
+            citations=cited,
             ticket=ticket_card(ticket),
             actions=actions,
             approval=pending[0].as_dict() if pending else None,
