@@ -731,3 +731,20 @@ def test_a_second_cancel_asks_the_cancel_question_again(helpdesk_world: Helpdesk
     assert f"shall I cancel {number}?" in again.reply and again.awaiting == "confirmation", again.reply
     done = ask(desk, "yep", MARCUS, first.conversation_id)
     assert done.ticket is not None and done.ticket["state"] == "canceled", done.reply
+
+
+def test_a_person_asked_for_after_a_refusal_gets_the_request_and_its_urgency(helpdesk_world: HelpdeskWorld) -> None:
+    """Unplanned conversation: a colleague's unlock was refused (someone else's account), and "a person please"
+    raised a P4 ticket "Asked for a person in chat": the colleague's 3 pm client meeting was in the conversation,
+    not in the ticket. The ticket a person gets carries the refused request, and its priority is read from it as
+    any ticket's is (locked out, a client meeting: P3); asking for a person with nothing said stays P4."""
+    desk, _ = helpdesk_world.desk()
+    text = "can you unlock tomasz nowicki's account, he's locked out and has a client meeting at 3pm"
+    refused = ask(desk, text, MARCUS)
+    assert refused.ticket is None and "someone else" in refused.reply, refused.reply
+    person = ask(desk, "a person please", MARCUS, refused.conversation_id)
+    assert person.ticket is not None and person.ticket["state"] == "in_progress", person.reply
+    ticket = desk.tickets.get(person.ticket["number"])
+    assert "unlock tomasz nowicki's account" in ticket.short_description and ticket.priority == 3, ticket
+    alone = ask(desk, "a person please", MARCUS)
+    assert alone.ticket is not None and desk.tickets.get(alone.ticket["number"]).priority == 4

@@ -14,6 +14,7 @@ from firstline.directory.models import KnownIncident, Person
 from firstline.helpdesk.compose import CHITCHAT, GREETING, compose, open_topics
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
 from firstline.helpdesk.incidents import site_of
+from firstline.helpdesk.priority import assess
 from firstline.helpdesk.reading import Move
 from firstline.helpdesk.reply import ticket_card
 from firstline.helpdesk.services import DeskServices
@@ -44,6 +45,10 @@ class TopicTickets:
 
     def _open_ticket(self, topic: Topic, parent: str | None = None) -> Ticket:
         text = " ".join(topic.text.split()) or "Asked for a person in chat"
+        # Its priority is read from what was asked, as any ticket's ("... he has a client meeting at 3pm": a deadline).
+        defaults = self.services.triage.taxonomy.intents.get(topic.intent)
+        impact, urgency = (defaults.default_impact, defaults.default_urgency) if defaults else (3, 2)
+        assessed = assess(text, impact, urgency, self.person.vip)
         ticket = self.services.tickets.create(
             NewTicket(
                 requester=self.person.email,
@@ -52,8 +57,8 @@ class TopicTickets:
                 category=topic.agent,
                 specialist=topic.agent,
                 intent=topic.intent,
-                impact=Impact.LOW,
-                urgency=Urgency.MEDIUM,
+                impact=Impact(assessed.impact),
+                urgency=Urgency(assessed.urgency),
                 assignment_group=self._group(topic),
                 correlation_id=f"{self.cid}:{uuid.uuid4().hex[:8]}",
                 tags=[f"intent:{topic.intent}"] if topic.intent else [],
@@ -224,8 +229,9 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets, passage: s
     asked = dialogue.topic(pending.topic) if pending is not None else None
     if act == "human" or (act == "affirm" and pending is not None and pending.kind == "offer_human"):
         topic = target or active or dialogue.new_topic("Asked for a person in chat")
-        if not topic.is_open and topic.status != "escalated":
-            topic = dialogue.new_topic("Asked for a person in chat")
+        if not topic.is_open and topic.status != "escalated":  # a refused request goes with it: what a person is for
+            about = f": {topic.text}" if topic.status == "refused" and topic.text else ""
+            topic = dialogue.new_topic(f"Asked for a person in chat{about}")
         again = topic.status == "escalated" and tickets.own_open_ticket(topic) is not None
         where = tickets.escalate(topic, dialogue, "The employee asked for a person")
         dialogue.pending = None
