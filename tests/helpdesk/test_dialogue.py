@@ -10,6 +10,7 @@ import pytest
 from firstline.agents import RunContext, ToolOutcome, ToolPolicy, tool
 from firstline.helpdesk.acts import ActModel, Acts, load_act_examples, packaged_act_model_path
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
+from firstline.helpdesk.offline.engine import named_case_first
 from firstline.helpdesk.policy import HelpdeskPolicy
 from firstline.helpdesk.taxonomy import data_dir
 from firstline.llm.testing import ScriptedModel, call, say
@@ -748,3 +749,25 @@ def test_a_person_asked_for_after_a_refusal_gets_the_request_and_its_urgency(hel
     assert "unlock tomasz nowicki's account" in ticket.short_description and ticket.priority == 3, ticket
     alone = ask(desk, "a person please", MARCUS)
     assert alone.ticket is not None and desk.tickets.get(alone.ticket["number"]).priority == 4
+
+
+def test_the_case_a_message_names_comes_first(helpdesk_world: HelpdeskWorld) -> None:
+    """ "globalprotect says gateway unreachable" got the VPN page's cases in the page's order, its own fourth
+    (after authentication, certificates and HIP). A list of cases, one per error, leads with the case whose label
+    names the message's words (not the page title's, "GlobalProtect"), numbered again; plain steps keep their
+    order, and a message that names no case gets the page's order."""
+    cases = "\n".join(
+        ["Intro:", "1. **Sign-in failed:** sign in again.", "2. **Certificate missing:** sync the device.",
+         "   (it takes ten minutes)", "3. **Gateway not reachable:** run nslookup.", "4. Test after each change."]
+    )  # fmt: skip
+    moved = named_case_first(cases, "globalprotect says gateway unreachable", "GlobalProtect VPN will not connect")
+    assert moved.splitlines() == [
+        "Intro:", "1. **Gateway not reachable:** run nslookup.", "2. **Sign-in failed:** sign in again.",
+        "3. **Certificate missing:** sync the device.", "   (it takes ten minutes)", "4. Test after each change.",
+    ]  # fmt: skip
+    assert named_case_first(cases, "the vpn will not connect", "VPN") == cases
+    plain = "1. Open Settings.\n2. Click Gateway.\n3. Restart."
+    assert named_case_first(plain, "gateway", "") == plain
+    desk, _ = helpdesk_world.desk()
+    reply = ask(desk, "globalprotect says gateway unreachable", MARCUS).reply
+    assert "1. **Portal or gateway not reachable**" in reply and "2. **Authentication failed:**" in reply, reply

@@ -23,6 +23,7 @@ from typing import Any
 from firstline.agents.result import ToolOutcome
 from firstline.helpdesk import slots
 from firstline.helpdesk.compose import GREETING
+from firstline.helpdesk.tools.lookup import words_of
 from firstline.helpdesk.triage import Triage
 from firstline.llm.messages import ChatRequest, Message, ModelResponse, StreamItem, ToolCall
 
@@ -226,7 +227,8 @@ def kb_answer(v: View, query: str | None = None, prefix: str = "") -> Step:
     if not hits:
         return Say(f"{prefix}I couldn't find a runbook that covers this. {_offer_human()}", expects="confirmation")
     top = hits[0]
-    steps = digest(str(top.get("text", "")), str(top.get("chunk_id") or ""))
+    text = named_case_first(str(top.get("text", "")), query or v.request_text, str(top.get("title") or ""))
+    steps = digest(text, str(top.get("chunk_id") or ""))
     lead = f"{prefix.rstrip()}\n" if prefix and _ITEM.match(steps) else prefix
     return Say(f"{lead}{steps}\n\n(Source: {citation_text(top)})")
 
@@ -245,6 +247,33 @@ def _category(v: View) -> str | None:
 
 
 _ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+
+
+_CASE = re.compile(r"^(\d+)\.\s+\*\*([^*]{2,80}?):?\*\*:?\s")  # "4. **Portal not reachable:** ..."
+
+
+def named_case_first(text: str, request: str, title: str = "") -> str:
+    """A list of cases, one per error ("1. **Authentication failed:** ...", "4. **Portal or gateway not
+    reachable:** ..."), with the cases whose label names words of the request (not of the page's title) moved to the
+    front and the list numbered again: "gateway unreachable" reads its own case first, not after three others.
+    Anything else (plain steps, whose order matters, or a request that names no case) comes back as it was."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _ITEM.match(line)]
+    cases = [i for i in starts if _CASE.match(lines[i])]
+    asked = words_of(request) - words_of(title)
+    if len(cases) < 3 or not asked:
+        return text
+    bounds = [*starts, len(lines)]  # an item runs to the next one (its indented lines with it)
+    items = [(at, lines[at : bounds[n + 1]]) for n, at in enumerate(starts)]
+    named = {at: len(asked & words_of(m.group(2))) for at in cases if (m := _CASE.match(lines[at]))}
+    if not any(named.values()):
+        return text
+    order = sorted(range(len(items)), key=lambda n: (-named.get(items[n][0], 0), n))
+    out = lines[: starts[0]]
+    for number, n in enumerate(order, start=1):
+        first, *rest = items[n][1]
+        out += [re.sub(r"^(\s*)\d+\.", rf"\g<1>{number}.", first, count=1), *rest]
+    return "\n".join(out)
 
 
 def digest(text: str, chunk_id: str = "", limit: int = 1100) -> str:
