@@ -230,8 +230,8 @@ def answer_act(dialogue: Dialogue, move: Move, tickets: TopicTickets, passage: s
     if act == "human" or (act == "affirm" and pending is not None and pending.kind == "offer_human"):
         topic = target or active or dialogue.new_topic("Asked for a person in chat")
         if not topic.is_open and topic.status != "escalated":  # a refused request goes with it: what a person is for
-            about = f": {topic.text}" if topic.status == "refused" and topic.text else ""
-            topic = dialogue.new_topic(f"Asked for a person in chat{about}")
+            refused = f": {topic.text}" if topic.status == "refused" and topic.text else ""
+            topic = dialogue.new_topic(f"Asked for a person in chat{refused}")
         again = topic.status == "escalated" and tickets.own_open_ticket(topic) is not None
         where = tickets.escalate(topic, dialogue, "The employee asked for a person")
         dialogue.pending = None
