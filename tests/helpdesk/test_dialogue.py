@@ -771,3 +771,28 @@ def test_the_case_a_message_names_comes_first(helpdesk_world: HelpdeskWorld) -> 
     desk, _ = helpdesk_world.desk()
     reply = ask(desk, "globalprotect says gateway unreachable", MARCUS).reply
     assert "1. **Portal or gateway not reachable**" in reply and "2. **Authentication failed:**" in reply, reply
+
+
+def test_a_request_for_someone_else_is_no_answer_to_any_question(helpdesk_world: HelpdeskWorld) -> None:
+    """Generated conversation (seed 35): "any known issues with teams at the moment?" asked what happens, and
+    "please add Maya Patel to first-aiders@..." was taken as the answer: an outage ticket carrying it went to a
+    person. A message that goes on with a request under way is checked for someone else by its own intent too,
+    not only by the intent of the request it continues (an outage acts on no one)."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "any known issues with teams at the moment?", MARCUS)
+    assert first.awaiting == "detail" and first.ticket is None, first.reply
+    other = ask(desk, "please add Maya Patel to first-aiders@nwmeridian.co.uk", MARCUS, first.conversation_id)
+    assert "for someone else" in other.reply and other.ticket is None, other.reply
+    assert not desk.tickets.search(TicketQuery())
+
+
+def test_what_to_a_cancel_question_explains_the_cancel_question(helpdesk_world: HelpdeskWorld) -> None:
+    """Generated conversation (seed 35): "never mind" → "Shall I cancel INC…?", then "what?" got the printer steps
+    again ("Sorry, let me put it another way."), and "yes plaese" cancelled the ticket. "What?" to a question about
+    cancelling or resolving a ticket says that question again."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "first day here, how do I print?", MARCUS)
+    number = first.ticket["number"] if first.ticket else ""
+    ask(desk, "never mind", MARCUS, first.conversation_id)
+    what = ask(desk, "what?", MARCUS, first.conversation_id)
+    assert f"cancel {number}?" in what.reply and "print.nwmeridian" not in what.reply, what.reply

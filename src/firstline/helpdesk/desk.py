@@ -306,7 +306,8 @@ class Helpdesk:
         run_state: RunState | None = None
         if move.kind == "continue" and move.topic is not None:
             topic = move.topic
-            if topic.run and (other := self.gate.someone_else_later(topic.intent, text, person)) is not None:
+            own = self.triage.classify(text).intent
+            if topic.run and (other := self.gate.someone_else_later(topic.intent, text, person, own)) is not None:
                 with self.conversations.unit_of_work():  # the request under way, and its question, stay as they were
                     self._event(
                         conversation.id, "refused", "desk", {"reason": "acts on someone else", "text": text[:500]}

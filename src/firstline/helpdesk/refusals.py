@@ -42,10 +42,12 @@ class Gate:
             return None
         return _someone_else(text)
 
-    def someone_else_later(self, intent: str, text: str, person: Person) -> str | None:
+    def someone_else_later(self, intent: str, text: str, person: Person, own: str = "") -> str | None:
         """The refusal of a message that goes on with a request under way but asks it for someone else
-        ("please add Oscar Bennett to exec-team@..." in answer to "what's the list's address?"), or ``None``."""
-        if not self._acts_on_people(intent):
+        ("please add Oscar Bennett to exec-team@..." in answer to "what's the list's address?"), or ``None``.
+        ``own``: the message's intent read alone, so a request for someone else is refused whatever it answers
+        ("please add Maya Patel to first-aiders@..." to an outage's "what happens when you try?")."""
+        if not (self._acts_on_people(intent) or self._acts_on_people(own)):
             return None
         if not self.beneficiary.answer_about_someone_else(text, person, self.deps.directory):
             return None

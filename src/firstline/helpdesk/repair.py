@@ -537,6 +537,13 @@ def _explain(pending: Pending | None, topic: Topic | None, dialogue: Dialogue) -
         )
     if kind == "approval":
         return "A person on the service desk has to approve that step first; I'll carry on here when they decide."
+    if (
+        kind == "confirmation"
+        and topic is not None
+        and pending is not None
+        and pending.target.split(":")[0] in _CONFIRMING
+    ):
+        return f"Sorry, I meant this: {where_we_were(topic, pending)}"  # "what?" to "Shall I cancel INC...?"
     if topic is not None and topic.last_reply:
         return f"Sorry, let me put it another way. {topic.last_reply}"
     return "Sorry, that wasn't clear. Tell me in your own words what you need, or say 'a person please'."
