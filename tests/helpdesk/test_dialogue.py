@@ -796,3 +796,24 @@ def test_what_to_a_cancel_question_explains_the_cancel_question(helpdesk_world: 
     ask(desk, "never mind", MARCUS, first.conversation_id)
     what = ask(desk, "what?", MARCUS, first.conversation_id)
     assert f"cancel {number}?" in what.reply and "print.nwmeridian" not in what.reply, what.reply
+
+
+@pytest.mark.parametrize(
+    ("answer", "noted"),
+    [("its a dell, plugged into the dock", True), ("it's the left one of the two", True),
+     ("its still black", False), ("it's dead, nothing at all", False)],
+)  # fmt: skip
+def test_what_the_thing_is_after_did_that_fix_it_is_a_detail(
+    helpdesk_world: HelpdeskWorld, answer: str, noted: bool
+) -> None:
+    """Unplanned conversation: after the monitor steps, "its a dell, plugged into the dock" was read as "not
+    fixed" and the ticket went to a person. A statement of what the thing is, with no word of a problem, goes on
+    the ticket and the question is asked again; one that says it is still broken ("its still black", "it's dead")
+    is a no."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "my second monitor stopped working after i moved desks", MARCUS)
+    assert first.awaiting == "confirm_fix" and first.ticket is not None, first.reply
+    then = ask(desk, answer, MARCUS, first.conversation_id)
+    state = desk.tickets.get(first.ticket["number"]).state
+    assert (then.awaiting == "confirm_fix" and state == TicketState.NEW) is noted, then.reply
+    assert ("added that to" in then.reply) is noted

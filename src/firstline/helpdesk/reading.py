@@ -79,13 +79,13 @@ _WHERE_I_AM = re.compile(
     r"(?:in|on|at|using|working|connected|from|home)\b",
     re.I,
 )
-# "yes im on the vpn", "i'm using the web version": an answer about where they are, before any question was asked.
-_CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're)\b(?!.*\?)", re.I)
+# "yes im on the vpn", "i'm using the web version", "its a dell, plugged into the dock": where they are or what they use.
+_CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're|it'?s|it is)\b(?!.*\?)", re.I)
 # Words that report a problem (or a further one): without any, a statement after "did that fix it?" is context.
 _PROBLEM = re.compile(
     r"n't\b|\b(?:not|no|never|cannot|cant|wont|doesnt|isnt|error\w*|fail\w*|drop\w*|slow\w*|broke\w*|crash\w*|stuck|"
     r"freez\w*|disconnect\w*|lost|missing|keeps?|stopped|locked|expired|down|problem\w*|issue\w*|still|again|"
-    r"also|another|new|need\w*|help|want\w*|wrong|same)\b",
+    r"also|another|new|need\w*|help|want\w*|wrong|same|dead|black|blank|nothing|flicker\w*|worse)\b",
     re.I,
 )
 _WHICH_THING = re.compile(r"\b(?:which one|not sure which|whichever)\b", re.I)

@@ -92,9 +92,10 @@ class TopicTickets:
                 "waiting for a person."
             )
         group = group or ticket.assignment_group or self._group(topic)
-        if urgent and ticket.urgency != Urgency.HIGH:
+        if urgent and (ticket.urgency != Urgency.HIGH or ticket.impact > Impact.MEDIUM):  # at least both
+            impact = min(Impact(ticket.impact), Impact.MEDIUM)
             ticket = self.services.tickets.update(
-                ticket.number, TicketUpdate(impact=Impact.MEDIUM, urgency=Urgency.HIGH), author="firstline"
+                ticket.number, TicketUpdate(impact=impact, urgency=Urgency.HIGH), author="firstline"
             )
         summary = self.summary(topic, dialogue, why)
         escalated = self.services.tickets.escalate(ticket.number, group, summary, author="firstline")
