@@ -79,7 +79,7 @@ _WHERE_I_AM = re.compile(
     r"(?:in|on|at|using|working|connected|from|home)\b",
     re.I,
 )
-# "yes im on the vpn", "i'm using the web version", "its a dell, plugged into the dock": where they are or what they use.
+# "yes im on the vpn", "i'm using the web version", "its a dell, plugged into the dock": context, no problem.
 _CONTEXT = re.compile(r"^\W*(?:yes|yeah|yep|yup|ya|i am|i'm|im|i was|we are|we're|it'?s|it is)\b(?!.*\?)", re.I)
 # Words that report a problem (or a further one): without any, a statement after "did that fix it?" is context.
 _PROBLEM = re.compile(
