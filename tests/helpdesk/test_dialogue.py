@@ -817,3 +817,17 @@ def test_what_the_thing_is_after_did_that_fix_it_is_a_detail(
     state = desk.tickets.get(first.ticket["number"]).state
     assert (then.awaiting == "confirm_fix" and state == TicketState.NEW) is noted, then.reply
     assert ("added that to" in then.reply) is noted
+
+
+def test_a_second_password_typed_gets_a_reply_of_its_own(helpdesk_world: HelpdeskWorld) -> None:
+    """Generated conversation (seed 36): "my new password is Harbour3527!" and then "fyi my password is now
+    Falcon8518&" got the same reply word for word. The second says it is another one, and neither is stored."""
+    desk, _ = helpdesk_world.desk()
+    first = ask(desk, "my new password is Harbour3527!", MARCUS)
+    second = ask(desk, "fyi my password is now Falcon8518&", MARCUS, first.conversation_id)
+    assert "taken the password out" in first.reply and second.reply != first.reply, second.reply
+    assert "another one typed here" in second.reply
+    stored = str(desk.conversations.get(first.conversation_id).state) + str(
+        desk.conversations.events(first.conversation_id)
+    )
+    assert "Harbour3527" not in stored and "Falcon8518" not in stored

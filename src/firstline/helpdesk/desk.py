@@ -256,6 +256,8 @@ class Helpdesk:
         notice = state.pop("notice", None)
         if notice:
             text = compose(notice, text)
+            if text == dialogue.last_reply:  # a second secret typed: not the same words as if nothing had happened
+                text = compose("That's another one typed here, and I've taken it out as well.", text)
         elif text == dialogue.last_reply:  # never the same reply to two different messages
             active = dialogue.active
             if active is not None and active.status == "escalated" and active.ticket:
