@@ -831,3 +831,18 @@ def test_a_second_password_typed_gets_a_reply_of_its_own(helpdesk_world: Helpdes
         desk.conversations.events(first.conversation_id)
     )
     assert "Harbour3527" not in stored and "Falcon8518" not in stored
+
+
+def test_the_printer_named_by_its_make_is_the_one(helpdesk_world: HelpdeskWorld) -> None:
+    """Unplanned conversation: to "Which printer is it? On floor 3 ... LON-F3-HP-01 (HP LaserJet ...),
+    LON-F3-LX-01 (Lexmark ...)", "its the hp one near the kitchen" got the same question again. A word that names
+    one printer's make or model and no other's there picks it; one that names several, or none, asks again."""
+    desk, _ = helpdesk_world.desk()
+    priya = "priya.raman@nwmeridian.co.uk"
+    first = ask(desk, "the printer on the 3rd floor says its offline", priya)
+    assert first.awaiting == "choice" and "LON-F3-LX-01" in first.reply, first.reply
+    named = ask(desk, "its the hp one near the kitchen", priya, first.conversation_id)
+    assert "LON-F3-HP-01 is" in named.reply and named.awaiting == "confirm_fix", named.reply
+    vague = ask(desk, "the printer on the 3rd floor says its offline", priya)
+    again = ask(desk, "the one near the kitchen", priya, vague.conversation_id)
+    assert again.awaiting == "choice" and "LON-F3-HP-01 (" in again.reply, again.reply

@@ -181,12 +181,26 @@ def _printer_or_ask(v: View) -> str | Step:
         return str(found[0]["name"])
     if not found:
         return Say("Which printer is it? The name is on the label on the front, e.g. LON-F4-HP-02.", expects="choice")
+    if (named := _by_make(found, v.last_user)) is not None:
+        return named  # "its the hp one near the kitchen": the only HP there
     listed = ", ".join(f"{p['name']} ({p['model']})" for p in found)
     return Say(
         f"Which printer is it? On floor {data.get('floor')} of the {str(data.get('office', '')).title()} office "
         f"there are: {listed}. The name is on the label on the front; if it's on another floor, tell me which.",
         expects="choice",
     )
+
+
+def _by_make(printers: list[dict[str, Any]], text: str) -> str | None:
+    """The one printer of ``printers`` whose make or model a word of ``text`` names and no other's does ("the hp
+    one" among an HP and a Lexmark); ``None`` when no word, or several printers, fit."""
+    said = set(re.findall(r"[a-z0-9]{2,}", text.lower()))
+    words = [set(re.findall(r"[a-z0-9]{2,}", f"{p.get('model', '')} {p.get('name', '')}".lower())) for p in printers]
+    picked = {
+        i for i, own in enumerate(words)
+        if said & {w for w in own if sum(w in other for other in words) == 1}
+    }  # fmt: skip
+    return str(printers[picked.pop()]["name"]) if len(picked) == 1 else None
 
 
 def _printer_status(v: View) -> Step | tuple[str, Any]:
