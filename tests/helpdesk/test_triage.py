@@ -87,6 +87,23 @@ def test_a_remote_wipe_starts_only_from_words_of_a_loss(triage: Triage, text: st
     assert result.agent == "device" and (result.intent == "lost_device") is lost, result.details()
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("got a text saying my microsoft account is locked and to click a link to fix it", "phishing_report"),
+        ("received an email saying my password expires today, click here to keep it", "phishing_report"),
+        ("I got an email saying my password expires in 3 days, how do i change it", "password_reset"),
+        ("got the reset link you sent me but it says expired", "password_reset"),
+        ("I'm locked out of my account after too many attempts", "account_unlock"),
+    ],
+)
+def test_a_message_received_that_says_to_click_is_phishing(triage: Triage, text: str, intent: str) -> None:
+    """ "got a text saying my microsoft account is locked and to click a link" was read as a locked account (0.99):
+    a message received that asks for a click or a link is the lure, reported as phishing; the desk's own reset
+    link, or an expiry notice without a link, is not."""
+    assert triage.classify(text).intent == intent, triage.classify(text).details()
+
+
 def test_a_taxonomy_with_a_broken_cue_is_refused(tmp_path: Path) -> None:
     raw = yaml.safe_load((data_dir() / "taxonomy.yaml").read_text())
     raw["intents"][0]["cues"] = "(unclosed"

@@ -68,7 +68,18 @@ _REOPEN = re.compile(
     r"(?=.*\b(?:still|again|back|not (?:fixed|working|sorted|resolved)|never (?:fixed|worked|sorted))\b)",
     re.I,
 )
-_CONTRADICTED = {"ticket_close": ("ticket_reopen", _REOPEN)}
+# "got a text saying my account is locked, click the link to fix it" is the lure, not a locked account: a message
+# received that says to click or follow a link is reported as phishing, whatever it claims.
+_LURE = re.compile(
+    r"\b(?:got|received|had|getting|get)\s+(?:an?\s+|this\s+|some\s+)?(?:text|sms|e-?mail|message|whatsapp|call)\b"
+    r".*\b(?:click\w*|link|url|verify)\b",
+    re.I,
+)
+_CONTRADICTED = {
+    "ticket_close": ("ticket_reopen", _REOPEN),
+    "account_unlock": ("phishing_report", _LURE),
+    "password_reset": ("phishing_report", _LURE),
+}
 _CLAUSE_SPLIT = re.compile(r"(?:[.;!?]\s+|\s+(?:and also|and|also|but|plus|oh and)\s+)", re.I)
 
 
