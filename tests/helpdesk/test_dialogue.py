@@ -846,3 +846,23 @@ def test_the_printer_named_by_its_make_is_the_one(helpdesk_world: HelpdeskWorld)
     vague = ask(desk, "the printer on the 3rd floor says its offline", priya)
     again = ask(desk, "the one near the kitchen", priya, vague.conversation_id)
     assert again.awaiting == "choice" and "LON-F3-HP-01 (" in again.reply, again.reply
+
+
+@pytest.mark.parametrize(
+    "messages", [["can i install spotify on my work laptop"], ["i need some software installed", "spotify"]]
+)
+def test_software_the_catalogue_does_not_list_is_still_the_one_asked_for(
+    helpdesk_world: HelpdeskWorld, messages: list[str]
+) -> None:
+    """Unplanned conversation: "can i install spotify on my work laptop" got "Which application do you need?",
+    and "spotify" in answer got the question again. A product the catalogue does not list is still named (said
+    after install/get/need, or alone in answer to the question): after the code it is looked up and the employee
+    learns it is not approved and where to ask for a review; the code typed is never taken for a name."""
+    desk, sent = helpdesk_world.desk()
+    lauren = "lauren.fox@nwmeridian.co.uk"
+    reply = ask(desk, messages[0], lauren)
+    for text in messages[1:]:
+        reply = ask(desk, text, lauren, reply.conversation_id)
+    assert reply.awaiting == "code" and lauren in sent, reply.reply
+    done = ask(desk, sent[lauren], lauren, reply.conversation_id)
+    assert "'Spotify' isn't on the approved software list" in done.reply, done.reply

@@ -126,7 +126,27 @@ def _software_name(v: View) -> str | None:
             match = re.search(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])", text)
             if match and (best is None or (match.start(), -len(alias)) < best[:2]):
                 best = (match.start(), -len(alias), item.name)
-    return best[2] if best else None
+    if best is not None:
+        return best[2]
+    asked = next((m for m in map(_ASKED_FOR.search, v.users) if m is not None), None)
+    named = asked.group("name") if asked is not None else ""
+    short = [u.strip(" .!?'\"") for u in v.users[1:] if 0 < len(u.split()) <= 3 and not re.search(r"[\[\d]", u)]
+    if not named and v.latest("software_catalog") is not None and short:
+        named = short[-1]  # the answer to "which application do you need?": "spotify" (not the code typed later)
+    return None if not named or named.lower() in _NOT_A_NAME else (named.title() if named.islower() else named)
+
+
+# "can i install spotify on my work laptop": a product the catalogue does not list is still the one asked for
+# (the tool then says it is not approved and where to ask for a review), not "which application do you need?".
+_ASKED_FOR = re.compile(
+    r"\b(?:install|download|get|put|use|run|need|want|add)\s+(?:the\s+|an?\s+)?(?P<name>[A-Za-z][\w.+-]{1,30})"
+    r"(?=\s+(?:on|onto|for|please|so|because|at|in|app)\b|\s*[?.,!]|\s*$)",
+    re.I,
+)
+_NOT_A_NAME = frozenset(
+    "app apps application software program programme something anything it this that access permission admin "
+    "rights new laptop computer more some one stuff".split()
+)
 
 
 @playbook
