@@ -866,3 +866,15 @@ def test_software_the_catalogue_does_not_list_is_still_the_one_asked_for(
     assert reply.awaiting == "code" and lauren in sent, reply.reply
     done = ask(desk, sent[lauren], lauren, reply.conversation_id)
     assert "'Spotify' isn't on the approved software list" in done.reply, done.reply
+
+
+def test_colleagues_free_and_busy_times_get_their_own_steps(helpdesk_world: HelpdeskWorld) -> None:
+    """Unplanned conversation: "my outlook calendar isnt showing when my colleagues are free" got the steps to share
+    one's own calendar. The calendar runbook has steps for free and busy times that do not show (connected?
+    Outlook on the web's Scheduling Assistant, a colleague who shares nothing), which that question gets; a
+    delegate request still gets the delegate steps."""
+    desk, _ = helpdesk_world.desk()
+    free = ask(desk, "my outlook calendar isnt showing when my colleagues are free", MARCUS)
+    assert "Scheduling Assistant" in free.reply and "free and busy times not showing" in free.reply, free.reply
+    delegate = ask(desk, "Please set up my PA as a delegate so she can accept meetings for me", MARCUS)
+    assert "Scheduling Assistant" not in delegate.reply, delegate.reply
