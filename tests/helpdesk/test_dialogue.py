@@ -9,6 +9,7 @@ import pytest
 
 from firstline.agents import RunContext, ToolOutcome, ToolPolicy, tool
 from firstline.helpdesk.acts import ActModel, Acts, load_act_examples, packaged_act_model_path
+from firstline.helpdesk.desk import Helpdesk
 from firstline.helpdesk.dialogue import Dialogue, Pending, Topic
 from firstline.helpdesk.offline.engine import named_case_first
 from firstline.helpdesk.policy import HelpdeskPolicy
@@ -705,11 +706,10 @@ def test_a_stray_code_while_a_cancel_waits_asks_the_cancel_question_again(helpde
     about it. The reply to the stray code asks the cancel question again, so a "yes" answers what was read last;
     an earlier answer repeated while another topic waits on "did that fix it?" ends with that question too."""
     desk, _ = helpdesk_world.desk()
-    first = ask(desk, "Please set up my PA as a delegate so she can accept meetings for me", MARCUS)
-    number = first.ticket["number"] if first.ticket else ""
-    asked = ask(desk, "forget it", MARCUS, first.conversation_id)
-    assert f"Shall I cancel {number}" in asked.reply, asked.reply
-    stray = ask(desk, "619693", MARCUS, first.conversation_id)
+    cid, number = _cancel_asked(
+        desk, "Please set up my PA as a delegate so she can accept meetings for me", "forget it"
+    )
+    stray = ask(desk, "619693", MARCUS, cid)
     assert "haven't used that one" in stray.reply and f"Shall I still cancel {number}" in stray.reply, stray.reply
     vpn = ask(desk, "my vpn keeps dropping", MARCUS)
     ask(desk, "yes that fixed it", MARCUS, vpn.conversation_id)
@@ -724,14 +724,23 @@ def test_a_second_cancel_asks_the_cancel_question_again(helpdesk_world: Helpdesk
     "Just to be sure: reply 'yes' to cancel INC…", which asks nothing, and "yep" cancelled the ticket. The
     second cancel asks the same question again, and the yes answers it."""
     desk, _ = helpdesk_world.desk()
-    first = ask(desk, "VPN not working after my password change, keeps rejecting me", MARCUS)
-    number = first.ticket["number"] if first.ticket else ""
-    asked = ask(desk, "never mind, ignore that", MARCUS, first.conversation_id)
-    assert f"Shall I cancel {number}" in asked.reply, asked.reply
-    again = ask(desk, "forget it", MARCUS, first.conversation_id)
+    cid, number = _cancel_asked(
+        desk, "VPN not working after my password change, keeps rejecting me", "never mind, ignore that"
+    )
+    again = ask(desk, "forget it", MARCUS, cid)
     assert f"shall I cancel {number}?" in again.reply and again.awaiting == "confirmation", again.reply
-    done = ask(desk, "yep", MARCUS, first.conversation_id)
+    done = ask(desk, "yep", MARCUS, cid)
     assert done.ticket is not None and done.ticket["state"] == "canceled", done.reply
+
+
+def _cancel_asked(desk: Helpdesk, request: str, cancel: str) -> tuple[str, str]:
+    """A conversation whose request opened a ticket, and a cancel that asked "Shall I cancel INC...?": its id and
+    the ticket's number."""
+    first = ask(desk, request, MARCUS)
+    number = first.ticket["number"] if first.ticket else ""
+    asked = ask(desk, cancel, MARCUS, first.conversation_id)
+    assert number and f"Shall I cancel {number}" in asked.reply, asked.reply
+    return first.conversation_id, number
 
 
 def test_a_person_asked_for_after_a_refusal_gets_the_request_and_its_urgency(helpdesk_world: HelpdeskWorld) -> None:
