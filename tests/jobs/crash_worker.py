@@ -29,7 +29,9 @@ def main(folder: Path, redis_url: str | None) -> None:
     def nap(payload: dict[str, Any]) -> None:
         started = folder / "started"
         if started.exists():
-            (folder / "done").write_text(str(payload["n"]))
+            written = folder / "done.partial"  # renamed whole: the test never reads a half-written file
+            written.write_text(str(payload["n"]))
+            written.replace(folder / "done")
             return
         started.write_text(str(time.time()))
         time.sleep(120)
